@@ -1,0 +1,142 @@
+//! CreateTopics (key 19): partitions, replication factor 1 (or -1, the default), configs,
+//! and `validate_only`.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::broker::State;
+use crate::topics::{CreateError, NewTopic, TopicConfig};
+
+/// Kafka's `ConfigSource` values for describe-style config entries.
+const SOURCE_TOPIC_CONFIG: i8 = 1;
+const SOURCE_DEFAULT_CONFIG: i8 = 5;
+
+pub fn handle(state: &State, version: i16, request: CreateTopicsRequest) -> CreateTopicsResponse {
+    let mut seen = std::collections::HashSet::new();
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let name = topic.name.clone();
+            let result = if seen.insert(name.to_string()) {
+                create(state, topic, request.validate_only)
+            } else {
+                Err((ResponseError::InvalidRequest, "the topic is named twice in one request".into()))
+            };
+            let base = CreatableTopicResult::default().with_name(name);
+            match result {
+                Ok((id, partitions, config)) => {
+                    let result = base
+                        .with_error_message(None)
+                        .with_topic_id(if version >= 7 { id } else { uuid::Uuid::nil() })
+                        .with_num_partitions(partitions)
+                        .with_replication_factor(1);
+                    if version >= 5 {
+                        result.with_configs(Some(describe(&config)))
+                    } else {
+                        result.with_num_partitions(-1).with_replication_factor(-1)
+                    }
+                }
+                Err((error, message)) => base
+                    .with_error_code(error.code())
+                    .with_error_message(Some(StrBytes::from_string(message)))
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1),
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
+}
+
+type Created = (uuid::Uuid, i32, TopicConfig);
+
+fn create(state: &State, topic: CreatableTopic, validate_only: bool) -> Result<Created, (ResponseError, String)> {
+    if topic.replication_factor != -1 && topic.replication_factor != 1 {
+        return Err((
+            ResponseError::InvalidReplicationFactor,
+            format!("replication factor {} is not 1: this is a single broker", topic.replication_factor),
+        ));
+    }
+    let partitions = if !topic.assignments.is_empty() {
+        if topic.num_partitions != -1 || topic.replication_factor != -1 {
+            return Err((
+                ResponseError::InvalidRequest,
+                "give either assignments or a partition count and replication factor".into(),
+            ));
+        }
+        let mut indexes: Vec<i32> = topic.assignments.iter().map(|a| a.partition_index).collect();
+        indexes.sort();
+        let dense = indexes.iter().enumerate().all(|(i, &p)| p == i as i32);
+        let on_this_broker = topic
+            .assignments
+            .iter()
+            .all(|a| a.broker_ids.len() == 1 && a.broker_ids[0].0 == state.node_id);
+        if !dense || !on_this_broker {
+            return Err((
+                ResponseError::InvalidReplicaAssignment,
+                format!("assignments must cover partitions 0.. on broker {} only", state.node_id),
+            ));
+        }
+        indexes.len() as i32
+    } else if topic.num_partitions == -1 {
+        state.config.num_partitions
+    } else {
+        topic.num_partitions
+    };
+    let mut configs = BTreeMap::new();
+    for config in &topic.configs {
+        match &config.value {
+            Some(value) => {
+                configs.insert(config.name.to_string(), value.to_string());
+            }
+            None => {
+                return Err((
+                    ResponseError::InvalidConfig,
+                    format!("config {} has a null value", config.name),
+                ))
+            }
+        }
+    }
+    let new = NewTopic {
+        name: topic.name.to_string(),
+        partitions,
+        configs,
+    };
+    let outcome = if validate_only {
+        state.topics.validate(&new).map(|config| (uuid::Uuid::nil(), partitions, config))
+    } else {
+        state
+            .topics
+            .create(new)
+            .map(|t| (t.id, t.partitions.len() as i32, t.config.clone()))
+    };
+    outcome.map_err(|e| {
+        let error = match &e {
+            CreateError::AlreadyExists => ResponseError::TopicAlreadyExists,
+            CreateError::InvalidName(_) => ResponseError::InvalidTopicException,
+            CreateError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+            CreateError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        };
+        (error, e.to_string())
+    })
+}
+
+fn describe(config: &TopicConfig) -> Vec<CreatableTopicConfigs> {
+    config
+        .entries()
+        .into_iter()
+        .map(|(name, value, set)| {
+            CreatableTopicConfigs::default()
+                .with_name(StrBytes::from_static_str(name))
+                .with_value(Some(StrBytes::from_string(value)))
+                .with_config_source(if set { SOURCE_TOPIC_CONFIG } else { SOURCE_DEFAULT_CONFIG })
+        })
+        .collect()
+}

@@ -1,0 +1,140 @@
+//! Metadata (key 3): this one broker, the cluster id, and topics — auto-created when the
+//! request allows it and the broker's `auto_create_topics` is on.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
+
+use super::topic_name;
+use crate::broker::State;
+use crate::topics::{CreateError, NewTopic, Topic};
+
+/// Sent when the client did not ask for authorized operations (Kafka's "omitted").
+const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+/// Every topic operation (READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS,
+/// ALTER_CONFIGS): there are no ACLs, so all are allowed.
+const ALL_TOPIC_OPERATIONS: i32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+/// The leader epoch of every partition: one broker, never re-elected.
+pub const LEADER_EPOCH: i32 = 0;
+
+pub fn handle(state: &State, version: i16, request: MetadataRequest) -> MetadataResponse {
+    let auto_create = state.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
+    let operations = if version >= 8 && request.include_topic_authorized_operations {
+        ALL_TOPIC_OPERATIONS
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
+    };
+    let requested = match request.topics {
+        // v0 has no null: an empty list means every topic.
+        Some(topics) if !(version == 0 && topics.is_empty()) => Some(topics),
+        _ => None,
+    };
+    let topics: Vec<MetadataResponseTopic> = match requested {
+        None => state
+            .topics
+            .all()
+            .iter()
+            .map(|topic| describe(topic, state.node_id, operations))
+            .collect(),
+        Some(requested) => requested
+            .into_iter()
+            .map(|wanted| match wanted.name {
+                Some(name) if !name.is_empty() => {
+                    lookup_or_create(state, name.as_str(), auto_create, operations)
+                }
+                _ => match state.topics.get_by_id(&wanted.topic_id) {
+                    Some(topic) => describe(&topic, state.node_id, operations),
+                    None => MetadataResponseTopic::default()
+                        .with_error_code(ResponseError::UnknownTopicId.code())
+                        .with_topic_id(wanted.topic_id)
+                        .with_topic_authorized_operations(operations),
+                },
+            })
+            .collect(),
+    };
+    let topics = topics.into_iter().map(|t| for_version(t, version)).collect();
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(state.node_id))
+            .with_host(StrBytes::from_string(state.advertised_host.clone()))
+            .with_port(state.advertised_port)])
+        .with_cluster_id(Some(StrBytes::from_string(state.cluster_id.clone())))
+        .with_controller_id(BrokerId(state.node_id))
+        .with_topics(topics)
+        .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+}
+
+/// Clears what `version` cannot carry: leader epochs (v7+) and topic ids (v10+).
+fn for_version(mut topic: MetadataResponseTopic, version: i16) -> MetadataResponseTopic {
+    if version < 7 {
+        for partition in &mut topic.partitions {
+            partition.leader_epoch = -1;
+        }
+    }
+    if version < 10 {
+        topic.topic_id = Uuid::nil();
+    }
+    topic
+}
+
+fn lookup_or_create(state: &State, name: &str, auto_create: bool, operations: i32) -> MetadataResponseTopic {
+    if let Some(topic) = state.topics.get(name) {
+        return describe(&topic, state.node_id, operations);
+    }
+    let failed = |error: ResponseError| {
+        MetadataResponseTopic::default()
+            .with_error_code(error.code())
+            .with_name(Some(topic_name(name)))
+            .with_topic_id(Uuid::nil())
+            .with_topic_authorized_operations(operations)
+    };
+    if !auto_create {
+        return failed(ResponseError::UnknownTopicOrPartition);
+    }
+    let new = NewTopic {
+        name: name.to_string(),
+        partitions: state.config.num_partitions,
+        configs: BTreeMap::new(),
+    };
+    match state.topics.create(new) {
+        Ok(topic) => describe(&topic, state.node_id, operations),
+        // Another connection created it between our lookup and our create.
+        Err(CreateError::AlreadyExists) => match state.topics.get(name) {
+            Some(topic) => describe(&topic, state.node_id, operations),
+            None => failed(ResponseError::UnknownTopicOrPartition),
+        },
+        Err(CreateError::InvalidName(_)) => failed(ResponseError::InvalidTopicException),
+        Err(e) => {
+            tracing::warn!(topic = name, error = %e, "auto-creation failed");
+            failed(ResponseError::UnknownTopicOrPartition)
+        }
+    }
+}
+
+fn describe(topic: &Arc<Topic>, node_id: i32, operations: i32) -> MetadataResponseTopic {
+    let replicas = vec![BrokerId(node_id)];
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p.index)
+                .with_leader_id(BrokerId(node_id))
+                .with_leader_epoch(LEADER_EPOCH)
+                .with_replica_nodes(replicas.clone())
+                .with_isr_nodes(replicas.clone())
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(topic_name(&topic.name)))
+        .with_topic_id(topic.id)
+        .with_partitions(partitions)
+        .with_topic_authorized_operations(operations)
+}

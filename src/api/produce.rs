@@ -1,0 +1,153 @@
+//! Produce (key 0): validate each partition's record batch header, then append it as sent.
+//! Errors are per partition; the other partitions of the request still succeed.
+
+use kafka_protocol::messages::produce_request::PartitionProduceData;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::broker::State;
+use crate::partition::AppendError;
+use crate::producer_state::SequenceError;
+use crate::protocol::record_batch::{BatchError, BatchHeader};
+use crate::topics::Topic;
+
+/// Produce versions the crate decodes; older ones are answered UNSUPPORTED_VERSION.
+const FIRST_SUPPORTED_VERSION: i16 = 3;
+
+/// `None` when the producer asked for no acknowledgement (acks=0).
+pub fn handle(state: &State, version: i16, request: ProduceRequest) -> Option<ProduceResponse> {
+    let refusal = if version < FIRST_SUPPORTED_VERSION {
+        Some((ResponseError::UnsupportedVersion, "Produce v0-2 is not supported"))
+    } else if !matches!(request.acks, -1..=1) {
+        Some((ResponseError::InvalidRequiredAcks, "acks must be -1, 0 or 1"))
+    } else if request.transactional_id.is_some() {
+        Some((
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "transactions are not supported",
+        ))
+    } else {
+        None
+    };
+    let responses = request
+        .topic_data
+        .into_iter()
+        .map(|topic_data| {
+            let topic = state.topics.get(topic_data.name.as_str());
+            let partition_responses = topic_data
+                .partition_data
+                .into_iter()
+                .map(|data| {
+                    let response = match refusal {
+                        Some((error, message)) => failed(data.index, error, message.to_string()),
+                        None => produce_partition(state, topic.as_deref(), data),
+                    };
+                    for_version(response, version)
+                })
+                .collect();
+            TopicProduceResponse::default()
+                .with_name(topic_data.name)
+                .with_partition_responses(partition_responses)
+        })
+        .collect();
+    (request.acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}
+
+/// Clears what `version` cannot carry: the log start offset (v5+) and error message (v8+).
+fn for_version(mut response: PartitionProduceResponse, version: i16) -> PartitionProduceResponse {
+    if version < 5 {
+        response.log_start_offset = -1;
+    }
+    if version < 8 {
+        response.error_message = None;
+    }
+    response
+}
+
+fn failed(index: i32, error: ResponseError, message: String) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(error.code())
+        .with_base_offset(-1)
+        .with_error_message(Some(StrBytes::from_string(message)))
+}
+
+fn produce_partition(state: &State, topic: Option<&Topic>, data: PartitionProduceData) -> PartitionProduceResponse {
+    let index = data.index;
+    let Some((topic, partition)) = topic.and_then(|t| Some((t, t.partition(index)?))) else {
+        return failed(
+            index,
+            ResponseError::UnknownTopicOrPartition,
+            "this server does not host this topic-partition".into(),
+        );
+    };
+    let records = data.records.unwrap_or_default();
+    let batch = match validate(&records, topic.config.max_message_bytes()) {
+        Ok(batch) => batch,
+        Err((error, message)) => {
+            tracing::debug!(topic = %topic.name, partition = index, %message, "produce refused");
+            return failed(index, error, message);
+        }
+    };
+    let log_append_time = topic.config.log_append_time().then(|| state.clock.now_ms());
+    match partition.append(&batch, log_append_time) {
+        Ok(appended) => PartitionProduceResponse::default()
+            .with_index(index)
+            .with_base_offset(appended.base_offset)
+            .with_log_append_time_ms(appended.log_append_time_ms)
+            .with_log_start_offset(appended.log_start_offset),
+        Err(AppendError::Sequence(SequenceError::InvalidProducerEpoch { current })) => failed(
+            index,
+            ResponseError::InvalidProducerEpoch,
+            format!("producer epoch {} is older than {current}", batch.producer_epoch()),
+        ),
+        Err(AppendError::Sequence(SequenceError::OutOfOrder { expected, got })) => failed(
+            index,
+            ResponseError::OutOfOrderSequenceNumber,
+            format!("expected sequence {expected}, got {got}"),
+        ),
+        Err(AppendError::Storage(e)) => {
+            tracing::error!(topic = %topic.name, partition = index, error = %e, "append failed");
+            failed(index, ResponseError::KafkaStorageError, e.to_string())
+        }
+    }
+}
+
+/// Checks a partition's records as Kafka's produce path does: exactly one v2 batch, a
+/// matching CRC32C, a consistent offset range and count, and a size within the topic's
+/// `max.message.bytes`.
+fn validate(records: &[u8], max_message_bytes: usize) -> Result<BatchHeader<'_>, (ResponseError, String)> {
+    let invalid = |message: &str| (ResponseError::InvalidRecord, message.to_string());
+    let batch = BatchHeader::parse_checked(records).map_err(|e| match e {
+        BatchError::UnsupportedMagic(_) => (ResponseError::InvalidRecord, e.to_string()),
+        BatchError::Truncated | BatchError::CrcMismatch { .. } | BatchError::Invalid(_) => {
+            (ResponseError::CorruptMessage, e.to_string())
+        }
+    })?;
+    if batch.size() != records.len() {
+        return Err(invalid("a produce request must hold exactly one record batch per partition"));
+    }
+    if batch.size() > max_message_bytes {
+        return Err((
+            ResponseError::MessageTooLarge,
+            format!(
+                "record batch of {} bytes is larger than max.message.bytes {max_message_bytes}",
+                batch.size()
+            ),
+        ));
+    }
+    if batch.record_count() <= 0 || i64::from(batch.record_count()) != i64::from(batch.last_offset_delta()) + 1 {
+        return Err(invalid("record count does not match the batch's offset range"));
+    }
+    if batch.producer_id() >= 0 && batch.base_sequence() < 0 {
+        return Err(invalid("an idempotent batch must carry a sequence number"));
+    }
+    if batch.is_transactional() || batch.is_control() {
+        return Err((
+            ResponseError::InvalidTxnState,
+            "transactional batches are not supported".into(),
+        ));
+    }
+    Ok(batch)
+}

@@ -1,0 +1,180 @@
+//! The broker: its shared state ([`State`]) and the embeddable running handle ([`Broker`]).
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::config::{split_host_port, Config, Storage};
+use crate::server;
+use crate::topics::Topics;
+
+/// What every connection shares: identity, topics, and the producer-id allocator.
+pub struct State {
+    pub config: Config,
+    pub node_id: i32,
+    pub cluster_id: String,
+    /// Host and port given to clients in Metadata.
+    pub advertised_host: String,
+    pub advertised_port: i32,
+    pub topics: Topics,
+    pub clock: Clock,
+    next_producer_id: AtomicI64,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl State {
+    /// A fresh producer id for InitProducerId; never reused within this process.
+    pub fn allocate_producer_id(&self) -> i64 {
+        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Resolves once the broker starts shutting down.
+    pub async fn shutting_down(&self) {
+        let mut shutdown = self.shutdown.clone();
+        // An error means the sender is gone: the broker is going away too.
+        let _ = shutdown.wait_for(|&stop| stop).await;
+    }
+}
+
+/// A running broker. Dropping it does not stop it; call [`Broker::shutdown`].
+pub struct Broker {
+    local_addr: SocketAddr,
+    state: Arc<State>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+}
+
+impl Broker {
+    /// Binds the listener, loads or creates the broker's identity, and starts serving.
+    pub async fn start(config: Config) -> io::Result<Broker> {
+        config
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let listener = TcpListener::bind(config.listen).await?;
+        let local_addr = listener.local_addr()?;
+        let (advertised_host, advertised_port) = match &config.advertise {
+            Some(address) => split_host_port(address).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "advertise must be HOST:PORT")
+            })?,
+            None => (local_addr.ip().to_string(), local_addr.port()),
+        };
+        let cluster_id = match config.storage() {
+            Storage::Memory => new_cluster_id(),
+            Storage::Disk(dir) => load_or_create_cluster_id(&dir)?,
+        };
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let state = Arc::new(State {
+            node_id: config.node_id,
+            cluster_id,
+            advertised_host,
+            advertised_port: i32::from(advertised_port),
+            topics: Topics::new(config.message_max_bytes),
+            clock: Clock::System,
+            // Seeded from the clock so ids from an earlier run of this data directory are
+            // not handed out again.
+            next_producer_id: AtomicI64::new(Clock::System.now_ms() * 1000),
+            shutdown: shutdown_rx,
+            config,
+        });
+        let server = tokio::spawn(server::run(listener, state.clone()));
+        tracing::info!(
+            listen = %local_addr,
+            advertise = %format!("{}:{}", state.advertised_host, state.advertised_port),
+            cluster_id = %state.cluster_id,
+            "sluice ready"
+        );
+        Ok(Broker {
+            local_addr,
+            state,
+            shutdown,
+            server,
+        })
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// What a client puts in `bootstrap.servers`.
+    pub fn bootstrap_servers(&self) -> String {
+        self.local_addr.to_string()
+    }
+
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the server to end.
+    pub async fn shutdown(self) {
+        self.shutdown.send_replace(true);
+        if let Err(e) = self.server.await {
+            tracing::error!(error = %e, "server task failed");
+        }
+    }
+}
+
+/// A cluster id as Kafka writes them: a random UUID in URL-safe base64, unpadded.
+fn new_cluster_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let mut out = String::with_capacity(22);
+    for chunk in bytes.chunks(3) {
+        let mut group = [0u8; 3];
+        group[..chunk.len()].copy_from_slice(chunk);
+        let n = u32::from_be_bytes([0, group[0], group[1], group[2]]);
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+fn load_or_create_cluster_id(data_dir: &Path) -> io::Result<String> {
+    std::fs::create_dir_all(data_dir)?;
+    let path = data_dir.join("cluster_id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is empty", path.display()),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let id = new_cluster_id();
+            let temporary = data_dir.join("cluster_id.tmp");
+            std::fs::write(&temporary, format!("{id}\n"))?;
+            std::fs::rename(&temporary, &path)?;
+            Ok(id)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ids_look_like_kafkas() {
+        let id = new_cluster_id();
+        assert_eq!(id.len(), 22);
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_ne!(id, new_cluster_id());
+    }
+
+    #[test]
+    fn the_cluster_id_survives_a_restart() {
+        let dir = std::env::temp_dir().join(format!("sluice-cluster-id-{}", uuid::Uuid::new_v4()));
+        let first = load_or_create_cluster_id(&dir).unwrap();
+        assert_eq!(load_or_create_cluster_id(&dir).unwrap(), first);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,156 @@
+//! Broker configuration: the one place that knows every setting, its default and its unit.
+//!
+//! Values come from a TOML file (`--config`), then command-line flags; `Config::validate`
+//! rejects a bad value with the key's name before anything starts.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where partition logs live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// Everything in memory; gone when the process exits.
+    Memory,
+    /// Segment files under this directory.
+    Disk(PathBuf),
+}
+
+/// Every broker setting. Field names match the TOML keys in `config/sluice.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the Kafka listener binds (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
+    /// `host:port` given to clients in Metadata; the bound address when unset.
+    pub advertise: Option<String>,
+    /// Data directory for the on-disk logs; ignored when `memory` is true.
+    pub data_dir: PathBuf,
+    /// Keep every log in memory instead of on disk.
+    pub memory: bool,
+    /// This broker's node id, as clients see it in Metadata.
+    pub node_id: i32,
+    /// Create a topic when a client asks for it in Metadata and allows it.
+    pub auto_create_topics: bool,
+    /// Partitions of a topic created without an explicit count.
+    pub num_partitions: i32,
+    /// Largest request frame accepted, in bytes (Kafka's `socket.request.max.bytes`).
+    pub max_request_bytes: usize,
+    /// Largest record batch accepted, in bytes, unless a topic overrides `max.message.bytes`.
+    pub message_max_bytes: i32,
+    /// Connections served at once; further clients wait in the accept queue.
+    pub max_connections: usize,
+    /// Upper bound on a fetch's `max_wait_ms`, so a client cannot park a request for ever.
+    pub fetch_wait_max_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            advertise: None,
+            data_dir: PathBuf::from("./sluice-data"),
+            memory: false,
+            node_id: 0,
+            auto_create_topics: true,
+            num_partitions: 1,
+            max_request_bytes: 100 * 1024 * 1024,
+            message_max_bytes: 1_048_588,
+            max_connections: 10_000,
+            fetch_wait_max_ms: 30_000,
+        }
+    }
+}
+
+/// A setting that cannot be used, named by its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid config `{}`: {}", self.key, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// An in-memory broker on a free loopback port: what tests embed.
+    pub fn for_tests() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            memory: true,
+            ..Config::default()
+        }
+    }
+
+    /// Reads a TOML file; keys left out keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            key: "--config".into(),
+            reason: format!("cannot read {}: {e}", path.display()),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError {
+            key: e
+                .span()
+                .and_then(|span| text.get(span))
+                .unwrap_or("--config")
+                .to_string(),
+            reason: e.message().to_string(),
+        })
+    }
+
+    pub fn storage(&self) -> Storage {
+        if self.memory {
+            Storage::Memory
+        } else {
+            Storage::Disk(self.data_dir.clone())
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, reason: &str| {
+            Err(ConfigError {
+                key: key.into(),
+                reason: reason.into(),
+            })
+        };
+        if self.num_partitions < 1 {
+            return fail("num_partitions", "must be at least 1");
+        }
+        if self.node_id < 0 {
+            return fail("node_id", "must be 0 or more");
+        }
+        if self.max_request_bytes < 1024 || self.max_request_bytes > i32::MAX as usize {
+            return fail("max_request_bytes", "must be between 1024 and 2147483647");
+        }
+        if self.message_max_bytes < 64 {
+            return fail("message_max_bytes", "must be at least 64");
+        }
+        if self.max_connections == 0 {
+            return fail("max_connections", "must be at least 1");
+        }
+        if let Some(advertise) = &self.advertise {
+            if split_host_port(advertise).is_none() {
+                return fail("advertise", "must be HOST:PORT");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits `host:port` (IPv6 hosts in brackets) into its parts.
+pub fn split_host_port(address: &str) -> Option<(String, u16)> {
+    let (host, port) = address.rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return None;
+    }
+    Some((host.to_string(), port))
+}

@@ -1,0 +1,81 @@
+//! One client connection: read a frame, decode it, handle it, write the response — in order,
+//! one request at a time, as Kafka mutes a connection until its response is written.
+//! Pipelined requests wait in the socket buffer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+use crate::api;
+use crate::broker::State;
+use crate::protocol::frame::{self, FrameError};
+use crate::protocol::request::{self, DecodeError};
+use crate::protocol::response;
+
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+pub struct Connection {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    peer: SocketAddr,
+    state: Arc<State>,
+}
+
+impl Connection {
+    pub fn new(socket: TcpStream, peer: SocketAddr, state: Arc<State>) -> Connection {
+        let (reader, writer) = socket.into_split();
+        Connection {
+            reader: BufReader::with_capacity(READ_BUFFER_BYTES, reader),
+            writer,
+            peer,
+            state,
+        }
+    }
+
+    pub async fn run(mut self) {
+        let peer = self.peer;
+        match self.serve().await {
+            Ok(()) => tracing::debug!(%peer, "connection closed"),
+            Err(reason) => tracing::warn!(%peer, %reason, "closing connection"),
+        }
+    }
+
+    /// Serves requests until the peer leaves (`Ok`) or must be cut off (`Err` with the reason).
+    async fn serve(&mut self) -> Result<(), String> {
+        let max_request_bytes = self.state.config.max_request_bytes;
+        loop {
+            let frame = tokio::select! {
+                frame = frame::read_frame(&mut self.reader, max_request_bytes) => frame,
+                _ = self.state.shutting_down() => return Ok(()),
+            };
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(FrameError::Closed) => return Ok(()),
+                Err(e) => return Err(e.to_string()),
+            };
+            let response = match request::decode(frame) {
+                Ok(request) => {
+                    let (api_key, version, correlation_id) =
+                        (request.api_key, request.version(), request.correlation_id());
+                    match api::handle(&self.state, request).await {
+                        Some(body) => response::encode(api_key, version, correlation_id, &body)
+                            .map_err(|e| anyhow::anyhow!("{api_key:?} v{version}: {e}")),
+                        None => continue,
+                    }
+                }
+                Err(DecodeError::ApiVersionsTooNew { correlation_id }) => {
+                    api::api_versions::unsupported_version(correlation_id)
+                }
+                Err(e) => return Err(e.to_string()),
+            };
+            let response = response.map_err(|e| format!("cannot encode response: {e}"))?;
+            self.writer
+                .write_all(&response)
+                .await
+                .map_err(|e| format!("write failed: {e}"))?;
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The log contract kept in memory (`--memory`): batches in a vector, found by binary search.
+
+use std::io;
+
+use bytes::Bytes;
+
+use super::{BatchMeta, Log};
+
+struct StoredBatch {
+    meta: BatchMeta,
+    /// The largest timestamp of this batch and every batch before it: monotonic, so a
+    /// timestamp lookup is a binary search, as with a time index.
+    running_max_timestamp: i64,
+    bytes: Bytes,
+}
+
+/// A log held entirely in memory.
+#[derive(Default)]
+pub struct MemoryLog {
+    batches: Vec<StoredBatch>,
+    start_offset: i64,
+    size_bytes: u64,
+}
+
+impl MemoryLog {
+    pub fn new() -> MemoryLog {
+        MemoryLog::default()
+    }
+
+    /// Index of the batch holding `offset`, or of the first batch after it.
+    fn position(&self, offset: i64) -> usize {
+        self.batches
+            .partition_point(|b| b.meta.last_offset < offset)
+    }
+}
+
+impl Log for MemoryLog {
+    fn append(&mut self, batch: Bytes, meta: BatchMeta) -> io::Result<()> {
+        assert_eq!(meta.base_offset, self.end_offset(), "appends are dense");
+        assert!(meta.last_offset >= meta.base_offset);
+        let previous_max = self
+            .batches
+            .last()
+            .map_or(i64::MIN, |b| b.running_max_timestamp);
+        self.size_bytes += batch.len() as u64;
+        self.batches.push(StoredBatch {
+            meta,
+            running_max_timestamp: previous_max.max(meta.max_timestamp),
+            bytes: batch,
+        });
+        Ok(())
+    }
+
+    fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<Vec<Bytes>> {
+        let mut out = Vec::new();
+        let mut total = 0usize;
+        for batch in &self.batches[self.position(offset)..] {
+            let fits = total + batch.bytes.len() <= max_bytes;
+            if !fits && !(min_one && out.is_empty()) {
+                break;
+            }
+            total += batch.bytes.len();
+            out.push(batch.bytes.clone());
+        }
+        Ok(out)
+    }
+
+    fn start_offset(&self) -> i64 {
+        self.start_offset
+    }
+
+    fn end_offset(&self) -> i64 {
+        self.batches
+            .last()
+            .map_or(self.start_offset, |b| b.meta.last_offset + 1)
+    }
+
+    fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    fn first_batch_at_or_after(&self, timestamp: i64) -> io::Result<Option<Bytes>> {
+        let at = self
+            .batches
+            .partition_point(|b| b.running_max_timestamp < timestamp);
+        Ok(self.batches.get(at).map(|b| b.bytes.clone()))
+    }
+
+    fn batch_with_max_timestamp(&self) -> io::Result<Option<Bytes>> {
+        let Some(max) = self.batches.last().map(|b| b.running_max_timestamp) else {
+            return Ok(None);
+        };
+        self.first_batch_at_or_after(max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(base: i64, last: i64, ts: i64) -> BatchMeta {
+        BatchMeta {
+            base_offset: base,
+            last_offset: last,
+            max_timestamp: ts,
+        }
+    }
+
+    fn log_of(batches: &[(i64, i64, i64, usize)]) -> MemoryLog {
+        let mut log = MemoryLog::new();
+        for &(base, last, ts, size) in batches {
+            log.append(Bytes::from(vec![base as u8; size]), meta(base, last, ts))
+                .unwrap();
+        }
+        log
+    }
+
+    #[test]
+    fn reads_from_the_batch_holding_the_offset() {
+        let log = log_of(&[(0, 4, 10, 100), (5, 9, 20, 100), (10, 10, 30, 100)]);
+        assert_eq!(log.end_offset(), 11);
+        let read = log.read(7, 1000, false).unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0][0], 5);
+        assert!(log.read(11, 1000, true).unwrap().is_empty());
+    }
+
+    #[test]
+    fn max_bytes_is_a_limit_except_for_the_first_batch_with_min_one() {
+        let log = log_of(&[(0, 0, 1, 300), (1, 1, 1, 300)]);
+        assert_eq!(log.read(0, 500, false).unwrap().len(), 1);
+        assert_eq!(log.read(0, 100, false).unwrap().len(), 0);
+        assert_eq!(log.read(0, 100, true).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn timestamp_lookups_follow_the_running_maximum() {
+        let log = log_of(&[(0, 0, 50, 1), (1, 1, 10, 1), (2, 2, 70, 1), (3, 3, 70, 1)]);
+        assert_eq!(log.first_batch_at_or_after(20).unwrap().unwrap()[0], 0);
+        assert_eq!(log.first_batch_at_or_after(60).unwrap().unwrap()[0], 2);
+        assert!(log.first_batch_at_or_after(71).unwrap().is_none());
+        assert_eq!(log.batch_with_max_timestamp().unwrap().unwrap()[0], 2);
+    }
+}

@@ -1,0 +1,121 @@
+//! The `sluice` command: parse flags, build the config, run until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sluice::{Broker, Config};
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "A Kafka wire-protocol compatible broker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the broker.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on for Kafka clients [default: 127.0.0.1:9092].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// HOST:PORT given to clients in Metadata [default: the listen address].
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Directory for the on-disk logs [default: ./sluice-data].
+    #[arg(long, conflicts_with = "memory")]
+    data_dir: Option<PathBuf>,
+    /// Keep all data in memory; nothing is written to disk.
+    #[arg(long)]
+    memory: bool,
+    /// A TOML config file; flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> Result<Config, sluice::ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if self.advertise.is_some() {
+            config.advertise = self.advertise;
+        }
+        if let Some(dir) = self.data_dir {
+            config.data_dir = dir;
+            config.memory = false;
+        }
+        if self.memory {
+            config.memory = true;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Exit code for a configuration the broker cannot start with.
+const EXIT_BAD_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let Command::Serve(args) = Cli::parse().command;
+    let config = match args.into_config() {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> ExitCode {
+    let broker = match Broker::start(config).await {
+        Ok(broker) => broker,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    broker.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the broker");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

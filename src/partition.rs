@@ -1,0 +1,199 @@
+//! One partition: a [`Log`] behind a short lock, its producers' sequence state, and the
+//! published high watermark that waiting fetches watch.
+//!
+//! With a single replica the high watermark is the log end offset; it is published after
+//! each append, so a fetch never sees a batch before its append completed.
+
+use std::io;
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::watch;
+
+use crate::log::{BatchMeta, Log};
+use crate::producer_state::{
+    ProducerBatch, ProducerFields, ProducerStates, SequenceCheck, SequenceError,
+};
+use crate::protocol::record_batch::{self, BatchHeader};
+
+/// Where an appended (or de-duplicated) batch went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub base_offset: i64,
+    /// The broker's timestamp for LogAppendTime topics; -1 otherwise.
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+}
+
+#[derive(Debug)]
+pub enum AppendError {
+    Sequence(SequenceError),
+    Storage(io::Error),
+}
+
+/// Batches read for a fetch, with the offsets the response reports.
+#[derive(Debug, Default)]
+pub struct ReadResult {
+    pub batches: Vec<Bytes>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+#[derive(Debug)]
+pub enum ReadError {
+    OffsetOutOfRange {
+        high_watermark: i64,
+        log_start_offset: i64,
+    },
+    Storage(io::Error),
+}
+
+/// The log start offset and high watermark, read together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offsets {
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+}
+
+struct Inner {
+    log: Box<dyn Log>,
+    producers: ProducerStates,
+}
+
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    inner: Mutex<Inner>,
+    high_watermark: watch::Sender<i64>,
+}
+
+impl Partition {
+    pub fn new(topic: String, index: i32, log: Box<dyn Log>) -> Partition {
+        let (high_watermark, _) = watch::channel(log.end_offset());
+        Partition {
+            topic,
+            index,
+            inner: Mutex::new(Inner {
+                log,
+                producers: ProducerStates::new(),
+            }),
+            high_watermark,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the log half-written (appends are one
+        // call), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends one validated batch, stamping its base offset (and, for LogAppendTime topics,
+    /// its timestamp). An idempotent producer's retry is answered without appending.
+    pub fn append(
+        &self,
+        batch: &BatchHeader<'_>,
+        log_append_time_ms: Option<i64>,
+    ) -> Result<Appended, AppendError> {
+        let mut inner = self.lock();
+        let producer = (batch.producer_id() >= 0).then(|| ProducerFields {
+            producer_id: batch.producer_id(),
+            epoch: batch.producer_epoch(),
+            first_sequence: batch.base_sequence(),
+            last_sequence: batch.last_sequence(),
+        });
+        if let Some(producer) = &producer {
+            match inner.producers.check(producer) {
+                Ok(SequenceCheck::Append) => {}
+                Ok(SequenceCheck::Duplicate(original)) => {
+                    return Ok(Appended {
+                        base_offset: original.first_offset,
+                        log_append_time_ms: -1,
+                        log_start_offset: inner.log.start_offset(),
+                    })
+                }
+                Err(e) => return Err(AppendError::Sequence(e)),
+            }
+        }
+
+        let base_offset = inner.log.end_offset();
+        let mut stamped = BytesMut::from(batch.bytes());
+        record_batch::set_base_offset(&mut stamped, base_offset);
+        if let Some(now_ms) = log_append_time_ms {
+            record_batch::set_log_append_time(&mut stamped, now_ms);
+        }
+        let max_timestamp = log_append_time_ms.unwrap_or(batch.max_timestamp());
+        let meta = BatchMeta {
+            base_offset,
+            last_offset: base_offset + i64::from(batch.last_offset_delta()),
+            max_timestamp,
+        };
+        inner
+            .log
+            .append(stamped.freeze(), meta)
+            .map_err(AppendError::Storage)?;
+        if let Some(producer) = producer {
+            inner.producers.record(
+                producer.producer_id,
+                producer.epoch,
+                ProducerBatch {
+                    first_sequence: producer.first_sequence,
+                    last_sequence: producer.last_sequence,
+                    first_offset: meta.base_offset,
+                    last_offset: meta.last_offset,
+                    max_timestamp,
+                },
+            );
+        }
+        self.high_watermark.send_replace(meta.last_offset + 1);
+        Ok(Appended {
+            base_offset,
+            log_append_time_ms: log_append_time_ms.unwrap_or(-1),
+            log_start_offset: inner.log.start_offset(),
+        })
+    }
+
+    /// Whole batches from the one holding `offset`, bounded by `max_bytes` (see [`Log::read`]).
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadResult, ReadError> {
+        let inner = self.lock();
+        let log_start_offset = inner.log.start_offset();
+        let high_watermark = inner.log.end_offset();
+        if offset < log_start_offset || offset > high_watermark {
+            return Err(ReadError::OffsetOutOfRange {
+                high_watermark,
+                log_start_offset,
+            });
+        }
+        let batches = inner
+            .log
+            .read(offset, max_bytes, min_one)
+            .map_err(ReadError::Storage)?;
+        Ok(ReadResult {
+            batches,
+            high_watermark,
+            log_start_offset,
+        })
+    }
+
+    pub fn offsets(&self) -> Offsets {
+        let inner = self.lock();
+        Offsets {
+            log_start_offset: inner.log.start_offset(),
+            high_watermark: inner.log.end_offset(),
+        }
+    }
+
+    /// The first batch whose max timestamp is at least `timestamp`.
+    pub fn first_batch_at_or_after(&self, timestamp: i64) -> io::Result<Option<Bytes>> {
+        self.lock().log.first_batch_at_or_after(timestamp)
+    }
+
+    /// The first batch holding the largest timestamp.
+    pub fn batch_with_max_timestamp(&self) -> io::Result<Option<Bytes>> {
+        self.lock().log.batch_with_max_timestamp()
+    }
+
+    /// A receiver that changes whenever the high watermark moves.
+    pub fn watch_high_watermark(&self) -> watch::Receiver<i64> {
+        self.high_watermark.subscribe()
+    }
+}

@@ -1,0 +1,247 @@
+//! Idempotent-producer state of one partition: per producer id, its epoch and the last five
+//! batches' sequence ranges, so a retried batch is recognised and a gap is refused.
+//!
+//! The rules follow Kafka's `ProducerStateManager` / `ProducerAppendInfo`: a duplicate is a
+//! batch of the current epoch whose first and last sequence match a remembered batch; a new
+//! epoch must start at sequence 0; otherwise the first sequence must follow the last one.
+
+use std::collections::{HashMap, VecDeque};
+
+/// How many batches per producer are remembered for de-duplication (Kafka's
+/// `max.in.flight.requests.per.connection` bound for idempotence).
+pub const BATCHES_REMEMBERED: usize = 5;
+
+/// A batch appended for a producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerBatch {
+    pub first_sequence: i32,
+    pub last_sequence: i32,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+}
+
+/// The producer fields of an incoming batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerFields {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub first_sequence: i32,
+    pub last_sequence: i32,
+}
+
+/// What to do with a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceCheck {
+    /// New and in order: append it.
+    Append,
+    /// Already appended: answer with where it went, append nothing.
+    Duplicate(ProducerBatch),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceError {
+    /// The batch's epoch is older than the producer's current one.
+    InvalidProducerEpoch { current: i16 },
+    /// The first sequence does not follow the last appended one.
+    OutOfOrder { expected: i32, got: i32 },
+}
+
+#[derive(Debug, Default)]
+struct ProducerEntry {
+    epoch: i16,
+    batches: VecDeque<ProducerBatch>,
+}
+
+impl ProducerEntry {
+    fn last_sequence(&self) -> Option<i32> {
+        self.batches.back().map(|b| b.last_sequence)
+    }
+}
+
+/// All producers that wrote to one partition.
+#[derive(Debug, Default)]
+pub struct ProducerStates {
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+impl ProducerStates {
+    pub fn new() -> ProducerStates {
+        ProducerStates::default()
+    }
+
+    /// Decides whether a batch is appended, answered as a duplicate, or refused.
+    pub fn check(&self, batch: &ProducerFields) -> Result<SequenceCheck, SequenceError> {
+        let Some(entry) = self.producers.get(&batch.producer_id) else {
+            return if batch.first_sequence == 0 {
+                Ok(SequenceCheck::Append)
+            } else {
+                Err(SequenceError::OutOfOrder {
+                    expected: 0,
+                    got: batch.first_sequence,
+                })
+            };
+        };
+        if batch.epoch < entry.epoch {
+            return Err(SequenceError::InvalidProducerEpoch {
+                current: entry.epoch,
+            });
+        }
+        if batch.epoch > entry.epoch {
+            return if batch.first_sequence == 0 {
+                Ok(SequenceCheck::Append)
+            } else {
+                Err(SequenceError::OutOfOrder {
+                    expected: 0,
+                    got: batch.first_sequence,
+                })
+            };
+        }
+        if let Some(original) = entry.batches.iter().find(|b| {
+            b.first_sequence == batch.first_sequence && b.last_sequence == batch.last_sequence
+        }) {
+            return Ok(SequenceCheck::Duplicate(*original));
+        }
+        let expected = entry.last_sequence().map_or(0, next_sequence);
+        if batch.first_sequence == expected {
+            Ok(SequenceCheck::Append)
+        } else {
+            Err(SequenceError::OutOfOrder {
+                expected,
+                got: batch.first_sequence,
+            })
+        }
+    }
+
+    /// Remembers an appended batch; a newer epoch forgets the older epoch's batches.
+    pub fn record(&mut self, producer_id: i64, epoch: i16, batch: ProducerBatch) {
+        let entry = self.producers.entry(producer_id).or_default();
+        if epoch != entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        if entry.batches.len() == BATCHES_REMEMBERED {
+            entry.batches.pop_front();
+        }
+        entry.batches.push_back(batch);
+    }
+}
+
+/// The sequence after `sequence`, wrapping from `i32::MAX` to 0 as Kafka does.
+fn next_sequence(sequence: i32) -> i32 {
+    if sequence == i32::MAX {
+        0
+    } else {
+        sequence + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PID: i64 = 7;
+
+    fn fields(epoch: i16, first: i32, last: i32) -> ProducerFields {
+        ProducerFields {
+            producer_id: PID,
+            epoch,
+            first_sequence: first,
+            last_sequence: last,
+        }
+    }
+
+    fn appended(states: &mut ProducerStates, epoch: i16, first: i32, last: i32, offset: i64) {
+        assert_eq!(states.check(&fields(epoch, first, last)), Ok(SequenceCheck::Append));
+        states.record(
+            PID,
+            epoch,
+            ProducerBatch {
+                first_sequence: first,
+                last_sequence: last,
+                first_offset: offset,
+                last_offset: offset + i64::from(last - first),
+                max_timestamp: 0,
+            },
+        );
+    }
+
+    #[test]
+    fn a_new_producer_must_start_at_zero() {
+        let states = ProducerStates::new();
+        assert_eq!(
+            states.check(&fields(0, 3, 4)),
+            Err(SequenceError::OutOfOrder { expected: 0, got: 3 })
+        );
+    }
+
+    #[test]
+    fn a_retried_batch_is_a_duplicate_with_its_original_offset() {
+        let mut states = ProducerStates::new();
+        appended(&mut states, 0, 0, 9, 100);
+        appended(&mut states, 0, 10, 19, 110);
+        match states.check(&fields(0, 0, 9)) {
+            Ok(SequenceCheck::Duplicate(b)) => assert_eq!(b.first_offset, 100),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_gap_is_out_of_order() {
+        let mut states = ProducerStates::new();
+        appended(&mut states, 0, 0, 9, 0);
+        assert_eq!(
+            states.check(&fields(0, 11, 12)),
+            Err(SequenceError::OutOfOrder { expected: 10, got: 11 })
+        );
+    }
+
+    #[test]
+    fn only_five_batches_are_remembered() {
+        let mut states = ProducerStates::new();
+        for i in 0..6 {
+            appended(&mut states, 0, i, i, i64::from(i));
+        }
+        assert!(matches!(
+            states.check(&fields(0, 0, 0)),
+            Err(SequenceError::OutOfOrder { .. })
+        ));
+        assert!(matches!(
+            states.check(&fields(0, 1, 1)),
+            Ok(SequenceCheck::Duplicate(_))
+        ));
+    }
+
+    #[test]
+    fn an_older_epoch_is_fenced_and_a_newer_one_restarts_at_zero() {
+        let mut states = ProducerStates::new();
+        appended(&mut states, 1, 0, 0, 0);
+        assert_eq!(
+            states.check(&fields(0, 1, 1)),
+            Err(SequenceError::InvalidProducerEpoch { current: 1 })
+        );
+        assert!(matches!(
+            states.check(&fields(2, 5, 5)),
+            Err(SequenceError::OutOfOrder { .. })
+        ));
+        appended(&mut states, 2, 0, 0, 1);
+    }
+
+    #[test]
+    fn sequences_wrap_at_i32_max() {
+        let mut states = ProducerStates::new();
+        appended(&mut states, 0, 0, 0, 0);
+        states.record(
+            PID,
+            0,
+            ProducerBatch {
+                first_sequence: i32::MAX - 1,
+                last_sequence: i32::MAX,
+                first_offset: 1,
+                last_offset: 2,
+                max_timestamp: 0,
+            },
+        );
+        assert_eq!(states.check(&fields(0, 0, 3)), Ok(SequenceCheck::Append));
+    }
+}

@@ -1,0 +1,115 @@
+//! Size-prefixed frames: a big-endian `i32` length, then that many bytes.
+//!
+//! The length is checked before anything is allocated, so a hostile or confused peer cannot
+//! make the broker reserve more than `max_request_bytes`.
+
+use std::fmt;
+use std::io;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Why a connection stops reading frames.
+#[derive(Debug)]
+pub enum FrameError {
+    /// The peer closed the connection between frames.
+    Closed,
+    /// The length prefix is negative or above the limit.
+    BadLength { length: i32, max_request_bytes: usize },
+    /// The socket failed, or closed in the middle of a frame.
+    Io(io::Error),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Closed => write!(f, "connection closed by peer"),
+            FrameError::BadLength {
+                length,
+                max_request_bytes,
+            } => write!(
+                f,
+                "frame length {length} is outside 0..={max_request_bytes} (max_request_bytes)"
+            ),
+            FrameError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Reads one frame's payload (without its length prefix).
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max_request_bytes: usize,
+) -> Result<Bytes, FrameError> {
+    let mut prefix = [0u8; 4];
+    match reader.read_exact(&mut prefix[..1]).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
+        Err(e) => return Err(FrameError::Io(e)),
+    }
+    reader
+        .read_exact(&mut prefix[1..])
+        .await
+        .map_err(FrameError::Io)?;
+    let length = i32::from_be_bytes(prefix);
+    let size = usize::try_from(length).map_err(|_| FrameError::BadLength {
+        length,
+        max_request_bytes,
+    })?;
+    if size > max_request_bytes {
+        return Err(FrameError::BadLength {
+            length,
+            max_request_bytes,
+        });
+    }
+    let mut payload = BytesMut::zeroed(size);
+    reader
+        .read_exact(&mut payload)
+        .await
+        .map_err(FrameError::Io)?;
+    Ok(payload.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(length: i32, body: &[u8]) -> Vec<u8> {
+        let mut out = length.to_be_bytes().to_vec();
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[tokio::test]
+    async fn reads_a_frame_and_then_sees_the_close() {
+        let wire = framed(3, b"abc");
+        let mut reader = &wire[..];
+        assert_eq!(read_frame(&mut reader, 16).await.unwrap(), &b"abc"[..]);
+        assert!(matches!(
+            read_frame(&mut reader, 16).await,
+            Err(FrameError::Closed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn refuses_negative_and_oversized_lengths_before_reading_them() {
+        for length in [-1, i32::MIN, 17, i32::MAX] {
+            let wire = framed(length, b"");
+            let mut reader = &wire[..];
+            assert!(matches!(
+                read_frame(&mut reader, 16).await,
+                Err(FrameError::BadLength { .. })
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_frame_cut_short_is_an_io_error() {
+        let wire = framed(10, b"abc");
+        let mut reader = &wire[..];
+        assert!(matches!(
+            read_frame(&mut reader, 16).await,
+            Err(FrameError::Io(_))
+        ));
+    }
+}

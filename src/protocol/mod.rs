@@ -1,0 +1,8 @@
+//! The Kafka wire: frames, request decoding, response encoding, the advertised versions and
+//! a zero-copy view of record-batch headers. No state and no files live here.
+
+pub mod frame;
+pub mod record_batch;
+pub mod request;
+pub mod response;
+pub mod versions;

@@ -1,0 +1,151 @@
+//! Request decoding: header version by api key and version, then the body, with the
+//! `kafka-protocol` crate. Only frames that passed the size check reach the decoders.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, InitProducerIdRequest,
+    ListOffsetsRequest, MetadataRequest, ProduceRequest, RequestHeader,
+};
+use kafka_protocol::protocol::Decodable;
+
+use super::versions;
+
+/// A decoded request: its header and its body.
+#[derive(Debug)]
+pub struct Request {
+    pub header: RequestHeader,
+    pub api_key: ApiKey,
+    pub body: RequestBody,
+}
+
+impl Request {
+    pub fn version(&self) -> i16 {
+        self.header.request_api_version
+    }
+
+    pub fn correlation_id(&self) -> i32 {
+        self.header.correlation_id
+    }
+}
+
+/// The bodies of the APIs this broker implements.
+#[derive(Debug)]
+pub enum RequestBody {
+    ApiVersions(ApiVersionsRequest),
+    Metadata(MetadataRequest),
+    Produce(ProduceRequest),
+    Fetch(FetchRequest),
+    ListOffsets(ListOffsetsRequest),
+    CreateTopics(CreateTopicsRequest),
+    InitProducerId(InitProducerIdRequest),
+}
+
+/// Why a frame did not become a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Shorter than the fixed part of any request header.
+    TooShort(usize),
+    UnknownApiKey(i16),
+    /// A known API we do not implement, or a version outside our range.
+    Unsupported { api_key: ApiKey, version: i16 },
+    /// ApiVersions newer than we know: answered in v0 with UNSUPPORTED_VERSION.
+    ApiVersionsTooNew { correlation_id: i32 },
+    /// The header or body does not decode.
+    Malformed {
+        api_key: ApiKey,
+        version: i16,
+        reason: String,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::TooShort(n) => write!(f, "request of {n} bytes is too short"),
+            DecodeError::UnknownApiKey(k) => write!(f, "unknown api key {k}"),
+            DecodeError::Unsupported { api_key, version } => {
+                write!(f, "unsupported request {api_key:?} v{version}")
+            }
+            DecodeError::ApiVersionsTooNew { .. } => write!(f, "ApiVersions newer than supported"),
+            DecodeError::Malformed {
+                api_key,
+                version,
+                reason,
+            } => write!(f, "malformed {api_key:?} v{version} request: {reason}"),
+        }
+    }
+}
+
+/// The fixed prefix of every request header: api key, api version, correlation id.
+const FIXED_HEADER_BYTES: usize = 8;
+
+/// Produce v0–2 bodies are v3 bodies without the leading nullable transactional id.
+const PRODUCE_FIRST_CRATE_VERSION: i16 = 3;
+
+pub fn decode(frame: Bytes) -> Result<Request, DecodeError> {
+    if frame.len() < FIXED_HEADER_BYTES {
+        return Err(DecodeError::TooShort(frame.len()));
+    }
+    let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let api_key = ApiKey::try_from(raw_key).map_err(|_| DecodeError::UnknownApiKey(raw_key))?;
+    if !versions::is_supported(api_key, version) {
+        let too_new_api_versions = api_key == ApiKey::ApiVersions
+            && versions::supported(api_key).is_some_and(|s| version > s.max);
+        return Err(if too_new_api_versions {
+            DecodeError::ApiVersionsTooNew { correlation_id }
+        } else {
+            DecodeError::Unsupported { api_key, version }
+        });
+    }
+    if api_key == ApiKey::Produce && version < 2 {
+        // Their responses have a layout the crate cannot encode; Kafka 4 refuses them too.
+        return Err(DecodeError::Unsupported { api_key, version });
+    }
+
+    let malformed = |reason: String| DecodeError::Malformed {
+        api_key,
+        version,
+        reason,
+    };
+    // The decoders are fallible, but a panic on hostile input must still not take the
+    // connection task down with it: treat it as a malformed request.
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut buf = frame;
+        let header = RequestHeader::decode(&mut buf, api_key.request_header_version(version))
+            .map_err(|e| malformed(format!("header: {e}")))?;
+        let body = decode_body(api_key, version, buf).map_err(|e| malformed(e.to_string()))?;
+        Ok(Request {
+            header,
+            api_key,
+            body,
+        })
+    }))
+    .unwrap_or_else(|_| Err(malformed("decoder panicked".into())))
+}
+
+fn decode_body(api_key: ApiKey, version: i16, mut buf: Bytes) -> anyhow::Result<RequestBody> {
+    Ok(match api_key {
+        ApiKey::ApiVersions => RequestBody::ApiVersions(ApiVersionsRequest::decode(&mut buf, version)?),
+        ApiKey::Metadata => RequestBody::Metadata(MetadataRequest::decode(&mut buf, version)?),
+        ApiKey::Produce if version < PRODUCE_FIRST_CRATE_VERSION => {
+            let mut v3 = BytesMut::with_capacity(buf.len() + 2);
+            v3.put_i16(-1);
+            v3.put_slice(&buf);
+            let mut v3 = v3.freeze();
+            RequestBody::Produce(ProduceRequest::decode(&mut v3, PRODUCE_FIRST_CRATE_VERSION)?)
+        }
+        ApiKey::Produce => RequestBody::Produce(ProduceRequest::decode(&mut buf, version)?),
+        ApiKey::Fetch => RequestBody::Fetch(FetchRequest::decode(&mut buf, version)?),
+        ApiKey::ListOffsets => RequestBody::ListOffsets(ListOffsetsRequest::decode(&mut buf, version)?),
+        ApiKey::CreateTopics => RequestBody::CreateTopics(CreateTopicsRequest::decode(&mut buf, version)?),
+        ApiKey::InitProducerId => {
+            RequestBody::InitProducerId(InitProducerIdRequest::decode(&mut buf, version)?)
+        }
+        other => anyhow::bail!("no decoder for {other:?}"),
+    })
+}

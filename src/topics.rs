@@ -1,0 +1,380 @@
+//! Topics: name ↔ topic id ↔ partitions, and each topic's configs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use uuid::Uuid;
+
+use crate::log::MemoryLog;
+use crate::partition::Partition;
+
+/// Longest topic name Kafka accepts.
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+/// Partitions a single topic may have; a guard against requests that would exhaust memory.
+pub const MAX_PARTITIONS: i32 = 10_000;
+
+/// How a topic config value is checked.
+#[derive(Debug, Clone, Copy)]
+enum ConfigKind {
+    Int { min: i64 },
+    Long { min: i64 },
+    Ratio,
+    Bool,
+    OneOf(&'static [&'static str]),
+    /// A comma-separated list whose items are each one of these.
+    ListOf(&'static [&'static str]),
+}
+
+/// The topic configs Sluice knows, with Kafka's names and defaults.
+const TOPIC_CONFIGS: &[(&str, &str, ConfigKind)] = &[
+    ("cleanup.policy", "delete", ConfigKind::ListOf(&["delete", "compact"])),
+    (
+        "compression.type",
+        "producer",
+        ConfigKind::OneOf(&["uncompressed", "producer", "gzip", "snappy", "lz4", "zstd"]),
+    ),
+    ("delete.retention.ms", "86400000", ConfigKind::Long { min: 0 }),
+    ("file.delete.delay.ms", "60000", ConfigKind::Long { min: 0 }),
+    ("flush.messages", "9223372036854775807", ConfigKind::Long { min: 1 }),
+    ("flush.ms", "9223372036854775807", ConfigKind::Long { min: 0 }),
+    ("index.interval.bytes", "4096", ConfigKind::Int { min: 0 }),
+    ("max.compaction.lag.ms", "9223372036854775807", ConfigKind::Long { min: 1 }),
+    ("max.message.bytes", "1048588", ConfigKind::Int { min: 0 }),
+    ("message.timestamp.after.max.ms", "9223372036854775807", ConfigKind::Long { min: 0 }),
+    ("message.timestamp.before.max.ms", "9223372036854775807", ConfigKind::Long { min: 0 }),
+    (
+        "message.timestamp.type",
+        "CreateTime",
+        ConfigKind::OneOf(&["CreateTime", "LogAppendTime"]),
+    ),
+    ("min.cleanable.dirty.ratio", "0.5", ConfigKind::Ratio),
+    ("min.compaction.lag.ms", "0", ConfigKind::Long { min: 0 }),
+    ("min.insync.replicas", "1", ConfigKind::Int { min: 1 }),
+    ("preallocate", "false", ConfigKind::Bool),
+    ("retention.bytes", "-1", ConfigKind::Long { min: -1 }),
+    ("retention.ms", "604800000", ConfigKind::Long { min: -1 }),
+    ("segment.bytes", "1073741824", ConfigKind::Int { min: 14 }),
+    ("segment.index.bytes", "10485760", ConfigKind::Int { min: 4 }),
+    ("segment.jitter.ms", "0", ConfigKind::Long { min: 0 }),
+    ("segment.ms", "604800000", ConfigKind::Long { min: 1 }),
+    ("unclean.leader.election.enable", "false", ConfigKind::Bool),
+];
+
+/// A topic config value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidConfig {
+    pub key: String,
+    pub reason: String,
+}
+
+fn check_value(kind: ConfigKind, value: &str) -> Result<(), String> {
+    let within = |min: i64, max: i64| match value.trim().parse::<i64>() {
+        Ok(v) if v >= min && v <= max => Ok(()),
+        Ok(v) => Err(format!("{v} is outside {min}..={max}")),
+        Err(_) => Err(format!("{value:?} is not a whole number")),
+    };
+    match kind {
+        ConfigKind::Int { min } => within(min, i64::from(i32::MAX)),
+        ConfigKind::Long { min } => within(min, i64::MAX),
+        ConfigKind::Ratio => match value.trim().parse::<f64>() {
+            Ok(v) if (0.0..=1.0).contains(&v) => Ok(()),
+            _ => Err(format!("{value:?} is not a number between 0 and 1")),
+        },
+        ConfigKind::Bool => match value.trim() {
+            "true" | "false" => Ok(()),
+            _ => Err(format!("{value:?} is not true or false")),
+        },
+        ConfigKind::OneOf(allowed) => {
+            if allowed.contains(&value) {
+                Ok(())
+            } else {
+                Err(format!("{value:?} is not one of {}", allowed.join(", ")))
+            }
+        }
+        ConfigKind::ListOf(allowed) => {
+            if value.split(',').all(|item| allowed.contains(&item.trim())) {
+                Ok(())
+            } else {
+                Err(format!("{value:?} is not a list of {}", allowed.join(", ")))
+            }
+        }
+    }
+}
+
+/// A topic's configs: the overrides it was created with, over the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicConfig {
+    overrides: BTreeMap<String, String>,
+    /// The broker's `message_max_bytes`, the default for `max.message.bytes`.
+    broker_max_message_bytes: i32,
+}
+
+impl TopicConfig {
+    /// Validates every override; an unknown key or a bad value names the key.
+    pub fn new(
+        overrides: BTreeMap<String, String>,
+        broker_max_message_bytes: i32,
+    ) -> Result<TopicConfig, InvalidConfig> {
+        for (key, value) in &overrides {
+            let Some((_, _, kind)) = TOPIC_CONFIGS.iter().find(|(name, _, _)| name == key) else {
+                return Err(InvalidConfig {
+                    key: key.clone(),
+                    reason: "unknown topic config".into(),
+                });
+            };
+            check_value(*kind, value).map_err(|reason| InvalidConfig {
+                key: key.clone(),
+                reason,
+            })?;
+        }
+        Ok(TopicConfig {
+            overrides,
+            broker_max_message_bytes,
+        })
+    }
+
+    /// Every known config with its effective value and whether it was set for this topic.
+    pub fn entries(&self) -> Vec<(&'static str, String, bool)> {
+        TOPIC_CONFIGS
+            .iter()
+            .map(|(name, _, _)| {
+                let set = self.overrides.contains_key(*name);
+                (*name, self.value(name), set)
+            })
+            .collect()
+    }
+
+    pub fn overrides(&self) -> &BTreeMap<String, String> {
+        &self.overrides
+    }
+
+    fn value(&self, key: &str) -> String {
+        if let Some(v) = self.overrides.get(key) {
+            return v.clone();
+        }
+        if key == "max.message.bytes" {
+            return self.broker_max_message_bytes.to_string();
+        }
+        TOPIC_CONFIGS
+            .iter()
+            .find(|(name, _, _)| *name == key)
+            .map_or_else(String::new, |(_, default, _)| default.to_string())
+    }
+
+    /// The largest batch this topic accepts, in bytes.
+    pub fn max_message_bytes(&self) -> usize {
+        self.value("max.message.bytes").trim().parse().unwrap_or(0)
+    }
+
+    /// True when the broker stamps batches with its own time.
+    pub fn log_append_time(&self) -> bool {
+        self.value("message.timestamp.type") == "LogAppendTime"
+    }
+}
+
+/// One topic and its partitions.
+pub struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    pub config: TopicConfig,
+    pub partitions: Vec<Arc<Partition>>,
+}
+
+impl Topic {
+    pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
+        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+    }
+}
+
+impl fmt::Debug for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Topic")
+            .field("name", &self.name)
+            .field("id", &self.id)
+            .field("partitions", &self.partitions.len())
+            .finish()
+    }
+}
+
+/// Why a topic cannot be created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateError {
+    AlreadyExists,
+    InvalidName(String),
+    InvalidPartitions(i32),
+    InvalidConfig(InvalidConfig),
+}
+
+impl fmt::Display for CreateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CreateError::AlreadyExists => write!(f, "topic already exists"),
+            CreateError::InvalidName(why) => write!(f, "invalid topic name: {why}"),
+            CreateError::InvalidPartitions(n) => {
+                write!(f, "number of partitions {n} is outside 1..={MAX_PARTITIONS}")
+            }
+            CreateError::InvalidConfig(c) => write!(f, "invalid config {}: {}", c.key, c.reason),
+        }
+    }
+}
+
+/// Checks a topic name as Kafka does: 1–249 of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+pub fn validate_name(name: &str) -> Result<(), CreateError> {
+    let invalid = |why: &str| Err(CreateError::InvalidName(why.to_string()));
+    if name.is_empty() {
+        return invalid("the name is empty");
+    }
+    if name == "." || name == ".." {
+        return invalid("'.' and '..' are not allowed");
+    }
+    if name.len() > MAX_TOPIC_NAME_LEN {
+        return invalid("the name is longer than 249 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return invalid("only ASCII letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+/// What a new topic is to be.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    pub name: String,
+    pub partitions: i32,
+    pub configs: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct Registry {
+    by_name: HashMap<String, Arc<Topic>>,
+    by_id: HashMap<Uuid, Arc<Topic>>,
+}
+
+/// All topics of the broker.
+pub struct Topics {
+    registry: RwLock<Registry>,
+    broker_max_message_bytes: i32,
+}
+
+impl Topics {
+    pub fn new(broker_max_message_bytes: i32) -> Topics {
+        Topics {
+            registry: RwLock::new(Registry::default()),
+            broker_max_message_bytes,
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.read().by_name.get(name).cloned()
+    }
+
+    pub fn get_by_id(&self, id: &Uuid) -> Option<Arc<Topic>> {
+        self.read().by_id.get(id).cloned()
+    }
+
+    /// Every topic, by name.
+    pub fn all(&self) -> Vec<Arc<Topic>> {
+        let mut topics: Vec<_> = self.read().by_name.values().cloned().collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        topics
+    }
+
+    /// Checks everything `create` would, without creating.
+    pub fn validate(&self, new: &NewTopic) -> Result<TopicConfig, CreateError> {
+        validate_name(&new.name)?;
+        if !(1..=MAX_PARTITIONS).contains(&new.partitions) {
+            return Err(CreateError::InvalidPartitions(new.partitions));
+        }
+        let config = TopicConfig::new(new.configs.clone(), self.broker_max_message_bytes)
+            .map_err(CreateError::InvalidConfig)?;
+        if self.get(&new.name).is_some() {
+            return Err(CreateError::AlreadyExists);
+        }
+        Ok(config)
+    }
+
+    pub fn create(&self, new: NewTopic) -> Result<Arc<Topic>, CreateError> {
+        let config = self.validate(&new)?;
+        let mut registry = self.registry.write().unwrap_or_else(|p| p.into_inner());
+        if registry.by_name.contains_key(&new.name) {
+            return Err(CreateError::AlreadyExists);
+        }
+        let partitions = (0..new.partitions)
+            .map(|index| Arc::new(Partition::new(new.name.clone(), index, Box::new(MemoryLog::new()))))
+            .collect();
+        let topic = Arc::new(Topic {
+            name: new.name.clone(),
+            id: Uuid::new_v4(),
+            config,
+            partitions,
+        });
+        registry.by_name.insert(new.name, topic.clone());
+        registry.by_id.insert(topic.id, topic.clone());
+        tracing::info!(topic = %topic.name, id = %topic.id, partitions = topic.partitions.len(), "created topic");
+        Ok(topic)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_topic(name: &str, partitions: i32) -> NewTopic {
+        NewTopic {
+            name: name.into(),
+            partitions,
+            configs: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn names_follow_kafkas_rules() {
+        for ok in ["a", "orders.v1", "a_b-c", &"x".repeat(249)] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "has space", "ü", &"x".repeat(250)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn create_then_find_by_name_and_id() {
+        let topics = Topics::new(1_048_588);
+        let topic = topics.create(new_topic("t", 3)).unwrap();
+        assert_eq!(topics.get("t").unwrap().id, topic.id);
+        assert_eq!(topics.get_by_id(&topic.id).unwrap().partitions.len(), 3);
+        assert_eq!(topics.create(new_topic("t", 1)).unwrap_err(), CreateError::AlreadyExists);
+    }
+
+    #[test]
+    fn configs_are_checked_by_key() {
+        let topics = Topics::new(1_048_588);
+        let mut bad = new_topic("t", 1);
+        bad.configs.insert("retention.ms".into(), "soon".into());
+        assert!(matches!(topics.validate(&bad), Err(CreateError::InvalidConfig(c)) if c.key == "retention.ms"));
+        bad.configs.clear();
+        bad.configs.insert("no.such.config".into(), "1".into());
+        assert!(matches!(topics.validate(&bad), Err(CreateError::InvalidConfig(_))));
+        let mut good = new_topic("t", 1);
+        good.configs.insert("message.timestamp.type".into(), "LogAppendTime".into());
+        good.configs.insert("cleanup.policy".into(), "compact,delete".into());
+        let config = topics.validate(&good).unwrap();
+        assert!(config.log_append_time());
+        assert_eq!(config.max_message_bytes(), 1_048_588);
+    }
+
+    #[test]
+    fn partition_counts_are_bounded() {
+        let topics = Topics::new(1_048_588);
+        assert!(matches!(topics.validate(&new_topic("t", 0)), Err(CreateError::InvalidPartitions(0))));
+        assert!(topics.validate(&new_topic("t", MAX_PARTITIONS + 1)).is_err());
+    }
+}
