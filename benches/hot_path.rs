@@ -1,1 +1,117 @@
-fn main(){}
+//! The produce/fetch hot path, piece by piece: batch-header parse + CRC32C, log append and
+//! log read (in memory). Run with `cargo bench --bench hot_path`.
+
+use bytes::{Bytes, BytesMut};
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use sluice::log::{BatchMeta, Log, MemoryLog};
+use sluice::protocol::record_batch::BatchHeader;
+
+/// One v2 batch of `count` records of `value_bytes` each, as a client would send it.
+fn batch(count: usize, value_bytes: usize) -> Bytes {
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: 1_700_000_000_000 + i as i64,
+            key: Some(Bytes::from(format!("key-{i}"))),
+            value: Some(Bytes::from(vec![b'v'; value_bytes])),
+            headers: [(
+                StrBytes::from_static_str("h"),
+                Some(Bytes::from_static(b"1")),
+            )]
+            .into_iter()
+            .collect(),
+            delete_horizon: false,
+        })
+        .collect();
+    let mut out = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut out,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode a batch");
+    out.freeze()
+}
+
+fn header_parse(c: &mut Criterion) {
+    let bytes = batch(100, 1000);
+    let mut group = c.benchmark_group("batch_header");
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function("parse_checked_100x1KB", |b| {
+        b.iter(|| {
+            BatchHeader::parse_checked(black_box(&bytes))
+                .expect("valid batch")
+                .size()
+        })
+    });
+    group.finish();
+}
+
+fn memory_log(c: &mut Criterion) {
+    let bytes = batch(100, 1000);
+    let header = BatchHeader::parse(&bytes).expect("valid batch");
+    let records_per_batch = i64::from(header.last_offset_delta()) + 1;
+    let batches_per_log = 1000;
+
+    let mut group = c.benchmark_group("memory_log");
+    group.throughput(Throughput::Bytes((bytes.len() * batches_per_log) as u64));
+    group.bench_function("append_1000_batches_of_100x1KB", |b| {
+        b.iter_batched(
+            MemoryLog::new,
+            |mut log| {
+                for _ in 0..batches_per_log {
+                    let base_offset = log.end_offset();
+                    let meta = BatchMeta {
+                        base_offset,
+                        last_offset: base_offset + records_per_batch - 1,
+                        max_timestamp: header.max_timestamp(),
+                    };
+                    let mut stamped = BytesMut::from(&bytes[..]);
+                    stamped[..8].copy_from_slice(&base_offset.to_be_bytes());
+                    log.append(stamped.freeze(), meta).expect("append");
+                }
+                log
+            },
+            BatchSize::LargeInput,
+        )
+    });
+
+    let mut log = MemoryLog::new();
+    for _ in 0..batches_per_log {
+        let base_offset = log.end_offset();
+        let meta = BatchMeta {
+            base_offset,
+            last_offset: base_offset + records_per_batch - 1,
+            max_timestamp: header.max_timestamp(),
+        };
+        log.append(bytes.clone(), meta).expect("append");
+    }
+    group.bench_function("read_all_1MB_fetches", |b| {
+        b.iter(|| {
+            let mut offset = 0;
+            while offset < log.end_offset() {
+                let read = log.read(offset, 1024 * 1024, true).expect("read");
+                offset += read.len() as i64 * records_per_batch;
+            }
+            offset
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, header_parse, memory_log);
+criterion_main!(benches);

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::config::{split_host_port, Config, Storage};
+use crate::group::GroupCoordinator;
 use crate::server;
 use crate::topics::Topics;
 
@@ -24,6 +25,7 @@ pub struct State {
     pub advertised_host: String,
     pub advertised_port: i32,
     pub topics: Topics,
+    pub groups: GroupCoordinator,
     pub clock: Clock,
     next_producer_id: AtomicI64,
     shutdown: watch::Receiver<bool>,
@@ -65,9 +67,15 @@ impl Broker {
             })?,
             None => (local_addr.ip().to_string(), local_addr.port()),
         };
-        let cluster_id = match config.storage() {
-            Storage::Memory => new_cluster_id(),
-            Storage::Disk(dir) => load_or_create_cluster_id(&dir)?,
+        let (cluster_id, groups) = match config.storage() {
+            Storage::Memory => (
+                new_cluster_id(),
+                GroupCoordinator::start(config.group_config(), None, Clock::System)?,
+            ),
+            Storage::Disk(dir) => (
+                load_or_create_cluster_id(&dir)?,
+                GroupCoordinator::start(config.group_config(), Some(&dir), Clock::System)?,
+            ),
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = Arc::new(State {
@@ -76,6 +84,7 @@ impl Broker {
             advertised_host,
             advertised_port: i32::from(advertised_port),
             topics: Topics::new(config.message_max_bytes),
+            groups,
             clock: Clock::System,
             // Seeded from the clock so ids from an earlier run of this data directory are
             // not handed out again.
@@ -118,6 +127,7 @@ impl Broker {
         if let Err(e) = self.server.await {
             tracing::error!(error = %e, "server task failed");
         }
+        self.state.groups.stop();
     }
 }
 
@@ -166,7 +176,9 @@ mod tests {
     fn cluster_ids_look_like_kafkas() {
         let id = new_cluster_id();
         assert_eq!(id.len(), 22);
-        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_ne!(id, new_cluster_id());
     }
 

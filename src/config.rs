@@ -44,6 +44,17 @@ pub struct Config {
     pub max_connections: usize,
     /// Upper bound on a fetch's `max_wait_ms`, so a client cannot park a request for ever.
     pub fetch_wait_max_ms: u64,
+    /// How long a group formed from empty waits for more members before its first
+    /// rebalance completes (Kafka's `group.initial.rebalance.delay.ms`; 0 here: quick in dev).
+    pub group_initial_rebalance_delay_ms: i64,
+    /// Smallest session timeout a group member may ask for, in milliseconds.
+    pub group_min_session_timeout_ms: i32,
+    /// Largest session timeout a group member may ask for, in milliseconds.
+    pub group_max_session_timeout_ms: i32,
+    /// How long committed offsets of an empty group are kept, in minutes.
+    pub offsets_retention_minutes: i64,
+    /// Largest metadata string stored with a committed offset, in bytes.
+    pub offset_metadata_max_bytes: usize,
 }
 
 impl Default for Config {
@@ -60,6 +71,11 @@ impl Default for Config {
             message_max_bytes: 1_048_588,
             max_connections: 10_000,
             fetch_wait_max_ms: 30_000,
+            group_initial_rebalance_delay_ms: 0,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            offsets_retention_minutes: 10_080,
+            offset_metadata_max_bytes: 4096,
         }
     }
 }
@@ -105,6 +121,17 @@ impl Config {
         })
     }
 
+    /// The group coordinator's settings.
+    pub fn group_config(&self) -> crate::group::GroupConfig {
+        crate::group::GroupConfig {
+            initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
+            min_session_timeout_ms: self.group_min_session_timeout_ms,
+            max_session_timeout_ms: self.group_max_session_timeout_ms,
+            offsets_retention_ms: self.offsets_retention_minutes * 60_000,
+            ..crate::group::GroupConfig::default()
+        }
+    }
+
     pub fn storage(&self) -> Storage {
         if self.memory {
             Storage::Memory
@@ -134,6 +161,20 @@ impl Config {
         }
         if self.max_connections == 0 {
             return fail("max_connections", "must be at least 1");
+        }
+        if self.group_initial_rebalance_delay_ms < 0 {
+            return fail("group_initial_rebalance_delay_ms", "must be 0 or more");
+        }
+        if self.group_min_session_timeout_ms < 1
+            || self.group_max_session_timeout_ms < self.group_min_session_timeout_ms
+        {
+            return fail(
+                "group_min_session_timeout_ms",
+                "must be at least 1 and at most group_max_session_timeout_ms",
+            );
+        }
+        if self.offsets_retention_minutes < 1 {
+            return fail("offsets_retention_minutes", "must be at least 1");
         }
         if let Some(advertise) = &self.advertise {
             if split_host_port(advertise).is_none() {

@@ -60,7 +60,7 @@ impl Connection {
                 Ok(request) => {
                     let (api_key, version, correlation_id) =
                         (request.api_key, request.version(), request.correlation_id());
-                    match api::handle(&self.state, request).await {
+                    match api::handle(&self.state, request, self.peer).await {
                         Some(body) => response::encode(api_key, version, correlation_id, &body)
                             .map_err(|e| anyhow::anyhow!("{api_key:?} v{version}: {e}")),
                         None => continue,

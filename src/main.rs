@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use sluice::{Broker, Config};
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "A Kafka wire-protocol compatible broker")]
+#[command(
+    name = "sluice",
+    version,
+    about = "A Kafka wire-protocol compatible broker"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,19 +27,19 @@ enum Command {
 #[derive(clap::Args)]
 struct ServeArgs {
     /// Address to listen on for Kafka clients [default: 127.0.0.1:9092].
-    #[arg(long)]
+    #[arg(long, env = "SLUICE_LISTEN")]
     listen: Option<SocketAddr>,
     /// HOST:PORT given to clients in Metadata [default: the listen address].
-    #[arg(long)]
+    #[arg(long, env = "SLUICE_ADVERTISE")]
     advertise: Option<String>,
     /// Directory for the on-disk logs [default: ./sluice-data].
-    #[arg(long, conflicts_with = "memory")]
+    #[arg(long, env = "SLUICE_DATA_DIR", conflicts_with = "memory")]
     data_dir: Option<PathBuf>,
     /// Keep all data in memory; nothing is written to disk.
     #[arg(long)]
     memory: bool,
     /// A TOML config file; flags override it.
-    #[arg(long)]
+    #[arg(long, env = "SLUICE_CONFIG")]
     config: Option<PathBuf>,
 }
 
@@ -63,6 +67,9 @@ impl ServeArgs {
     }
 }
 
+#[global_allocator]
+static ALLOCATOR: sluice::alloc_guard::GuardedAlloc = sluice::alloc_guard::GuardedAlloc;
+
 /// Exit code for a configuration the broker cannot start with.
 const EXIT_BAD_CONFIG: u8 = 2;
 
@@ -81,7 +88,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the runtime");
@@ -106,7 +116,9 @@ async fn serve(config: Config) -> ExitCode {
 }
 
 async fn wait_for_signal() {
-    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+    let mut terminate = match tokio::signal::unix::signal(
+        tokio::signal::unix::SignalKind::terminate(),
+    ) {
         Ok(signal) => signal,
         Err(e) => {
             tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the broker");

@@ -153,7 +153,12 @@ impl Partition {
     }
 
     /// Whole batches from the one holding `offset`, bounded by `max_bytes` (see [`Log::read`]).
-    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadResult, ReadError> {
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<ReadResult, ReadError> {
         let inner = self.lock();
         let log_start_offset = inner.log.start_offset();
         let high_watermark = inner.log.end_offset();

@@ -152,7 +152,10 @@ mod tests {
     }
 
     fn appended(states: &mut ProducerStates, epoch: i16, first: i32, last: i32, offset: i64) {
-        assert_eq!(states.check(&fields(epoch, first, last)), Ok(SequenceCheck::Append));
+        assert_eq!(
+            states.check(&fields(epoch, first, last)),
+            Ok(SequenceCheck::Append)
+        );
         states.record(
             PID,
             epoch,
@@ -171,7 +174,10 @@ mod tests {
         let states = ProducerStates::new();
         assert_eq!(
             states.check(&fields(0, 3, 4)),
-            Err(SequenceError::OutOfOrder { expected: 0, got: 3 })
+            Err(SequenceError::OutOfOrder {
+                expected: 0,
+                got: 3
+            })
         );
     }
 
@@ -192,7 +198,10 @@ mod tests {
         appended(&mut states, 0, 0, 9, 0);
         assert_eq!(
             states.check(&fields(0, 11, 12)),
-            Err(SequenceError::OutOfOrder { expected: 10, got: 11 })
+            Err(SequenceError::OutOfOrder {
+                expected: 10,
+                got: 11
+            })
         );
     }
 

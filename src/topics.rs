@@ -17,8 +17,12 @@ pub const MAX_PARTITIONS: i32 = 10_000;
 /// How a topic config value is checked.
 #[derive(Debug, Clone, Copy)]
 enum ConfigKind {
-    Int { min: i64 },
-    Long { min: i64 },
+    Int {
+        min: i64,
+    },
+    Long {
+        min: i64,
+    },
     Ratio,
     Bool,
     OneOf(&'static [&'static str]),
@@ -28,21 +32,49 @@ enum ConfigKind {
 
 /// The topic configs Sluice knows, with Kafka's names and defaults.
 const TOPIC_CONFIGS: &[(&str, &str, ConfigKind)] = &[
-    ("cleanup.policy", "delete", ConfigKind::ListOf(&["delete", "compact"])),
+    (
+        "cleanup.policy",
+        "delete",
+        ConfigKind::ListOf(&["delete", "compact"]),
+    ),
     (
         "compression.type",
         "producer",
         ConfigKind::OneOf(&["uncompressed", "producer", "gzip", "snappy", "lz4", "zstd"]),
     ),
-    ("delete.retention.ms", "86400000", ConfigKind::Long { min: 0 }),
+    (
+        "delete.retention.ms",
+        "86400000",
+        ConfigKind::Long { min: 0 },
+    ),
     ("file.delete.delay.ms", "60000", ConfigKind::Long { min: 0 }),
-    ("flush.messages", "9223372036854775807", ConfigKind::Long { min: 1 }),
-    ("flush.ms", "9223372036854775807", ConfigKind::Long { min: 0 }),
+    (
+        "flush.messages",
+        "9223372036854775807",
+        ConfigKind::Long { min: 1 },
+    ),
+    (
+        "flush.ms",
+        "9223372036854775807",
+        ConfigKind::Long { min: 0 },
+    ),
     ("index.interval.bytes", "4096", ConfigKind::Int { min: 0 }),
-    ("max.compaction.lag.ms", "9223372036854775807", ConfigKind::Long { min: 1 }),
+    (
+        "max.compaction.lag.ms",
+        "9223372036854775807",
+        ConfigKind::Long { min: 1 },
+    ),
     ("max.message.bytes", "1048588", ConfigKind::Int { min: 0 }),
-    ("message.timestamp.after.max.ms", "9223372036854775807", ConfigKind::Long { min: 0 }),
-    ("message.timestamp.before.max.ms", "9223372036854775807", ConfigKind::Long { min: 0 }),
+    (
+        "message.timestamp.after.max.ms",
+        "9223372036854775807",
+        ConfigKind::Long { min: 0 },
+    ),
+    (
+        "message.timestamp.before.max.ms",
+        "9223372036854775807",
+        ConfigKind::Long { min: 0 },
+    ),
     (
         "message.timestamp.type",
         "CreateTime",
@@ -55,7 +87,11 @@ const TOPIC_CONFIGS: &[(&str, &str, ConfigKind)] = &[
     ("retention.bytes", "-1", ConfigKind::Long { min: -1 }),
     ("retention.ms", "604800000", ConfigKind::Long { min: -1 }),
     ("segment.bytes", "1073741824", ConfigKind::Int { min: 14 }),
-    ("segment.index.bytes", "10485760", ConfigKind::Int { min: 4 }),
+    (
+        "segment.index.bytes",
+        "10485760",
+        ConfigKind::Int { min: 4 },
+    ),
     ("segment.jitter.ms", "0", ConfigKind::Long { min: 0 }),
     ("segment.ms", "604800000", ConfigKind::Long { min: 1 }),
     ("unclean.leader.election.enable", "false", ConfigKind::Bool),
@@ -183,7 +219,9 @@ pub struct Topic {
 
 impl Topic {
     pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
-        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
     }
 }
 
@@ -212,7 +250,10 @@ impl fmt::Display for CreateError {
             CreateError::AlreadyExists => write!(f, "topic already exists"),
             CreateError::InvalidName(why) => write!(f, "invalid topic name: {why}"),
             CreateError::InvalidPartitions(n) => {
-                write!(f, "number of partitions {n} is outside 1..={MAX_PARTITIONS}")
+                write!(
+                    f,
+                    "number of partitions {n} is outside 1..={MAX_PARTITIONS}"
+                )
             }
             CreateError::InvalidConfig(c) => write!(f, "invalid config {}: {}", c.key, c.reason),
         }
@@ -308,7 +349,13 @@ impl Topics {
             return Err(CreateError::AlreadyExists);
         }
         let partitions = (0..new.partitions)
-            .map(|index| Arc::new(Partition::new(new.name.clone(), index, Box::new(MemoryLog::new()))))
+            .map(|index| {
+                Arc::new(Partition::new(
+                    new.name.clone(),
+                    index,
+                    Box::new(MemoryLog::new()),
+                ))
+            })
             .collect();
         let topic = Arc::new(Topic {
             name: new.name.clone(),
@@ -351,7 +398,10 @@ mod tests {
         let topic = topics.create(new_topic("t", 3)).unwrap();
         assert_eq!(topics.get("t").unwrap().id, topic.id);
         assert_eq!(topics.get_by_id(&topic.id).unwrap().partitions.len(), 3);
-        assert_eq!(topics.create(new_topic("t", 1)).unwrap_err(), CreateError::AlreadyExists);
+        assert_eq!(
+            topics.create(new_topic("t", 1)).unwrap_err(),
+            CreateError::AlreadyExists
+        );
     }
 
     #[test]
@@ -359,13 +409,20 @@ mod tests {
         let topics = Topics::new(1_048_588);
         let mut bad = new_topic("t", 1);
         bad.configs.insert("retention.ms".into(), "soon".into());
-        assert!(matches!(topics.validate(&bad), Err(CreateError::InvalidConfig(c)) if c.key == "retention.ms"));
+        assert!(
+            matches!(topics.validate(&bad), Err(CreateError::InvalidConfig(c)) if c.key == "retention.ms")
+        );
         bad.configs.clear();
         bad.configs.insert("no.such.config".into(), "1".into());
-        assert!(matches!(topics.validate(&bad), Err(CreateError::InvalidConfig(_))));
+        assert!(matches!(
+            topics.validate(&bad),
+            Err(CreateError::InvalidConfig(_))
+        ));
         let mut good = new_topic("t", 1);
-        good.configs.insert("message.timestamp.type".into(), "LogAppendTime".into());
-        good.configs.insert("cleanup.policy".into(), "compact,delete".into());
+        good.configs
+            .insert("message.timestamp.type".into(), "LogAppendTime".into());
+        good.configs
+            .insert("cleanup.policy".into(), "compact,delete".into());
         let config = topics.validate(&good).unwrap();
         assert!(config.log_append_time());
         assert_eq!(config.max_message_bytes(), 1_048_588);
@@ -374,7 +431,12 @@ mod tests {
     #[test]
     fn partition_counts_are_bounded() {
         let topics = Topics::new(1_048_588);
-        assert!(matches!(topics.validate(&new_topic("t", 0)), Err(CreateError::InvalidPartitions(0))));
-        assert!(topics.validate(&new_topic("t", MAX_PARTITIONS + 1)).is_err());
+        assert!(matches!(
+            topics.validate(&new_topic("t", 0)),
+            Err(CreateError::InvalidPartitions(0))
+        ));
+        assert!(topics
+            .validate(&new_topic("t", MAX_PARTITIONS + 1))
+            .is_err());
     }
 }

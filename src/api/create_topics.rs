@@ -28,7 +28,10 @@ pub fn handle(state: &State, version: i16, request: CreateTopicsRequest) -> Crea
             let result = if seen.insert(name.to_string()) {
                 create(state, topic, request.validate_only)
             } else {
-                Err((ResponseError::InvalidRequest, "the topic is named twice in one request".into()))
+                Err((
+                    ResponseError::InvalidRequest,
+                    "the topic is named twice in one request".into(),
+                ))
             };
             let base = CreatableTopicResult::default().with_name(name);
             match result {
@@ -57,11 +60,18 @@ pub fn handle(state: &State, version: i16, request: CreateTopicsRequest) -> Crea
 
 type Created = (uuid::Uuid, i32, TopicConfig);
 
-fn create(state: &State, topic: CreatableTopic, validate_only: bool) -> Result<Created, (ResponseError, String)> {
+fn create(
+    state: &State,
+    topic: CreatableTopic,
+    validate_only: bool,
+) -> Result<Created, (ResponseError, String)> {
     if topic.replication_factor != -1 && topic.replication_factor != 1 {
         return Err((
             ResponseError::InvalidReplicationFactor,
-            format!("replication factor {} is not 1: this is a single broker", topic.replication_factor),
+            format!(
+                "replication factor {} is not 1: this is a single broker",
+                topic.replication_factor
+            ),
         ));
     }
     let partitions = if !topic.assignments.is_empty() {
@@ -71,7 +81,11 @@ fn create(state: &State, topic: CreatableTopic, validate_only: bool) -> Result<C
                 "give either assignments or a partition count and replication factor".into(),
             ));
         }
-        let mut indexes: Vec<i32> = topic.assignments.iter().map(|a| a.partition_index).collect();
+        let mut indexes: Vec<i32> = topic
+            .assignments
+            .iter()
+            .map(|a| a.partition_index)
+            .collect();
         indexes.sort();
         let dense = indexes.iter().enumerate().all(|(i, &p)| p == i as i32);
         let on_this_broker = topic
@@ -81,7 +95,10 @@ fn create(state: &State, topic: CreatableTopic, validate_only: bool) -> Result<C
         if !dense || !on_this_broker {
             return Err((
                 ResponseError::InvalidReplicaAssignment,
-                format!("assignments must cover partitions 0.. on broker {} only", state.node_id),
+                format!(
+                    "assignments must cover partitions 0.. on broker {} only",
+                    state.node_id
+                ),
             ));
         }
         indexes.len() as i32
@@ -110,7 +127,10 @@ fn create(state: &State, topic: CreatableTopic, validate_only: bool) -> Result<C
         configs,
     };
     let outcome = if validate_only {
-        state.topics.validate(&new).map(|config| (uuid::Uuid::nil(), partitions, config))
+        state
+            .topics
+            .validate(&new)
+            .map(|config| (uuid::Uuid::nil(), partitions, config))
     } else {
         state
             .topics
@@ -136,7 +156,11 @@ fn describe(config: &TopicConfig) -> Vec<CreatableTopicConfigs> {
             CreatableTopicConfigs::default()
                 .with_name(StrBytes::from_static_str(name))
                 .with_value(Some(StrBytes::from_string(value)))
-                .with_config_source(if set { SOURCE_TOPIC_CONFIG } else { SOURCE_DEFAULT_CONFIG })
+                .with_config_source(if set {
+                    SOURCE_TOPIC_CONFIG
+                } else {
+                    SOURCE_DEFAULT_CONFIG
+                })
         })
         .collect()
 }

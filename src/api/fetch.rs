@@ -42,7 +42,8 @@ struct WantedTopic {
 pub async fn handle(state: &State, version: i16, request: FetchRequest) -> FetchResponse {
     if version >= 7 {
         if request.session_id != 0 {
-            return FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
+            return FetchResponse::default()
+                .with_error_code(ResponseError::FetchSessionIdNotFound.code());
         }
         if request.session_epoch > 0 {
             return FetchResponse::default()
@@ -140,7 +141,13 @@ fn read_all(topics: &[WantedTopic], version: i16, max_bytes: usize, read_committ
                 .partitions
                 .iter()
                 .map(|wanted| {
-                    let data = read_partition(wanted, version, max_bytes.saturating_sub(bytes), bytes == 0, read_committed);
+                    let data = read_partition(
+                        wanted,
+                        version,
+                        max_bytes.saturating_sub(bytes),
+                        bytes == 0,
+                        read_committed,
+                    );
                     bytes += data.records.as_ref().map_or(0, Bytes::len);
                     has_error |= data.error_code != 0;
                     data
@@ -195,7 +202,11 @@ fn read_partition(
             .with_partition_index(request.partition)
             .with_high_watermark(read.high_watermark)
             .with_last_stable_offset(read.high_watermark)
-            .with_log_start_offset(if version >= 5 { read.log_start_offset } else { -1 })
+            .with_log_start_offset(if version >= 5 {
+                read.log_start_offset
+            } else {
+                -1
+            })
             .with_aborted_transactions(read_committed.then(Vec::new))
             .with_records(Some(concat(read.batches))),
         Err(ReadError::OffsetOutOfRange { .. }) => failed(ResponseError::OffsetOutOfRange),

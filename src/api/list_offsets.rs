@@ -66,7 +66,10 @@ fn failed(index: i32, error: ResponseError) -> ListOffsetsPartitionResponse {
     answer(index, None).with_error_code(error.code())
 }
 
-fn list_partition(topic: Option<&Topic>, request: &ListOffsetsPartition) -> ListOffsetsPartitionResponse {
+fn list_partition(
+    topic: Option<&Topic>,
+    request: &ListOffsetsPartition,
+) -> ListOffsetsPartitionResponse {
     let index = request.partition_index;
     let Some(partition) = topic.and_then(|t| t.partition(index)) else {
         return failed(index, ResponseError::UnknownTopicOrPartition);

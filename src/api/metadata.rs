@@ -20,12 +20,14 @@ use crate::topics::{CreateError, NewTopic, Topic};
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 /// Every topic operation (READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS,
 /// ALTER_CONFIGS): there are no ACLs, so all are allowed.
-const ALL_TOPIC_OPERATIONS: i32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+const ALL_TOPIC_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 /// The leader epoch of every partition: one broker, never re-elected.
 pub const LEADER_EPOCH: i32 = 0;
 
 pub fn handle(state: &State, version: i16, request: MetadataRequest) -> MetadataResponse {
-    let auto_create = state.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
+    let auto_create =
+        state.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
     let operations = if version >= 8 && request.include_topic_authorized_operations {
         ALL_TOPIC_OPERATIONS
     } else {
@@ -59,7 +61,10 @@ pub fn handle(state: &State, version: i16, request: MetadataRequest) -> Metadata
             })
             .collect(),
     };
-    let topics = topics.into_iter().map(|t| for_version(t, version)).collect();
+    let topics = topics
+        .into_iter()
+        .map(|t| for_version(t, version))
+        .collect();
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(BrokerId(state.node_id))
@@ -84,7 +89,12 @@ fn for_version(mut topic: MetadataResponseTopic, version: i16) -> MetadataRespon
     topic
 }
 
-fn lookup_or_create(state: &State, name: &str, auto_create: bool, operations: i32) -> MetadataResponseTopic {
+fn lookup_or_create(
+    state: &State,
+    name: &str,
+    auto_create: bool,
+    operations: i32,
+) -> MetadataResponseTopic {
     if let Some(topic) = state.topics.get(name) {
         return describe(&topic, state.node_id, operations);
     }

@@ -3,23 +3,38 @@
 
 pub mod api_versions;
 pub mod create_topics;
+pub mod delete_groups;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
+
+use std::net::SocketAddr;
 
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::broker::State;
+use crate::group::GroupError;
 use crate::protocol::request::{Request, RequestBody};
 use crate::protocol::response::ResponseBody;
 
-/// Handles one request. `None` means no response is written (Produce with acks=0).
-pub async fn handle(state: &State, request: Request) -> Option<ResponseBody> {
+/// Handles one request from `peer`. `None` means no response is written (Produce with acks=0).
+pub async fn handle(state: &State, request: Request, peer: SocketAddr) -> Option<ResponseBody> {
     let version = request.version();
+    let client_id = request.header.client_id.as_ref().map_or("", |c| c.as_str()).to_string();
     let body = match request.body {
         RequestBody::ApiVersions(_) => ResponseBody::ApiVersions(api_versions::handle(version)),
         RequestBody::Metadata(r) => ResponseBody::Metadata(metadata::handle(state, version, r)),
@@ -34,15 +49,52 @@ pub async fn handle(state: &State, request: Request) -> Option<ResponseBody> {
         RequestBody::InitProducerId(r) => {
             ResponseBody::InitProducerId(init_producer_id::handle(state, r))
         }
+        RequestBody::FindCoordinator(r) => {
+            ResponseBody::FindCoordinator(find_coordinator::handle(state, version, r))
+        }
+        RequestBody::JoinGroup(r) => {
+            // Kafka shows a member's host as the client address with a leading slash.
+            let host = format!("/{}", peer.ip());
+            ResponseBody::JoinGroup(join_group::handle(state, version, &client_id, &host, r).await)
+        }
+        RequestBody::SyncGroup(r) => ResponseBody::SyncGroup(sync_group::handle(state, version, r).await),
+        RequestBody::Heartbeat(r) => ResponseBody::Heartbeat(heartbeat::handle(state, r).await),
+        RequestBody::LeaveGroup(r) => ResponseBody::LeaveGroup(leave_group::handle(state, version, r).await),
+        RequestBody::OffsetCommit(r) => ResponseBody::OffsetCommit(offset_commit::handle(state, r).await),
+        RequestBody::OffsetFetch(r) => ResponseBody::OffsetFetch(offset_fetch::handle(state, version, r).await),
+        RequestBody::DescribeGroups(r) => {
+            ResponseBody::DescribeGroups(describe_groups::handle(state, version, r).await)
+        }
+        RequestBody::ListGroups(r) => ResponseBody::ListGroups(list_groups::handle(state, version, r).await),
+        RequestBody::DeleteGroups(r) => ResponseBody::DeleteGroups(delete_groups::handle(state, r).await),
+        RequestBody::OffsetDelete(r) => ResponseBody::OffsetDelete(offset_delete::handle(state, r).await),
     };
     Some(body)
 }
 
-/// The wire code of an error.
-pub fn code(error: ResponseError) -> i16 {
-    error.code()
-}
-
 pub fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
+}
+
+pub fn str_bytes(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+/// The wire code of a group coordinator error.
+pub fn group_error_code(error: GroupError) -> i16 {
+    let error = match error {
+        GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        GroupError::InvalidGroupId => ResponseError::InvalidGroupId,
+        GroupError::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+        GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+        GroupError::UnknownMemberId => ResponseError::UnknownMemberId,
+        GroupError::MemberIdRequired => ResponseError::MemberIdRequired,
+        GroupError::IllegalGeneration => ResponseError::IllegalGeneration,
+        GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
+        GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
+        GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
+        GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+    };
+    error.code()
 }

@@ -19,9 +19,15 @@ const FIRST_SUPPORTED_VERSION: i16 = 3;
 /// `None` when the producer asked for no acknowledgement (acks=0).
 pub fn handle(state: &State, version: i16, request: ProduceRequest) -> Option<ProduceResponse> {
     let refusal = if version < FIRST_SUPPORTED_VERSION {
-        Some((ResponseError::UnsupportedVersion, "Produce v0-2 is not supported"))
+        Some((
+            ResponseError::UnsupportedVersion,
+            "Produce v0-2 is not supported",
+        ))
     } else if !matches!(request.acks, -1..=1) {
-        Some((ResponseError::InvalidRequiredAcks, "acks must be -1, 0 or 1"))
+        Some((
+            ResponseError::InvalidRequiredAcks,
+            "acks must be -1, 0 or 1",
+        ))
     } else if request.transactional_id.is_some() {
         Some((
             ResponseError::TransactionalIdAuthorizationFailed,
@@ -73,7 +79,11 @@ fn failed(index: i32, error: ResponseError, message: String) -> PartitionProduce
         .with_error_message(Some(StrBytes::from_string(message)))
 }
 
-fn produce_partition(state: &State, topic: Option<&Topic>, data: PartitionProduceData) -> PartitionProduceResponse {
+fn produce_partition(
+    state: &State,
+    topic: Option<&Topic>,
+    data: PartitionProduceData,
+) -> PartitionProduceResponse {
     let index = data.index;
     let Some((topic, partition)) = topic.and_then(|t| Some((t, t.partition(index)?))) else {
         return failed(
@@ -100,7 +110,10 @@ fn produce_partition(state: &State, topic: Option<&Topic>, data: PartitionProduc
         Err(AppendError::Sequence(SequenceError::InvalidProducerEpoch { current })) => failed(
             index,
             ResponseError::InvalidProducerEpoch,
-            format!("producer epoch {} is older than {current}", batch.producer_epoch()),
+            format!(
+                "producer epoch {} is older than {current}",
+                batch.producer_epoch()
+            ),
         ),
         Err(AppendError::Sequence(SequenceError::OutOfOrder { expected, got })) => failed(
             index,
@@ -117,7 +130,10 @@ fn produce_partition(state: &State, topic: Option<&Topic>, data: PartitionProduc
 /// Checks a partition's records as Kafka's produce path does: exactly one v2 batch, a
 /// matching CRC32C, a consistent offset range and count, and a size within the topic's
 /// `max.message.bytes`.
-fn validate(records: &[u8], max_message_bytes: usize) -> Result<BatchHeader<'_>, (ResponseError, String)> {
+fn validate(
+    records: &[u8],
+    max_message_bytes: usize,
+) -> Result<BatchHeader<'_>, (ResponseError, String)> {
     let invalid = |message: &str| (ResponseError::InvalidRecord, message.to_string());
     let batch = BatchHeader::parse_checked(records).map_err(|e| match e {
         BatchError::UnsupportedMagic(_) => (ResponseError::InvalidRecord, e.to_string()),
@@ -126,7 +142,9 @@ fn validate(records: &[u8], max_message_bytes: usize) -> Result<BatchHeader<'_>,
         }
     })?;
     if batch.size() != records.len() {
-        return Err(invalid("a produce request must hold exactly one record batch per partition"));
+        return Err(invalid(
+            "a produce request must hold exactly one record batch per partition",
+        ));
     }
     if batch.size() > max_message_bytes {
         return Err((
@@ -137,8 +155,12 @@ fn validate(records: &[u8], max_message_bytes: usize) -> Result<BatchHeader<'_>,
             ),
         ));
     }
-    if batch.record_count() <= 0 || i64::from(batch.record_count()) != i64::from(batch.last_offset_delta()) + 1 {
-        return Err(invalid("record count does not match the batch's offset range"));
+    if batch.record_count() <= 0
+        || i64::from(batch.record_count()) != i64::from(batch.last_offset_delta()) + 1
+    {
+        return Err(invalid(
+            "record count does not match the batch's offset range",
+        ));
     }
     if batch.producer_id() >= 0 && batch.base_sequence() < 0 {
         return Err(invalid("an idempotent batch must carry a sequence number"));

@@ -1,4 +1,8 @@
 //! The log contract kept in memory (`--memory`): batches in a vector, found by binary search.
+//!
+//! With no segments, DeleteRecords and retention free whole batches: retention deletes the
+//! oldest batches by their own largest timestamp and size, and may empty the log (the end
+//! offset is kept).
 
 use std::io;
 
@@ -32,6 +36,20 @@ impl MemoryLog {
         self.batches
             .partition_point(|b| b.meta.last_offset < offset)
     }
+
+    /// Drops the first `count` batches and moves the start offset to at least `new_start`.
+    /// The running maxima are recomputed: the largest timestamp may have been dropped.
+    fn drop_front(&mut self, count: usize, new_start: i64) {
+        for batch in self.batches.drain(..count) {
+            self.size_bytes -= batch.bytes.len() as u64;
+        }
+        self.start_offset = self.start_offset.max(new_start);
+        let mut max = i64::MIN;
+        for batch in &mut self.batches {
+            max = max.max(batch.meta.max_timestamp);
+            batch.running_max_timestamp = max;
+        }
+    }
 }
 
 impl Log for MemoryLog {
@@ -53,6 +71,9 @@ impl Log for MemoryLog {
 
     fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<Vec<Bytes>> {
         let mut out = Vec::new();
+        if offset < self.start_offset {
+            return Ok(out);
+        }
         let mut total = 0usize;
         for batch in &self.batches[self.position(offset)..] {
             let fits = total + batch.bytes.len() <= max_bytes;
@@ -91,6 +112,58 @@ impl Log for MemoryLog {
             return Ok(None);
         };
         self.first_batch_at_or_after(max)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn delete_records_before(&mut self, offset: i64) -> io::Result<()> {
+        if offset > self.end_offset() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot delete records before {offset}: the log ends at {}", self.end_offset()),
+            ));
+        }
+        if offset > self.start_offset {
+            self.drop_front(self.position(offset), offset);
+        }
+        Ok(())
+    }
+
+    fn apply_retention(
+        &mut self,
+        now_ms: i64,
+        retention_ms: i64,
+        retention_bytes: i64,
+    ) -> io::Result<usize> {
+        let end = self.end_offset();
+        let mut count = 0;
+        if retention_ms >= 0 {
+            count = self
+                .batches
+                .iter()
+                .take_while(|b| now_ms.saturating_sub(b.meta.max_timestamp) > retention_ms)
+                .count();
+        }
+        if let Ok(limit) = u64::try_from(retention_bytes) {
+            let mut remaining: u64 = self.batches[count..].iter().map(|b| b.bytes.len() as u64).sum();
+            for batch in &self.batches[count..] {
+                let size = batch.bytes.len() as u64;
+                if remaining - size < limit {
+                    break;
+                }
+                remaining -= size;
+                count += 1;
+            }
+        }
+        let new_start = self.batches.get(count).map_or(end, |b| b.meta.base_offset);
+        self.drop_front(count, new_start);
+        Ok(count)
+    }
+
+    fn close(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -131,6 +204,34 @@ mod tests {
         assert_eq!(log.read(0, 500, false).unwrap().len(), 1);
         assert_eq!(log.read(0, 100, false).unwrap().len(), 0);
         assert_eq!(log.read(0, 100, true).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn deleting_records_frees_whole_batches_and_hides_what_is_below() {
+        let mut log = log_of(&[(0, 4, 90, 100), (5, 9, 20, 100), (10, 10, 30, 100)]);
+        log.delete_records_before(7).unwrap();
+        assert_eq!(log.start_offset(), 7);
+        assert_eq!(log.size_bytes(), 200);
+        assert!(log.read(6, 1000, true).unwrap().is_empty());
+        assert_eq!(log.read(7, 1000, true).unwrap()[0][0], 5);
+        // The largest timestamp went with the first batch.
+        assert_eq!(log.batch_with_max_timestamp().unwrap().unwrap()[0], 10);
+        assert_eq!(log.first_batch_at_or_after(25).unwrap().unwrap()[0], 10);
+        assert!(log.delete_records_before(12).is_err());
+        log.delete_records_before(11).unwrap();
+        assert_eq!((log.start_offset(), log.end_offset(), log.size_bytes()), (11, 11, 0));
+    }
+
+    #[test]
+    fn retention_deletes_the_oldest_batches() {
+        let mut log = log_of(&[(0, 0, 10, 100), (1, 1, 20, 100), (2, 2, 30, 100)]);
+        assert_eq!(log.apply_retention(1000, -1, -1).unwrap(), 0);
+        assert_eq!(log.apply_retention(35, 20, -1).unwrap(), 1);
+        assert_eq!(log.start_offset(), 1);
+        assert_eq!(log.apply_retention(35, -1, 100).unwrap(), 1);
+        assert_eq!(log.start_offset(), 2);
+        assert_eq!(log.apply_retention(1000, 0, -1).unwrap(), 1);
+        assert_eq!((log.start_offset(), log.end_offset()), (3, 3));
     }
 
     #[test]

@@ -1,14 +1,29 @@
 //! The storage engine: raw record batches by offset. Synchronous, no tokio, and no Kafka
 //! messages — only bytes, offsets and timestamps. [`Partition`](crate::partition::Partition)
 //! wraps a log with its lock and publishes its end offset.
+//!
+//! Two implementations: [`MemoryLog`] (`--memory`) and [`SegmentedLog`], segment files in a
+//! directory laid out as Kafka lays out a partition.
 
+mod active;
+mod batch_info;
+mod files;
+mod index_file;
+mod indexes;
 pub mod memory;
+mod offset_index;
+mod recovery;
+mod sealed;
+mod segment;
+pub mod segmented;
+mod time_index;
 
 use std::io;
 
 use bytes::Bytes;
 
 pub use memory::MemoryLog;
+pub use segmented::{SegmentConfig, SegmentedLog};
 
 /// What the log needs to know of a batch it stores, read off its header by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,21 +39,51 @@ pub trait Log: Send {
     fn append(&mut self, batch: Bytes, meta: BatchMeta) -> io::Result<()>;
 
     /// Whole batches from the one holding `offset`, up to `max_bytes` in total; with
-    /// `min_one`, the first batch is returned even when it alone is larger.
+    /// `min_one`, the first batch is returned even when it alone is larger. Nothing for an
+    /// offset below `start_offset()` or at or past `end_offset()`.
     fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<Vec<Bytes>>;
 
-    /// The first offset still held.
+    /// The first offset still held. It may lie inside a batch (after DeleteRecords); reads
+    /// from it still return that whole batch.
     fn start_offset(&self) -> i64;
 
     /// The offset the next append gets.
     fn end_offset(&self) -> i64;
 
-    /// Bytes held, across all batches.
+    /// Bytes held, across all batches (including any before the start offset that share a
+    /// segment or batch with batches after it).
     fn size_bytes(&self) -> u64;
 
-    /// The first batch whose max timestamp is at least `timestamp`.
+    /// The first batch at or after the start offset whose max timestamp is at least
+    /// `timestamp`.
     fn first_batch_at_or_after(&self, timestamp: i64) -> io::Result<Option<Bytes>>;
 
-    /// The first batch holding the log's largest timestamp.
+    /// The first batch at or after the start offset holding the largest timestamp there.
     fn batch_with_max_timestamp(&self) -> io::Result<Option<Bytes>>;
+
+    /// Makes everything appended so far durable (fsync). Blocks on the disk: call it off the
+    /// async workers. A no-op in memory.
+    fn flush(&mut self) -> io::Result<()>;
+
+    /// Moves the start offset forward to `offset` (DeleteRecords): reads below it return
+    /// nothing, and storage wholly below it is freed. No effect when `offset` is not above
+    /// the start; `InvalidInput` when it is past `end_offset()`.
+    fn delete_records_before(&mut self, offset: i64) -> io::Result<()>;
+
+    /// Deletes the oldest data by `retention.ms` and `retention.bytes` (-1: no limit), as
+    /// Kafka does with whole segments, never the one being appended to: first while the
+    /// oldest's largest timestamp is more than `retention_ms` before `now_ms`, then while
+    /// the log would still hold at least `retention_bytes` without the oldest. The start
+    /// offset moves to the first offset left. Returns how many segments (or, in memory,
+    /// batches) were deleted.
+    fn apply_retention(
+        &mut self,
+        now_ms: i64,
+        retention_ms: i64,
+        retention_bytes: i64,
+    ) -> io::Result<usize>;
+
+    /// Flushes and leaves the storage tidy for a fast restart; for a clean shutdown. The log
+    /// stays usable.
+    fn close(&mut self) -> io::Result<()>;
 }

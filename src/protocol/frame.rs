@@ -15,7 +15,10 @@ pub enum FrameError {
     /// The peer closed the connection between frames.
     Closed,
     /// The length prefix is negative or above the limit.
-    BadLength { length: i32, max_request_bytes: usize },
+    BadLength {
+        length: i32,
+        max_request_bytes: usize,
+    },
     /// The socket failed, or closed in the middle of a frame.
     Io(io::Error),
 }

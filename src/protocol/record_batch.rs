@@ -271,20 +271,27 @@ pub(crate) mod tests {
     use proptest::prelude::*;
 
     /// Builds a v2 batch by hand-laying the header over `payload` (records are opaque here).
-    pub(crate) fn batch(base_offset: i64, last_offset_delta: i32, max_ts: i64, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn batch(
+        base_offset: i64,
+        last_offset_delta: i32,
+        max_ts: i64,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let mut b = vec![0u8; HEADER_BYTES];
         b.extend_from_slice(payload);
         let length = (b.len() - LOG_OVERHEAD) as i32;
         b[0..8].copy_from_slice(&base_offset.to_be_bytes());
         b[8..12].copy_from_slice(&length.to_be_bytes());
         b[MAGIC_AT] = 2;
-        b[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4].copy_from_slice(&last_offset_delta.to_be_bytes());
+        b[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
+            .copy_from_slice(&last_offset_delta.to_be_bytes());
         b[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8].copy_from_slice(&max_ts.to_be_bytes());
         b[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&max_ts.to_be_bytes());
         b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&(-1i64).to_be_bytes());
         b[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&(-1i16).to_be_bytes());
         b[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&(-1i32).to_be_bytes());
-        b[RECORD_COUNT_AT..RECORD_COUNT_AT + 4].copy_from_slice(&(last_offset_delta + 1).to_be_bytes());
+        b[RECORD_COUNT_AT..RECORD_COUNT_AT + 4]
+            .copy_from_slice(&(last_offset_delta + 1).to_be_bytes());
         let crc = crc32c::crc32c(&b[ATTRIBUTES_AT..]);
         b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
         b
@@ -353,7 +360,8 @@ pub(crate) mod tests {
     #[test]
     fn sequences_wrap_like_kafka() {
         let mut bytes = batch(0, 4, 1, b"");
-        bytes[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&(i32::MAX - 1).to_be_bytes());
+        bytes[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4]
+            .copy_from_slice(&(i32::MAX - 1).to_be_bytes());
         assert_eq!(BatchHeader::parse(&bytes).unwrap().last_sequence(), 2);
     }
 

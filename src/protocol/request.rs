@@ -6,8 +6,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, InitProducerIdRequest,
-    ListOffsetsRequest, MetadataRequest, ProduceRequest, RequestHeader,
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DescribeGroupsRequest,
+    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, RequestHeader,
+    SyncGroupRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -41,6 +44,17 @@ pub enum RequestBody {
     ListOffsets(ListOffsetsRequest),
     CreateTopics(CreateTopicsRequest),
     InitProducerId(InitProducerIdRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
+    FindCoordinator(FindCoordinatorRequest),
+    JoinGroup(JoinGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    SyncGroup(SyncGroupRequest),
+    DescribeGroups(DescribeGroupsRequest),
+    ListGroups(ListGroupsRequest),
+    DeleteGroups(DeleteGroupsRequest),
+    OffsetDelete(OffsetDeleteRequest),
 }
 
 /// Why a frame did not become a request.
@@ -50,9 +64,14 @@ pub enum DecodeError {
     TooShort(usize),
     UnknownApiKey(i16),
     /// A known API we do not implement, or a version outside our range.
-    Unsupported { api_key: ApiKey, version: i16 },
+    Unsupported {
+        api_key: ApiKey,
+        version: i16,
+    },
     /// ApiVersions newer than we know: answered in v0 with UNSUPPORTED_VERSION.
-    ApiVersionsTooNew { correlation_id: i32 },
+    ApiVersionsTooNew {
+        correlation_id: i32,
+    },
     /// The header or body does not decode.
     Malformed {
         api_key: ApiKey,
@@ -130,22 +149,120 @@ pub fn decode(frame: Bytes) -> Result<Request, DecodeError> {
 
 fn decode_body(api_key: ApiKey, version: i16, mut buf: Bytes) -> anyhow::Result<RequestBody> {
     Ok(match api_key {
-        ApiKey::ApiVersions => RequestBody::ApiVersions(ApiVersionsRequest::decode(&mut buf, version)?),
+        ApiKey::ApiVersions => {
+            RequestBody::ApiVersions(ApiVersionsRequest::decode(&mut buf, version)?)
+        }
         ApiKey::Metadata => RequestBody::Metadata(MetadataRequest::decode(&mut buf, version)?),
         ApiKey::Produce if version < PRODUCE_FIRST_CRATE_VERSION => {
             let mut v3 = BytesMut::with_capacity(buf.len() + 2);
             v3.put_i16(-1);
             v3.put_slice(&buf);
             let mut v3 = v3.freeze();
-            RequestBody::Produce(ProduceRequest::decode(&mut v3, PRODUCE_FIRST_CRATE_VERSION)?)
+            RequestBody::Produce(ProduceRequest::decode(
+                &mut v3,
+                PRODUCE_FIRST_CRATE_VERSION,
+            )?)
         }
         ApiKey::Produce => RequestBody::Produce(ProduceRequest::decode(&mut buf, version)?),
         ApiKey::Fetch => RequestBody::Fetch(FetchRequest::decode(&mut buf, version)?),
-        ApiKey::ListOffsets => RequestBody::ListOffsets(ListOffsetsRequest::decode(&mut buf, version)?),
-        ApiKey::CreateTopics => RequestBody::CreateTopics(CreateTopicsRequest::decode(&mut buf, version)?),
+        ApiKey::ListOffsets => {
+            RequestBody::ListOffsets(ListOffsetsRequest::decode(&mut buf, version)?)
+        }
+        ApiKey::CreateTopics => {
+            RequestBody::CreateTopics(CreateTopicsRequest::decode(&mut buf, version)?)
+        }
         ApiKey::InitProducerId => {
             RequestBody::InitProducerId(InitProducerIdRequest::decode(&mut buf, version)?)
         }
+        ApiKey::OffsetCommit => RequestBody::OffsetCommit(OffsetCommitRequest::decode(&mut buf, version)?),
+        ApiKey::OffsetFetch => RequestBody::OffsetFetch(OffsetFetchRequest::decode(&mut buf, version)?),
+        ApiKey::FindCoordinator => RequestBody::FindCoordinator(FindCoordinatorRequest::decode(&mut buf, version)?),
+        ApiKey::JoinGroup => RequestBody::JoinGroup(JoinGroupRequest::decode(&mut buf, version)?),
+        ApiKey::Heartbeat => RequestBody::Heartbeat(HeartbeatRequest::decode(&mut buf, version)?),
+        ApiKey::LeaveGroup => RequestBody::LeaveGroup(LeaveGroupRequest::decode(&mut buf, version)?),
+        ApiKey::SyncGroup => RequestBody::SyncGroup(SyncGroupRequest::decode(&mut buf, version)?),
+        ApiKey::DescribeGroups => RequestBody::DescribeGroups(DescribeGroupsRequest::decode(&mut buf, version)?),
+        ApiKey::ListGroups => RequestBody::ListGroups(ListGroupsRequest::decode(&mut buf, version)?),
+        ApiKey::DeleteGroups => RequestBody::DeleteGroups(DeleteGroupsRequest::decode(&mut buf, version)?),
+        ApiKey::OffsetDelete => RequestBody::OffsetDelete(OffsetDeleteRequest::decode(&mut buf, version)?),
         other => anyhow::bail!("no decoder for {other:?}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    use proptest::prelude::*;
+
+    fn header_bytes(api_key: ApiKey, version: i16) -> Vec<u8> {
+        let header = RequestHeader::default()
+            .with_request_api_key(api_key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(7)
+            .with_client_id(Some(StrBytes::from_static_str("proptest")));
+        let mut out = BytesMut::new();
+        header
+            .encode(&mut out, api_key.request_header_version(version))
+            .expect("encode header");
+        out.to_vec()
+    }
+
+    #[test]
+    fn short_frames_and_unknown_keys_are_refused() {
+        assert_eq!(
+            decode(Bytes::from_static(b"\0\0")).unwrap_err(),
+            DecodeError::TooShort(2)
+        );
+        let unknown = [0x03, 0xe7, 0, 0, 0, 0, 0, 1];
+        assert_eq!(
+            decode(Bytes::copy_from_slice(&unknown)).unwrap_err(),
+            DecodeError::UnknownApiKey(999)
+        );
+    }
+
+    #[test]
+    fn too_new_api_versions_is_answered_not_refused() {
+        let mut frame = header_bytes(ApiKey::ApiVersions, 3);
+        frame[2..4].copy_from_slice(&99i16.to_be_bytes());
+        assert_eq!(
+            decode(Bytes::from(frame)).unwrap_err(),
+            DecodeError::ApiVersionsTooNew { correlation_id: 7 }
+        );
+    }
+
+    #[test]
+    fn produce_v2_decodes_as_v3_without_a_transactional_id() {
+        let body = ProduceRequest::default().with_acks(1).with_timeout_ms(1000);
+        let mut frame = BytesMut::from(&header_bytes(ApiKey::Produce, 2)[..]);
+        // v2 and v3 share everything after v3's leading transactional id.
+        let mut v3 = BytesMut::new();
+        body.encode(&mut v3, 3).expect("encode");
+        frame.extend_from_slice(&v3[2..]);
+        let request = decode(frame.freeze()).expect("decodes");
+        assert!(
+            matches!(request.body, RequestBody::Produce(p) if p.acks == 1 && p.timeout_ms == 1000)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_frames_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decode(Bytes::from(bytes));
+        }
+
+        #[test]
+        fn arbitrary_bodies_of_every_supported_request_never_panic(
+            which in 0..versions::SUPPORTED.len(),
+            version_pick in any::<u16>(),
+            body in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
+            let supported = versions::SUPPORTED[which];
+            let span = (supported.max - supported.min + 1) as u16;
+            let version = supported.min + (version_pick % span) as i16;
+            let mut frame = header_bytes(supported.key, version);
+            frame.extend_from_slice(&body);
+            let _ = decode(Bytes::from(frame));
+        }
+    }
 }

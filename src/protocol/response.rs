@@ -3,8 +3,11 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, CreateTopicsResponse, FetchResponse, InitProducerIdResponse,
-    ListOffsetsResponse, MetadataResponse, ProduceResponse, ResponseHeader,
+    ApiKey, ApiVersionsResponse, CreateTopicsResponse, DeleteGroupsResponse,
+    DescribeGroupsResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
+    InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse,
+    ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
+    OffsetFetchResponse, ProduceResponse, ResponseHeader, SyncGroupResponse,
 };
 use kafka_protocol::protocol::Encodable;
 
@@ -18,6 +21,17 @@ pub enum ResponseBody {
     ListOffsets(ListOffsetsResponse),
     CreateTopics(CreateTopicsResponse),
     InitProducerId(InitProducerIdResponse),
+    OffsetCommit(OffsetCommitResponse),
+    OffsetFetch(OffsetFetchResponse),
+    FindCoordinator(FindCoordinatorResponse),
+    JoinGroup(JoinGroupResponse),
+    Heartbeat(HeartbeatResponse),
+    LeaveGroup(LeaveGroupResponse),
+    SyncGroup(SyncGroupResponse),
+    DescribeGroups(DescribeGroupsResponse),
+    ListGroups(ListGroupsResponse),
+    DeleteGroups(DeleteGroupsResponse),
+    OffsetDelete(OffsetDeleteResponse),
 }
 
 /// The version the crate must encode a response in. Produce v2's response has the same
@@ -56,6 +70,17 @@ pub fn encode(
         ResponseBody::ListOffsets(b) => b.encode(&mut out, version)?,
         ResponseBody::CreateTopics(b) => b.encode(&mut out, version)?,
         ResponseBody::InitProducerId(b) => b.encode(&mut out, version)?,
+        ResponseBody::OffsetCommit(b) => b.encode(&mut out, version)?,
+        ResponseBody::OffsetFetch(b) => b.encode(&mut out, version)?,
+        ResponseBody::FindCoordinator(b) => b.encode(&mut out, version)?,
+        ResponseBody::JoinGroup(b) => b.encode(&mut out, version)?,
+        ResponseBody::Heartbeat(b) => b.encode(&mut out, version)?,
+        ResponseBody::LeaveGroup(b) => b.encode(&mut out, version)?,
+        ResponseBody::SyncGroup(b) => b.encode(&mut out, version)?,
+        ResponseBody::DescribeGroups(b) => b.encode(&mut out, version)?,
+        ResponseBody::ListGroups(b) => b.encode(&mut out, version)?,
+        ResponseBody::DeleteGroups(b) => b.encode(&mut out, version)?,
+        ResponseBody::OffsetDelete(b) => b.encode(&mut out, version)?,
     }
     debug_assert_eq!(out.len(), 4 + size);
     Ok(out.freeze())
@@ -70,5 +95,16 @@ fn body_size(body: &ResponseBody, version: i16) -> anyhow::Result<usize> {
         ResponseBody::ListOffsets(b) => b.compute_size(version),
         ResponseBody::CreateTopics(b) => b.compute_size(version),
         ResponseBody::InitProducerId(b) => b.compute_size(version),
+        ResponseBody::OffsetCommit(b) => b.compute_size(version),
+        ResponseBody::OffsetFetch(b) => b.compute_size(version),
+        ResponseBody::FindCoordinator(b) => b.compute_size(version),
+        ResponseBody::JoinGroup(b) => b.compute_size(version),
+        ResponseBody::Heartbeat(b) => b.compute_size(version),
+        ResponseBody::LeaveGroup(b) => b.compute_size(version),
+        ResponseBody::SyncGroup(b) => b.compute_size(version),
+        ResponseBody::DescribeGroups(b) => b.compute_size(version),
+        ResponseBody::ListGroups(b) => b.compute_size(version),
+        ResponseBody::DeleteGroups(b) => b.compute_size(version),
+        ResponseBody::OffsetDelete(b) => b.compute_size(version),
     }
 }

@@ -23,9 +23,20 @@ pub const SUPPORTED: &[Supported] = &[
     api(ApiKey::Fetch, 4, 16),
     api(ApiKey::ListOffsets, 1, 8),
     api(ApiKey::Metadata, 0, 12),
+    api(ApiKey::OffsetCommit, 2, 9),
+    api(ApiKey::OffsetFetch, 1, 9),
+    api(ApiKey::FindCoordinator, 0, 4),
+    api(ApiKey::JoinGroup, 0, 9),
+    api(ApiKey::Heartbeat, 0, 4),
+    api(ApiKey::LeaveGroup, 0, 5),
+    api(ApiKey::SyncGroup, 0, 5),
+    api(ApiKey::DescribeGroups, 0, 5),
+    api(ApiKey::ListGroups, 0, 4),
     api(ApiKey::ApiVersions, 0, 4),
     api(ApiKey::CreateTopics, 2, 7),
+    api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::InitProducerId, 0, 4),
+    api(ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The range advertised for `key`, if the broker implements it.
@@ -60,6 +71,17 @@ mod tests {
                 ApiKey::ApiVersions => within::<ApiVersionsRequest>(s.min, s.max),
                 ApiKey::CreateTopics => within::<CreateTopicsRequest>(s.min, s.max),
                 ApiKey::InitProducerId => within::<InitProducerIdRequest>(s.min, s.max),
+                ApiKey::OffsetCommit => within::<OffsetCommitRequest>(s.min, s.max),
+                ApiKey::OffsetFetch => within::<OffsetFetchRequest>(s.min, s.max),
+                ApiKey::FindCoordinator => within::<FindCoordinatorRequest>(s.min, s.max),
+                ApiKey::JoinGroup => within::<JoinGroupRequest>(s.min, s.max),
+                ApiKey::Heartbeat => within::<HeartbeatRequest>(s.min, s.max),
+                ApiKey::LeaveGroup => within::<LeaveGroupRequest>(s.min, s.max),
+                ApiKey::SyncGroup => within::<SyncGroupRequest>(s.min, s.max),
+                ApiKey::DescribeGroups => within::<DescribeGroupsRequest>(s.min, s.max),
+                ApiKey::ListGroups => within::<ListGroupsRequest>(s.min, s.max),
+                ApiKey::DeleteGroups => within::<DeleteGroupsRequest>(s.min, s.max),
+                ApiKey::OffsetDelete => within::<OffsetDeleteRequest>(s.min, s.max),
                 other => panic!("advertised {other:?} has no decoder check"),
             }
         }

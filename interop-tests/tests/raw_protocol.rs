@@ -1,0 +1,568 @@
+//! The wire, byte by byte: requests encoded and responses decoded with the kafka-protocol
+//! crate over a plain TCP socket, to reach what real clients never send — corrupt batches,
+//! bad frame lengths, unknown APIs and versions.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, MetadataRequest,
+    MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use sluice::protocol::record_batch::BatchHeader;
+use sluice_interop_tests::TestBroker;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Longest wait for any one read; far above what a healthy broker needs.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+const NONE: i16 = 0;
+const CORRUPT_MESSAGE: i16 = 2;
+const UNSUPPORTED_VERSION: i16 = 35;
+const INVALID_RECORD: i16 = 87;
+
+/// One client connection speaking the Kafka wire format.
+struct Wire {
+    stream: TcpStream,
+    next_correlation_id: i32,
+}
+
+impl Wire {
+    async fn connect(addr: SocketAddr) -> Wire {
+        Wire {
+            stream: TcpStream::connect(addr)
+                .await
+                .expect("connect to the broker"),
+            next_correlation_id: 1,
+        }
+    }
+
+    /// Encodes and sends one request frame; returns its correlation id.
+    async fn send<R: Encodable>(
+        &mut self,
+        api_key: i16,
+        version: i16,
+        header_version: i16,
+        body: &R,
+        body_version: i16,
+    ) -> i32 {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(api_key)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("sluice-raw-test")));
+        let mut payload = BytesMut::new();
+        header
+            .encode(&mut payload, header_version)
+            .expect("encode the request header");
+        body.encode(&mut payload, body_version)
+            .expect("encode the request body");
+        let mut frame = BytesMut::with_capacity(4 + payload.len());
+        frame.put_i32(i32::try_from(payload.len()).expect("frame fits an i32"));
+        frame.put_slice(&payload);
+        self.write(&frame).await;
+        correlation_id
+    }
+
+    async fn write(&mut self, bytes: &[u8]) {
+        self.stream
+            .write_all(bytes)
+            .await
+            .expect("write to the broker");
+    }
+
+    /// Reads one response frame's payload; `None` when the broker closed the connection.
+    async fn read_frame(&mut self) -> Option<Bytes> {
+        let mut size = [0u8; 4];
+        let read = tokio::time::timeout(READ_TIMEOUT, self.stream.read(&mut size[..1]))
+            .await
+            .expect("the broker answers or closes in time")
+            .expect("read the response size");
+        if read == 0 {
+            return None;
+        }
+        tokio::time::timeout(READ_TIMEOUT, self.stream.read_exact(&mut size[1..]))
+            .await
+            .expect("the size arrives in time")
+            .expect("read the response size");
+        let size = usize::try_from(i32::from_be_bytes(size)).expect("a non-negative size");
+        let mut payload = vec![0u8; size];
+        tokio::time::timeout(READ_TIMEOUT, self.stream.read_exact(&mut payload))
+            .await
+            .expect("the response arrives in time")
+            .expect("read the response");
+        Some(Bytes::from(payload))
+    }
+
+    /// Decodes a response frame: header (in `header_version`), then the body, which must
+    /// use up the frame exactly.
+    async fn receive<R: Decodable>(
+        &mut self,
+        correlation_id: i32,
+        header_version: i16,
+        version: i16,
+    ) -> R {
+        let mut frame = self
+            .read_frame()
+            .await
+            .expect("a response, not a closed connection");
+        let header =
+            ResponseHeader::decode(&mut frame, header_version).expect("decode the response header");
+        assert_eq!(
+            header.correlation_id, correlation_id,
+            "responses come in request order"
+        );
+        let body = R::decode(&mut frame, version).expect("decode the response body");
+        assert_eq!(frame.remaining(), 0, "the body fills the frame exactly");
+        body
+    }
+
+    /// Sends a request of a known API at `version` and decodes its response.
+    async fn call<Q: Encodable, R: Decodable>(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        body: &Q,
+    ) -> R {
+        let correlation_id = self
+            .send(
+                api_key as i16,
+                version,
+                api_key.request_header_version(version),
+                body,
+                version,
+            )
+            .await;
+        let header_version = if api_key == ApiKey::ApiVersions {
+            0
+        } else {
+            api_key.response_header_version(version)
+        };
+        self.receive(correlation_id, header_version, version).await
+    }
+
+    /// True when the broker closes the connection (an orderly close: read returns 0).
+    async fn closed_by_broker(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(READ_TIMEOUT, self.stream.read(&mut byte))
+            .await
+            .expect("the broker closes the connection in time");
+        match read {
+            Ok(0) => true,
+            Ok(n) => panic!("expected the connection closed, got {n} byte(s): {byte:?}"),
+            Err(e) => panic!("expected an orderly close, got {e}"),
+        }
+    }
+}
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+async fn metadata(wire: &mut Wire, topic: &str) -> MetadataResponse {
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(topic_name(topic)))
+        ]))
+        .with_allow_auto_topic_creation(true);
+    wire.call(ApiKey::Metadata, 12, &request).await
+}
+
+/// Asserts a Metadata answer describes `topic` with one healthy partition on node 0.
+fn assert_one_partition(response: &MetadataResponse, topic: &str) {
+    assert_eq!(response.brokers.len(), 1);
+    assert_eq!(response.brokers[0].node_id.0, 0);
+    assert_eq!(response.topics.len(), 1);
+    let entry = &response.topics[0];
+    assert_eq!(entry.error_code, NONE);
+    assert_eq!(entry.name.as_ref().map(|n| n.as_str()), Some(topic));
+    assert_eq!(entry.partitions.len(), 1);
+    assert_eq!(entry.partitions[0].error_code, NONE);
+    assert_eq!(entry.partitions[0].leader_id.0, 0);
+}
+
+fn records() -> Vec<Record> {
+    (0..3)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i,
+            // The encoder groups records into one batch while `offset - sequence` stays
+            // the same; base sequence -1 is "not idempotent".
+            sequence: i as i32 - 1,
+            timestamp: 1_700_000_000_000 + i,
+            key: Some(Bytes::from(format!("key-{i}"))),
+            value: Some(Bytes::from(format!("value-{i}"))),
+            headers: Default::default(),
+        })
+        .collect()
+}
+
+/// One v2 batch (magic 2) holding `records`.
+fn encode_batch(records: &[Record]) -> Bytes {
+    let mut batch = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut batch,
+        records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode a v2 record batch");
+    let batch = batch.freeze();
+    let header = BatchHeader::parse_checked(&batch).expect("a valid batch");
+    assert_eq!(header.size(), batch.len(), "exactly one batch");
+    assert_eq!(header.record_count() as usize, records.len());
+    batch
+}
+
+fn produce_request(topic: &str, acks: i16, batch: Bytes) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch))])])
+}
+
+/// The one partition's (error code, base offset) of a Produce answer.
+fn produce_outcome(response: &ProduceResponse, topic: &str) -> (i16, i64) {
+    assert_eq!(response.responses.len(), 1);
+    assert_eq!(response.responses[0].name.as_str(), topic);
+    let partitions = &response.responses[0].partition_responses;
+    assert_eq!(partitions.len(), 1);
+    assert_eq!(partitions[0].index, 0);
+    (partitions[0].error_code, partitions[0].base_offset)
+}
+
+fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1024 * 1024)])])
+}
+
+/// The one partition's (error code, high watermark, records) of a Fetch answer.
+fn fetch_outcome(response: &FetchResponse) -> (i16, i64, Bytes) {
+    assert_eq!(response.error_code, NONE);
+    assert_eq!(response.responses.len(), 1);
+    let partitions = &response.responses[0].partitions;
+    assert_eq!(partitions.len(), 1);
+    let partition = &partitions[0];
+    (
+        partition.error_code,
+        partition.high_watermark,
+        partition.records.clone().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn a_corrupt_batch_is_refused_and_the_connection_keeps_serving() {
+    let broker = TestBroker::start();
+    let addr = broker.addr();
+    broker.block_on(async {
+        let topic = "raw-produce";
+        let mut wire = Wire::connect(addr).await;
+        assert_one_partition(&metadata(&mut wire, topic).await, topic);
+
+        let sent = records();
+        let batch = encode_batch(&sent);
+        let mut corrupt = BytesMut::from(&batch[..]);
+        // The last byte belongs to the last record, inside what the CRC32C covers.
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 0xff;
+        let response: ProduceResponse = wire
+            .call(
+                ApiKey::Produce,
+                9,
+                &produce_request(topic, -1, corrupt.freeze()),
+            )
+            .await;
+        let (error, base_offset) = produce_outcome(&response, topic);
+        assert_eq!(error, CORRUPT_MESSAGE, "a CRC mismatch is CORRUPT_MESSAGE");
+        assert_eq!(base_offset, -1);
+
+        // Two batches for one partition: Produce v3+ takes exactly one (INVALID_RECORD).
+        let mut two = BytesMut::from(&batch[..]);
+        two.extend_from_slice(&batch);
+        let response: ProduceResponse = wire
+            .call(
+                ApiKey::Produce,
+                9,
+                &produce_request(topic, -1, two.freeze()),
+            )
+            .await;
+        assert_eq!(produce_outcome(&response, topic), (INVALID_RECORD, -1));
+
+        // Same connection: still served.
+        assert_one_partition(&metadata(&mut wire, topic).await, topic);
+
+        // The intact batch lands at offset 0: the corrupt one left nothing behind.
+        let response: ProduceResponse = wire
+            .call(
+                ApiKey::Produce,
+                9,
+                &produce_request(topic, -1, batch.clone()),
+            )
+            .await;
+        assert_eq!(produce_outcome(&response, topic), (NONE, 0));
+        let response: ProduceResponse = wire
+            .call(ApiKey::Produce, 9, &produce_request(topic, -1, batch))
+            .await;
+        assert_eq!(produce_outcome(&response, topic), (NONE, 3));
+
+        // And it reads back as sent, at offsets 0..6.
+        let response: FetchResponse = wire
+            .call(ApiKey::Fetch, 12, &fetch_request(topic, 0, 0))
+            .await;
+        let (error, high_watermark, mut bytes) = fetch_outcome(&response);
+        assert_eq!((error, high_watermark), (NONE, 6));
+        let sets = RecordBatchDecoder::decode_all(&mut bytes).expect("decode fetched batches");
+        let fetched: Vec<(i64, i64, Option<Bytes>, Option<Bytes>)> = sets
+            .iter()
+            .flat_map(|set| &set.records)
+            .map(|r| (r.offset, r.timestamp, r.key.clone(), r.value.clone()))
+            .collect();
+        let expected: Vec<(i64, i64, Option<Bytes>, Option<Bytes>)> = sent
+            .iter()
+            .chain(&sent)
+            .enumerate()
+            .map(|(i, r)| (i as i64, r.timestamp, r.key.clone(), r.value.clone()))
+            .collect();
+        assert_eq!(fetched, expected);
+    });
+}
+
+#[test]
+fn acks_zero_gets_no_response_and_the_next_request_is_answered() {
+    let broker = TestBroker::start();
+    let addr = broker.addr();
+    broker.block_on(async {
+        let topic = "raw-acks-zero";
+        let mut wire = Wire::connect(addr).await;
+        assert_one_partition(&metadata(&mut wire, topic).await, topic);
+        let batch = encode_batch(&records());
+        let request = produce_request(topic, 0, batch);
+        let version = 9;
+        wire.send(
+            ApiKey::Produce as i16,
+            version,
+            ApiKey::Produce.request_header_version(version),
+            &request,
+            version,
+        )
+        .await;
+        // The next frame on the wire answers the Metadata request, not the Produce.
+        assert_one_partition(&metadata(&mut wire, topic).await, topic);
+        let response: FetchResponse = wire
+            .call(ApiKey::Fetch, 12, &fetch_request(topic, 0, 0))
+            .await;
+        assert_eq!(
+            fetch_outcome(&response).1,
+            3,
+            "the acks=0 batch was appended"
+        );
+    });
+}
+
+#[test]
+fn a_parked_fetch_waits_for_max_wait_ms_and_wakes_on_append() {
+    let broker = TestBroker::start();
+    let addr = broker.addr();
+    broker.block_on(async {
+        let topic = "raw-long-poll";
+        let mut fetcher = Wire::connect(addr).await;
+        assert_one_partition(&metadata(&mut fetcher, topic).await, topic);
+
+        // Nothing to read: the broker holds the fetch for its max wait, then answers empty.
+        let started = Instant::now();
+        let response: FetchResponse = fetcher
+            .call(ApiKey::Fetch, 12, &fetch_request(topic, 0, 300))
+            .await;
+        let held = started.elapsed();
+        let (error, high_watermark, bytes) = fetch_outcome(&response);
+        assert_eq!((error, high_watermark, bytes.len()), (NONE, 0, 0));
+        assert!(
+            held >= Duration::from_millis(290),
+            "held only {held:?} of max_wait_ms=300"
+        );
+
+        // A fetch parked for up to 10 s returns as soon as another connection appends.
+        let version = 12;
+        let correlation_id = fetcher
+            .send(
+                ApiKey::Fetch as i16,
+                version,
+                ApiKey::Fetch.request_header_version(version),
+                &fetch_request(topic, 0, 10_000),
+                version,
+            )
+            .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut producer = Wire::connect(addr).await;
+        let appended_at = Instant::now();
+        let response: ProduceResponse = producer
+            .call(
+                ApiKey::Produce,
+                9,
+                &produce_request(topic, 1, encode_batch(&records())),
+            )
+            .await;
+        assert_eq!(produce_outcome(&response, topic), (NONE, 0));
+        let response: FetchResponse = fetcher
+            .receive(
+                correlation_id,
+                ApiKey::Fetch.response_header_version(version),
+                version,
+            )
+            .await;
+        let woke_after = appended_at.elapsed();
+        let (error, high_watermark, mut bytes) = fetch_outcome(&response);
+        assert_eq!((error, high_watermark), (NONE, 3));
+        let set = RecordBatchDecoder::decode(&mut bytes).expect("decode the fetched batch");
+        assert_eq!(set.records.len(), 3);
+        assert!(
+            woke_after < Duration::from_millis(1_000),
+            "the parked fetch answered {woke_after:?} after the append"
+        );
+    });
+}
+
+#[test]
+fn bad_frame_lengths_close_only_their_connection() {
+    let broker = TestBroker::start();
+    let addr = broker.addr();
+    let max_request_bytes = broker.state().config.max_request_bytes;
+    broker.block_on(async {
+        let mut bystander = Wire::connect(addr).await;
+        let response: ApiVersionsResponse = bystander
+            .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+            .await;
+        assert_eq!(response.error_code, NONE);
+
+        let too_long = i32::try_from(max_request_bytes + 1).expect("the limit fits an i32");
+        for length in [-1, i32::MIN, too_long] {
+            let mut wire = Wire::connect(addr).await;
+            wire.write(&length.to_be_bytes()).await;
+            assert!(wire.closed_by_broker().await, "length {length}");
+
+            // Other connections, old and new, are still served.
+            let response: ApiVersionsResponse = bystander
+                .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+                .await;
+            assert_eq!(response.error_code, NONE, "after length {length}");
+            let mut fresh = Wire::connect(addr).await;
+            let response: MetadataResponse = fresh
+                .call(ApiKey::Metadata, 12, &MetadataRequest::default())
+                .await;
+            assert_eq!(response.brokers.len(), 1, "after length {length}");
+        }
+    });
+}
+
+#[test]
+fn api_versions_newer_than_supported_gets_unsupported_version_in_v0() {
+    let broker = TestBroker::start();
+    let addr = broker.addr();
+    broker.block_on(async {
+        let mut wire = Wire::connect(addr).await;
+        let key = ApiKey::ApiVersions;
+        // The body is a v3 body: a broker that knows v99 would find it there.
+        let correlation_id = wire
+            .send(
+                key as i16,
+                99,
+                key.request_header_version(3),
+                &ApiVersionsRequest::default(),
+                3,
+            )
+            .await;
+        let response: ApiVersionsResponse = wire.receive(correlation_id, 0, 0).await;
+        assert_eq!(response.error_code, UNSUPPORTED_VERSION);
+        let api_versions: Vec<(i16, i16, i16)> = response
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, k.min_version, k.max_version))
+            .collect();
+        assert!(
+            api_versions
+                .iter()
+                .any(|&(k, min, max)| k == key as i16 && min == 0 && max >= 3),
+            "the answer names the ApiVersions range to retry with: {api_versions:?}"
+        );
+
+        // The client retries on the same connection with a version we speak.
+        let response: ApiVersionsResponse = wire.call(key, 3, &ApiVersionsRequest::default()).await;
+        assert_eq!(response.error_code, NONE);
+        let advertised: Vec<i16> = response.api_keys.iter().map(|k| k.api_key).collect();
+        for wanted in [
+            ApiKey::Produce,
+            ApiKey::Fetch,
+            ApiKey::ListOffsets,
+            ApiKey::Metadata,
+            ApiKey::ApiVersions,
+        ] {
+            assert!(
+                advertised.contains(&(wanted as i16)),
+                "{wanted:?} in {advertised:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn unknown_apis_and_unsupported_versions_close_the_connection() {
+    let broker = TestBroker::start();
+    let addr = broker.addr();
+    broker.block_on(async {
+        // An api key Kafka does not have.
+        let mut wire = Wire::connect(addr).await;
+        wire.send(999, 0, 1, &ApiVersionsRequest::default(), 0)
+            .await;
+        assert!(wire.closed_by_broker().await, "api key 999");
+
+        // A known API at a version the broker does not advertise (Metadata v13 is not in
+        // 0..=12; its v12 body is sent).
+        let mut wire = Wire::connect(addr).await;
+        let key = ApiKey::Metadata;
+        wire.send(
+            key as i16,
+            13,
+            key.request_header_version(12),
+            &MetadataRequest::default(),
+            12,
+        )
+        .await;
+        assert!(wire.closed_by_broker().await, "Metadata v13");
+
+        let mut fresh = Wire::connect(addr).await;
+        let response: MetadataResponse = fresh
+            .call(ApiKey::Metadata, 12, &MetadataRequest::default())
+            .await;
+        assert_eq!(response.brokers.len(), 1, "a new connection is served");
+    });
+}

@@ -1,0 +1,59 @@
+//! DescribeGroups (key 15): state, protocol and members of each group; an unknown group is
+//! described as Dead, as Kafka does.
+
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{group_error_code, str_bytes};
+use crate::broker::State;
+
+/// READ, DELETE and DESCRIBE on a group: all allowed, there are no ACLs.
+const ALL_GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
+pub async fn handle(state: &State, version: i16, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    let operations = if version >= 3 && request.include_authorized_operations {
+        ALL_GROUP_OPERATIONS
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
+    };
+    let ids: Vec<String> = request.groups.iter().map(|g| g.to_string()).collect();
+    let groups = match state.groups.describe(ids.clone()).await {
+        Ok(descriptions) => descriptions
+            .into_iter()
+            .map(|d| {
+                let members = d
+                    .members
+                    .into_iter()
+                    .map(|m| {
+                        DescribedGroupMember::default()
+                            .with_member_id(str_bytes(&m.member_id))
+                            .with_group_instance_id(if version >= 4 { m.instance_id.map(StrBytes::from_string) } else { None })
+                            .with_client_id(str_bytes(&m.client_id))
+                            .with_client_host(str_bytes(&m.client_host))
+                            .with_member_metadata(m.metadata)
+                            .with_member_assignment(m.assignment)
+                    })
+                    .collect();
+                DescribedGroup::default()
+                    .with_group_id(GroupId(str_bytes(&d.group_id)))
+                    .with_group_state(StrBytes::from_static_str(d.state.name()))
+                    .with_protocol_type(str_bytes(&d.protocol_type))
+                    .with_protocol_data(str_bytes(&d.protocol_name))
+                    .with_members(members)
+                    .with_authorized_operations(operations)
+            })
+            .collect(),
+        Err(e) => ids
+            .iter()
+            .map(|id| {
+                DescribedGroup::default()
+                    .with_group_id(GroupId(str_bytes(id)))
+                    .with_error_code(group_error_code(e))
+                    .with_authorized_operations(operations)
+            })
+            .collect(),
+    };
+    DescribeGroupsResponse::default().with_groups(groups)
+}

@@ -1,0 +1,53 @@
+//! FindCoordinator (key 10): this broker coordinates every group and transactional id.
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::broker::State;
+
+const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
+/// v4 asks for several keys at once.
+const FIRST_BATCHED_VERSION: i16 = 4;
+
+pub fn handle(state: &State, version: i16, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
+    let known_type = matches!(request.key_type, KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION);
+    let host = StrBytes::from_string(state.advertised_host.clone());
+    if version >= FIRST_BATCHED_VERSION {
+        let coordinators = request
+            .coordinator_keys
+            .into_iter()
+            .map(|key| {
+                let coordinator = Coordinator::default().with_key(key).with_error_message(None);
+                if known_type {
+                    coordinator
+                        .with_node_id(BrokerId(state.node_id))
+                        .with_host(host.clone())
+                        .with_port(state.advertised_port)
+                } else {
+                    coordinator
+                        .with_node_id(BrokerId(-1))
+                        .with_port(-1)
+                        .with_error_code(ResponseError::InvalidRequest.code())
+                }
+            })
+            .collect();
+        return FindCoordinatorResponse::default()
+            .with_error_message(None)
+            .with_coordinators(coordinators);
+    }
+    let response = FindCoordinatorResponse::default().with_error_message(None);
+    if known_type {
+        response
+            .with_node_id(BrokerId(state.node_id))
+            .with_host(host)
+            .with_port(state.advertised_port)
+    } else {
+        response
+            .with_node_id(BrokerId(-1))
+            .with_port(-1)
+            .with_error_code(ResponseError::InvalidRequest.code())
+    }
+}

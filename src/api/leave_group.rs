@@ -1,0 +1,48 @@
+//! LeaveGroup (key 13): one member (v0–2) or a batch of members (v3+) leave.
+
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
+
+use super::group_error_code;
+use crate::broker::State;
+use crate::group::MemberRef;
+
+const FIRST_BATCHED_VERSION: i16 = 3;
+
+pub async fn handle(state: &State, version: i16, request: LeaveGroupRequest) -> LeaveGroupResponse {
+    let leaving: Vec<MemberRef> = if version >= FIRST_BATCHED_VERSION {
+        request
+            .members
+            .iter()
+            .map(|m| MemberRef {
+                member_id: m.member_id.to_string(),
+                instance_id: m.group_instance_id.as_ref().map(|s| s.to_string()),
+            })
+            .collect()
+    } else {
+        vec![MemberRef {
+            member_id: request.member_id.to_string(),
+            instance_id: None,
+        }]
+    };
+    let outcomes = match state.groups.leave(request.group_id.to_string(), leaving).await {
+        Ok(outcomes) => outcomes,
+        Err(error) => return LeaveGroupResponse::default().with_error_code(group_error_code(error)),
+    };
+    if version < FIRST_BATCHED_VERSION {
+        let error = outcomes.first().copied().flatten();
+        return LeaveGroupResponse::default().with_error_code(error.map_or(0, group_error_code));
+    }
+    let members = request
+        .members
+        .into_iter()
+        .zip(outcomes)
+        .map(|(m, outcome)| {
+            MemberResponse::default()
+                .with_member_id(m.member_id)
+                .with_group_instance_id(m.group_instance_id)
+                .with_error_code(outcome.map_or(0, group_error_code))
+        })
+        .collect();
+    LeaveGroupResponse::default().with_members(members)
+}

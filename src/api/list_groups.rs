@@ -1,0 +1,37 @@
+//! ListGroups (key 16): every group, optionally filtered by state (v4+).
+
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{group_error_code, str_bytes};
+use crate::broker::State;
+
+pub async fn handle(state: &State, version: i16, request: ListGroupsRequest) -> ListGroupsResponse {
+    let listings = match state.groups.list().await {
+        Ok(listings) => listings,
+        Err(e) => return ListGroupsResponse::default().with_error_code(group_error_code(e)),
+    };
+    let wanted = |state_name: &str| {
+        request.states_filter.is_empty()
+            || request
+                .states_filter
+                .iter()
+                .any(|s| s.as_str().eq_ignore_ascii_case(state_name))
+    };
+    let groups = listings
+        .into_iter()
+        .filter(|g| version < 4 || wanted(g.state.name()))
+        .map(|g| {
+            let listed = ListedGroup::default()
+                .with_group_id(GroupId(str_bytes(&g.group_id)))
+                .with_protocol_type(str_bytes(&g.protocol_type));
+            if version >= 4 {
+                listed.with_group_state(StrBytes::from_static_str(g.state.name()))
+            } else {
+                listed
+            }
+        })
+        .collect();
+    ListGroupsResponse::default().with_groups(groups)
+}

@@ -1,0 +1,192 @@
+//! The active segment: the one segment appended to, with its indexes mapped for writing.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::batch_info::BatchInfo;
+use super::files::{segment_path, LOG};
+use super::indexes::SegmentIndexes;
+use super::recovery;
+use super::sealed::SealedSegment;
+use super::segment::SegmentView;
+use super::segmented::SegmentConfig;
+
+pub(crate) struct ActiveSegment {
+    base_offset: i64,
+    log: File,
+    log_path: PathBuf,
+    size: u64,
+    indexes: SegmentIndexes,
+    next_offset: i64,
+    /// The largest timestamp of the first batch: Kafka measures `segment.ms` from it.
+    first_timestamp: Option<i64>,
+    /// When this process opened the segment: `segment.ms` for batches without timestamps.
+    opened_ms: i64,
+}
+
+impl ActiveSegment {
+    /// A new, empty segment at `base_offset`, replacing any files of that name.
+    pub fn create(
+        dir: &Path,
+        base_offset: i64,
+        config: &SegmentConfig,
+        now_ms: i64,
+    ) -> io::Result<ActiveSegment> {
+        let log_path = segment_path(dir, base_offset, LOG);
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log_path)?;
+        Ok(ActiveSegment {
+            base_offset,
+            log,
+            log_path,
+            size: 0,
+            indexes: SegmentIndexes::create(dir, base_offset, config)?,
+            next_offset: base_offset,
+            first_timestamp: None,
+            opened_ms: now_ms,
+        })
+    }
+
+    /// Opens the last segment of a log. After a clean shutdown its indexes are trusted and
+    /// only the tail past the last index entry is checked; otherwise, or if that check
+    /// fails, every batch is checked and the indexes rebuilt. A torn or corrupt tail is cut.
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        config: &SegmentConfig,
+        clean: bool,
+        now_ms: i64,
+    ) -> io::Result<ActiveSegment> {
+        let log_path = segment_path(dir, base_offset, LOG);
+        let log = OpenOptions::new().read(true).write(true).open(&log_path)?;
+        let size = log.metadata()?.len();
+        let resumed = if clean {
+            recovery::resume(dir, base_offset, &log, size, config)?
+        } else {
+            None
+        };
+        let (indexes, scanned) = match resumed {
+            Some(resumed) => resumed,
+            None => recovery::rebuild(dir, base_offset, &log, size, config, true)?,
+        };
+        if scanned.valid_bytes < size {
+            tracing::warn!(
+                dir = %dir.display(),
+                base_offset,
+                kept_bytes = scanned.valid_bytes,
+                cut_bytes = size - scanned.valid_bytes,
+                why = scanned.problem.as_deref().unwrap_or(""),
+                "truncating the damaged tail of the log"
+            );
+            log.set_len(scanned.valid_bytes)?;
+        }
+        let size = scanned.valid_bytes;
+        let first_timestamp = BatchInfo::read_at(&log, 0, size)?.map(|b| b.max_timestamp);
+        Ok(ActiveSegment {
+            base_offset,
+            log,
+            log_path,
+            size,
+            indexes,
+            next_offset: scanned.next_offset,
+            first_timestamp,
+            opened_ms: now_ms,
+        })
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    pub fn max_timestamp(&self) -> i64 {
+        self.indexes.max_timestamp()
+    }
+
+    /// Whether `batch` must go to a new segment: this one is not empty and the batch would
+    /// take it past `segment.bytes`, its offsets would not fit the indexes' 32-bit relative
+    /// offsets, an index is full, or `segment.ms` has passed since the first batch — measured
+    /// between batch timestamps as in Kafka, or by the clock for batches without them.
+    pub fn should_roll(&self, batch: &BatchInfo, config: &SegmentConfig, now_ms: i64) -> bool {
+        if self.size == 0 {
+            return false;
+        }
+        let too_big = self.size + batch.size > config.segment_bytes();
+        let offsets_overflow = batch.last_offset - self.base_offset > i64::from(i32::MAX);
+        let age_ms = match self.first_timestamp {
+            Some(first) if first >= 0 => batch.max_timestamp.saturating_sub(first),
+            _ => now_ms.saturating_sub(self.opened_ms),
+        };
+        too_big || offsets_overflow || self.indexes.is_full() || age_ms > config.segment_ms
+    }
+
+    /// Appends one batch at the end of the `.log`. On a failed write the file is cut back,
+    /// so a later append does not land after half a batch.
+    pub fn append(&mut self, bytes: &[u8], batch: &BatchInfo) -> io::Result<()> {
+        debug_assert_eq!(batch.position, self.size);
+        if let Err(e) = self.log.write_all_at(bytes, self.size) {
+            let _ = self.log.set_len(self.size);
+            return Err(e);
+        }
+        self.indexes.record(batch)?;
+        self.size += batch.size;
+        self.next_offset = batch.last_offset + 1;
+        self.first_timestamp.get_or_insert(batch.max_timestamp);
+        Ok(())
+    }
+
+    pub fn view(&self) -> SegmentView<'_> {
+        SegmentView {
+            base_offset: self.base_offset,
+            log: &self.log,
+            size: self.size,
+            offsets: &self.indexes.offsets,
+            times: &self.indexes.times,
+            max_timestamp: self.indexes.max_timestamp(),
+        }
+    }
+
+    /// fsyncs the `.log` and both indexes.
+    pub fn flush(&self) -> io::Result<()> {
+        self.log.sync_data()?;
+        self.indexes.flush()
+    }
+
+    /// Writes the final time-index entry and trims both indexes, for a clean close; the
+    /// caller flushes next. The segment stays readable, and its now full indexes make the
+    /// next append roll a new segment.
+    pub fn close(&mut self) -> io::Result<()> {
+        self.indexes.finish()?;
+        self.indexes.trim()
+    }
+
+    /// Turns this segment into a sealed one: final time-index entry, indexes trimmed. The
+    /// paths of its files are returned, for the next flush to fsync. A failure here touches only the
+    /// index files, which the first read of the sealed segment checks and rebuilds if need
+    /// be, so it is logged rather than returned: the segment is sealed either way.
+    pub fn seal(mut self) -> (SealedSegment, Vec<PathBuf>) {
+        if let Err(e) = self.indexes.finish().and_then(|()| self.indexes.trim()) {
+            tracing::warn!(base_offset = self.base_offset, error = %e, "could not trim indexes");
+        }
+        let sealed = SealedSegment::new(
+            self.base_offset,
+            self.size,
+            Some(self.indexes.max_timestamp()),
+        );
+        let [index, time_index] = self.indexes.paths();
+        (sealed, vec![self.log_path, index, time_index])
+    }
+}

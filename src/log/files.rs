@@ -1,0 +1,202 @@
+//! The layout of a log directory, and the small files beside the segments.
+//!
+//! A log directory holds, per segment, `<base>.log`, `<base>.index` and `<base>.timeindex`,
+//! `<base>` being the segment's base offset padded to 20 digits as in Kafka. Beside them:
+//!
+//! - `log-start-offset`: the log start offset in decimal, when DeleteRecords moved it inside
+//!   the first segment; replaced atomically (write a `.tmp`, fsync, rename).
+//! - `.clean`: written by a clean close, removed by the next open. Its presence means the
+//!   active segment's indexes were flushed and trimmed, so open need not rebuild them.
+//!
+//! Open lists the directory once and deletes what can only be debris of an interrupted
+//! operation: index files whose `.log` is gone (a deletion cut short) and `.tmp` files.
+//! Anything else it does not recognise is left alone.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+pub(crate) const LOG: &str = "log";
+pub(crate) const INDEX: &str = "index";
+pub(crate) const TIME_INDEX: &str = "timeindex";
+
+const START_OFFSET_FILE: &str = "log-start-offset";
+const CLEAN_MARKER: &str = ".clean";
+const TMP_SUFFIX: &str = ".tmp";
+
+pub(crate) fn segment_path(dir: &Path, base_offset: i64, extension: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{extension}"))
+}
+
+/// The base offset and extension of a segment file name; `None` for any other name.
+fn parse_segment_name(name: &str) -> Option<(i64, &str)> {
+    let (stem, extension) = name.split_once('.')?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((stem.parse().ok()?, extension))
+}
+
+/// The base offsets of the segments in `dir`, in order, after deleting debris.
+pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
+    let mut logs = BTreeSet::new();
+    let mut indexes = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(TMP_SUFFIX) {
+            remove_debris(&entry.path())?;
+            continue;
+        }
+        match parse_segment_name(name) {
+            Some((base, LOG)) => {
+                logs.insert(base);
+            }
+            Some((base, INDEX | TIME_INDEX)) => indexes.push((base, entry.path())),
+            _ => {}
+        }
+    }
+    for (base, path) in indexes {
+        if !logs.contains(&base) {
+            remove_debris(&path)?;
+        }
+    }
+    Ok(logs.into_iter().collect())
+}
+
+fn remove_debris(path: &Path) -> io::Result<()> {
+    tracing::warn!(path = %path.display(), "deleting a leftover file");
+    remove_if_present(path)
+}
+
+pub(crate) fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Deletes a segment's files, the `.log` first: an interruption then leaves only index
+/// files without a `.log`, which the next open recognises as debris.
+pub(crate) fn remove_segment(dir: &Path, base_offset: i64) -> io::Result<()> {
+    for extension in [LOG, INDEX, TIME_INDEX] {
+        remove_if_present(&segment_path(dir, base_offset, extension))?;
+    }
+    Ok(())
+}
+
+/// Removes the clean-shutdown marker, returning whether it was there.
+///
+/// The removal is not fsynced: that would cost a disk flush per partition at startup. A
+/// marker that survives a power loss only spares the active segment a full scan; the tail
+/// past its last index entry is still checked, CRCs included.
+pub(crate) fn take_clean_marker(dir: &Path) -> io::Result<bool> {
+    match fs::remove_file(dir.join(CLEAN_MARKER)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) fn write_clean_marker(dir: &Path) -> io::Result<()> {
+    File::create(dir.join(CLEAN_MARKER)).map(drop)
+}
+
+pub(crate) fn remove_clean_marker(dir: &Path) -> io::Result<()> {
+    remove_if_present(&dir.join(CLEAN_MARKER))
+}
+
+/// The persisted log start offset, if any. A damaged file is ignored with a warning: the
+/// start offset then falls back to the first segment's base, which loses nothing.
+pub(crate) fn read_start_offset(dir: &Path) -> io::Result<Option<i64>> {
+    let path = dir.join(START_OFFSET_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => String::new(),
+        Err(e) => return Err(e),
+    };
+    match text.trim().parse::<i64>() {
+        Ok(offset) if offset >= 0 => Ok(Some(offset)),
+        _ => {
+            tracing::warn!(path = %path.display(), "ignoring an unreadable log start offset");
+            Ok(None)
+        }
+    }
+}
+
+pub(crate) fn write_start_offset(dir: &Path, offset: i64) -> io::Result<()> {
+    let path = dir.join(START_OFFSET_FILE);
+    let tmp = dir.join(format!("{START_OFFSET_FILE}{TMP_SUFFIX}"));
+    let mut file = File::create(&tmp)?;
+    writeln!(file, "{offset}")?;
+    file.sync_all()?;
+    fs::rename(&tmp, &path)?;
+    sync_dir(dir)
+}
+
+/// fsyncs the file at `path`, if it still exists (a segment may be deleted before the flush
+/// that would have synced it).
+pub(crate) fn sync_path(path: &Path) -> io::Result<()> {
+    match File::open(path) {
+        Ok(file) => file.sync_all(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes file creations, renames and deletions in `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_segments_like_kafka() {
+        let path = segment_path(Path::new("/d"), 42, LOG);
+        assert_eq!(path, Path::new("/d/00000000000000000042.log"));
+        assert_eq!(
+            parse_segment_name("00000000000000000042.timeindex"),
+            Some((42, TIME_INDEX))
+        );
+        assert_eq!(parse_segment_name("42.log"), None);
+        assert_eq!(parse_segment_name("0000000000000000004x.log"), None);
+    }
+
+    #[test]
+    fn listing_deletes_orphan_indexes_and_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for name in [
+            "00000000000000000000.log",
+            "00000000000000000000.index",
+            "00000000000000000010.log",
+            "00000000000000000020.index",
+            "00000000000000000020.timeindex",
+            "log-start-offset.tmp",
+            "something-else",
+        ] {
+            fs::write(d.join(name), b"").unwrap();
+        }
+        assert_eq!(list_segments(d).unwrap(), vec![0, 10]);
+        assert!(!d.join("00000000000000000020.index").exists());
+        assert!(!d.join("log-start-offset.tmp").exists());
+        assert!(d.join("00000000000000000000.index").exists());
+        assert!(d.join("something-else").exists());
+    }
+
+    #[test]
+    fn the_start_offset_round_trips_and_garbage_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_start_offset(dir.path()).unwrap(), None);
+        write_start_offset(dir.path(), 1234).unwrap();
+        assert_eq!(read_start_offset(dir.path()).unwrap(), Some(1234));
+        fs::write(dir.path().join(START_OFFSET_FILE), b"\xff\x00junk").unwrap();
+        assert_eq!(read_start_offset(dir.path()).unwrap(), None);
+    }
+}

@@ -1,0 +1,172 @@
+//! Sealed segments: immutable, known at open by name and size only, opened on first read.
+//!
+//! A log may hold many sealed segments and a broker many logs, so opening a log must not
+//! touch them: it lists the directory and stats each `.log`, nothing more. A read opens the
+//! segment's files, checks its index files and rebuilds any that is missing or damaged, and
+//! keeps it in a small per-log cache of open segments; the least recently used is closed
+//! when the cache is full.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::files::{segment_path, INDEX, LOG, TIME_INDEX};
+use super::offset_index::OffsetIndex;
+use super::recovery;
+use super::segment::SegmentView;
+use super::segmented::SegmentConfig;
+use super::time_index::TimeIndex;
+
+/// What a log keeps of a sealed segment while it is closed.
+pub(crate) struct SealedSegment {
+    pub base_offset: i64,
+    pub size: u64,
+    /// The largest timestamp, from the last time-index entry: known once the segment has
+    /// been opened (or when it was sealed by this process).
+    max_timestamp: OnceLock<i64>,
+}
+
+impl SealedSegment {
+    pub fn new(base_offset: i64, size: u64, max_timestamp: Option<i64>) -> SealedSegment {
+        let cell = OnceLock::new();
+        if let Some(max) = max_timestamp {
+            let _ = cell.set(max);
+        }
+        SealedSegment {
+            base_offset,
+            size,
+            max_timestamp: cell,
+        }
+    }
+
+    pub fn known_max_timestamp(&self) -> Option<i64> {
+        self.max_timestamp.get().copied()
+    }
+}
+
+/// A sealed segment's files, open for reading.
+pub(crate) struct OpenSegment {
+    base_offset: i64,
+    log: File,
+    size: u64,
+    offsets: OffsetIndex,
+    times: TimeIndex,
+    max_timestamp: i64,
+}
+
+impl OpenSegment {
+    /// Opens the segment whose batches end just before `end_offset` (the next segment's
+    /// base), rebuilding its index files if they fail their checks.
+    fn open(
+        dir: &Path,
+        segment: &SealedSegment,
+        end_offset: i64,
+        config: &SegmentConfig,
+    ) -> io::Result<OpenSegment> {
+        let base_offset = segment.base_offset;
+        let log = File::open(segment_path(dir, base_offset, LOG))?;
+        let size = segment.size;
+        let relative_end = u64::try_from(end_offset - base_offset).unwrap_or(0);
+        let (offsets, times) = match open_indexes(dir, base_offset, size, relative_end) {
+            Ok(indexes) => indexes,
+            Err(why) => {
+                tracing::warn!(dir = %dir.display(), base_offset, %why, "rebuilding the indexes of a sealed segment");
+                recovery::rebuild_sealed(dir, base_offset, &log, size, config)?;
+                open_indexes(dir, base_offset, size, relative_end)
+                    .map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))?
+            }
+        };
+        let max_timestamp = times.last().map_or(i64::MIN, |(timestamp, _)| timestamp);
+        let _ = segment.max_timestamp.set(max_timestamp);
+        Ok(OpenSegment {
+            base_offset,
+            log,
+            size,
+            offsets,
+            times,
+            max_timestamp,
+        })
+    }
+
+    pub fn view(&self) -> SegmentView<'_> {
+        SegmentView {
+            base_offset: self.base_offset,
+            log: &self.log,
+            size: self.size,
+            offsets: &self.offsets,
+            times: &self.times,
+            max_timestamp: self.max_timestamp,
+        }
+    }
+}
+
+fn open_indexes(
+    dir: &Path,
+    base_offset: i64,
+    size: u64,
+    relative_end: u64,
+) -> Result<(OffsetIndex, TimeIndex), String> {
+    let offsets = OffsetIndex::open_read_only(&segment_path(dir, base_offset, INDEX))
+        .map_err(|e| format!("offset index: {e}"))?;
+    let times = TimeIndex::open_read_only(&segment_path(dir, base_offset, TIME_INDEX))
+        .map_err(|e| format!("time index: {e}"))?;
+    offsets.sanity_check(size)?;
+    times.sanity_check(relative_end, size > 0)?;
+    Ok((offsets, times))
+}
+
+/// The sealed segments of one log that are open, most recently used last.
+pub(crate) struct OpenSegments {
+    capacity: usize,
+    open: Mutex<Vec<Arc<OpenSegment>>>,
+}
+
+impl OpenSegments {
+    pub fn new(capacity: usize) -> OpenSegments {
+        OpenSegments {
+            capacity: capacity.max(1),
+            open: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<OpenSegment>>> {
+        // The cache holds no invariant a panic could break half-way.
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The open segment, opening it (and closing the least recently used) if need be.
+    pub fn get(
+        &self,
+        dir: &Path,
+        segment: &SealedSegment,
+        end_offset: i64,
+        config: &SegmentConfig,
+    ) -> io::Result<Arc<OpenSegment>> {
+        let mut open = self.lock();
+        if let Some(at) = open
+            .iter()
+            .position(|s| s.base_offset == segment.base_offset)
+        {
+            let found = open.remove(at);
+            open.push(found.clone());
+            return Ok(found);
+        }
+        let opened = Arc::new(OpenSegment::open(dir, segment, end_offset, config)?);
+        if open.len() >= self.capacity {
+            open.remove(0);
+        }
+        open.push(opened.clone());
+        Ok(opened)
+    }
+
+    /// Closes the segment at `base_offset` if it is open (before its files are deleted).
+    pub fn forget(&self, base_offset: i64) {
+        self.lock().retain(|s| s.base_offset != base_offset);
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+}

@@ -1,0 +1,140 @@
+//! Reading one segment: its `.log` up to a fixed size, found through its two indexes.
+//!
+//! Active and sealed segments are read the same way, through a [`SegmentView`]; the view of
+//! the active segment is taken under the log's lock, so it sees the segment as it was when
+//! the read began.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+use bytes::Bytes;
+
+use super::batch_info::BatchInfo;
+use super::offset_index::OffsetIndex;
+use super::time_index::TimeIndex;
+use crate::protocol::record_batch::HEADER_BYTES;
+
+pub(crate) struct SegmentView<'a> {
+    pub base_offset: i64,
+    pub log: &'a File,
+    /// The readable end of the `.log`.
+    pub size: u64,
+    pub offsets: &'a OffsetIndex,
+    pub times: &'a TimeIndex,
+    /// The segment's largest timestamp; `i64::MIN` when it has no batches.
+    pub max_timestamp: i64,
+}
+
+/// Whether a read should go on into the next segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadProgress {
+    ReachedEnd,
+    Stopped,
+}
+
+impl SegmentView<'_> {
+    fn relative(&self, offset: i64) -> u32 {
+        (offset - self.base_offset).clamp(0, i64::from(u32::MAX)) as u32
+    }
+
+    /// The batch holding `offset`, or the first batch after it; `None` when the segment ends
+    /// first. An index lookup, then a scan of at most about one index interval of headers.
+    pub fn find(&self, offset: i64) -> io::Result<Option<BatchInfo>> {
+        let mut position = self.offsets.lookup(self.relative(offset));
+        while let Some(batch) = BatchInfo::read_at(self.log, position, self.size)? {
+            if batch.last_offset >= offset {
+                return Ok(Some(batch));
+            }
+            position = batch.end();
+        }
+        Ok(None)
+    }
+
+    /// Appends to `out` the whole batches from `position` that fit in `budget`, taking what
+    /// they use from it. With `min_one`, a first batch larger than the budget is read anyway
+    /// (and exhausts it). One positional read covers every batch that fits.
+    pub fn read_from(
+        &self,
+        position: u64,
+        budget: &mut usize,
+        min_one: bool,
+        out: &mut Vec<Bytes>,
+    ) -> io::Result<ReadProgress> {
+        let available = self.size.saturating_sub(position);
+        let length = available.min(*budget as u64) as usize;
+        let mut chunk = vec![0u8; length];
+        self.log.read_exact_at(&mut chunk, position)?;
+        let chunk = Bytes::from(chunk);
+        let mut used = 0;
+        while length - used >= HEADER_BYTES {
+            let batch = BatchInfo::parse(position + used as u64, &chunk[used..])?;
+            let end = used.saturating_add(usize::try_from(batch.size).unwrap_or(usize::MAX));
+            if end > length {
+                break;
+            }
+            out.push(chunk.slice(used..end));
+            used = end;
+        }
+        *budget -= used;
+        if used as u64 == available {
+            return Ok(ReadProgress::ReachedEnd);
+        }
+        if min_one && used == 0 {
+            if let Some(batch) = BatchInfo::read_at(self.log, position, self.size)? {
+                out.push(self.read_batch(&batch)?);
+                *budget = 0;
+            }
+        }
+        Ok(ReadProgress::Stopped)
+    }
+
+    /// The first batch holding `from_offset` or later whose largest timestamp is at least
+    /// `timestamp`. The time index says where such a batch can first be.
+    pub fn first_at_or_after(
+        &self,
+        timestamp: i64,
+        from_offset: i64,
+    ) -> io::Result<Option<BatchInfo>> {
+        if self.max_timestamp < timestamp {
+            return Ok(None);
+        }
+        let hint = self
+            .times
+            .lookup(timestamp)
+            .map_or(self.base_offset, |(_, relative)| {
+                self.base_offset + i64::from(relative)
+            });
+        let Some(mut batch) = self.find(hint.max(from_offset))? else {
+            return Ok(None);
+        };
+        loop {
+            if batch.max_timestamp >= timestamp {
+                return Ok(Some(batch));
+            }
+            match BatchInfo::read_at(self.log, batch.end(), self.size)? {
+                Some(next) => batch = next,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The largest timestamp of the batches holding `from_offset` or later, by a scan: for
+    /// the one segment whose start DeleteRecords cut off, where the index's maximum may lie
+    /// in the deleted part.
+    pub fn max_timestamp_from(&self, from_offset: i64) -> io::Result<i64> {
+        let mut max = i64::MIN;
+        let mut next = self.find(from_offset)?;
+        while let Some(batch) = next {
+            max = max.max(batch.max_timestamp);
+            next = BatchInfo::read_at(self.log, batch.end(), self.size)?;
+        }
+        Ok(max)
+    }
+
+    pub fn read_batch(&self, batch: &BatchInfo) -> io::Result<Bytes> {
+        let mut bytes = vec![0u8; batch.size as usize];
+        self.log.read_exact_at(&mut bytes, batch.position)?;
+        Ok(Bytes::from(bytes))
+    }
+}

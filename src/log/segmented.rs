@@ -1,0 +1,453 @@
+//! The log on disk: a directory of segments (see [`files`](super::files) for the layout),
+//! appended to at the last, the active one; all others are sealed and never change.
+//!
+//! Opening costs a directory listing and a `stat` per segment, whatever the log's size:
+//! sealed segments are opened on first read (see [`sealed`](super::sealed)), and only the
+//! active segment is read back — fully after a crash, its tail only after a clean close.
+//!
+//! Durability is the caller's policy, as in Kafka: appends go to the page cache, and
+//! [`Log::flush`] fsyncs everything appended so far. Dropping a log without
+//! [`Log::close`] is a crash as far as the next open is concerned.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use bytes::Bytes;
+
+use super::active::ActiveSegment;
+use super::batch_info::BatchInfo;
+use super::files::{self, segment_path, LOG};
+use super::sealed::{OpenSegment, OpenSegments, SealedSegment};
+use super::segment::{ReadProgress, SegmentView};
+use super::{BatchMeta, Log};
+use crate::clock::Clock;
+
+/// Sealed segments kept open per log: enough for consumers reading a little behind the
+/// tail, small enough for thousands of partitions.
+const OPEN_SEALED_SEGMENTS: usize = 2;
+
+/// How a [`SegmentedLog`] cuts and indexes its segments (Kafka's topic settings of the same
+/// names).
+#[derive(Debug, Clone)]
+pub struct SegmentConfig {
+    /// `segment.bytes`: a segment is rolled before it would grow past this. Capped at
+    /// `i32::MAX`, as in Kafka, so positions fit the index's 32 bits.
+    pub segment_bytes: u64,
+    /// `segment.ms`: a segment is rolled once its batches span more than this. As in Kafka,
+    /// the span is between the first batch's timestamp and the new batch's; for batches
+    /// without timestamps, it is the time since the segment was opened, by `clock`.
+    pub segment_ms: i64,
+    /// `index.interval.bytes`: bytes appended between two offset-index entries.
+    pub index_interval_bytes: usize,
+    /// `segment.index.bytes`: the size each index file is pre-allocated to; a segment whose
+    /// index fills up rolls. At least two entries fit whatever the value.
+    pub max_index_bytes: usize,
+    /// The clock for `segment.ms` when batches carry no timestamps.
+    pub clock: Clock,
+}
+
+impl Default for SegmentConfig {
+    fn default() -> Self {
+        SegmentConfig {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            index_interval_bytes: 4096,
+            max_index_bytes: 10 * 1024 * 1024,
+            clock: Clock::System,
+        }
+    }
+}
+
+impl SegmentConfig {
+    pub(crate) fn segment_bytes(&self) -> u64 {
+        self.segment_bytes.min(i32::MAX as u64)
+    }
+
+    /// Entries an index file of `entry_bytes`-byte entries is allocated for.
+    pub(crate) fn max_entries(&self, entry_bytes: usize) -> usize {
+        (self.max_index_bytes / entry_bytes).max(2)
+    }
+}
+
+/// A [`Log`] in a directory of segment files.
+pub struct SegmentedLog {
+    dir: PathBuf,
+    config: SegmentConfig,
+    sealed: BTreeMap<i64, SealedSegment>,
+    sealed_bytes: u64,
+    active: ActiveSegment,
+    open_sealed: OpenSegments,
+    start_offset: i64,
+    /// Files of segments sealed since the last flush, which it must fsync.
+    unsynced: Vec<PathBuf>,
+    /// Whether files were created or deleted in `dir` since the last flush.
+    dir_changed: bool,
+    /// Whether the clean-shutdown marker is on disk: written by `close`, removed by the
+    /// next append, so a crash after that append is recovered as one.
+    clean_marker: bool,
+}
+
+impl SegmentedLog {
+    /// Opens the log in `dir`, creating the directory and an empty first segment if need be,
+    /// and recovering the active segment if the log was not closed cleanly.
+    pub fn open(dir: &Path, config: SegmentConfig) -> io::Result<SegmentedLog> {
+        fs::create_dir_all(dir)?;
+        let clean = files::take_clean_marker(dir)?;
+        let bases = files::list_segments(dir)?;
+        let persisted_start = files::read_start_offset(dir)?;
+        let now_ms = config.clock.now_ms();
+        let (active, sealed_bases) = match bases.split_last() {
+            Some((&last, sealed)) => (
+                ActiveSegment::open(dir, last, &config, clean, now_ms)?,
+                sealed,
+            ),
+            None => {
+                let base = persisted_start.unwrap_or(0);
+                (ActiveSegment::create(dir, base, &config, now_ms)?, &[][..])
+            }
+        };
+        let mut sealed = BTreeMap::new();
+        let mut sealed_bytes = 0;
+        for &base in sealed_bases {
+            let size = fs::metadata(segment_path(dir, base, LOG))?.len();
+            sealed_bytes += size;
+            sealed.insert(base, SealedSegment::new(base, size, None));
+        }
+        let mut log = SegmentedLog {
+            dir: dir.to_path_buf(),
+            config,
+            sealed,
+            sealed_bytes,
+            active,
+            open_sealed: OpenSegments::new(OPEN_SEALED_SEGMENTS),
+            start_offset: 0,
+            unsynced: Vec::new(),
+            dir_changed: bases.is_empty(),
+            clean_marker: false,
+        };
+        let first_base = log.first_base();
+        log.start_offset = persisted_start.unwrap_or(first_base).max(first_base);
+        if log.start_offset > log.end_offset() {
+            // A cut tail took the end below the start DeleteRecords had set. As Kafka does,
+            // start over, empty, at the start offset: offsets below it were deleted anyway.
+            tracing::warn!(dir = %dir.display(), start_offset = log.start_offset, "log ends before its start offset; emptying it");
+            log.reset_at(log.start_offset)?;
+        }
+        log.delete_segments_below_start()?;
+        Ok(log)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn first_base(&self) -> i64 {
+        self.sealed
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.active.base_offset())
+    }
+
+    /// The base offset of the segment after the one at `base`: where `base`'s batches end.
+    fn next_base(&self, base: i64) -> i64 {
+        self.sealed
+            .range(base + 1..)
+            .next()
+            .map_or(self.active.base_offset(), |(&next, _)| next)
+    }
+
+    /// The base offsets of the segment holding `offset` and of every later one.
+    fn bases_from(&self, offset: i64) -> impl Iterator<Item = i64> + '_ {
+        let active = self.active.base_offset();
+        let first = if offset >= active {
+            active
+        } else {
+            self.sealed
+                .range(..=offset)
+                .next_back()
+                .map_or(i64::MIN, |(&base, _)| base)
+        };
+        self.sealed
+            .range(first..)
+            .map(|(&base, _)| base)
+            .chain(std::iter::once(active))
+    }
+
+    fn open_sealed(&self, base: i64) -> io::Result<std::sync::Arc<OpenSegment>> {
+        let segment = self
+            .sealed
+            .get(&base)
+            .ok_or_else(|| io::Error::other(format!("no segment at {base}")))?;
+        self.open_sealed
+            .get(&self.dir, segment, self.next_base(base), &self.config)
+    }
+
+    /// Runs `f` on the segment at `base`, opening it if it is sealed and closed.
+    fn with_view<R>(
+        &self,
+        base: i64,
+        f: impl FnOnce(&SegmentView<'_>) -> io::Result<R>,
+    ) -> io::Result<R> {
+        if base == self.active.base_offset() {
+            return f(&self.active.view());
+        }
+        let open = self.open_sealed(base)?;
+        f(&open.view())
+    }
+
+    fn max_timestamp_of(&self, base: i64) -> io::Result<i64> {
+        if base == self.active.base_offset() {
+            return Ok(self.active.max_timestamp());
+        }
+        match self.sealed.get(&base).and_then(|s| s.known_max_timestamp()) {
+            Some(max) => Ok(max),
+            None => Ok(self.open_sealed(base)?.view().max_timestamp),
+        }
+    }
+
+    /// Seals the active segment and starts a new one at the end offset.
+    fn roll(&mut self, now_ms: i64) -> io::Result<()> {
+        let next = ActiveSegment::create(&self.dir, self.end_offset(), &self.config, now_ms)?;
+        let (sealed, paths) = std::mem::replace(&mut self.active, next).seal();
+        self.sealed_bytes += sealed.size;
+        self.sealed.insert(sealed.base_offset, sealed);
+        self.unsynced.extend(paths);
+        self.dir_changed = true;
+        Ok(())
+    }
+
+    fn delete_sealed(&mut self, base: i64) -> io::Result<()> {
+        self.open_sealed.forget(base);
+        files::remove_segment(&self.dir, base)?;
+        if let Some(segment) = self.sealed.remove(&base) {
+            self.sealed_bytes -= segment.size;
+        }
+        self.dir_changed = true;
+        Ok(())
+    }
+
+    /// Deletes the sealed segments whose every offset is below the start offset.
+    fn delete_segments_below_start(&mut self) -> io::Result<()> {
+        while let Some(&base) = self.sealed.keys().next() {
+            if self.next_base(base) > self.start_offset {
+                break;
+            }
+            self.delete_sealed(base)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every segment and starts a new, empty one at `offset`.
+    fn reset_at(&mut self, offset: i64) -> io::Result<()> {
+        let bases: Vec<i64> = self.sealed.keys().copied().collect();
+        for base in bases {
+            self.delete_sealed(base)?;
+        }
+        let now_ms = self.config.clock.now_ms();
+        let old = self.active.base_offset();
+        self.active = ActiveSegment::create(&self.dir, offset, &self.config, now_ms)?;
+        if old != offset {
+            files::remove_segment(&self.dir, old)?;
+        }
+        self.dir_changed = true;
+        Ok(())
+    }
+
+    /// The largest timestamp of a sealed segment as retention sees it: as in Kafka, the
+    /// `.log` file's modification time when its batches carry no timestamps.
+    fn retention_timestamp(&self, base: i64, now_ms: i64) -> io::Result<i64> {
+        let max = self.max_timestamp_of(base)?;
+        if max >= 0 {
+            return Ok(max);
+        }
+        let modified = fs::metadata(segment_path(&self.dir, base, LOG))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+        Ok(modified.map_or(now_ms, |d| d.as_millis() as i64))
+    }
+}
+
+impl Log for SegmentedLog {
+    /// The batch's own header is what is stored and what recovery reads back, so it must
+    /// agree with `meta` on offsets; its max timestamp is the one indexed.
+    fn append(&mut self, batch: Bytes, meta: BatchMeta) -> io::Result<()> {
+        let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+        let info = BatchInfo::parse(self.active.size(), &batch)
+            .map_err(|e| invalid(e.to_string()))?;
+        if meta.base_offset != self.end_offset()
+            || info.base_offset != meta.base_offset
+            || info.last_offset != meta.last_offset
+            || info.size != batch.len() as u64
+        {
+            return Err(invalid(format!(
+                "batch {meta:?} of {} bytes does not continue the log at offset {}",
+                batch.len(),
+                self.end_offset()
+            )));
+        }
+        if self.clean_marker {
+            files::remove_clean_marker(&self.dir)?;
+            self.clean_marker = false;
+        }
+        let now_ms = self.config.clock.now_ms();
+        if self.active.should_roll(&info, &self.config, now_ms) {
+            self.roll(now_ms)?;
+        }
+        let info = BatchInfo {
+            position: self.active.size(),
+            ..info
+        };
+        self.active.append(&batch, &info)
+    }
+
+    fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<Vec<Bytes>> {
+        let mut out = Vec::new();
+        if offset < self.start_offset || offset >= self.end_offset() {
+            return Ok(out);
+        }
+        let mut budget = max_bytes;
+        // The first segment is read from the batch holding `offset`, the next from their start.
+        let mut from = Some(offset);
+        for base in self.bases_from(offset) {
+            let progress = self.with_view(base, |view| {
+                let position = match from.take() {
+                    Some(offset) => view.find(offset)?.map_or(view.size, |b| b.position),
+                    None => 0,
+                };
+                view.read_from(position, &mut budget, min_one && out.is_empty(), &mut out)
+            })?;
+            if progress == ReadProgress::Stopped {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn start_offset(&self) -> i64 {
+        self.start_offset
+    }
+
+    fn end_offset(&self) -> i64 {
+        self.active.next_offset()
+    }
+
+    fn size_bytes(&self) -> u64 {
+        self.sealed_bytes + self.active.size()
+    }
+
+    fn first_batch_at_or_after(&self, timestamp: i64) -> io::Result<Option<Bytes>> {
+        let start = self.start_offset;
+        for base in self.bases_from(start) {
+            // A segment's maximum says whether it can hold the batch, without opening it.
+            if self.max_timestamp_of(base)? < timestamp {
+                continue;
+            }
+            let found = self.with_view(base, |view| {
+                match view.first_at_or_after(timestamp, start)? {
+                    Some(batch) => view.read_batch(&batch).map(Some),
+                    None => Ok(None),
+                }
+            })?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    fn batch_with_max_timestamp(&self) -> io::Result<Option<Bytes>> {
+        let start = self.start_offset;
+        if start >= self.end_offset() {
+            return Ok(None);
+        }
+        let mut max = i64::MIN;
+        for base in self.bases_from(start) {
+            let segment_max = if base < start {
+                // DeleteRecords cut into this segment: its index maximum may be gone.
+                self.with_view(base, |view| view.max_timestamp_from(start))?
+            } else {
+                self.max_timestamp_of(base)?
+            };
+            max = max.max(segment_max);
+        }
+        self.first_batch_at_or_after(max)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.active.flush()?;
+        while let Some(path) = self.unsynced.last() {
+            files::sync_path(path)?;
+            self.unsynced.pop();
+        }
+        if self.dir_changed {
+            files::sync_dir(&self.dir)?;
+            self.dir_changed = false;
+        }
+        Ok(())
+    }
+
+    fn delete_records_before(&mut self, offset: i64) -> io::Result<()> {
+        if offset > self.end_offset() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cannot delete records before {offset}: the log ends at {}",
+                    self.end_offset()
+                ),
+            ));
+        }
+        if offset <= self.start_offset {
+            return Ok(());
+        }
+        files::write_start_offset(&self.dir, offset)?;
+        self.start_offset = offset;
+        self.delete_segments_below_start()
+    }
+
+    fn apply_retention(
+        &mut self,
+        now_ms: i64,
+        retention_ms: i64,
+        retention_bytes: i64,
+    ) -> io::Result<usize> {
+        let mut deleted = 0;
+        if retention_ms >= 0 {
+            while let Some(&base) = self.sealed.keys().next() {
+                let largest = self.retention_timestamp(base, now_ms)?;
+                if now_ms.saturating_sub(largest) <= retention_ms {
+                    break;
+                }
+                self.delete_sealed(base)?;
+                deleted += 1;
+            }
+        }
+        if let Ok(limit) = u64::try_from(retention_bytes) {
+            // As in Kafka: delete the oldest while what remains would still be at the limit.
+            while let Some((base, size)) = self.sealed.values().next().map(|s| (s.base_offset, s.size)) {
+                if self.size_bytes() - size < limit {
+                    break;
+                }
+                self.delete_sealed(base)?;
+                deleted += 1;
+            }
+        }
+        self.start_offset = self.start_offset.max(self.first_base());
+        Ok(deleted)
+    }
+
+    fn close(&mut self) -> io::Result<()> {
+        self.active.close()?;
+        self.flush()?;
+        files::write_clean_marker(&self.dir)?;
+        self.clean_marker = true;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
