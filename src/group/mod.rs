@@ -10,6 +10,9 @@ pub mod state;
 pub mod store;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;

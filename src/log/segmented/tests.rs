@@ -189,7 +189,7 @@ fn reopen(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
 
     #[test]
     fn behaves_like_the_model(
@@ -349,7 +349,7 @@ fn a_torn_last_batch_is_cut_away() {
 #[test]
 fn a_corrupt_batch_in_the_middle_cuts_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let (log, mut model) = filled(dir.path(), 25);
+    let (log, mut model) = filled(dir.path(), 27);
     let path = active_log_path(dir.path());
     let active_base = base_of(&path);
     let active: Vec<_> = model
