@@ -3,7 +3,8 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -13,7 +14,8 @@ use tokio::task::JoinHandle;
 use crate::clock::Clock;
 use crate::config::{split_host_port, Config, Storage};
 use crate::group::GroupCoordinator;
-use crate::server;
+use crate::metrics::Metrics;
+use crate::{http, server};
 use crate::topics::Topics;
 
 /// What every connection shares: identity, topics, and the producer-id allocator.
@@ -26,6 +28,9 @@ pub struct State {
     pub advertised_port: i32,
     pub topics: Topics,
     pub groups: GroupCoordinator,
+    pub metrics: Metrics,
+    /// True once the broker serves clients; false again while it shuts down.
+    pub ready: AtomicBool,
     pub clock: Clock,
     next_producer_id: AtomicI64,
     shutdown: watch::Receiver<bool>,
@@ -45,12 +50,17 @@ impl State {
     }
 }
 
+/// How long shutdown waits for connections to finish their requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// A running broker. Dropping it does not stop it; call [`Broker::shutdown`].
 pub struct Broker {
     local_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
     state: Arc<State>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
+    http: Option<JoinHandle<()>>,
 }
 
 impl Broker {
@@ -59,6 +69,11 @@ impl Broker {
         config
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        // The admin listener comes first, so /health/ready can say "not yet" during recovery.
+        let http_listener = match config.http_addr() {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
         let (advertised_host, advertised_port) = match &config.advertise {
@@ -85,6 +100,8 @@ impl Broker {
             advertised_port: i32::from(advertised_port),
             topics: Topics::new(config.message_max_bytes),
             groups,
+            metrics: Metrics::new(),
+            ready: AtomicBool::new(false),
             clock: Clock::System,
             // Seeded from the clock so ids from an earlier run of this data directory are
             // not handed out again.
@@ -92,24 +109,38 @@ impl Broker {
             shutdown: shutdown_rx,
             config,
         });
+        let http_addr = match &http_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
+        let http = http_listener.map(|l| tokio::spawn(http::serve(l, state.clone())));
         let server = tokio::spawn(server::run(listener, state.clone()));
+        state.ready.store(true, Ordering::SeqCst);
         tracing::info!(
             listen = %local_addr,
             advertise = %format!("{}:{}", state.advertised_host, state.advertised_port),
             cluster_id = %state.cluster_id,
+            http = ?http_addr,
             "sluice ready"
         );
         Ok(Broker {
             local_addr,
+            http_addr,
             state,
             shutdown,
             server,
+            http,
         })
     }
 
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The admin HTTP listener's address, when it is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// What a client puts in `bootstrap.servers`.
@@ -121,11 +152,23 @@ impl Broker {
         &self.state
     }
 
-    /// Stops accepting, lets in-flight requests finish, and waits for the server to end.
+    /// Stops accepting, lets in-flight requests finish (for up to five seconds), then stops
+    /// the group coordinator and closes the logs.
     pub async fn shutdown(self) {
+        self.state.ready.store(false, Ordering::SeqCst);
         self.shutdown.send_replace(true);
-        if let Err(e) = self.server.await {
-            tracing::error!(error = %e, "server task failed");
+        let server = self.server;
+        let abort = server.abort_handle();
+        match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+            Err(_) => {
+                tracing::warn!("connections still busy after the shutdown grace period; closing them");
+                abort.abort();
+            }
+        }
+        if let Some(http) = self.http {
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, http).await;
         }
         self.state.groups.stop();
     }

@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Where partition logs live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +18,23 @@ pub enum Storage {
     Disk(PathBuf),
 }
 
+/// Environment variables named `SLUICE_<KEY>` override the file's `key`.
+pub const ENV_PREFIX: &str = "SLUICE_";
+
+/// An environment value as the TOML value it spells: a number or boolean when it reads as
+/// one, otherwise a string.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(n) = raw.parse::<i64>() {
+        toml::Value::Integer(n)
+    } else if let Ok(b) = raw.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(raw.to_string())
+    }
+}
+
 /// Every broker setting. Field names match the TOML keys in `config/sluice.toml`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address the Kafka listener binds (`127.0.0.1:0` picks a free port).
@@ -30,6 +45,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Keep every log in memory instead of on disk.
     pub memory: bool,
+    /// Address of the HTTP admin listener (health, metrics), or "none".
+    pub http: String,
+    /// Log line format: "text" or "json".
+    pub log_format: String,
     /// This broker's node id, as clients see it in Metadata.
     pub node_id: i32,
     /// Create a topic when a client asks for it in Metadata and allows it.
@@ -64,6 +83,8 @@ impl Default for Config {
             advertise: None,
             data_dir: PathBuf::from("./sluice-data"),
             memory: false,
+            http: "127.0.0.1:9644".into(),
+            log_format: "text".into(),
             node_id: 0,
             auto_create_topics: true,
             num_partitions: 1,
@@ -101,24 +122,61 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             memory: true,
+            http: "none".into(),
             ..Config::default()
         }
     }
 
-    /// Reads a TOML file; keys left out keep their defaults.
-    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            key: "--config".into(),
-            reason: format!("cannot read {}: {e}", path.display()),
+    /// Builds the config from a TOML file (if any), overridden by `SLUICE_<KEY>` variables
+    /// from `env` (e.g. `SLUICE_NUM_PARTITIONS=4`). Keys left out keep their defaults.
+    /// `SLUICE_CONFIG` names the file and is not a setting.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    key: "--config".into(),
+                    reason: format!("cannot read {}: {e}", path.display()),
+                })?;
+                text.parse::<toml::Table>().map_err(|e| ConfigError {
+                    key: path.display().to_string(),
+                    reason: e.message().to_string(),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if key == "CONFIG" {
+                continue;
+            }
+            table.insert(key.to_ascii_lowercase(), env_value(&value));
+        }
+        let config: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            let message = e.to_string().trim().to_string();
+            // Serde names the offending key as "in `key`" (or "unknown field `key`").
+            let key = message
+                .rsplit_once("in `")
+                .or_else(|| message.split_once("unknown field `"))
+                .and_then(|(_, rest)| rest.split('`').next())
+                .unwrap_or("config")
+                .to_string();
+            ConfigError {
+                key,
+                reason: message.lines().next().unwrap_or_default().to_string(),
+            }
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError {
-            key: e
-                .span()
-                .and_then(|span| text.get(span))
-                .unwrap_or("--config")
-                .to_string(),
-            reason: e.message().to_string(),
-        })
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The admin HTTP address, or `None` when `http = "none"`.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.parse().ok()
     }
 
     /// The group coordinator's settings.
@@ -147,6 +205,12 @@ impl Config {
                 reason: reason.into(),
             })
         };
+        if self.http != "none" && self.http_addr().is_none() {
+            return fail("http", "must be HOST:PORT or \"none\"");
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return fail("log_format", "must be \"text\" or \"json\"");
+        }
         if self.num_partitions < 1 {
             return fail("num_partitions", "must be at least 1");
         }
@@ -194,4 +258,61 @@ pub fn split_host_port(address: &str) -> Option<(String, u16)> {
         return None;
     }
     Some((host.to_string(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_need_no_file_and_no_environment() {
+        let config = Config::load(None, env(&[("PATH", "/bin")])).unwrap();
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 9092)));
+        assert_eq!(config.http_addr(), Some(SocketAddr::from(([127, 0, 0, 1], 9644))));
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sluice.toml");
+        std::fs::write(&file, "num_partitions = 3\nlisten = \"127.0.0.1:1234\"\n").unwrap();
+        let config = Config::load(
+            Some(&file),
+            env(&[("SLUICE_NUM_PARTITIONS", "8"), ("SLUICE_HTTP", "none"), ("SLUICE_CONFIG", "x")]),
+        )
+        .unwrap();
+        assert_eq!(config.num_partitions, 8);
+        assert_eq!(config.listen.port(), 1234);
+        assert_eq!(config.http_addr(), None);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = Config::load(None, env(&[("SLUICE_NUM_PARTITIONS", "many")])).unwrap_err();
+        assert_eq!(err.key, "num_partitions");
+        let err = Config::load(None, env(&[("SLUICE_NUM_PARTITIONS", "0")])).unwrap_err();
+        assert_eq!(err.key, "num_partitions");
+        let err = Config::load(None, env(&[("SLUICE_LISTEN", "nowhere")])).unwrap_err();
+        assert_eq!(err.key, "listen");
+        let err = Config::load(None, env(&[("SLUICE_NO_SUCH_KEY", "1")])).unwrap_err();
+        assert_eq!(err.key, "no_such_key");
+        let err = Config::load(None, env(&[("SLUICE_LOG_FORMAT", "xml")])).unwrap_err();
+        assert_eq!(err.key, "log_format");
+    }
+
+    #[test]
+    fn the_example_file_documents_every_key_with_its_default() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/sluice.toml")).unwrap();
+        let table: toml::Table = text.parse().unwrap();
+        let from_file: Config = toml::Value::Table(table).try_into().unwrap();
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        for key in defaults.keys() {
+            assert!(text.contains(&format!("{key} =")), "config/sluice.toml lacks {key}");
+        }
+        assert_eq!(toml::Table::try_from(from_file).unwrap(), defaults, "the file's values are the defaults");
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -37,10 +38,12 @@ impl Connection {
 
     pub async fn run(mut self) {
         let peer = self.peer;
+        self.state.metrics.connection_opened();
         match self.serve().await {
             Ok(()) => tracing::debug!(%peer, "connection closed"),
             Err(reason) => tracing::warn!(%peer, %reason, "closing connection"),
         }
+        self.state.metrics.connection_closed();
     }
 
     /// Serves requests until the peer leaves (`Ok`) or must be cut off (`Err` with the reason).
@@ -56,11 +59,17 @@ impl Connection {
                 Err(FrameError::Closed) => return Ok(()),
                 Err(e) => return Err(e.to_string()),
             };
+            let arrived = Instant::now();
+            self.state.metrics.received(frame.len() + 4);
             let response = match request::decode(frame) {
                 Ok(request) => {
                     let (api_key, version, correlation_id) =
                         (request.api_key, request.version(), request.correlation_id());
-                    match api::handle(&self.state, request, self.peer).await {
+                    let body = api::handle(&self.state, request, self.peer).await;
+                    let api = format!("{api_key:?}");
+                    let codes = body.as_ref().map(|b| b.error_codes()).unwrap_or_default();
+                    self.state.metrics.request(&api, arrived.elapsed(), codes.into_iter());
+                    match body {
                         Some(body) => response::encode(api_key, version, correlation_id, &body)
                             .map_err(|e| anyhow::anyhow!("{api_key:?} v{version}: {e}")),
                         None => continue,
@@ -72,6 +81,7 @@ impl Connection {
                 Err(e) => return Err(e.to_string()),
             };
             let response = response.map_err(|e| format!("cannot encode response: {e}"))?;
+            self.state.metrics.sent(response.len());
             self.writer
                 .write_all(&response)
                 .await

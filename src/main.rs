@@ -27,28 +27,31 @@ enum Command {
 #[derive(clap::Args)]
 struct ServeArgs {
     /// Address to listen on for Kafka clients [default: 127.0.0.1:9092].
-    #[arg(long, env = "SLUICE_LISTEN")]
+    #[arg(long)]
     listen: Option<SocketAddr>,
     /// HOST:PORT given to clients in Metadata [default: the listen address].
-    #[arg(long, env = "SLUICE_ADVERTISE")]
+    #[arg(long)]
     advertise: Option<String>,
     /// Directory for the on-disk logs [default: ./sluice-data].
-    #[arg(long, env = "SLUICE_DATA_DIR", conflicts_with = "memory")]
+    #[arg(long, conflicts_with = "memory")]
     data_dir: Option<PathBuf>,
     /// Keep all data in memory; nothing is written to disk.
     #[arg(long)]
     memory: bool,
-    /// A TOML config file; flags override it.
+    /// HTTP admin listener HOST:PORT, or "none" [default: 127.0.0.1:9644].
+    #[arg(long)]
+    http: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long)]
+    log_format: Option<String>,
+    /// A TOML config file; SLUICE_<KEY> environment variables override it, flags override both.
     #[arg(long, env = "SLUICE_CONFIG")]
     config: Option<PathBuf>,
 }
 
 impl ServeArgs {
     fn into_config(self) -> Result<Config, sluice::ConfigError> {
-        let mut config = match &self.config {
-            Some(path) => Config::from_file(path)?,
-            None => Config::default(),
-        };
+        let mut config = Config::load(self.config.as_deref(), std::env::vars())?;
         if let Some(listen) = self.listen {
             config.listen = listen;
         }
@@ -62,6 +65,12 @@ impl ServeArgs {
         if self.memory {
             config.memory = true;
         }
+        if let Some(http) = self.http {
+            config.http = http;
+        }
+        if let Some(format) = self.log_format {
+            config.log_format = format;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -74,14 +83,11 @@ static ALLOCATOR: sluice::alloc_guard::GuardedAlloc = sluice::alloc_guard::Guard
 const EXIT_BAD_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let Command::Serve(args) = Cli::parse().command;
-    let config = match args.into_config() {
+    let config = args.into_config();
+    let json = config.as_ref().is_ok_and(|c| c.log_format == "json");
+    init_logging(json);
+    let config = match config {
         Ok(config) => config,
         Err(e) => {
             tracing::error!("{e}");
@@ -99,6 +105,17 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(serve(config))
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
 }
 
 async fn serve(config: Config) -> ExitCode {

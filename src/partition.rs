@@ -187,6 +187,11 @@ impl Partition {
         }
     }
 
+    /// Bytes held by the log.
+    pub fn size_bytes(&self) -> u64 {
+        self.lock().log.size_bytes()
+    }
+
     /// The first batch whose max timestamp is at least `timestamp`.
     pub fn first_batch_at_or_after(&self, timestamp: i64) -> io::Result<Option<Bytes>> {
         self.lock().log.first_batch_at_or_after(timestamp)

@@ -385,6 +385,13 @@ pub fn assert_all_delivered(reports: &[Delivered]) {
     }
 }
 
+/// Panics unless the report is a success.
+pub fn assert_delivered(report: &Delivered) {
+    if let Some(error) = &report.error {
+        panic!("the record was not delivered: {error} ({report:?})");
+    }
+}
+
 /// A consumed record, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {

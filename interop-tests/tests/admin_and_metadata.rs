@@ -7,25 +7,22 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::metadata::Metadata;
 use sluice::Config;
 use sluice_interop_tests::{
-    assert_all_delivered, consumer_config, create_topic, create_topics, producer_config,
-    unique_topic, Record, TestBroker, TestProducer, TIMEOUT,
+    assert_delivered, consumer_config, create_topic, create_topics, producer_config, unique_topic,
+    Record, TestBroker, TestProducer, TIMEOUT,
 };
 
 fn metadata_client(bootstrap: &str, allow_auto_create: bool) -> BaseConsumer {
     let mut config = consumer_config(bootstrap);
-    config.set("allow.auto.create.topics", &allow_auto_create.to_string());
+    config.set("allow.auto.create.topics", allow_auto_create.to_string());
     config.create().expect("create a consumer")
 }
 
+/// A partition as Metadata describes it: (id, leader, replicas, in-sync replicas).
+type PartitionView = (i32, i32, Vec<i32>, Vec<i32>);
+
 /// The topic's entry in a Metadata answer for just that topic: its error code and, when
 /// it exists, its partitions' (id, leader, replicas, isr).
-fn describe(
-    client: &BaseConsumer,
-    topic: &str,
-) -> (
-    Option<RDKafkaErrorCode>,
-    Vec<(i32, i32, Vec<i32>, Vec<i32>)>,
-) {
+fn describe(client: &BaseConsumer, topic: &str) -> (Option<RDKafkaErrorCode>, Vec<PartitionView>) {
     let metadata: Metadata = client
         .fetch_metadata(Some(topic), TIMEOUT)
         .expect("Metadata answers");
@@ -54,7 +51,7 @@ fn listed(client: &BaseConsumer, topic: &str) -> bool {
 }
 
 /// What a topic created on this single broker (node 0) looks like, partition by partition.
-fn on_node_zero(partitions: i32) -> Vec<(i32, i32, Vec<i32>, Vec<i32>)> {
+fn on_node_zero(partitions: i32) -> Vec<PartitionView> {
     (0..partitions).map(|p| (p, 0, vec![0], vec![0])).collect()
 }
 
@@ -99,7 +96,7 @@ fn a_producer_auto_creates_the_topic_it_writes_to() {
     let topic = unique_topic("produced");
     let report = TestProducer::new(&producer_config(broker.bootstrap()))
         .send_one(&topic, &Record::keyed("k", "first"));
-    assert_all_delivered(&[report.clone()]);
+    assert_delivered(&report);
     assert_eq!((report.partition, report.offset), (0, 0));
     let client = metadata_client(broker.bootstrap(), false);
     assert_eq!(describe(&client, &topic), (None, on_node_zero(1)));

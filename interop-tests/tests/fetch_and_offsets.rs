@@ -7,7 +7,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use sluice::protocol::record_batch::BatchHeader;
 use sluice_interop_tests::{
-    assert_all_delivered, assigned_consumer, consume_exactly, consumer_config, create_topic,
+    assert_delivered, assigned_consumer, consume_exactly, consumer_config, create_topic,
     producer_config, stored_batches, unique_topic, Received, Record, TestBroker, TestProducer,
     TIMEOUT,
 };
@@ -22,7 +22,7 @@ fn a_consumer_waiting_at_the_end_gets_a_new_record_promptly() {
     create_topic(broker.bootstrap(), &topic, 1, &[]).expect("create topic");
 
     let mut config = consumer_config(broker.bootstrap());
-    config.set("fetch.wait.max.ms", &FETCH_WAIT_MAX_MS.to_string());
+    config.set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS.to_string());
     let consumer = assigned_consumer(&config, &topic, &[(0, Offset::Offset(0))]);
     let mut producer_config = producer_config(broker.bootstrap());
     producer_config.set("linger.ms", "0");
@@ -36,7 +36,7 @@ fn a_consumer_waiting_at_the_end_gets_a_new_record_promptly() {
         let sent_at = Instant::now();
         let report = producer.send_one(&topic, &Record::value(format!("wake {round}")));
         let delivered_at = Instant::now();
-        assert_all_delivered(&[report.clone()]);
+        assert_delivered(&report);
         assert_eq!(report.offset, round);
 
         let message = loop {

@@ -8,9 +8,9 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::{Offset, Timestamp};
 use sluice::protocol::record_batch::BatchHeader;
 use sluice_interop_tests::{
-    assert_all_delivered, assigned_consumer, consume_all, consume_exactly, consumer_config,
-    create_topic, produce, producer_config, stored_batches, unique_topic, Delivered, Received,
-    Record, TestBroker, TestProducer, TIMEOUT,
+    assert_all_delivered, assert_delivered, assigned_consumer, consume_all, consume_exactly,
+    consumer_config, create_topic, produce, producer_config, stored_batches, unique_topic,
+    Delivered, Received, Record, TestBroker, TestProducer, TIMEOUT,
 };
 
 /// A CreateTime far from "now", so a timestamp the client made up would stand out.
@@ -352,7 +352,7 @@ fn null_and_empty_keys_and_values_round_trip() {
     let config = producer_config(broker.bootstrap());
     let producer = TestProducer::new(&config);
     for record in &sent {
-        assert_all_delivered(&[producer.send_one(&topic, record)]);
+        assert_delivered(&producer.send_one(&topic, record));
     }
     let received = consume_all(broker.bootstrap(), &topic, 1, sent.len());
     for (i, (record, expected)) in received.iter().zip(&sent).enumerate() {
@@ -393,7 +393,7 @@ fn a_one_mebibyte_record_round_trips_where_the_topic_allows_it() {
     let mut config = producer_config(broker.bootstrap());
     config.set("message.max.bytes", "2000000");
     let report = TestProducer::new(&config).send_one(&topic, &Record::keyed("big", value.clone()));
-    assert_all_delivered(&[report.clone()]);
+    assert_delivered(&report);
     assert_eq!((report.partition, report.offset), (0, 0));
 
     let consumer = assigned_consumer(
@@ -429,7 +429,7 @@ fn a_record_larger_than_max_message_bytes_is_refused() {
     );
     // Nothing was appended, and a record that fits still goes to offset 0.
     let fits = producer.send_one(&small, &Record::value(noise(5_000)));
-    assert_all_delivered(&[fits.clone()]);
+    assert_delivered(&fits);
     assert_eq!(fits.offset, 0);
 
     // The broker's default (message_max_bytes, 1048588) for a topic without an override.

@@ -216,6 +216,10 @@ impl GroupCoordinator {
             .await
     }
 
+    pub async fn all_offsets(&self) -> Result<Vec<(String, String, i32, i64)>, GroupError> {
+        self.call(|d, _| d.coordinator.all_offsets()).await
+    }
+
     pub async fn list(&self) -> Result<Vec<GroupListing>, GroupError> {
         self.call(|d, _| d.coordinator.list()).await
     }

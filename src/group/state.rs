@@ -689,6 +689,18 @@ impl Coordinator {
         }
     }
 
+    /// Every committed offset: (group, topic, partition, offset).
+    pub fn all_offsets(&self) -> Vec<(String, String, i32, i64)> {
+        self.groups
+            .values()
+            .flat_map(|g| {
+                g.offsets
+                    .iter()
+                    .map(|((t, p), o)| (g.id.clone(), t.clone(), *p, o.offset))
+            })
+            .collect()
+    }
+
     pub fn describe(&self, group_id: &str) -> GroupDescription {
         let Some(group) = self.groups.get(group_id) else {
             return GroupDescription {

@@ -31,11 +31,7 @@ impl SegmentIndexes {
 
     /// The indexes a clean shutdown left, taking every whole entry in each (trimmed) file.
     /// The caller sanity-checks them before trusting them. Missing files are `NotFound`.
-    pub fn open_existing(
-        dir: &Path,
-        base_offset: i64,
-        config: &SegmentConfig,
-    ) -> io::Result<Self> {
+    pub fn open_existing(dir: &Path, base_offset: i64, config: &SegmentConfig) -> io::Result<Self> {
         let entries = |ext: &str, entry_bytes: usize| -> io::Result<usize> {
             let length = std::fs::metadata(segment_path(dir, base_offset, ext))?.len();
             Ok(usize::try_from(length / entry_bytes as u64).unwrap_or(usize::MAX))

@@ -77,7 +77,7 @@ impl Log for MemoryLog {
         let mut total = 0usize;
         for batch in &self.batches[self.position(offset)..] {
             let fits = total + batch.bytes.len() <= max_bytes;
-            if !fits && !(min_one && out.is_empty()) {
+            if !(fits || (min_one && out.is_empty())) {
                 break;
             }
             total += batch.bytes.len();
@@ -122,7 +122,10 @@ impl Log for MemoryLog {
         if offset > self.end_offset() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("cannot delete records before {offset}: the log ends at {}", self.end_offset()),
+                format!(
+                    "cannot delete records before {offset}: the log ends at {}",
+                    self.end_offset()
+                ),
             ));
         }
         if offset > self.start_offset {
@@ -147,7 +150,10 @@ impl Log for MemoryLog {
                 .count();
         }
         if let Ok(limit) = u64::try_from(retention_bytes) {
-            let mut remaining: u64 = self.batches[count..].iter().map(|b| b.bytes.len() as u64).sum();
+            let mut remaining: u64 = self.batches[count..]
+                .iter()
+                .map(|b| b.bytes.len() as u64)
+                .sum();
             for batch in &self.batches[count..] {
                 let size = batch.bytes.len() as u64;
                 if remaining - size < limit {
@@ -219,7 +225,10 @@ mod tests {
         assert_eq!(log.first_batch_at_or_after(25).unwrap().unwrap()[0], 10);
         assert!(log.delete_records_before(12).is_err());
         log.delete_records_before(11).unwrap();
-        assert_eq!((log.start_offset(), log.end_offset(), log.size_bytes()), (11, 11, 0));
+        assert_eq!(
+            (log.start_offset(), log.end_offset(), log.size_bytes()),
+            (11, 11, 0)
+        );
     }
 
     #[test]

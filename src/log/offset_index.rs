@@ -66,8 +66,7 @@ impl OffsetIndex {
                 high = mid;
             }
         }
-        low.checked_sub(1)
-            .map_or(0, |i| u64::from(self.get(i).1))
+        low.checked_sub(1).map_or(0, |i| u64::from(self.get(i).1))
     }
 
     pub fn append(&mut self, relative_offset: u32, position: u32) -> io::Result<()> {
@@ -143,7 +142,11 @@ mod tests {
     fn zeroed_entries_fail_the_sanity_check() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.index");
-        std::fs::write(&path, [[0u8; 4], 5u32.to_be_bytes(), [0; 4], [0; 4]].concat()).unwrap();
+        std::fs::write(
+            &path,
+            [[0u8; 4], 5u32.to_be_bytes(), [0; 4], [0; 4]].concat(),
+        )
+        .unwrap();
         let index = OffsetIndex::open_read_only(&path).unwrap();
         assert!(index.sanity_check(1000).is_err());
     }

@@ -112,7 +112,14 @@ pub(crate) fn resume(
     }
     let (relative, position) = indexes.offsets.last().unwrap_or((0, 0));
     let start_offset = base_offset + i64::from(relative);
-    let scanned = scan(log, u64::from(position), end, start_offset, &mut indexes, true)?;
+    let scanned = scan(
+        log,
+        u64::from(position),
+        end,
+        start_offset,
+        &mut indexes,
+        true,
+    )?;
     if let Some(why) = &scanned.problem {
         // Maybe a torn tail, maybe a stale index: only a full scan can tell which.
         tracing::warn!(base_offset, %why, "active segment tail does not check out");

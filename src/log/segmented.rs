@@ -277,8 +277,8 @@ impl Log for SegmentedLog {
     /// agree with `meta` on offsets; its max timestamp is the one indexed.
     fn append(&mut self, batch: Bytes, meta: BatchMeta) -> io::Result<()> {
         let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
-        let info = BatchInfo::parse(self.active.size(), &batch)
-            .map_err(|e| invalid(e.to_string()))?;
+        let info =
+            BatchInfo::parse(self.active.size(), &batch).map_err(|e| invalid(e.to_string()))?;
         if meta.base_offset != self.end_offset()
             || info.base_offset != meta.base_offset
             || info.last_offset != meta.last_offset
@@ -428,7 +428,9 @@ impl Log for SegmentedLog {
         }
         if let Ok(limit) = u64::try_from(retention_bytes) {
             // As in Kafka: delete the oldest while what remains would still be at the limit.
-            while let Some((base, size)) = self.sealed.values().next().map(|s| (s.base_offset, s.size)) {
+            while let Some((base, size)) =
+                self.sealed.values().next().map(|s| (s.base_offset, s.size))
+            {
                 if self.size_bytes() - size < limit {
                     break;
                 }

@@ -108,3 +108,56 @@ fn body_size(body: &ResponseBody, version: i16) -> anyhow::Result<usize> {
         ResponseBody::OffsetDelete(b) => b.compute_size(version),
     }
 }
+
+impl ResponseBody {
+    /// Every error code in the response — top-level, per topic, per partition or member —
+    /// zeros included; for the metrics.
+    pub fn error_codes(&self) -> Vec<i16> {
+        match self {
+            ResponseBody::ApiVersions(b) => vec![b.error_code],
+            ResponseBody::Metadata(b) => b
+                .topics
+                .iter()
+                .flat_map(|t| std::iter::once(t.error_code).chain(t.partitions.iter().map(|p| p.error_code)))
+                .collect(),
+            ResponseBody::Produce(b) => b
+                .responses
+                .iter()
+                .flat_map(|t| t.partition_responses.iter().map(|p| p.error_code))
+                .collect(),
+            ResponseBody::Fetch(b) => std::iter::once(b.error_code)
+                .chain(b.responses.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code)))
+                .collect(),
+            ResponseBody::ListOffsets(b) => b
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+                .collect(),
+            ResponseBody::CreateTopics(b) => b.topics.iter().map(|t| t.error_code).collect(),
+            ResponseBody::InitProducerId(b) => vec![b.error_code],
+            ResponseBody::OffsetCommit(b) => b
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+                .collect(),
+            ResponseBody::OffsetFetch(b) => std::iter::once(b.error_code)
+                .chain(b.groups.iter().map(|g| g.error_code))
+                .collect(),
+            ResponseBody::FindCoordinator(b) => std::iter::once(b.error_code)
+                .chain(b.coordinators.iter().map(|c| c.error_code))
+                .collect(),
+            ResponseBody::JoinGroup(b) => vec![b.error_code],
+            ResponseBody::Heartbeat(b) => vec![b.error_code],
+            ResponseBody::LeaveGroup(b) => std::iter::once(b.error_code)
+                .chain(b.members.iter().map(|m| m.error_code))
+                .collect(),
+            ResponseBody::SyncGroup(b) => vec![b.error_code],
+            ResponseBody::DescribeGroups(b) => b.groups.iter().map(|g| g.error_code).collect(),
+            ResponseBody::ListGroups(b) => vec![b.error_code],
+            ResponseBody::DeleteGroups(b) => b.results.iter().map(|r| r.error_code).collect(),
+            ResponseBody::OffsetDelete(b) => std::iter::once(b.error_code)
+                .chain(b.topics.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code)))
+                .collect(),
+        }
+    }
+}
