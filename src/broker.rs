@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::config::{split_host_port, Config, Storage};
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
-use crate::{http, server};
+use crate::{http, maintenance, server};
 use crate::topics::Topics;
 
 /// What every connection shares: identity, topics, and the producer-id allocator.
@@ -61,6 +61,7 @@ pub struct Broker {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     http: Option<JoinHandle<()>>,
+    maintenance: JoinHandle<()>,
 }
 
 impl Broker {
@@ -82,13 +83,15 @@ impl Broker {
             })?,
             None => (local_addr.ip().to_string(), local_addr.port()),
         };
-        let (cluster_id, groups) = match config.storage() {
+        let (cluster_id, topics, groups) = match config.storage() {
             Storage::Memory => (
                 new_cluster_id(),
+                Topics::new(config.message_max_bytes),
                 GroupCoordinator::start(config.group_config(), None, Clock::System)?,
             ),
             Storage::Disk(dir) => (
                 load_or_create_cluster_id(&dir)?,
+                Topics::open(&dir, config.message_max_bytes, Clock::System)?,
                 GroupCoordinator::start(config.group_config(), Some(&dir), Clock::System)?,
             ),
         };
@@ -98,7 +101,7 @@ impl Broker {
             cluster_id,
             advertised_host,
             advertised_port: i32::from(advertised_port),
-            topics: Topics::new(config.message_max_bytes),
+            topics,
             groups,
             metrics: Metrics::new(),
             ready: AtomicBool::new(false),
@@ -115,6 +118,7 @@ impl Broker {
         };
         let http = http_listener.map(|l| tokio::spawn(http::serve(l, state.clone())));
         let server = tokio::spawn(server::run(listener, state.clone()));
+        let maintenance = tokio::spawn(maintenance::run(state.clone()));
         state.ready.store(true, Ordering::SeqCst);
         tracing::info!(
             listen = %local_addr,
@@ -130,6 +134,7 @@ impl Broker {
             shutdown,
             server,
             http,
+            maintenance,
         })
     }
 
@@ -170,7 +175,10 @@ impl Broker {
         if let Some(http) = self.http {
             let _ = tokio::time::timeout(SHUTDOWN_GRACE, http).await;
         }
+        let _ = self.maintenance.await;
         self.state.groups.stop();
+        maintenance::close_logs(self.state.clone()).await;
+        tracing::info!("shutdown complete");
     }
 }
 

@@ -74,6 +74,9 @@ pub struct Config {
     pub offsets_retention_minutes: i64,
     /// Largest metadata string stored with a committed offset, in bytes.
     pub offset_metadata_max_bytes: usize,
+    /// How often retention deletes old segments, in milliseconds
+    /// (Kafka's `log.retention.check.interval.ms`).
+    pub log_retention_check_interval_ms: i64,
 }
 
 impl Default for Config {
@@ -97,6 +100,7 @@ impl Default for Config {
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 10_080,
             offset_metadata_max_bytes: 4096,
+            log_retention_check_interval_ms: 300_000,
         }
     }
 }
@@ -236,6 +240,9 @@ impl Config {
                 "group_min_session_timeout_ms",
                 "must be at least 1 and at most group_max_session_timeout_ms",
             );
+        }
+        if self.log_retention_check_interval_ms < 1 {
+            return fail("log_retention_check_interval_ms", "must be at least 1");
         }
         if self.offsets_retention_minutes < 1 {
             return fail("offsets_retention_minutes", "must be at least 1");

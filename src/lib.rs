@@ -23,6 +23,7 @@ pub mod connection;
 pub mod group;
 pub mod http;
 pub mod log;
+pub mod maintenance;
 pub mod metrics;
 pub mod partition;
 pub mod producer_state;

@@ -58,6 +58,16 @@ pub struct Offsets {
 struct Inner {
     log: Box<dyn Log>,
     producers: ProducerStates,
+    /// Records appended since the last flush, for `flush.messages`.
+    unflushed_records: i64,
+}
+
+/// Why records could not be deleted (DeleteRecords).
+#[derive(Debug)]
+pub enum DeleteRecordsError {
+    /// Past the high watermark.
+    OffsetOutOfRange,
+    Storage(io::Error),
 }
 
 pub struct Partition {
@@ -76,6 +86,7 @@ impl Partition {
             inner: Mutex::new(Inner {
                 log,
                 producers: ProducerStates::new(),
+                unflushed_records: 0,
             }),
             high_watermark,
         }
@@ -144,6 +155,7 @@ impl Partition {
                 },
             );
         }
+        inner.unflushed_records += meta.last_offset - meta.base_offset + 1;
         self.high_watermark.send_replace(meta.last_offset + 1);
         Ok(Appended {
             base_offset,
@@ -200,6 +212,49 @@ impl Partition {
     /// The first batch holding the largest timestamp.
     pub fn batch_with_max_timestamp(&self) -> io::Result<Option<Bytes>> {
         self.lock().log.batch_with_max_timestamp()
+    }
+
+    /// Records appended since the last flush.
+    pub fn unflushed_records(&self) -> i64 {
+        self.lock().unflushed_records
+    }
+
+    /// Makes everything appended so far durable. Blocks on the disk: call it from a
+    /// blocking thread.
+    pub fn flush(&self) -> io::Result<()> {
+        let mut inner = self.lock();
+        inner.log.flush()?;
+        inner.unflushed_records = 0;
+        Ok(())
+    }
+
+    /// Flushes and marks the log cleanly closed, for a fast restart. Blocks on the disk.
+    pub fn close(&self) -> io::Result<()> {
+        let mut inner = self.lock();
+        inner.log.close()?;
+        inner.unflushed_records = 0;
+        Ok(())
+    }
+
+    /// Deletes old segments by `retention.ms` / `retention.bytes`. Blocks on the disk.
+    pub fn apply_retention(&self, now_ms: i64, retention_ms: i64, retention_bytes: i64) -> io::Result<usize> {
+        self.lock().log.apply_retention(now_ms, retention_ms, retention_bytes)
+    }
+
+    /// Moves the log start offset to `offset` (-1: the high watermark) and returns the new
+    /// log start offset (Kafka's low watermark). Blocks on the disk.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, DeleteRecordsError> {
+        let mut inner = self.lock();
+        let high_watermark = inner.log.end_offset();
+        let offset = if offset == -1 { high_watermark } else { offset };
+        if offset < 0 || offset > high_watermark {
+            return Err(DeleteRecordsError::OffsetOutOfRange);
+        }
+        inner
+            .log
+            .delete_records_before(offset)
+            .map_err(DeleteRecordsError::Storage)?;
+        Ok(inner.log.start_offset())
     }
 
     /// A receiver that changes whenever the high watermark moves.

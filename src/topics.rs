@@ -2,11 +2,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::log::MemoryLog;
+use crate::clock::Clock;
+use crate::log::{Log, MemoryLog, SegmentConfig, SegmentedLog};
 use crate::partition::Partition;
 
 /// Longest topic name Kafka accepts.
@@ -198,6 +202,32 @@ impl TopicConfig {
             .map_or_else(String::new, |(_, default, _)| default.to_string())
     }
 
+    fn number(&self, key: &str) -> i64 {
+        // Values were checked when the config was made.
+        self.value(key).trim().parse().unwrap_or(0)
+    }
+
+    /// How this topic's partitions cut and index their segments.
+    pub fn segment_config(&self, clock: Clock) -> SegmentConfig {
+        SegmentConfig {
+            segment_bytes: self.number("segment.bytes") as u64,
+            segment_ms: self.number("segment.ms"),
+            index_interval_bytes: self.number("index.interval.bytes") as usize,
+            max_index_bytes: self.number("segment.index.bytes") as usize,
+            clock,
+        }
+    }
+
+    /// `retention.ms` and `retention.bytes` (-1: unlimited).
+    pub fn retention(&self) -> (i64, i64) {
+        (self.number("retention.ms"), self.number("retention.bytes"))
+    }
+
+    /// `flush.messages` and `flush.ms`: how often appended data is fsynced.
+    pub fn flush_policy(&self) -> (i64, i64) {
+        (self.number("flush.messages"), self.number("flush.ms"))
+    }
+
     /// The largest batch this topic accepts, in bytes.
     pub fn max_message_bytes(&self) -> usize {
         self.value("max.message.bytes").trim().parse().unwrap_or(0)
@@ -242,6 +272,8 @@ pub enum CreateError {
     InvalidName(String),
     InvalidPartitions(i32),
     InvalidConfig(InvalidConfig),
+    /// The topic's files could not be written.
+    Storage(String),
 }
 
 impl fmt::Display for CreateError {
@@ -256,6 +288,7 @@ impl fmt::Display for CreateError {
                 )
             }
             CreateError::InvalidConfig(c) => write!(f, "invalid config {}: {}", c.key, c.reason),
+            CreateError::Storage(e) => write!(f, "cannot store the topic: {e}"),
         }
     }
 }
@@ -295,18 +328,97 @@ struct Registry {
     by_id: HashMap<Uuid, Arc<Topic>>,
 }
 
+/// A topic as stored in `<data>/topics/<name>.toml`.
+#[derive(Debug, Serialize, Deserialize)]
+struct TopicFile {
+    id: Uuid,
+    partitions: i32,
+    configs: BTreeMap<String, String>,
+}
+
+/// Where topics keep their data.
+enum Storage {
+    Memory,
+    /// Partition logs in `<dir>/<topic>-<partition>/`, topic definitions in `<dir>/topics/`.
+    Disk(PathBuf),
+}
+
 /// All topics of the broker.
 pub struct Topics {
     registry: RwLock<Registry>,
     broker_max_message_bytes: i32,
+    storage: Storage,
+    clock: Clock,
 }
 
 impl Topics {
+    /// Topics whose partitions live in memory.
     pub fn new(broker_max_message_bytes: i32) -> Topics {
         Topics {
             registry: RwLock::new(Registry::default()),
             broker_max_message_bytes,
+            storage: Storage::Memory,
+            clock: Clock::System,
         }
+    }
+
+    /// Loads every topic defined under `data_dir` and opens (recovering if need be) its
+    /// partition logs.
+    pub fn open(data_dir: &Path, broker_max_message_bytes: i32, clock: Clock) -> io::Result<Topics> {
+        let topics = Topics {
+            registry: RwLock::new(Registry::default()),
+            broker_max_message_bytes,
+            storage: Storage::Disk(data_dir.to_path_buf()),
+            clock,
+        };
+        let definitions = data_dir.join(TOPICS_DIR);
+        std::fs::create_dir_all(&definitions)?;
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&definitions)? {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".toml")) else {
+                continue;
+            };
+            names.push((name.to_string(), path.clone()));
+        }
+        names.sort();
+        for (name, path) in names {
+            let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {why}", path.display()));
+            let text = std::fs::read_to_string(&path)?;
+            let file: TopicFile = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+            validate_name(&name).map_err(|e| invalid(e.to_string()))?;
+            let config = TopicConfig::new(file.configs, broker_max_message_bytes)
+                .map_err(|e| invalid(format!("config {}: {}", e.key, e.reason)))?;
+            let partitions = (0..file.partitions)
+                .map(|index| topics.open_partition(&name, index, &config))
+                .collect::<io::Result<Vec<_>>>()?;
+            topics.register(Topic {
+                name,
+                id: file.id,
+                config,
+                partitions,
+            });
+        }
+        Ok(topics)
+    }
+
+    fn open_partition(&self, topic: &str, index: i32, config: &TopicConfig) -> io::Result<Arc<Partition>> {
+        let log: Box<dyn Log> = match &self.storage {
+            Storage::Memory => Box::new(MemoryLog::new()),
+            Storage::Disk(dir) => Box::new(SegmentedLog::open(
+                &dir.join(format!("{topic}-{index}")),
+                config.segment_config(self.clock.clone()),
+            )?),
+        };
+        Ok(Arc::new(Partition::new(topic.to_string(), index, log)))
+    }
+
+    fn register(&self, topic: Topic) -> Arc<Topic> {
+        let topic = Arc::new(topic);
+        let mut registry = self.registry.write().unwrap_or_else(|p| p.into_inner());
+        registry.by_name.insert(topic.name.clone(), topic.clone());
+        registry.by_id.insert(topic.id, topic.clone());
+        topic
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
@@ -342,24 +454,34 @@ impl Topics {
         Ok(config)
     }
 
+    /// Creates a topic; on disk its definition is written (atomically) before its logs.
     pub fn create(&self, new: NewTopic) -> Result<Arc<Topic>, CreateError> {
         let config = self.validate(&new)?;
+        // Creation is rare: holding the write lock across it keeps two creators of one name
+        // from both writing files.
         let mut registry = self.registry.write().unwrap_or_else(|p| p.into_inner());
         if registry.by_name.contains_key(&new.name) {
             return Err(CreateError::AlreadyExists);
         }
+        let id = Uuid::new_v4();
+        let storage_error = |e: io::Error| CreateError::Storage(e.to_string());
+        if let Storage::Disk(dir) = &self.storage {
+            let file = TopicFile {
+                id,
+                partitions: new.partitions,
+                configs: new.configs.clone(),
+            };
+            let text = toml::to_string(&file).map_err(|e| CreateError::Storage(e.to_string()))?;
+            write_atomically(&dir.join(TOPICS_DIR).join(format!("{}.toml", new.name)), &text)
+                .map_err(storage_error)?;
+        }
         let partitions = (0..new.partitions)
-            .map(|index| {
-                Arc::new(Partition::new(
-                    new.name.clone(),
-                    index,
-                    Box::new(MemoryLog::new()),
-                ))
-            })
-            .collect();
+            .map(|index| self.open_partition(&new.name, index, &config))
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(storage_error)?;
         let topic = Arc::new(Topic {
             name: new.name.clone(),
-            id: Uuid::new_v4(),
+            id,
             config,
             partitions,
         });
@@ -368,6 +490,24 @@ impl Topics {
         tracing::info!(topic = %topic.name, id = %topic.id, partitions = topic.partitions.len(), "created topic");
         Ok(topic)
     }
+}
+
+/// The directory under the data dir that holds topic definitions.
+const TOPICS_DIR: &str = "topics";
+
+/// Writes `text` to `path` so that a crash leaves either the old file or the new one.
+fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
+    let aside = path.with_extension("tmp");
+    {
+        let mut file = std::fs::File::create(&aside)?;
+        std::io::Write::write_all(&mut file, text.as_bytes())?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&aside, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -426,6 +566,28 @@ mod tests {
         let config = topics.validate(&good).unwrap();
         assert!(config.log_append_time());
         assert_eq!(config.max_message_bytes(), 1_048_588);
+    }
+
+    #[test]
+    fn topics_on_disk_come_back_with_their_ids_configs_and_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = {
+            let topics = Topics::open(dir.path(), 1_048_588, Clock::System).unwrap();
+            let mut new = new_topic("kept", 2);
+            new.configs.insert("retention.ms".into(), "1000".into());
+            let topic = topics.create(new).unwrap();
+            let batch = crate::protocol::record_batch::tests::batch(0, 0, 5, b"x");
+            let header = crate::protocol::record_batch::BatchHeader::parse(&batch).unwrap();
+            topic.partitions[1].append(&header, None).unwrap();
+            topic.id
+        };
+        let topics = Topics::open(dir.path(), 1_048_588, Clock::System).unwrap();
+        let topic = topics.get("kept").unwrap();
+        assert_eq!(topic.id, id);
+        assert_eq!(topic.partitions.len(), 2);
+        assert_eq!(topic.config.retention(), (1000, -1));
+        assert_eq!(topic.partitions[1].offsets().high_watermark, 1);
+        assert_eq!(topic.partitions[0].offsets().high_watermark, 0);
     }
 
     #[test]

@@ -152,16 +152,16 @@ impl Wire {
         self.receive(correlation_id, header_version, version).await
     }
 
-    /// True when the broker closes the connection (an orderly close: read returns 0).
-    async fn closed_by_broker(&mut self) -> bool {
+    /// Fails unless the broker closes the connection in an orderly way (read returns 0).
+    async fn expect_closed(&mut self, what: &str) {
         let mut byte = [0u8; 1];
         let read = tokio::time::timeout(READ_TIMEOUT, self.stream.read(&mut byte))
             .await
-            .expect("the broker closes the connection in time");
+            .unwrap_or_else(|_| panic!("{what}: the connection is still open"));
         match read {
-            Ok(0) => true,
-            Ok(n) => panic!("expected the connection closed, got {n} byte(s): {byte:?}"),
-            Err(e) => panic!("expected an orderly close, got {e}"),
+            Ok(0) => {}
+            Ok(n) => panic!("{what}: expected the connection closed, got {n} byte(s): {byte:?}"),
+            Err(e) => panic!("{what}: expected an orderly close, got {e}"),
         }
     }
 }
@@ -468,7 +468,7 @@ fn bad_frame_lengths_close_only_their_connection() {
         for length in [-1, i32::MIN, too_long] {
             let mut wire = Wire::connect(addr).await;
             wire.write(&length.to_be_bytes()).await;
-            assert!(wire.closed_by_broker().await, "length {length}");
+            wire.expect_closed(&format!("length {length}")).await;
 
             // Other connections, old and new, are still served.
             let response: ApiVersionsResponse = bystander
@@ -543,7 +543,7 @@ fn unknown_apis_and_unsupported_versions_close_the_connection() {
         let mut wire = Wire::connect(addr).await;
         wire.send(999, 0, 1, &ApiVersionsRequest::default(), 0)
             .await;
-        assert!(wire.closed_by_broker().await, "api key 999");
+        wire.expect_closed("api key 999").await;
 
         // A known API at a version the broker does not advertise (Metadata v13 is not in
         // 0..=12; its v12 body is sent).
@@ -557,7 +557,7 @@ fn unknown_apis_and_unsupported_versions_close_the_connection() {
             12,
         )
         .await;
-        assert!(wire.closed_by_broker().await, "Metadata v13");
+        wire.expect_closed("Metadata v13").await;
 
         let mut fresh = Wire::connect(addr).await;
         let response: MetadataResponse = fresh

@@ -143,6 +143,7 @@ fn create(
             CreateError::InvalidName(_) => ResponseError::InvalidTopicException,
             CreateError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
             CreateError::InvalidConfig(_) => ResponseError::InvalidConfig,
+            CreateError::Storage(_) => ResponseError::KafkaStorageError,
         };
         (error, e.to_string())
     })

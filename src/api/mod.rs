@@ -4,6 +4,7 @@
 pub mod api_versions;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_records;
 pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
@@ -68,6 +69,7 @@ pub async fn handle(state: &State, request: Request, peer: SocketAddr) -> Option
         RequestBody::ListGroups(r) => ResponseBody::ListGroups(list_groups::handle(state, version, r).await),
         RequestBody::DeleteGroups(r) => ResponseBody::DeleteGroups(delete_groups::handle(state, r).await),
         RequestBody::OffsetDelete(r) => ResponseBody::OffsetDelete(offset_delete::handle(state, r).await),
+        RequestBody::DeleteRecords(r) => ResponseBody::DeleteRecords(delete_records::handle(state, r).await),
     };
     Some(body)
 }

@@ -71,7 +71,12 @@ impl OpenSegment {
         let (offsets, times) = match open_indexes(dir, base_offset, size, relative_end) {
             Ok(indexes) => indexes,
             Err(why) => {
-                tracing::warn!(dir = %dir.display(), base_offset, %why, "rebuilding the indexes of a sealed segment");
+                tracing::warn!(
+                    dir = %dir.display(),
+                    base_offset,
+                    %why,
+                    "rebuilding the indexes of a sealed segment"
+                );
                 recovery::rebuild_sealed(dir, base_offset, &log, size, config)?;
                 open_indexes(dir, base_offset, size, relative_end)
                     .map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))?

@@ -133,7 +133,11 @@ impl SegmentedLog {
         if log.start_offset > log.end_offset() {
             // A cut tail took the end below the start DeleteRecords had set. As Kafka does,
             // start over, empty, at the start offset: offsets below it were deleted anyway.
-            tracing::warn!(dir = %dir.display(), start_offset = log.start_offset, "log ends before its start offset; emptying it");
+            tracing::warn!(
+                dir = %dir.display(),
+                start_offset = log.start_offset,
+                "log ends before its start offset; emptying it"
+            );
             log.reset_at(log.start_offset)?;
         }
         log.delete_segments_below_start()?;

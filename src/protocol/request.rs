@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DescribeGroupsRequest,
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest, DescribeGroupsRequest,
     FetchRequest, FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest,
     JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
     OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, RequestHeader,
@@ -55,6 +55,7 @@ pub enum RequestBody {
     ListGroups(ListGroupsRequest),
     DeleteGroups(DeleteGroupsRequest),
     OffsetDelete(OffsetDeleteRequest),
+    DeleteRecords(DeleteRecordsRequest),
 }
 
 /// Why a frame did not become a request.
@@ -185,6 +186,7 @@ fn decode_body(api_key: ApiKey, version: i16, mut buf: Bytes) -> anyhow::Result<
         ApiKey::ListGroups => RequestBody::ListGroups(ListGroupsRequest::decode(&mut buf, version)?),
         ApiKey::DeleteGroups => RequestBody::DeleteGroups(DeleteGroupsRequest::decode(&mut buf, version)?),
         ApiKey::OffsetDelete => RequestBody::OffsetDelete(OffsetDeleteRequest::decode(&mut buf, version)?),
+        ApiKey::DeleteRecords => RequestBody::DeleteRecords(DeleteRecordsRequest::decode(&mut buf, version)?),
         other => anyhow::bail!("no decoder for {other:?}"),
     })
 }

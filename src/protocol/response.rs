@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, CreateTopicsResponse, DeleteGroupsResponse,
+    ApiKey, ApiVersionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse,
     DescribeGroupsResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
     InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse,
     ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
@@ -32,6 +32,7 @@ pub enum ResponseBody {
     ListGroups(ListGroupsResponse),
     DeleteGroups(DeleteGroupsResponse),
     OffsetDelete(OffsetDeleteResponse),
+    DeleteRecords(DeleteRecordsResponse),
 }
 
 /// The version the crate must encode a response in. Produce v2's response has the same
@@ -81,6 +82,7 @@ pub fn encode(
         ResponseBody::ListGroups(b) => b.encode(&mut out, version)?,
         ResponseBody::DeleteGroups(b) => b.encode(&mut out, version)?,
         ResponseBody::OffsetDelete(b) => b.encode(&mut out, version)?,
+        ResponseBody::DeleteRecords(b) => b.encode(&mut out, version)?,
     }
     debug_assert_eq!(out.len(), 4 + size);
     Ok(out.freeze())
@@ -106,6 +108,7 @@ fn body_size(body: &ResponseBody, version: i16) -> anyhow::Result<usize> {
         ResponseBody::ListGroups(b) => b.compute_size(version),
         ResponseBody::DeleteGroups(b) => b.compute_size(version),
         ResponseBody::OffsetDelete(b) => b.compute_size(version),
+        ResponseBody::DeleteRecords(b) => b.compute_size(version),
     }
 }
 
@@ -155,6 +158,11 @@ impl ResponseBody {
             ResponseBody::DescribeGroups(b) => b.groups.iter().map(|g| g.error_code).collect(),
             ResponseBody::ListGroups(b) => vec![b.error_code],
             ResponseBody::DeleteGroups(b) => b.results.iter().map(|r| r.error_code).collect(),
+            ResponseBody::DeleteRecords(b) => b
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+                .collect(),
             ResponseBody::OffsetDelete(b) => std::iter::once(b.error_code)
                 .chain(b.topics.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code)))
                 .collect(),

@@ -17,7 +17,8 @@ const fn api(key: ApiKey, min: i16, max: i16) -> Supported {
 /// The advertised table, in api-key order.
 ///
 /// Produce starts at 0 although v0–2 are answered with UNSUPPORTED_VERSION: librdkafka
-/// decides whether the broker supports compression from Produce's minimum version.
+/// decides whether the broker supports compression from Produce's minimum version. It also
+/// sends LZ4 batches uncompressed unless FindCoordinator is advertised.
 pub const SUPPORTED: &[Supported] = &[
     api(ApiKey::Produce, 0, 11),
     api(ApiKey::Fetch, 4, 16),
@@ -34,6 +35,7 @@ pub const SUPPORTED: &[Supported] = &[
     api(ApiKey::ListGroups, 0, 4),
     api(ApiKey::ApiVersions, 0, 4),
     api(ApiKey::CreateTopics, 2, 7),
+    api(ApiKey::DeleteRecords, 0, 2),
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::InitProducerId, 0, 4),
     api(ApiKey::OffsetDelete, 0, 0),
@@ -82,6 +84,7 @@ mod tests {
                 ApiKey::ListGroups => within::<ListGroupsRequest>(s.min, s.max),
                 ApiKey::DeleteGroups => within::<DeleteGroupsRequest>(s.min, s.max),
                 ApiKey::OffsetDelete => within::<OffsetDeleteRequest>(s.min, s.max),
+                ApiKey::DeleteRecords => within::<DeleteRecordsRequest>(s.min, s.max),
                 other => panic!("advertised {other:?} has no decoder check"),
             }
         }

@@ -1,0 +1,85 @@
+//! Background upkeep of the logs: retention (`retention.ms`, `retention.bytes`) and the
+//! flush policy (`flush.messages`, `flush.ms`). Disk work runs on blocking threads, never on
+//! the async workers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::broker::State;
+
+/// How often flush deadlines are checked.
+const TICK: Duration = Duration::from_millis(100);
+
+pub async fn run(state: Arc<State>) {
+    let mut last_flush_ms: HashMap<(String, i32), i64> = HashMap::new();
+    let mut next_retention_ms = 0i64;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = state.shutting_down() => return,
+        }
+        let now_ms = state.clock.now_ms();
+        let retention_due = now_ms >= next_retention_ms;
+        if retention_due {
+            next_retention_ms = now_ms + state.config.log_retention_check_interval_ms;
+        }
+        for topic in state.topics.all() {
+            let (flush_messages, flush_ms) = topic.config.flush_policy();
+            let (retention_ms, retention_bytes) = topic.config.retention();
+            for partition in &topic.partitions {
+                let key = (topic.name.clone(), partition.index);
+                let last = *last_flush_ms.entry(key.clone()).or_insert(now_ms);
+                let unflushed = partition.unflushed_records();
+                let flush_due = unflushed > 0
+                    && (unflushed >= flush_messages || now_ms.saturating_sub(last) >= flush_ms);
+                if !flush_due && !retention_due {
+                    continue;
+                }
+                if flush_due {
+                    last_flush_ms.insert(key, now_ms);
+                }
+                let partition = partition.clone();
+                let work = tokio::task::spawn_blocking(move || {
+                    if flush_due {
+                        if let Err(e) = partition.flush() {
+                            tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "flush failed");
+                        }
+                    }
+                    if retention_due {
+                        match partition.apply_retention(now_ms, retention_ms, retention_bytes) {
+                            Ok(0) => {}
+                            Ok(deleted) => tracing::info!(
+                                topic = %partition.topic,
+                                partition = partition.index,
+                                deleted,
+                                "retention deleted old segments"
+                            ),
+                            Err(e) => tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "retention failed"),
+                        }
+                    }
+                });
+                if let Err(e) = work.await {
+                    tracing::error!(error = %e, "log upkeep task failed");
+                }
+            }
+        }
+    }
+}
+
+/// Closes every log cleanly (flush, clean-shutdown marker), on a blocking thread.
+pub async fn close_logs(state: Arc<State>) {
+    let closed = tokio::task::spawn_blocking(move || {
+        for topic in state.topics.all() {
+            for partition in &topic.partitions {
+                if let Err(e) = partition.close() {
+                    tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "close failed");
+                }
+            }
+        }
+    })
+    .await;
+    if let Err(e) = closed {
+        tracing::error!(error = %e, "closing the logs failed");
+    }
+}
