@@ -214,6 +214,47 @@ impl Partition {
         self.lock().log.batch_with_max_timestamp()
     }
 
+    /// Rebuilds the idempotent producers' state from the batches stamped at or after
+    /// `since_ms`, so a producer retrying across a broker restart is still de-duplicated.
+    /// Producers retry within their delivery timeout, so recent batches are what matters.
+    pub fn restore_producers(&self, since_ms: i64) -> io::Result<()> {
+        const READ_BYTES: usize = 1024 * 1024;
+        let mut inner = self.lock();
+        let Some(first) = inner.log.first_batch_at_or_after(since_ms)? else {
+            return Ok(());
+        };
+        let Ok(mut offset) = BatchHeader::parse(&first).map(|h| h.base_offset()) else {
+            return Ok(());
+        };
+        let end = inner.log.end_offset();
+        while offset < end {
+            let batches = inner.log.read(offset, READ_BYTES, true)?;
+            if batches.is_empty() {
+                break;
+            }
+            for bytes in &batches {
+                let Ok(batch) = BatchHeader::parse(bytes) else {
+                    return Ok(());
+                };
+                if batch.producer_id() >= 0 {
+                    inner.producers.record(
+                        batch.producer_id(),
+                        batch.producer_epoch(),
+                        ProducerBatch {
+                            first_sequence: batch.base_sequence(),
+                            last_sequence: batch.last_sequence(),
+                            first_offset: batch.base_offset(),
+                            last_offset: batch.last_offset(),
+                            max_timestamp: batch.max_timestamp(),
+                        },
+                    );
+                }
+                offset = batch.last_offset() + 1;
+            }
+        }
+        Ok(())
+    }
+
     /// Records appended since the last flush.
     pub fn unflushed_records(&self) -> i64 {
         self.lock().unflushed_records

@@ -72,15 +72,10 @@ impl ProducerStates {
 
     /// Decides whether a batch is appended, answered as a duplicate, or refused.
     pub fn check(&self, batch: &ProducerFields) -> Result<SequenceCheck, SequenceError> {
+        // A producer we know nothing of (new, or its batches are gone with retention or a
+        // restart) may start at any sequence, as in Kafka.
         let Some(entry) = self.producers.get(&batch.producer_id) else {
-            return if batch.first_sequence == 0 {
-                Ok(SequenceCheck::Append)
-            } else {
-                Err(SequenceError::OutOfOrder {
-                    expected: 0,
-                    got: batch.first_sequence,
-                })
-            };
+            return Ok(SequenceCheck::Append);
         };
         if batch.epoch < entry.epoch {
             return Err(SequenceError::InvalidProducerEpoch {
@@ -170,15 +165,9 @@ mod tests {
     }
 
     #[test]
-    fn a_new_producer_must_start_at_zero() {
+    fn an_unknown_producer_may_start_anywhere() {
         let states = ProducerStates::new();
-        assert_eq!(
-            states.check(&fields(0, 3, 4)),
-            Err(SequenceError::OutOfOrder {
-                expected: 0,
-                got: 3
-            })
-        );
+        assert_eq!(states.check(&fields(0, 3, 4)), Ok(SequenceCheck::Append));
     }
 
     #[test]

@@ -392,6 +392,10 @@ impl Topics {
             let partitions = (0..file.partitions)
                 .map(|index| topics.open_partition(&name, index, &config))
                 .collect::<io::Result<Vec<_>>>()?;
+            let since_ms = topics.clock.now_ms() - PRODUCER_STATE_WINDOW_MS;
+            for partition in &partitions {
+                partition.restore_producers(since_ms)?;
+            }
             topics.register(Topic {
                 name,
                 id: file.id,
@@ -492,6 +496,10 @@ impl Topics {
     }
 }
 
+/// How far back producer state is rebuilt at start: well past a producer's default delivery
+/// timeout (two minutes), within which it retries.
+const PRODUCER_STATE_WINDOW_MS: i64 = 15 * 60 * 1000;
+
 /// The directory under the data dir that holds topic definitions.
 const TOPICS_DIR: &str = "topics";
 
@@ -588,6 +596,29 @@ mod tests {
         assert_eq!(topic.config.retention(), (1000, -1));
         assert_eq!(topic.partitions[1].offsets().high_watermark, 1);
         assert_eq!(topic.partitions[0].offsets().high_watermark, 0);
+    }
+
+    #[test]
+    fn a_restart_keeps_deduplicating_idempotent_retries() {
+        use crate::protocol::record_batch::{tests::idempotent_batch, BatchHeader};
+        let dir = tempfile::tempdir().unwrap();
+        let now = Clock::System.now_ms();
+        let first = idempotent_batch(77, 0, 0, 3, now);
+        let second = idempotent_batch(77, 0, 3, 2, now);
+        {
+            let topics = Topics::open(dir.path(), 1_048_588, Clock::System).unwrap();
+            let topic = topics.create(new_topic("idem", 1)).unwrap();
+            let partition = &topic.partitions[0];
+            assert_eq!(partition.append(&BatchHeader::parse(&first).unwrap(), None).unwrap().base_offset, 0);
+            assert_eq!(partition.append(&BatchHeader::parse(&second).unwrap(), None).unwrap().base_offset, 3);
+        }
+        let topics = Topics::open(dir.path(), 1_048_588, Clock::System).unwrap();
+        let partition = topics.get("idem").unwrap().partitions[0].clone();
+        let retried = partition.append(&BatchHeader::parse(&second).unwrap(), None).unwrap();
+        assert_eq!(retried.base_offset, 3, "the retry is answered with its original offset");
+        assert_eq!(partition.offsets().high_watermark, 5, "and not appended again");
+        let gap = idempotent_batch(77, 0, 9, 1, now);
+        assert!(partition.append(&BatchHeader::parse(&gap).unwrap(), None).is_err());
     }
 
     #[test]

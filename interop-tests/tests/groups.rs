@@ -25,6 +25,9 @@ use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
+use kafka_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
@@ -33,8 +36,8 @@ use kafka_protocol::messages::{
     ApiKey, ConsumerProtocolAssignment, ConsumerProtocolSubscription, DeleteGroupsRequest,
     DescribeGroupsRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest,
     JoinGroupResponse, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
-    OffsetFetchRequest, RequestHeader, ResponseHeader, SyncGroupRequest, SyncGroupResponse,
-    TopicName,
+    OffsetDeleteRequest, OffsetFetchRequest, RequestHeader, ResponseHeader, SyncGroupRequest,
+    SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -66,6 +69,7 @@ const INVALID_SESSION_TIMEOUT: i16 = 26;
 const NON_EMPTY_GROUP: i16 = 68;
 const GROUP_ID_NOT_FOUND: i16 = 69;
 const MEMBER_ID_REQUIRED: i16 = 79;
+const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 
 // ---------------------------------------------------------------------------------------------
 // The broker
@@ -884,6 +888,36 @@ fn commit(
         .iter()
         .map(|p| (p.partition_index, p.error_code))
         .collect()
+}
+
+/// OffsetDelete v0 of some partitions of one topic: the top-level code and each partition's.
+fn offset_delete(
+    wire: &mut Wire,
+    group: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> (i16, Vec<(i32, i16)>) {
+    let request = OffsetDeleteRequest::default()
+        .with_group_id(group_id(group))
+        .with_topics(vec![OffsetDeleteRequestTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|&p| OffsetDeleteRequestPartition::default().with_partition_index(p))
+                    .collect(),
+            )]);
+    let response = wire.call(&request, 0);
+    let codes = response
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (p.partition_index, p.error_code))
+        })
+        .collect();
+    (response.error_code, codes)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1808,6 +1842,7 @@ fn the_coordinator_answers_with_kafkas_error_codes() {
     assert_eq!(live.members[0].member_id.as_str(), member_id);
     assert_eq!(live.members[0].client_id.as_str(), "sluice-groups-test");
     assert_eq!(live.members[0].member_assignment, mine);
+    assert_eq!(live.members[0].member_metadata, subscription(&[topic]));
     let unknown = &described[1];
     assert_eq!(
         unknown.error_code, NONE,
@@ -1850,6 +1885,34 @@ fn the_coordinator_answers_with_kafkas_error_codes() {
             (group.to_string(), NON_EMPTY_GROUP),
             ("no-such-group".to_string(), GROUP_ID_NOT_FOUND)
         ]
+    );
+
+    // OffsetDelete: refused for a topic the live consumer group subscribes to; allowed for an
+    // empty group; an unknown group is not found.
+    assert_eq!(
+        offset_delete(&mut wire, group, topic, &[0]),
+        (NONE, vec![(0, GROUP_SUBSCRIBED_TO_TOPIC)]),
+        "the group's member subscribes to the topic"
+    );
+    assert_eq!(
+        offset_delete(&mut wire, simple, topic, &[0]),
+        (NONE, vec![(0, NONE)])
+    );
+    let emptied = wire.call(
+        &OffsetFetchRequest::default()
+            .with_group_id(group_id(simple))
+            .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                .with_name(topic_name(topic))
+                .with_partition_indexes(vec![0])])),
+        7,
+    );
+    assert_eq!(
+        emptied.topics[0].partitions[0].committed_offset, -1,
+        "the deleted offset is gone"
+    );
+    assert_eq!(
+        offset_delete(&mut wire, "no-such-group", topic, &[0]).0,
+        GROUP_ID_NOT_FOUND
     );
 
     // LeaveGroup v5: an unknown member fails alone; the real member leaves.

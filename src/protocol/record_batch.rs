@@ -297,6 +297,17 @@ pub(crate) mod tests {
         b
     }
 
+    /// A batch from an idempotent producer: `count` records from `first_sequence`.
+    pub(crate) fn idempotent_batch(producer_id: i64, epoch: i16, first_sequence: i32, count: i32, max_ts: i64) -> Vec<u8> {
+        let mut b = batch(0, count - 1, max_ts, b"records");
+        b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
+        b[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&epoch.to_be_bytes());
+        b[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&first_sequence.to_be_bytes());
+        let crc = crc32c::crc32c(&b[ATTRIBUTES_AT..]);
+        b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
     #[test]
     fn reads_the_fields_it_was_given() {
         let bytes = batch(42, 9, 1_700_000_000_000, b"records");

@@ -36,8 +36,8 @@ pub const SUPPORTED: &[Supported] = &[
     api(ApiKey::ApiVersions, 0, 4),
     api(ApiKey::CreateTopics, 2, 7),
     api(ApiKey::DeleteRecords, 0, 2),
-    api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::InitProducerId, 0, 4),
+    api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::OffsetDelete, 0, 0),
 ];
 
