@@ -4,8 +4,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::Duration;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -15,8 +15,8 @@ use crate::clock::Clock;
 use crate::config::{split_host_port, Config, Storage};
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
-use crate::{http, maintenance, server};
 use crate::topics::Topics;
+use crate::{http, maintenance, server};
 
 /// What every connection shares: identity, topics, and the producer-id allocator.
 pub struct State {
@@ -168,7 +168,9 @@ impl Broker {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
             Err(_) => {
-                tracing::warn!("connections still busy after the shutdown grace period; closing them");
+                tracing::warn!(
+                    "connections still busy after the shutdown grace period; closing them"
+                );
                 abort.abort();
             }
         }

@@ -133,7 +133,8 @@ impl Config {
 
     /// Builds the config from a TOML file (if any), overridden by `SLUICE_<KEY>` variables
     /// from `env` (e.g. `SLUICE_NUM_PARTITIONS=4`). Keys left out keep their defaults.
-    /// `SLUICE_CONFIG` names the file and is not a setting.
+    /// `SLUICE_CONFIG` names the file and is not a setting. Values are checked for their
+    /// type here; call [`Config::validate`] once command-line flags are applied too.
     pub fn load(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
@@ -160,21 +161,23 @@ impl Config {
             }
             table.insert(key.to_ascii_lowercase(), env_value(&value));
         }
-        let config: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-            let message = e.to_string().trim().to_string();
-            // Serde names the offending key as "in `key`" (or "unknown field `key`").
-            let key = message
-                .rsplit_once("in `")
-                .or_else(|| message.split_once("unknown field `"))
-                .and_then(|(_, rest)| rest.split('`').next())
-                .unwrap_or("config")
-                .to_string();
-            ConfigError {
-                key,
-                reason: message.lines().next().unwrap_or_default().to_string(),
-            }
-        })?;
-        config.validate()?;
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    let message = e.to_string().trim().to_string();
+                    // Serde names the offending key as "in `key`" (or "unknown field `key`").
+                    let key = message
+                        .rsplit_once("in `")
+                        .or_else(|| message.split_once("unknown field `"))
+                        .and_then(|(_, rest)| rest.split('`').next())
+                        .unwrap_or("config")
+                        .to_string();
+                    ConfigError {
+                        key,
+                        reason: message.lines().next().unwrap_or_default().to_string(),
+                    }
+                })?;
         Ok(config)
     }
 
@@ -272,14 +275,20 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn defaults_need_no_file_and_no_environment() {
         let config = Config::load(None, env(&[("PATH", "/bin")])).unwrap();
         assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 9092)));
-        assert_eq!(config.http_addr(), Some(SocketAddr::from(([127, 0, 0, 1], 9644))));
+        assert_eq!(
+            config.http_addr(),
+            Some(SocketAddr::from(([127, 0, 0, 1], 9644)))
+        );
     }
 
     #[test]
@@ -289,7 +298,11 @@ mod tests {
         std::fs::write(&file, "num_partitions = 3\nlisten = \"127.0.0.1:1234\"\n").unwrap();
         let config = Config::load(
             Some(&file),
-            env(&[("SLUICE_NUM_PARTITIONS", "8"), ("SLUICE_HTTP", "none"), ("SLUICE_CONFIG", "x")]),
+            env(&[
+                ("SLUICE_NUM_PARTITIONS", "8"),
+                ("SLUICE_HTTP", "none"),
+                ("SLUICE_CONFIG", "x"),
+            ]),
         )
         .unwrap();
         assert_eq!(config.num_partitions, 8);
@@ -299,27 +312,35 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_its_key() {
-        let err = Config::load(None, env(&[("SLUICE_NUM_PARTITIONS", "many")])).unwrap_err();
-        assert_eq!(err.key, "num_partitions");
-        let err = Config::load(None, env(&[("SLUICE_NUM_PARTITIONS", "0")])).unwrap_err();
-        assert_eq!(err.key, "num_partitions");
-        let err = Config::load(None, env(&[("SLUICE_LISTEN", "nowhere")])).unwrap_err();
-        assert_eq!(err.key, "listen");
-        let err = Config::load(None, env(&[("SLUICE_NO_SUCH_KEY", "1")])).unwrap_err();
-        assert_eq!(err.key, "no_such_key");
-        let err = Config::load(None, env(&[("SLUICE_LOG_FORMAT", "xml")])).unwrap_err();
-        assert_eq!(err.key, "log_format");
+        let checked = |pairs: &[(&str, &str)]| {
+            Config::load(None, env(pairs)).and_then(|c| c.validate().map(|()| c))
+        };
+        let key = |pairs: &[(&str, &str)]| checked(pairs).unwrap_err().key;
+        assert_eq!(key(&[("SLUICE_NUM_PARTITIONS", "many")]), "num_partitions");
+        assert_eq!(key(&[("SLUICE_NUM_PARTITIONS", "0")]), "num_partitions");
+        assert_eq!(key(&[("SLUICE_LISTEN", "nowhere")]), "listen");
+        assert_eq!(key(&[("SLUICE_NO_SUCH_KEY", "1")]), "no_such_key");
+        assert_eq!(key(&[("SLUICE_LOG_FORMAT", "xml")]), "log_format");
     }
 
     #[test]
     fn the_example_file_documents_every_key_with_its_default() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/sluice.toml")).unwrap();
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/sluice.toml"))
+                .unwrap();
         let table: toml::Table = text.parse().unwrap();
         let from_file: Config = toml::Value::Table(table).try_into().unwrap();
         let defaults = toml::Table::try_from(Config::default()).unwrap();
         for key in defaults.keys() {
-            assert!(text.contains(&format!("{key} =")), "config/sluice.toml lacks {key}");
+            assert!(
+                text.contains(&format!("{key} =")),
+                "config/sluice.toml lacks {key}"
+            );
         }
-        assert_eq!(toml::Table::try_from(from_file).unwrap(), defaults, "the file's values are the defaults");
+        assert_eq!(
+            toml::Table::try_from(from_file).unwrap(),
+            defaults,
+            "the file's values are the defaults"
+        );
     }
 }

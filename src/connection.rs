@@ -68,7 +68,9 @@ impl Connection {
                     let body = api::handle(&self.state, request, self.peer).await;
                     let api = format!("{api_key:?}");
                     let codes = body.as_ref().map(|b| b.error_codes()).unwrap_or_default();
-                    self.state.metrics.request(&api, arrived.elapsed(), codes.into_iter());
+                    self.state
+                        .metrics
+                        .request(&api, arrived.elapsed(), codes.into_iter());
                     match body {
                         Some(body) => response::encode(api_key, version, correlation_id, &body)
                             .map_err(|e| anyhow::anyhow!("{api_key:?} v{version}: {e}")),

@@ -49,13 +49,22 @@ async fn metrics(Shared(state): Shared<Arc<State>>) -> impl IntoResponse {
                 partition: partition.index,
             };
             let offsets = partition.offsets();
-            metrics.log_end_offset.get_or_create(&labels).set(offsets.high_watermark);
-            metrics.log_start_offset.get_or_create(&labels).set(offsets.log_start_offset);
+            metrics
+                .log_end_offset
+                .get_or_create(&labels)
+                .set(offsets.high_watermark);
+            metrics
+                .log_start_offset
+                .get_or_create(&labels)
+                .set(offsets.log_start_offset);
             metrics
                 .log_size_bytes
                 .get_or_create(&labels)
                 .set(partition.size_bytes() as i64);
-            end_offsets.insert((topic.name.clone(), partition.index), offsets.high_watermark);
+            end_offsets.insert(
+                (topic.name.clone(), partition.index),
+                offsets.high_watermark,
+            );
         }
     }
     metrics.committed_offset.clear();
@@ -70,7 +79,10 @@ async fn metrics(Shared(state): Shared<Arc<State>>) -> impl IntoResponse {
             };
             metrics.committed_offset.get_or_create(&labels).set(offset);
             if let Some(end) = end {
-                metrics.consumer_lag.get_or_create(&labels).set((end - offset).max(0));
+                metrics
+                    .consumer_lag
+                    .get_or_create(&labels)
+                    .set((end - offset).max(0));
             }
         }
     }

@@ -55,7 +55,9 @@ pub async fn run(state: Arc<State>) {
                                 deleted,
                                 "retention deleted old segments"
                             ),
-                            Err(e) => tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "retention failed"),
+                            Err(e) => {
+                                tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "retention failed")
+                            }
                         }
                     }
                 });

@@ -92,9 +92,17 @@ impl Metrics {
         let bytes_out = Counter::default();
         registry.register("sent_bytes", "Response bytes sent", bytes_out.clone());
         let connections = Gauge::default();
-        registry.register("connections_open", "Client connections open", connections.clone());
+        registry.register(
+            "connections_open",
+            "Client connections open",
+            connections.clone(),
+        );
         let uptime_seconds = Gauge::default();
-        registry.register("uptime_seconds", "Seconds since the broker started", uptime_seconds.clone());
+        registry.register(
+            "uptime_seconds",
+            "Seconds since the broker started",
+            uptime_seconds.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -103,7 +111,11 @@ impl Metrics {
             .set(1);
         registry.register("build_info", "The running build, as labels", build_info);
         let log_end_offset = Family::<PartitionLabels, Gauge>::default();
-        registry.register("log_end_offset", "The next offset of each partition", log_end_offset.clone());
+        registry.register(
+            "log_end_offset",
+            "The next offset of each partition",
+            log_end_offset.clone(),
+        );
         let log_start_offset = Family::<PartitionLabels, Gauge>::default();
         registry.register(
             "log_start_offset",
@@ -111,7 +123,11 @@ impl Metrics {
             log_start_offset.clone(),
         );
         let log_size_bytes = Family::<PartitionLabels, Gauge>::default();
-        registry.register("log_size_bytes", "Bytes held by each partition's log", log_size_bytes.clone());
+        registry.register(
+            "log_size_bytes",
+            "Bytes held by each partition's log",
+            log_size_bytes.clone(),
+        );
         let committed_offset = Family::<GroupPartitionLabels, Gauge>::default();
         registry.register(
             "group_committed_offset",
@@ -144,9 +160,13 @@ impl Metrics {
 
     /// Records one answered request.
     pub fn request(&self, api: &str, elapsed: Duration, error_codes: impl Iterator<Item = i16>) {
-        let labels = ApiLabels { api: api.to_string() };
+        let labels = ApiLabels {
+            api: api.to_string(),
+        };
         self.requests.get_or_create(&labels).inc();
-        self.latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        self.latency
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
         for code in error_codes.filter(|&c| c != 0) {
             self.errors
                 .get_or_create(&ErrorLabels {
@@ -175,7 +195,8 @@ impl Metrics {
 
     /// The registry in Prometheus text format. Scrape-time gauges must be set beforehand.
     pub fn render(&self) -> String {
-        self.uptime_seconds.set(self.started.elapsed().as_secs() as i64);
+        self.uptime_seconds
+            .set(self.started.elapsed().as_secs() as i64);
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             tracing::error!(error = %e, "cannot encode metrics");

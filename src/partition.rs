@@ -278,8 +278,15 @@ impl Partition {
     }
 
     /// Deletes old segments by `retention.ms` / `retention.bytes`. Blocks on the disk.
-    pub fn apply_retention(&self, now_ms: i64, retention_ms: i64, retention_bytes: i64) -> io::Result<usize> {
-        self.lock().log.apply_retention(now_ms, retention_ms, retention_bytes)
+    pub fn apply_retention(
+        &self,
+        now_ms: i64,
+        retention_ms: i64,
+        retention_bytes: i64,
+    ) -> io::Result<usize> {
+        self.lock()
+            .log
+            .apply_retention(now_ms, retention_ms, retention_bytes)
     }
 
     /// Moves the log start offset to `offset` (-1: the high watermark) and returns the new

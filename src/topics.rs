@@ -364,7 +364,11 @@ impl Topics {
 
     /// Loads every topic defined under `data_dir` and opens (recovering if need be) its
     /// partition logs.
-    pub fn open(data_dir: &Path, broker_max_message_bytes: i32, clock: Clock) -> io::Result<Topics> {
+    pub fn open(
+        data_dir: &Path,
+        broker_max_message_bytes: i32,
+        clock: Clock,
+    ) -> io::Result<Topics> {
         let topics = Topics {
             registry: RwLock::new(Registry::default()),
             broker_max_message_bytes,
@@ -376,14 +380,23 @@ impl Topics {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&definitions)? {
             let path = entry?.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".toml")) else {
+            let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".toml"))
+            else {
                 continue;
             };
             names.push((name.to_string(), path.clone()));
         }
         names.sort();
         for (name, path) in names {
-            let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {why}", path.display()));
+            let invalid = |why: String| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {why}", path.display()),
+                )
+            };
             let text = std::fs::read_to_string(&path)?;
             let file: TopicFile = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
             validate_name(&name).map_err(|e| invalid(e.to_string()))?;
@@ -406,7 +419,12 @@ impl Topics {
         Ok(topics)
     }
 
-    fn open_partition(&self, topic: &str, index: i32, config: &TopicConfig) -> io::Result<Arc<Partition>> {
+    fn open_partition(
+        &self,
+        topic: &str,
+        index: i32,
+        config: &TopicConfig,
+    ) -> io::Result<Arc<Partition>> {
         let log: Box<dyn Log> = match &self.storage {
             Storage::Memory => Box::new(MemoryLog::new()),
             Storage::Disk(dir) => Box::new(SegmentedLog::open(
@@ -476,8 +494,11 @@ impl Topics {
                 configs: new.configs.clone(),
             };
             let text = toml::to_string(&file).map_err(|e| CreateError::Storage(e.to_string()))?;
-            write_atomically(&dir.join(TOPICS_DIR).join(format!("{}.toml", new.name)), &text)
-                .map_err(storage_error)?;
+            write_atomically(
+                &dir.join(TOPICS_DIR).join(format!("{}.toml", new.name)),
+                &text,
+            )
+            .map_err(storage_error)?;
         }
         let partitions = (0..new.partitions)
             .map(|index| self.open_partition(&new.name, index, &config))
@@ -609,16 +630,39 @@ mod tests {
             let topics = Topics::open(dir.path(), 1_048_588, Clock::System).unwrap();
             let topic = topics.create(new_topic("idem", 1)).unwrap();
             let partition = &topic.partitions[0];
-            assert_eq!(partition.append(&BatchHeader::parse(&first).unwrap(), None).unwrap().base_offset, 0);
-            assert_eq!(partition.append(&BatchHeader::parse(&second).unwrap(), None).unwrap().base_offset, 3);
+            assert_eq!(
+                partition
+                    .append(&BatchHeader::parse(&first).unwrap(), None)
+                    .unwrap()
+                    .base_offset,
+                0
+            );
+            assert_eq!(
+                partition
+                    .append(&BatchHeader::parse(&second).unwrap(), None)
+                    .unwrap()
+                    .base_offset,
+                3
+            );
         }
         let topics = Topics::open(dir.path(), 1_048_588, Clock::System).unwrap();
         let partition = topics.get("idem").unwrap().partitions[0].clone();
-        let retried = partition.append(&BatchHeader::parse(&second).unwrap(), None).unwrap();
-        assert_eq!(retried.base_offset, 3, "the retry is answered with its original offset");
-        assert_eq!(partition.offsets().high_watermark, 5, "and not appended again");
+        let retried = partition
+            .append(&BatchHeader::parse(&second).unwrap(), None)
+            .unwrap();
+        assert_eq!(
+            retried.base_offset, 3,
+            "the retry is answered with its original offset"
+        );
+        assert_eq!(
+            partition.offsets().high_watermark,
+            5,
+            "and not appended again"
+        );
         let gap = idempotent_batch(77, 0, 9, 1, now);
-        assert!(partition.append(&BatchHeader::parse(&gap).unwrap(), None).is_err());
+        assert!(partition
+            .append(&BatchHeader::parse(&gap).unwrap(), None)
+            .is_err());
     }
 
     #[test]

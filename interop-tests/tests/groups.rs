@@ -236,8 +236,11 @@ fn records(tag: &str, count: usize, partitions: i32) -> Vec<Rec> {
         .collect()
 }
 
+/// A delivery report: (partition, offset) or the error.
+type Report = Result<(i32, i64), String>;
+
 #[derive(Default)]
-struct Deliveries(Mutex<BTreeMap<usize, Result<(i32, i64), String>>>);
+struct Deliveries(Mutex<BTreeMap<usize, Report>>);
 
 impl ClientContext for Deliveries {}
 
@@ -1270,18 +1273,13 @@ fn committed_offsets_survive_a_broker_restart() {
 
     let broker = Sluice::start(disk_config());
     let bootstrap = broker.bootstrap();
-    // Topics are kept in memory even in disk mode (src/topics.rs: every partition is a
-    // MemoryLog), so the topic is gone after the restart: create it again with the same
-    // records at the same offsets. Once topics persist, the create fails and they are there.
-    match create_topic(&bootstrap, topic, RESUME_PARTITIONS) {
-        Ok(()) => {
-            println!("topic data did not survive the restart: re-producing the same records");
-            let again = produce(&bootstrap, topic, &recs);
-            assert_eq!(again, stored, "the same records at the same offsets");
-        }
-        Err(RDKafkaErrorCode::TopicAlreadyExists) => println!("the topic survived the restart"),
-        Err(e) => panic!("create the topic again: {e:?}"),
-    }
+    // Disk mode persists topics and their records: the topic is still there, and the new
+    // member below reads the records the first broker stored.
+    assert_eq!(
+        create_topic(&bootstrap, topic, RESUME_PARTITIONS),
+        Err(RDKafkaErrorCode::TopicAlreadyExists),
+        "the topic survived the restart"
+    );
     let mut wire = Wire::connect(broker.addr);
     let described = describe(&mut wire, &[group]);
     assert_eq!(described[0].error_code, NONE);
@@ -1586,6 +1584,10 @@ fn kcat_balanced_consumer_reads_every_record() {
 // 9. A new group's first record arrives quickly with the default broker configuration.
 // ---------------------------------------------------------------------------------------------
 
+/// With the coordinator behaving, librdkafka needs ~150 ms here. While the first group of a
+/// fresh broker is dropped by the first offset-retention pass (see
+/// `a_new_members_first_join_on_a_fresh_broker_is_remembered`), librdkafka's rejoin with its
+/// member id gets UNKNOWN_MEMBER_ID and the first record usually comes after ~3.1 s.
 #[test]
 fn a_new_groups_first_record_arrives_within_a_second_of_subscribe() {
     let broker = Sluice::start_default();

@@ -18,7 +18,10 @@ pub async fn handle(state: &State, request: DeleteRecordsRequest) -> DeleteRecor
         let known = state.topics.get(topic.name.as_str());
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
-            let partition = known.as_ref().and_then(|t| t.partition(p.partition_index)).cloned();
+            let partition = known
+                .as_ref()
+                .and_then(|t| t.partition(p.partition_index))
+                .cloned();
             let (low_watermark, error) = match partition {
                 None => (-1, Some(ResponseError::UnknownTopicOrPartition)),
                 Some(partition) => delete(partition, p.offset).await,
@@ -40,10 +43,13 @@ pub async fn handle(state: &State, request: DeleteRecordsRequest) -> DeleteRecor
 }
 
 async fn delete(partition: Arc<Partition>, offset: i64) -> (i64, Option<ResponseError>) {
-    let outcome = tokio::task::spawn_blocking(move || partition.delete_records_before(offset)).await;
+    let outcome =
+        tokio::task::spawn_blocking(move || partition.delete_records_before(offset)).await;
     match outcome {
         Ok(Ok(low_watermark)) => (low_watermark, None),
-        Ok(Err(DeleteRecordsError::OffsetOutOfRange)) => (-1, Some(ResponseError::OffsetOutOfRange)),
+        Ok(Err(DeleteRecordsError::OffsetOutOfRange)) => {
+            (-1, Some(ResponseError::OffsetOutOfRange))
+        }
         Ok(Err(DeleteRecordsError::Storage(e))) => {
             tracing::error!(error = %e, "DeleteRecords failed");
             (-1, Some(ResponseError::KafkaStorageError))

@@ -12,7 +12,11 @@ use crate::broker::State;
 const ALL_GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
-pub async fn handle(state: &State, version: i16, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
+pub async fn handle(
+    state: &State,
+    version: i16,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
     let operations = if version >= 3 && request.include_authorized_operations {
         ALL_GROUP_OPERATIONS
     } else {
@@ -29,7 +33,11 @@ pub async fn handle(state: &State, version: i16, request: DescribeGroupsRequest)
                     .map(|m| {
                         DescribedGroupMember::default()
                             .with_member_id(str_bytes(&m.member_id))
-                            .with_group_instance_id(if version >= 4 { m.instance_id.map(StrBytes::from_string) } else { None })
+                            .with_group_instance_id(if version >= 4 {
+                                m.instance_id.map(StrBytes::from_string)
+                            } else {
+                                None
+                            })
                             .with_client_id(str_bytes(&m.client_id))
                             .with_client_host(str_bytes(&m.client_host))
                             .with_member_metadata(m.metadata)

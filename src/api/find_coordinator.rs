@@ -12,7 +12,11 @@ const KEY_TYPE_TRANSACTION: i8 = 1;
 /// v4 asks for several keys at once.
 const FIRST_BATCHED_VERSION: i16 = 4;
 
-pub fn handle(state: &State, version: i16, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
+pub fn handle(
+    state: &State,
+    version: i16,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
     let known_type = matches!(request.key_type, KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION);
     let host = StrBytes::from_string(state.advertised_host.clone());
     if version >= FIRST_BATCHED_VERSION {
@@ -20,7 +24,9 @@ pub fn handle(state: &State, version: i16, request: FindCoordinatorRequest) -> F
             .coordinator_keys
             .into_iter()
             .map(|key| {
-                let coordinator = Coordinator::default().with_key(key).with_error_message(None);
+                let coordinator = Coordinator::default()
+                    .with_key(key)
+                    .with_error_message(None);
                 if known_type {
                     coordinator
                         .with_node_id(BrokerId(state.node_id))

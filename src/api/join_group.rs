@@ -46,7 +46,11 @@ pub async fn handle(
         .map(|m| {
             JoinGroupResponseMember::default()
                 .with_member_id(str_bytes(&m.member_id))
-                .with_group_instance_id(if version >= 5 { m.instance_id.map(StrBytes::from_string) } else { None })
+                .with_group_instance_id(if version >= 5 {
+                    m.instance_id.map(StrBytes::from_string)
+                } else {
+                    None
+                })
                 .with_metadata(m.metadata)
         })
         .collect();
@@ -59,7 +63,11 @@ pub async fn handle(
     JoinGroupResponse::default()
         .with_error_code(result.error.map_or(0, group_error_code))
         .with_generation_id(result.generation_id)
-        .with_protocol_type(if version >= 7 { result.protocol_type.map(StrBytes::from_string) } else { None })
+        .with_protocol_type(if version >= 7 {
+            result.protocol_type.map(StrBytes::from_string)
+        } else {
+            None
+        })
         .with_protocol_name(protocol_name)
         .with_leader(str_bytes(&result.leader))
         .with_skip_assignment(version >= 9 && result.skip_assignment)

@@ -25,9 +25,15 @@ pub async fn handle(state: &State, version: i16, request: LeaveGroupRequest) -> 
             instance_id: None,
         }]
     };
-    let outcomes = match state.groups.leave(request.group_id.to_string(), leaving).await {
+    let outcomes = match state
+        .groups
+        .leave(request.group_id.to_string(), leaving)
+        .await
+    {
         Ok(outcomes) => outcomes,
-        Err(error) => return LeaveGroupResponse::default().with_error_code(group_error_code(error)),
+        Err(error) => {
+            return LeaveGroupResponse::default().with_error_code(group_error_code(error))
+        }
     };
     if version < FIRST_BATCHED_VERSION {
         let error = outcomes.first().copied().flatten();

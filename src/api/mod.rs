@@ -35,7 +35,12 @@ use crate::protocol::response::ResponseBody;
 /// Handles one request from `peer`. `None` means no response is written (Produce with acks=0).
 pub async fn handle(state: &State, request: Request, peer: SocketAddr) -> Option<ResponseBody> {
     let version = request.version();
-    let client_id = request.header.client_id.as_ref().map_or("", |c| c.as_str()).to_string();
+    let client_id = request
+        .header
+        .client_id
+        .as_ref()
+        .map_or("", |c| c.as_str())
+        .to_string();
     let body = match request.body {
         RequestBody::ApiVersions(_) => ResponseBody::ApiVersions(api_versions::handle(version)),
         RequestBody::Metadata(r) => ResponseBody::Metadata(metadata::handle(state, version, r)),
@@ -58,18 +63,34 @@ pub async fn handle(state: &State, request: Request, peer: SocketAddr) -> Option
             let host = format!("/{}", peer.ip());
             ResponseBody::JoinGroup(join_group::handle(state, version, &client_id, &host, r).await)
         }
-        RequestBody::SyncGroup(r) => ResponseBody::SyncGroup(sync_group::handle(state, version, r).await),
+        RequestBody::SyncGroup(r) => {
+            ResponseBody::SyncGroup(sync_group::handle(state, version, r).await)
+        }
         RequestBody::Heartbeat(r) => ResponseBody::Heartbeat(heartbeat::handle(state, r).await),
-        RequestBody::LeaveGroup(r) => ResponseBody::LeaveGroup(leave_group::handle(state, version, r).await),
-        RequestBody::OffsetCommit(r) => ResponseBody::OffsetCommit(offset_commit::handle(state, r).await),
-        RequestBody::OffsetFetch(r) => ResponseBody::OffsetFetch(offset_fetch::handle(state, version, r).await),
+        RequestBody::LeaveGroup(r) => {
+            ResponseBody::LeaveGroup(leave_group::handle(state, version, r).await)
+        }
+        RequestBody::OffsetCommit(r) => {
+            ResponseBody::OffsetCommit(offset_commit::handle(state, r).await)
+        }
+        RequestBody::OffsetFetch(r) => {
+            ResponseBody::OffsetFetch(offset_fetch::handle(state, version, r).await)
+        }
         RequestBody::DescribeGroups(r) => {
             ResponseBody::DescribeGroups(describe_groups::handle(state, version, r).await)
         }
-        RequestBody::ListGroups(r) => ResponseBody::ListGroups(list_groups::handle(state, version, r).await),
-        RequestBody::DeleteGroups(r) => ResponseBody::DeleteGroups(delete_groups::handle(state, r).await),
-        RequestBody::OffsetDelete(r) => ResponseBody::OffsetDelete(offset_delete::handle(state, r).await),
-        RequestBody::DeleteRecords(r) => ResponseBody::DeleteRecords(delete_records::handle(state, r).await),
+        RequestBody::ListGroups(r) => {
+            ResponseBody::ListGroups(list_groups::handle(state, version, r).await)
+        }
+        RequestBody::DeleteGroups(r) => {
+            ResponseBody::DeleteGroups(delete_groups::handle(state, r).await)
+        }
+        RequestBody::OffsetDelete(r) => {
+            ResponseBody::OffsetDelete(offset_delete::handle(state, r).await)
+        }
+        RequestBody::DeleteRecords(r) => {
+            ResponseBody::DeleteRecords(delete_records::handle(state, r).await)
+        }
     };
     Some(body)
 }

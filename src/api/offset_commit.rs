@@ -20,8 +20,14 @@ pub async fn handle(state: &State, request: OffsetCommitRequest) -> OffsetCommit
         let known = state.topics.get(topic.name.as_str());
         let mut topic_verdicts = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
-            let metadata = p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default();
-            let exists = known.as_ref().is_some_and(|t| t.partition(p.partition_index).is_some());
+            let metadata = p
+                .committed_metadata
+                .as_ref()
+                .map(|m| m.to_string())
+                .unwrap_or_default();
+            let exists = known
+                .as_ref()
+                .is_some_and(|t| t.partition(p.partition_index).is_some());
             let verdict = if !exists {
                 Some(ResponseError::UnknownTopicOrPartition)
             } else if metadata.len() > max_metadata {

@@ -7,7 +7,9 @@ use bytes::{Buf, Bytes};
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
-use kafka_protocol::messages::{ConsumerProtocolSubscription, OffsetDeleteRequest, OffsetDeleteResponse};
+use kafka_protocol::messages::{
+    ConsumerProtocolSubscription, OffsetDeleteRequest, OffsetDeleteResponse,
+};
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol::ResponseError;
 
@@ -42,7 +44,11 @@ pub async fn handle(state: &State, request: OffsetDeleteRequest) -> OffsetDelete
         .topics
         .iter()
         .filter(|t| !is_subscribed(t.name.as_str()))
-        .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), p.partition_index)))
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.to_string(), p.partition_index))
+        })
         .collect();
     if let Err(e) = state.groups.delete_offsets(group_id, deletable).await {
         return failed(e);
@@ -83,6 +89,7 @@ fn subscribed_topics(mut metadata: Bytes) -> Option<Vec<String>> {
         return None;
     }
     let version = metadata.get_i16();
-    let subscription = ConsumerProtocolSubscription::decode(&mut metadata, version.clamp(0, 3)).ok()?;
+    let subscription =
+        ConsumerProtocolSubscription::decode(&mut metadata, version.clamp(0, 3)).ok()?;
     Some(subscription.topics.iter().map(|t| t.to_string()).collect())
 }

@@ -19,7 +19,11 @@ const FIRST_MULTI_GROUP_VERSION: i16 = 8;
 /// One topic's answers: (partition, committed offset if any).
 type TopicOffsets = BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>>;
 
-pub async fn handle(state: &State, version: i16, request: OffsetFetchRequest) -> OffsetFetchResponse {
+pub async fn handle(
+    state: &State,
+    version: i16,
+    request: OffsetFetchRequest,
+) -> OffsetFetchResponse {
     if version >= FIRST_MULTI_GROUP_VERSION {
         let mut groups = Vec::with_capacity(request.groups.len());
         for group in request.groups {
@@ -28,7 +32,9 @@ pub async fn handle(state: &State, version: i16, request: OffsetFetchRequest) ->
                     .into_iter()
                     .flat_map(|t| {
                         let name = t.name.to_string();
-                        t.partition_indexes.into_iter().map(move |p| (name.clone(), p))
+                        t.partition_indexes
+                            .into_iter()
+                            .map(move |p| (name.clone(), p))
                     })
                     .collect()
             });
@@ -67,7 +73,9 @@ pub async fn handle(state: &State, version: i16, request: OffsetFetchRequest) ->
             .into_iter()
             .flat_map(|t| {
                 let name = t.name.to_string();
-                t.partition_indexes.into_iter().map(move |p| (name.clone(), p))
+                t.partition_indexes
+                    .into_iter()
+                    .map(move |p| (name.clone(), p))
             })
             .collect()
     });
@@ -86,7 +94,11 @@ pub async fn handle(state: &State, version: i16, request: OffsetFetchRequest) ->
                                     OffsetFetchResponsePartition::default()
                                         .with_partition_index(p)
                                         .with_committed_offset(offset)
-                                        .with_committed_leader_epoch(if version >= 5 { epoch } else { -1 })
+                                        .with_committed_leader_epoch(if version >= 5 {
+                                            epoch
+                                        } else {
+                                            -1
+                                        })
                                         .with_metadata(Some(metadata))
                                 })
                                 .collect(),
@@ -94,7 +106,9 @@ pub async fn handle(state: &State, version: i16, request: OffsetFetchRequest) ->
                 })
                 .collect(),
         ),
-        Err(e) if version >= 2 => OffsetFetchResponse::default().with_error_code(group_error_code(e)),
+        Err(e) if version >= 2 => {
+            OffsetFetchResponse::default().with_error_code(group_error_code(e))
+        }
         Err(_) => OffsetFetchResponse::default(),
     }
 }

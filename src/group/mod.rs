@@ -96,7 +96,11 @@ pub struct GroupCoordinator {
 impl GroupCoordinator {
     /// Starts the coordinator; with a directory, state is replayed from and persisted to
     /// `<dir>/groups.log`.
-    pub fn start(config: GroupConfig, dir: Option<&Path>, clock: Clock) -> io::Result<GroupCoordinator> {
+    pub fn start(
+        config: GroupConfig,
+        dir: Option<&Path>,
+        clock: Clock,
+    ) -> io::Result<GroupCoordinator> {
         let now_ms = clock.now_ms();
         let (coordinator, store) = match dir {
             Some(dir) => {
@@ -173,12 +177,24 @@ impl GroupCoordinator {
         rx.await.unwrap_or_else(|_| unavailable())
     }
 
-    pub async fn heartbeat(&self, group_id: String, generation_id: i32, member: MemberRef) -> Result<(), GroupError> {
-        self.call(move |d, now| d.coordinator.heartbeat(&group_id, generation_id, &member, now))
-            .await?
+    pub async fn heartbeat(
+        &self,
+        group_id: String,
+        generation_id: i32,
+        member: MemberRef,
+    ) -> Result<(), GroupError> {
+        self.call(move |d, now| {
+            d.coordinator
+                .heartbeat(&group_id, generation_id, &member, now)
+        })
+        .await?
     }
 
-    pub async fn leave(&self, group_id: String, members: Vec<MemberRef>) -> Result<Vec<Option<GroupError>>, GroupError> {
+    pub async fn leave(
+        &self,
+        group_id: String,
+        members: Vec<MemberRef>,
+    ) -> Result<Vec<Option<GroupError>>, GroupError> {
         self.call(move |d, now| {
             let (outcomes, fx) = d.coordinator.leave(&group_id, &members, now)?;
             d.apply(fx);
@@ -195,7 +211,9 @@ impl GroupCoordinator {
         offsets: Vec<OffsetToCommit>,
     ) -> Result<(), GroupError> {
         self.call(move |d, now| {
-            let fx = d.coordinator.commit(&group_id, generation_id, &member, offsets, now)?;
+            let fx = d
+                .coordinator
+                .commit(&group_id, generation_id, &member, offsets, now)?;
             d.apply(fx);
             Ok(())
         })
@@ -207,13 +225,24 @@ impl GroupCoordinator {
         group_id: String,
         partitions: Option<Vec<(String, i32)>>,
     ) -> Result<Vec<(String, i32, Option<CommittedOffset>)>, GroupError> {
-        self.call(move |d, _| d.coordinator.fetch_offsets(&group_id, partitions.as_deref()))
-            .await
+        self.call(move |d, _| {
+            d.coordinator
+                .fetch_offsets(&group_id, partitions.as_deref())
+        })
+        .await
     }
 
-    pub async fn describe(&self, group_ids: Vec<String>) -> Result<Vec<GroupDescription>, GroupError> {
-        self.call(move |d, _| group_ids.iter().map(|g| d.coordinator.describe(g)).collect())
-            .await
+    pub async fn describe(
+        &self,
+        group_ids: Vec<String>,
+    ) -> Result<Vec<GroupDescription>, GroupError> {
+        self.call(move |d, _| {
+            group_ids
+                .iter()
+                .map(|g| d.coordinator.describe(g))
+                .collect()
+        })
+        .await
     }
 
     pub async fn all_offsets(&self) -> Result<Vec<(String, String, i32, i64)>, GroupError> {
@@ -224,7 +253,10 @@ impl GroupCoordinator {
         self.call(|d, _| d.coordinator.list()).await
     }
 
-    pub async fn delete_groups(&self, group_ids: Vec<String>) -> Result<Vec<Option<GroupError>>, GroupError> {
+    pub async fn delete_groups(
+        &self,
+        group_ids: Vec<String>,
+    ) -> Result<Vec<Option<GroupError>>, GroupError> {
         self.call(move |d, _| {
             group_ids
                 .iter()
@@ -240,7 +272,11 @@ impl GroupCoordinator {
         .await
     }
 
-    pub async fn delete_offsets(&self, group_id: String, partitions: Vec<(String, i32)>) -> Result<(), GroupError> {
+    pub async fn delete_offsets(
+        &self,
+        group_id: String,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<(), GroupError> {
         self.call(move |d, _| {
             let fx = d.coordinator.delete_offsets(&group_id, &partitions)?;
             d.apply(fx);
@@ -276,8 +312,12 @@ fn run(driver: &mut Driver, commands: mpsc::Receiver<Command>, clock: Clock) {
         let next = driver.coordinator.next_deadline_ms();
         let command = match next {
             Some(deadline) if deadline <= now_ms => Err(mpsc::RecvTimeoutError::Timeout),
-            Some(deadline) => commands.recv_timeout(Duration::from_millis((deadline - now_ms) as u64)),
-            None => commands.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(deadline) => {
+                commands.recv_timeout(Duration::from_millis((deadline - now_ms) as u64))
+            }
+            None => commands
+                .recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
         };
         match command {
             Ok(Command::Run(job)) => job(driver, clock.now_ms()),
@@ -285,7 +325,11 @@ fn run(driver: &mut Driver, commands: mpsc::Receiver<Command>, clock: Clock) {
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         let now_ms = clock.now_ms();
-        if driver.coordinator.next_deadline_ms().is_some_and(|d| d <= now_ms) {
+        if driver
+            .coordinator
+            .next_deadline_ms()
+            .is_some_and(|d| d <= now_ms)
+        {
             let fx = driver.coordinator.tick(now_ms);
             driver.apply(fx);
         }

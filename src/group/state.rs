@@ -240,7 +240,12 @@ impl Group {
         }
     }
 
-    fn join_result_for(&self, member_id: &str, with_members: bool, skip_assignment: bool) -> JoinResult {
+    fn join_result_for(
+        &self,
+        member_id: &str,
+        with_members: bool,
+        skip_assignment: bool,
+    ) -> JoinResult {
         JoinResult {
             error: None,
             generation_id: self.generation,
@@ -418,8 +423,10 @@ impl Coordinator {
     pub fn join(&mut self, request: JoinRequest, reply: ReplyId, now_ms: i64) -> Effects {
         let mut fx = Effects::default();
         let failed = |fx: &mut Effects, error| {
-            fx.replies
-                .push(Reply::Join(reply, JoinResult::failed(&request.member_id, error)));
+            fx.replies.push(Reply::Join(
+                reply,
+                JoinResult::failed(&request.member_id, error),
+            ));
         };
         if request.group_id.is_empty() {
             failed(&mut fx, GroupError::InvalidGroupId);
@@ -442,7 +449,11 @@ impl Coordinator {
             .entry(request.group_id.clone())
             .or_insert_with(|| Group::new(&request.group_id, now_ms));
         if !group.supports_protocols(&request.protocol_type, &request.protocols) {
-            let member_id = if unknown_member { "" } else { request.member_id.as_str() };
+            let member_id = if unknown_member {
+                ""
+            } else {
+                request.member_id.as_str()
+            };
             fx.replies.push(Reply::Join(
                 reply,
                 JoinResult::failed(member_id, GroupError::InconsistentGroupProtocol),
@@ -460,17 +471,17 @@ impl Coordinator {
     pub fn sync(&mut self, request: SyncRequest, reply: ReplyId, now_ms: i64) -> Effects {
         let mut fx = Effects::default();
         let Some(group) = self.groups.get_mut(&request.group_id) else {
-            fx.replies
-                .push(Reply::Sync(reply, SyncResult::failed(GroupError::UnknownMemberId)));
+            fx.replies.push(Reply::Sync(
+                reply,
+                SyncResult::failed(GroupError::UnknownMemberId),
+            ));
             return fx;
         };
         let member = MemberRef {
             member_id: request.member_id.clone(),
             instance_id: request.instance_id.clone(),
         };
-        let inconsistent = |asked: &Option<String>, ours: &Option<String>| {
-            matches!((asked, ours), (Some(a), Some(o)) if a != o)
-        };
+        let inconsistent = |asked: &Option<String>, ours: &Option<String>| matches!((asked, ours), (Some(a), Some(o)) if a != o);
         let error = if group.state == GroupState::Dead {
             Some(GroupError::CoordinatorNotAvailable)
         } else if let Err(e) = group.validate_member(&member) {
@@ -489,7 +500,8 @@ impl Coordinator {
             }
         };
         if let Some(error) = error {
-            fx.replies.push(Reply::Sync(reply, SyncResult::failed(error)));
+            fx.replies
+                .push(Reply::Sync(reply, SyncResult::failed(error)));
             return fx;
         }
         group.pending_sync.remove(&request.member_id);
@@ -502,7 +514,8 @@ impl Coordinator {
                     m.awaiting_sync = Some(reply);
                 }
                 if group.is_leader(&request.member_id) {
-                    let assignments: HashMap<String, Bytes> = request.assignments.into_iter().collect();
+                    let assignments: HashMap<String, Bytes> =
+                        request.assignments.into_iter().collect();
                     for m in &mut group.members {
                         m.assignment = assignments.get(&m.id).cloned().unwrap_or_default();
                     }
@@ -531,8 +544,17 @@ impl Coordinator {
         fx
     }
 
-    pub fn heartbeat(&mut self, group_id: &str, generation_id: i32, member: &MemberRef, now_ms: i64) -> Result<(), GroupError> {
-        let group = self.groups.get_mut(group_id).ok_or(GroupError::UnknownMemberId)?;
+    pub fn heartbeat(
+        &mut self,
+        group_id: &str,
+        generation_id: i32,
+        member: &MemberRef,
+        now_ms: i64,
+    ) -> Result<(), GroupError> {
+        let group = self
+            .groups
+            .get_mut(group_id)
+            .ok_or(GroupError::UnknownMemberId)?;
         if group.state == GroupState::Dead {
             return Err(GroupError::CoordinatorNotAvailable);
         }
@@ -562,7 +584,10 @@ impl Coordinator {
         now_ms: i64,
     ) -> Result<(Vec<Option<GroupError>>, Effects), GroupError> {
         let mut fx = Effects::default();
-        let group = self.groups.get_mut(group_id).ok_or(GroupError::UnknownMemberId)?;
+        let group = self
+            .groups
+            .get_mut(group_id)
+            .ok_or(GroupError::UnknownMemberId)?;
         if group.state == GroupState::Dead {
             return Err(GroupError::CoordinatorNotAvailable);
         }
@@ -674,7 +699,8 @@ impl Coordinator {
             Some(partitions) => partitions
                 .iter()
                 .map(|(topic, partition)| {
-                    let offset = group.and_then(|g| g.offsets.get(&(topic.clone(), *partition)).cloned());
+                    let offset =
+                        group.and_then(|g| g.offsets.get(&(topic.clone(), *partition)).cloned());
                     (topic.clone(), *partition, offset)
                 })
                 .collect(),
@@ -717,7 +743,11 @@ impl Coordinator {
             group_id: group.id.clone(),
             state: group.state,
             protocol_type: group.protocol_type.clone().unwrap_or_default(),
-            protocol_name: if stable { protocol.clone() } else { String::new() },
+            protocol_name: if stable {
+                protocol.clone()
+            } else {
+                String::new()
+            },
             members: group
                 .members
                 .iter()
@@ -726,8 +756,16 @@ impl Coordinator {
                     instance_id: m.instance_id.clone(),
                     client_id: m.client_id.clone(),
                     client_host: m.client_host.clone(),
-                    metadata: if stable { m.metadata(&protocol) } else { Bytes::new() },
-                    assignment: if stable { m.assignment.clone() } else { Bytes::new() },
+                    metadata: if stable {
+                        m.metadata(&protocol)
+                    } else {
+                        Bytes::new()
+                    },
+                    assignment: if stable {
+                        m.assignment.clone()
+                    } else {
+                        Bytes::new()
+                    },
                 })
                 .collect(),
         }
@@ -749,7 +787,10 @@ impl Coordinator {
 
     /// Deletes an empty group and its offsets.
     pub fn delete_group(&mut self, group_id: &str) -> Result<Effects, GroupError> {
-        let group = self.groups.get(group_id).ok_or(GroupError::GroupIdNotFound)?;
+        let group = self
+            .groups
+            .get(group_id)
+            .ok_or(GroupError::GroupIdNotFound)?;
         match group.state {
             GroupState::Dead => return Err(GroupError::GroupIdNotFound),
             GroupState::Empty => {}
@@ -774,8 +815,15 @@ impl Coordinator {
     }
 
     /// Deletes committed offsets (OffsetDelete); the caller has excluded subscribed topics.
-    pub fn delete_offsets(&mut self, group_id: &str, partitions: &[(String, i32)]) -> Result<Effects, GroupError> {
-        let group = self.groups.get_mut(group_id).ok_or(GroupError::GroupIdNotFound)?;
+    pub fn delete_offsets(
+        &mut self,
+        group_id: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<Effects, GroupError> {
+        let group = self
+            .groups
+            .get_mut(group_id)
+            .ok_or(GroupError::GroupIdNotFound)?;
         if group.state == GroupState::Dead {
             return Err(GroupError::GroupIdNotFound);
         }
@@ -826,7 +874,10 @@ impl Coordinator {
                 expire_pending_sync(group, &config, now_ms, &mut fx);
             }
         }
-        if now_ms >= self.next_retention_check_ms {
+        if self.next_retention_check_ms == 0 {
+            // The first check comes one interval after the coordinator's first tick.
+            self.next_retention_check_ms = now_ms + config.offsets_retention_check_interval_ms;
+        } else if now_ms >= self.next_retention_check_ms {
             self.next_retention_check_ms = now_ms + config.offsets_retention_check_interval_ms;
             self.expire_offsets(now_ms, &mut fx);
         }
@@ -847,7 +898,9 @@ impl Coordinator {
             let expired: Vec<(String, i32)> = group
                 .offsets
                 .iter()
-                .filter(|(_, o)| since_empty.unwrap_or(o.commit_timestamp_ms) + retention_ms <= now_ms)
+                .filter(|(_, o)| {
+                    since_empty.unwrap_or(o.commit_timestamp_ms) + retention_ms <= now_ms
+                })
                 .map(|(key, _)| key.clone())
                 .collect();
             for (topic, partition) in expired {
@@ -859,13 +912,20 @@ impl Coordinator {
                     value: None,
                 });
             }
-            if group.state == GroupState::Empty && group.offsets.is_empty() && group.members.is_empty() {
+            if group.state == GroupState::Empty
+                && group.offsets.is_empty()
+                && group.members.is_empty()
+                && group.pending_members.is_empty()
+            {
                 emptied.push(group.id.clone());
             }
         }
         for id in emptied {
             self.groups.remove(&id);
-            fx.records.push(GroupRecord::Group { group: id, value: None });
+            fx.records.push(GroupRecord::Group {
+                group: id,
+                value: None,
+            });
         }
     }
 }
@@ -909,7 +969,11 @@ fn apply_snapshot(group: &mut Group, snapshot: GroupSnapshot, now_ms: i64) {
 }
 
 fn new_member_id(client_id: &str, instance_id: Option<&str>) -> String {
-    format!("{}-{}", instance_id.unwrap_or(client_id), uuid::Uuid::new_v4())
+    format!(
+        "{}-{}",
+        instance_id.unwrap_or(client_id),
+        uuid::Uuid::new_v4()
+    )
 }
 
 fn join_new_member(
@@ -921,19 +985,25 @@ fn join_new_member(
     fx: &mut Effects,
 ) {
     if group.state == GroupState::Dead {
-        fx.replies.push(Reply::Join(reply, JoinResult::failed("", GroupError::CoordinatorNotAvailable)));
+        fx.replies.push(Reply::Join(
+            reply,
+            JoinResult::failed("", GroupError::CoordinatorNotAvailable),
+        ));
         return;
     }
     let member_id = new_member_id(&request.client_id, request.instance_id.as_deref());
     match request.instance_id.clone() {
         Some(instance) => match group.static_members.get(&instance).cloned() {
-            Some(old_id) => update_static_member(group, request, reply, &old_id, member_id, config, now_ms, fx),
+            Some(old_id) => update_static_member(
+                group, request, reply, &old_id, member_id, config, now_ms, fx,
+            ),
             None => add_member(group, request, reply, member_id, config, now_ms, fx),
         },
         None if request.requires_known_member_id => {
-            group
-                .pending_members
-                .insert(member_id.clone(), now_ms + i64::from(request.session_timeout_ms));
+            group.pending_members.insert(
+                member_id.clone(),
+                now_ms + i64::from(request.session_timeout_ms),
+            );
             fx.replies.push(Reply::Join(
                 reply,
                 JoinResult::failed(&member_id, GroupError::MemberIdRequired),
@@ -953,7 +1023,10 @@ fn join_existing_member(
 ) {
     let member_id = request.member_id.clone();
     if group.state == GroupState::Dead {
-        fx.replies.push(Reply::Join(reply, JoinResult::failed(&member_id, GroupError::CoordinatorNotAvailable)));
+        fx.replies.push(Reply::Join(
+            reply,
+            JoinResult::failed(&member_id, GroupError::CoordinatorNotAvailable),
+        ));
         return;
     }
     if group.pending_members.remove(&member_id).is_some() {
@@ -965,7 +1038,8 @@ fn join_existing_member(
         instance_id: request.instance_id.clone(),
     };
     if let Err(error) = group.validate_member(&identity) {
-        fx.replies.push(Reply::Join(reply, JoinResult::failed(&member_id, error)));
+        fx.replies
+            .push(Reply::Join(reply, JoinResult::failed(&member_id, error)));
         return;
     }
     let unchanged = group
@@ -978,20 +1052,26 @@ fn join_existing_member(
         }
         GroupState::CompletingRebalance if unchanged => {
             let is_leader = group.is_leader(&member_id);
-            fx.replies
-                .push(Reply::Join(reply, group.join_result_for(&member_id, is_leader, false)));
+            fx.replies.push(Reply::Join(
+                reply,
+                group.join_result_for(&member_id, is_leader, false),
+            ));
         }
         GroupState::Stable if unchanged && !group.is_leader(&member_id) => {
-            fx.replies
-                .push(Reply::Join(reply, group.join_result_for(&member_id, false, false)));
+            fx.replies.push(Reply::Join(
+                reply,
+                group.join_result_for(&member_id, false, false),
+            ));
         }
         GroupState::CompletingRebalance | GroupState::Stable => {
             update_member(group, &request, reply, now_ms);
             maybe_prepare_rebalance(group, config, now_ms, fx);
         }
         GroupState::Empty | GroupState::Dead => {
-            fx.replies
-                .push(Reply::Join(reply, JoinResult::failed(&member_id, GroupError::UnknownMemberId)));
+            fx.replies.push(Reply::Join(
+                reply,
+                JoinResult::failed(&member_id, GroupError::UnknownMemberId),
+            ));
         }
     }
 }
@@ -1022,7 +1102,9 @@ fn add_member(
         group.protocol_type = Some(request.protocol_type.clone());
     }
     if let Some(instance) = &request.instance_id {
-        group.static_members.insert(instance.clone(), member_id.clone());
+        group
+            .static_members
+            .insert(instance.clone(), member_id.clone());
     }
     if group.leader.is_none() {
         group.leader = Some(member_id.clone());
@@ -1057,7 +1139,11 @@ fn update_static_member(
     fx: &mut Effects,
 ) {
     // The old incarnation is fenced: its parked requests are answered so.
-    group.complete_join(old_id, JoinResult::failed(old_id, GroupError::FencedInstanceId), fx);
+    group.complete_join(
+        old_id,
+        JoinResult::failed(old_id, GroupError::FencedInstanceId),
+        fx,
+    );
     group.complete_sync(old_id, SyncResult::failed(GroupError::FencedInstanceId), fx);
     let previous_leader = group.leader.clone();
     if let Some(m) = group.member_mut(old_id) {
@@ -1068,7 +1154,9 @@ fn update_static_member(
     }
     group.pending_sync.remove(old_id);
     if let Some(instance) = &request.instance_id {
-        group.static_members.insert(instance.clone(), new_id.clone());
+        group
+            .static_members
+            .insert(instance.clone(), new_id.clone());
     }
     let mut renamed = request.clone();
     renamed.member_id = new_id.clone();
@@ -1099,7 +1187,11 @@ fn update_static_member(
 }
 
 fn remove_current_member(group: &mut Group, member_id: &str, fx: &mut Effects) {
-    group.complete_join(member_id, JoinResult::failed("", GroupError::UnknownMemberId), fx);
+    group.complete_join(
+        member_id,
+        JoinResult::failed("", GroupError::UnknownMemberId),
+        fx,
+    );
     group.remove_member(member_id);
 }
 
@@ -1237,7 +1329,10 @@ fn propagate_assignment(group: &mut Group, now_ms: i64, fx: &mut Effects) {
             error: None,
             protocol_type: group.protocol_type.clone(),
             protocol_name: group.protocol_name.clone(),
-            assignment: group.member(&id).map(|m| m.assignment.clone()).unwrap_or_default(),
+            assignment: group
+                .member(&id)
+                .map(|m| m.assignment.clone())
+                .unwrap_or_default(),
         };
         if group.complete_sync(&id, result, fx) {
             if let Some(m) = group.member_mut(&id) {
@@ -1265,7 +1360,9 @@ fn expire_members(group: &mut Group, config: &GroupConfig, now_ms: i64, fx: &mut
         .map(|m| m.id.clone())
         .collect();
     for id in expired {
-        let Some(member) = group.member_mut(&id) else { continue };
+        let Some(member) = group.member_mut(&id) else {
+            continue;
+        };
         let waiting = member.awaiting_join.is_some() || member.awaiting_sync.is_some();
         if waiting && !member.is_new {
             // Parked in a join or sync: its session resumes when the phase ends.
@@ -1292,7 +1389,11 @@ fn maybe_complete_join_after_removal(group: &mut Group, now_ms: i64, fx: &mut Ef
 }
 
 fn expire_pending_sync(group: &mut Group, config: &GroupConfig, now_ms: i64, fx: &mut Effects) {
-    if !matches!(group.state, GroupState::CompletingRebalance | GroupState::Stable) || group.pending_sync.is_empty() {
+    if !matches!(
+        group.state,
+        GroupState::CompletingRebalance | GroupState::Stable
+    ) || group.pending_sync.is_empty()
+    {
         return;
     }
     let missing: Vec<String> = group.pending_sync.drain().collect();

@@ -89,7 +89,10 @@ struct Reader(Bytes);
 impl Reader {
     fn need(&self, n: usize) -> io::Result<()> {
         if self.0.remaining() < n {
-            Err(io::Error::new(io::ErrorKind::InvalidData, "group record is cut short"))
+            Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "group record is cut short",
+            ))
         } else {
             Ok(())
         }
@@ -118,8 +121,12 @@ impl Reader {
     }
 
     fn str(&mut self) -> io::Result<String> {
-        String::from_utf8(self.bytes()?.to_vec())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "group record holds invalid UTF-8"))
+        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "group record holds invalid UTF-8",
+            )
+        })
     }
 
     fn opt_str(&mut self) -> io::Result<Option<String>> {
@@ -140,7 +147,11 @@ impl GroupRecord {
                 partition,
                 value,
             } => {
-                body.put_u8(if value.is_some() { OFFSET } else { OFFSET_TOMBSTONE });
+                body.put_u8(if value.is_some() {
+                    OFFSET
+                } else {
+                    OFFSET_TOMBSTONE
+                });
                 put_str(&mut body, group);
                 put_str(&mut body, topic);
                 body.put_i32(*partition);
@@ -152,7 +163,11 @@ impl GroupRecord {
                 }
             }
             GroupRecord::Group { group, value } => {
-                body.put_u8(if value.is_some() { GROUP } else { GROUP_TOMBSTONE });
+                body.put_u8(if value.is_some() {
+                    GROUP
+                } else {
+                    GROUP_TOMBSTONE
+                });
                 put_str(&mut body, group);
                 if let Some(g) = value {
                     put_opt_str(&mut body, &g.protocol_type);

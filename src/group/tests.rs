@@ -8,7 +8,11 @@ use super::types::*;
 const SESSION_MS: i32 = 10_000;
 const REBALANCE_MS: i32 = 30_000;
 
-fn join_request(member_id: &str, instance_id: Option<&str>, metadata: &'static [u8]) -> JoinRequest {
+fn join_request(
+    member_id: &str,
+    instance_id: Option<&str>,
+    metadata: &'static [u8],
+) -> JoinRequest {
     JoinRequest {
         group_id: "g".into(),
         member_id: member_id.into(),
@@ -47,7 +51,11 @@ fn syncs(fx: &Effects) -> Vec<(ReplyId, SyncResult)> {
         .collect()
 }
 
-fn sync_request(member_id: &str, generation_id: i32, assignments: Vec<(String, Bytes)>) -> SyncRequest {
+fn sync_request(
+    member_id: &str,
+    generation_id: i32,
+    assignments: Vec<(String, Bytes)>,
+) -> SyncRequest {
     SyncRequest {
         group_id: "g".into(),
         generation_id,
@@ -86,13 +94,23 @@ fn lone_member_stable(c: &mut Coordinator, now: i64) -> String {
     assert_eq!(result.protocol_name.as_deref(), Some("range"));
     assert_eq!(result.members.len(), 1);
 
-    let fx = c.sync(sync_request(&id, 1, vec![(id.clone(), Bytes::from_static(b"all"))]), 3, now);
-    assert_eq!(syncs(&fx), vec![(3, SyncResult {
-        error: None,
-        protocol_type: Some("consumer".into()),
-        protocol_name: Some("range".into()),
-        assignment: Bytes::from_static(b"all"),
-    })]);
+    let fx = c.sync(
+        sync_request(&id, 1, vec![(id.clone(), Bytes::from_static(b"all"))]),
+        3,
+        now,
+    );
+    assert_eq!(
+        syncs(&fx),
+        vec![(
+            3,
+            SyncResult {
+                error: None,
+                protocol_type: Some("consumer".into()),
+                protocol_name: Some("range".into()),
+                assignment: Bytes::from_static(b"all"),
+            }
+        )]
+    );
     assert!(!fx.records.is_empty(), "the assignment is persisted");
     assert_eq!(c.describe("g").state, GroupState::Stable);
     id
@@ -103,9 +121,18 @@ fn a_lone_member_forms_a_stable_group() {
     let mut c = Coordinator::new(GroupConfig::default());
     let id = lone_member_stable(&mut c, 1_000);
     assert_eq!(c.heartbeat("g", 1, &member(&id), 2_000), Ok(()));
-    assert_eq!(c.heartbeat("g", 0, &member(&id), 2_000), Err(GroupError::IllegalGeneration));
-    assert_eq!(c.heartbeat("g", 1, &member("nobody"), 2_000), Err(GroupError::UnknownMemberId));
-    assert_eq!(c.heartbeat("other", 1, &member(&id), 2_000), Err(GroupError::UnknownMemberId));
+    assert_eq!(
+        c.heartbeat("g", 0, &member(&id), 2_000),
+        Err(GroupError::IllegalGeneration)
+    );
+    assert_eq!(
+        c.heartbeat("g", 1, &member("nobody"), 2_000),
+        Err(GroupError::UnknownMemberId)
+    );
+    assert_eq!(
+        c.heartbeat("other", 1, &member(&id), 2_000),
+        Err(GroupError::UnknownMemberId)
+    );
 }
 
 #[test]
@@ -118,7 +145,10 @@ fn a_second_member_triggers_a_rebalance_that_both_complete() {
     let fx = c.join(join_request(&second, None, b"m2"), 11, 100);
     assert!(joins(&fx).is_empty());
     assert_eq!(c.describe("g").state, GroupState::PreparingRebalance);
-    assert_eq!(c.heartbeat("g", 1, &member(&first), 200), Err(GroupError::RebalanceInProgress));
+    assert_eq!(
+        c.heartbeat("g", 1, &member(&first), 200),
+        Err(GroupError::RebalanceInProgress)
+    );
 
     // The first member rejoins: everyone is in, the join phase completes at once.
     let fx = c.join(join_request(&first, None, b"m1"), 12, 300);
@@ -126,9 +156,16 @@ fn a_second_member_triggers_a_rebalance_that_both_complete() {
     assert_eq!(results.len(), 2);
     for (reply, result) in &results {
         assert_eq!(result.generation_id, 2);
-        assert_eq!(result.leader, first, "the leader that rejoined stays leader");
+        assert_eq!(
+            result.leader, first,
+            "the leader that rejoined stays leader"
+        );
         let expected_members = if *reply == 12 { 2 } else { 0 };
-        assert_eq!(result.members.len(), expected_members, "only the leader sees the members");
+        assert_eq!(
+            result.members.len(),
+            expected_members,
+            "only the leader sees the members"
+        );
     }
     assert_eq!(c.describe("g").state, GroupState::CompletingRebalance);
 
@@ -138,16 +175,29 @@ fn a_second_member_triggers_a_rebalance_that_both_complete() {
     let fx = c.sync(sync_request(&second, 2, vec![]), 13, 300);
     assert!(syncs(&fx).is_empty());
     let fx = c.sync(
-        sync_request(&first, 2, vec![
-            (first.clone(), Bytes::from_static(b"p0")),
-            (second.clone(), Bytes::from_static(b"p1")),
-        ]),
+        sync_request(
+            &first,
+            2,
+            vec![
+                (first.clone(), Bytes::from_static(b"p0")),
+                (second.clone(), Bytes::from_static(b"p1")),
+            ],
+        ),
         14,
         300,
     );
-    let mut assigned: Vec<(ReplyId, Bytes)> = syncs(&fx).into_iter().map(|(id, r)| (id, r.assignment)).collect();
+    let mut assigned: Vec<(ReplyId, Bytes)> = syncs(&fx)
+        .into_iter()
+        .map(|(id, r)| (id, r.assignment))
+        .collect();
     assigned.sort();
-    assert_eq!(assigned, vec![(13, Bytes::from_static(b"p1")), (14, Bytes::from_static(b"p0"))]);
+    assert_eq!(
+        assigned,
+        vec![
+            (13, Bytes::from_static(b"p1")),
+            (14, Bytes::from_static(b"p0"))
+        ]
+    );
     assert!(c.commit("g", 2, &member(&second), vec![], 400).is_ok());
 }
 
@@ -162,7 +212,10 @@ fn an_expired_session_removes_the_member_and_rebalances() {
     assert!(c.describe("g").members.is_empty());
     assert_eq!(c.describe("g").state, GroupState::Empty);
     assert!(!fx.records.is_empty(), "the empty generation is persisted");
-    assert_eq!(c.heartbeat("g", 1, &member(&id), SESSION_MS as i64 + 1), Err(GroupError::UnknownMemberId));
+    assert_eq!(
+        c.heartbeat("g", 1, &member(&id), SESSION_MS as i64 + 1),
+        Err(GroupError::UnknownMemberId)
+    );
 }
 
 #[test]
@@ -189,13 +242,18 @@ fn leaving_rebalances_and_an_empty_group_can_be_deleted() {
     let mut c = Coordinator::new(GroupConfig::default());
     let id = lone_member_stable(&mut c, 0);
     assert_eq!(c.delete_group("g").unwrap_err(), GroupError::NonEmptyGroup);
-    let (outcomes, _) = c.leave("g", &[member(&id), member("stranger")], 10).unwrap();
+    let (outcomes, _) = c
+        .leave("g", &[member(&id), member("stranger")], 10)
+        .unwrap();
     assert_eq!(outcomes, vec![None, Some(GroupError::UnknownMemberId)]);
     c.tick(10);
     assert_eq!(c.describe("g").state, GroupState::Empty);
     assert!(c.delete_group("g").is_ok());
     assert_eq!(c.describe("g").state, GroupState::Dead);
-    assert_eq!(c.delete_group("g").unwrap_err(), GroupError::GroupIdNotFound);
+    assert_eq!(
+        c.delete_group("g").unwrap_err(),
+        GroupError::GroupIdNotFound
+    );
 }
 
 #[test]
@@ -211,23 +269,39 @@ fn manual_assignment_commits_into_an_empty_group_and_reads_back() {
     let fx = c.commit("manual", -1, &member(""), offsets, 5).unwrap();
     assert_eq!(fx.records.len(), 1);
     let fetched = c.fetch_offsets("manual", Some(&[("t".into(), 0), ("t".into(), 1)]));
-    assert_eq!(fetched[0].2.as_ref().map(|o| (o.offset, o.metadata.as_str())), Some((42, "note")));
+    assert_eq!(
+        fetched[0]
+            .2
+            .as_ref()
+            .map(|o| (o.offset, o.metadata.as_str())),
+        Some((42, "note"))
+    );
     assert_eq!(fetched[1].2, None);
-    assert_eq!(c.commit("unknown", 3, &member("m"), vec![], 5).unwrap_err(), GroupError::IllegalGeneration);
+    assert_eq!(
+        c.commit("unknown", 3, &member("m"), vec![], 5).unwrap_err(),
+        GroupError::IllegalGeneration
+    );
 }
 
 #[test]
 fn a_static_member_rejoining_keeps_its_assignment_without_a_rebalance() {
     let mut c = Coordinator::new(GroupConfig::default());
     let fx = c.join(join_request("", Some("instance-1"), b"m1"), 1, 0);
-    assert!(joins(&fx).is_empty(), "static members skip MEMBER_ID_REQUIRED");
+    assert!(
+        joins(&fx).is_empty(),
+        "static members skip MEMBER_ID_REQUIRED"
+    );
     let fx = c.tick(0);
     let first = joins(&fx)[0].1.clone();
     assert_eq!(first.generation_id, 1);
     c.sync(
         SyncRequest {
             instance_id: Some("instance-1".into()),
-            ..sync_request(&first.member_id, 1, vec![(first.member_id.clone(), Bytes::from_static(b"mine"))])
+            ..sync_request(
+                &first.member_id,
+                1,
+                vec![(first.member_id.clone(), Bytes::from_static(b"mine"))],
+            )
         },
         2,
         0,
@@ -238,7 +312,10 @@ fn a_static_member_rejoining_keeps_its_assignment_without_a_rebalance() {
     assert_eq!(again.error, None);
     assert_eq!(again.generation_id, 1, "no new generation");
     assert_ne!(again.member_id, first.member_id);
-    assert!(again.skip_assignment, "a rejoining static leader keeps the current assignment");
+    assert!(
+        again.skip_assignment,
+        "a rejoining static leader keeps the current assignment"
+    );
     assert_eq!(c.describe("g").state, GroupState::Stable);
     let fx = c.sync(
         SyncRequest {
@@ -254,7 +331,10 @@ fn a_static_member_rejoining_keeps_its_assignment_without_a_rebalance() {
         member_id: first.member_id,
         instance_id: Some("instance-1".into()),
     };
-    assert_eq!(c.heartbeat("g", 1, &old, 5_000), Err(GroupError::FencedInstanceId));
+    assert_eq!(
+        c.heartbeat("g", 1, &old, 5_000),
+        Err(GroupError::FencedInstanceId)
+    );
 }
 
 #[test]
@@ -264,11 +344,17 @@ fn protocols_must_be_shared_and_session_timeouts_bounded() {
     let mut other = join_request("", None, b"x");
     other.protocols = vec![("sticky-only".into(), Bytes::new())];
     let fx = c.join(other, 9, 0);
-    assert_eq!(joins(&fx)[0].1.error, Some(GroupError::InconsistentGroupProtocol));
+    assert_eq!(
+        joins(&fx)[0].1.error,
+        Some(GroupError::InconsistentGroupProtocol)
+    );
     let mut short = join_request("", None, b"x");
     short.session_timeout_ms = 10;
     let fx = c.join(short, 10, 0);
-    assert_eq!(joins(&fx)[0].1.error, Some(GroupError::InvalidSessionTimeout));
+    assert_eq!(
+        joins(&fx)[0].1.error,
+        Some(GroupError::InvalidSessionTimeout)
+    );
 }
 
 #[test]
@@ -298,21 +384,36 @@ fn the_initial_delay_gathers_members_before_the_first_generation() {
 fn restore_brings_back_offsets_and_stable_groups() {
     let mut c = Coordinator::new(GroupConfig::default());
     let id = lone_member_stable(&mut c, 0);
-    c.commit("g", 1, &member(&id), vec![OffsetToCommit {
-        topic: "t".into(),
-        partition: 2,
-        offset: 7,
-        leader_epoch: -1,
-        metadata: String::new(),
-    }], 1)
+    c.commit(
+        "g",
+        1,
+        &member(&id),
+        vec![OffsetToCommit {
+            topic: "t".into(),
+            partition: 2,
+            offset: 7,
+            leader_epoch: -1,
+            metadata: String::new(),
+        }],
+        1,
+    )
     .unwrap();
     let restored = Coordinator::restore(GroupConfig::default(), c.snapshot_records(), 50);
     let description = restored.describe("g");
     assert_eq!(description.state, GroupState::Stable);
-    assert_eq!(description.members[0].assignment, Bytes::from_static(b"all"));
+    assert_eq!(
+        description.members[0].assignment,
+        Bytes::from_static(b"all")
+    );
     let mut restored = restored;
     assert_eq!(restored.heartbeat("g", 1, &member(&id), 60), Ok(()));
-    assert_eq!(restored.fetch_offsets("g", None)[0].2.as_ref().map(|o| o.offset), Some(7));
+    assert_eq!(
+        restored.fetch_offsets("g", None)[0]
+            .2
+            .as_ref()
+            .map(|o| o.offset),
+        Some(7)
+    );
 }
 
 #[test]
@@ -324,19 +425,47 @@ fn offsets_of_an_empty_group_expire_after_the_retention_period() {
     };
     let mut c = Coordinator::new(config);
     let id = lone_member_stable(&mut c, 0);
-    c.commit("g", 1, &member(&id), vec![OffsetToCommit {
-        topic: "t".into(),
-        partition: 0,
-        offset: 1,
-        leader_epoch: -1,
-        metadata: String::new(),
-    }], 0)
+    c.commit(
+        "g",
+        1,
+        &member(&id),
+        vec![OffsetToCommit {
+            topic: "t".into(),
+            partition: 0,
+            offset: 1,
+            leader_epoch: -1,
+            metadata: String::new(),
+        }],
+        0,
+    )
     .unwrap();
     c.leave("g", &[member(&id)], 0).unwrap();
     c.tick(0);
     c.tick(500);
-    assert_eq!(c.fetch_offsets("g", None).len(), 1, "kept within the retention period");
+    assert_eq!(c.fetch_offsets("g", None).len(), 1);
+    assert_eq!(
+        c.fetch_offsets("g", None).len(),
+        1,
+        "kept within the retention period"
+    );
     c.tick(1_000);
     assert!(c.fetch_offsets("g", None).is_empty());
-    assert_eq!(c.describe("g").state, GroupState::Dead, "an empty group with no offsets is gone");
+    assert_eq!(
+        c.describe("g").state,
+        GroupState::Dead,
+        "an empty group with no offsets is gone"
+    );
+}
+
+#[test]
+fn a_new_group_survives_the_first_tick_while_its_member_rejoins() {
+    let mut c = Coordinator::new(GroupConfig::default());
+    let fx = c.join(join_request("", None, b"m1"), 1, 1_000);
+    let id = joins(&fx)[0].1.member_id.clone();
+    assert_eq!(c.next_deadline_ms(), Some(0));
+    c.tick(1_000);
+    let fx = c.join(join_request(&id, None, b"m1"), 2, 1_001);
+    assert!(joins(&fx).is_empty(), "parked, not refused: {fx:?}");
+    c.tick(1_001);
+    assert_eq!(c.describe("g").state, GroupState::CompletingRebalance);
 }

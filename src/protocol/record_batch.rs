@@ -298,7 +298,13 @@ pub(crate) mod tests {
     }
 
     /// A batch from an idempotent producer: `count` records from `first_sequence`.
-    pub(crate) fn idempotent_batch(producer_id: i64, epoch: i16, first_sequence: i32, count: i32, max_ts: i64) -> Vec<u8> {
+    pub(crate) fn idempotent_batch(
+        producer_id: i64,
+        epoch: i16,
+        first_sequence: i32,
+        count: i32,
+        max_ts: i64,
+    ) -> Vec<u8> {
         let mut b = batch(0, count - 1, max_ts, b"records");
         b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
         b[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&epoch.to_be_bytes());

@@ -6,11 +6,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest, DescribeGroupsRequest,
-    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest,
-    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, RequestHeader,
-    SyncGroupRequest,
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
+    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, ProduceRequest, RequestHeader, SyncGroupRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -175,18 +175,36 @@ fn decode_body(api_key: ApiKey, version: i16, mut buf: Bytes) -> anyhow::Result<
         ApiKey::InitProducerId => {
             RequestBody::InitProducerId(InitProducerIdRequest::decode(&mut buf, version)?)
         }
-        ApiKey::OffsetCommit => RequestBody::OffsetCommit(OffsetCommitRequest::decode(&mut buf, version)?),
-        ApiKey::OffsetFetch => RequestBody::OffsetFetch(OffsetFetchRequest::decode(&mut buf, version)?),
-        ApiKey::FindCoordinator => RequestBody::FindCoordinator(FindCoordinatorRequest::decode(&mut buf, version)?),
+        ApiKey::OffsetCommit => {
+            RequestBody::OffsetCommit(OffsetCommitRequest::decode(&mut buf, version)?)
+        }
+        ApiKey::OffsetFetch => {
+            RequestBody::OffsetFetch(OffsetFetchRequest::decode(&mut buf, version)?)
+        }
+        ApiKey::FindCoordinator => {
+            RequestBody::FindCoordinator(FindCoordinatorRequest::decode(&mut buf, version)?)
+        }
         ApiKey::JoinGroup => RequestBody::JoinGroup(JoinGroupRequest::decode(&mut buf, version)?),
         ApiKey::Heartbeat => RequestBody::Heartbeat(HeartbeatRequest::decode(&mut buf, version)?),
-        ApiKey::LeaveGroup => RequestBody::LeaveGroup(LeaveGroupRequest::decode(&mut buf, version)?),
+        ApiKey::LeaveGroup => {
+            RequestBody::LeaveGroup(LeaveGroupRequest::decode(&mut buf, version)?)
+        }
         ApiKey::SyncGroup => RequestBody::SyncGroup(SyncGroupRequest::decode(&mut buf, version)?),
-        ApiKey::DescribeGroups => RequestBody::DescribeGroups(DescribeGroupsRequest::decode(&mut buf, version)?),
-        ApiKey::ListGroups => RequestBody::ListGroups(ListGroupsRequest::decode(&mut buf, version)?),
-        ApiKey::DeleteGroups => RequestBody::DeleteGroups(DeleteGroupsRequest::decode(&mut buf, version)?),
-        ApiKey::OffsetDelete => RequestBody::OffsetDelete(OffsetDeleteRequest::decode(&mut buf, version)?),
-        ApiKey::DeleteRecords => RequestBody::DeleteRecords(DeleteRecordsRequest::decode(&mut buf, version)?),
+        ApiKey::DescribeGroups => {
+            RequestBody::DescribeGroups(DescribeGroupsRequest::decode(&mut buf, version)?)
+        }
+        ApiKey::ListGroups => {
+            RequestBody::ListGroups(ListGroupsRequest::decode(&mut buf, version)?)
+        }
+        ApiKey::DeleteGroups => {
+            RequestBody::DeleteGroups(DeleteGroupsRequest::decode(&mut buf, version)?)
+        }
+        ApiKey::OffsetDelete => {
+            RequestBody::OffsetDelete(OffsetDeleteRequest::decode(&mut buf, version)?)
+        }
+        ApiKey::DeleteRecords => {
+            RequestBody::DeleteRecords(DeleteRecordsRequest::decode(&mut buf, version)?)
+        }
         other => anyhow::bail!("no decoder for {other:?}"),
     })
 }

@@ -121,7 +121,9 @@ impl ResponseBody {
             ResponseBody::Metadata(b) => b
                 .topics
                 .iter()
-                .flat_map(|t| std::iter::once(t.error_code).chain(t.partitions.iter().map(|p| p.error_code)))
+                .flat_map(|t| {
+                    std::iter::once(t.error_code).chain(t.partitions.iter().map(|p| p.error_code))
+                })
                 .collect(),
             ResponseBody::Produce(b) => b
                 .responses
@@ -129,7 +131,11 @@ impl ResponseBody {
                 .flat_map(|t| t.partition_responses.iter().map(|p| p.error_code))
                 .collect(),
             ResponseBody::Fetch(b) => std::iter::once(b.error_code)
-                .chain(b.responses.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code)))
+                .chain(
+                    b.responses
+                        .iter()
+                        .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+                )
                 .collect(),
             ResponseBody::ListOffsets(b) => b
                 .topics
@@ -164,7 +170,11 @@ impl ResponseBody {
                 .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
                 .collect(),
             ResponseBody::OffsetDelete(b) => std::iter::once(b.error_code)
-                .chain(b.topics.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code)))
+                .chain(
+                    b.topics
+                        .iter()
+                        .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+                )
                 .collect(),
         }
     }

@@ -1,0 +1,1100 @@
+//! The `sluice` binary as an operator runs it: a child process on loopback ports with a data
+//! directory, driven by real clients (rdkafka) and raw sockets, stopped by signals.
+//!
+//! - health and Prometheus metrics move as requests are served;
+//! - an acknowledged record survives `kill -9` at exactly its offset, cycle after cycle, and
+//!   a topic keeps its id across restarts;
+//! - SIGTERM during a produce stream exits 0 quickly and leaves logs that reopen cleanly;
+//! - a bad config exits 2 naming the key; `--version` works;
+//! - `--log-format json` writes one JSON object per line.
+//!
+//! Every child is killed when its guard drops, so a failing assertion leaves no broker behind.
+//! Every wait is bounded.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    ApiKey, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sluice");
+
+/// The longest any one wait may take; a healthy run needs a small fraction of it.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------------------
+// The broker process
+// ---------------------------------------------------------------------------------------
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
+
+/// How to start one broker process.
+struct Start<'a> {
+    data_dir: &'a Path,
+    /// Where the child's stdout and stderr go.
+    log: PathBuf,
+    rust_log: &'a str,
+    args: &'a [&'a str],
+}
+
+/// A running `sluice serve`; killed (SIGKILL) and reaped on drop unless it already exited.
+struct Sluice {
+    child: Child,
+    kafka: SocketAddr,
+    http: SocketAddr,
+    log: PathBuf,
+}
+
+impl Sluice {
+    /// Spawns the broker on fresh ports without waiting for it.
+    fn spawn(start: &Start<'_>) -> Sluice {
+        let kafka = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let out = File::create(&start.log).expect("create the broker's log file");
+        let err = out.try_clone().expect("clone the log file handle");
+        let mut command = Command::new(BIN);
+        command
+            .arg("serve")
+            .args(["--listen", &kafka.to_string()])
+            .args(["--http", &http.to_string()])
+            .arg("--data-dir")
+            .arg(start.data_dir)
+            .args(start.args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        clean_env(&mut command);
+        command.env("RUST_LOG", start.rust_log);
+        let child = command.spawn().expect("spawn the sluice binary");
+        Sluice {
+            child,
+            kafka,
+            http,
+            log: start.log.clone(),
+        }
+    }
+
+    /// Spawns the broker and waits until `/health/ready` answers 200. Retries with other
+    /// ports if one was taken between choosing it and binding it.
+    fn start(start: &Start<'_>) -> Sluice {
+        for attempt in 1..=3 {
+            let mut broker = Sluice::spawn(start);
+            match broker.wait_ready() {
+                Ok(elapsed) => {
+                    eprintln!("broker ready in {elapsed:?} (pid {})", broker.child.id());
+                    return broker;
+                }
+                Err(why) => {
+                    let log = broker.log_text();
+                    if attempt < 3 && log.contains("in use") {
+                        eprintln!("port taken, retrying: {why}");
+                        continue;
+                    }
+                    panic!("the broker did not become ready: {why}\n--- its log ---\n{log}");
+                }
+            }
+        }
+        unreachable!("the loop returns or panics")
+    }
+
+    /// Polls `/health/ready` until 200, the child exits, or [`TIMEOUT`].
+    fn wait_ready(&mut self) -> Result<Duration, String> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("query the child") {
+                return Err(format!(
+                    "the broker exited with {status} before it was ready"
+                ));
+            }
+            if let Ok((200, _)) = http_get(self.http, "/health/ready") {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > TIMEOUT {
+                return Err(format!("/health/ready not 200 within {TIMEOUT:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn bootstrap(&self) -> String {
+        self.kafka.to_string()
+    }
+
+    fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pids fit an i32")
+    }
+
+    /// SIGKILL, then reap.
+    fn kill9(&mut self) -> ExitStatus {
+        self.child.kill().expect("SIGKILL the broker");
+        self.child.wait().expect("reap the broker")
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for the exit; `None` if it did not exit.
+    fn terminate(&mut self, limit: Duration) -> Option<(ExitStatus, Duration)> {
+        // SAFETY: kill(2) on our own child's pid, which is not reaped yet, so not reused.
+        let sent = unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        assert_eq!(sent, 0, "kill(SIGTERM): {}", io::Error::last_os_error());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("query the child") {
+                return Some((status, started.elapsed()));
+            }
+            if started.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Sluice {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Keeps the test's own environment (a stray `SLUICE_*` or `RUST_LOG`) out of the child.
+fn clean_env(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        let is_ours = name
+            .to_str()
+            .is_some_and(|n| n.starts_with("SLUICE_") || n == "RUST_LOG");
+        if is_ours {
+            command.env_remove(&name);
+        }
+    }
+}
+
+/// Runs the binary to completion (killed after [`TIMEOUT`]), capturing its output.
+fn run_to_exit(command: &mut Command) -> Output {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn the sluice binary");
+    let started = Instant::now();
+    loop {
+        if child.try_wait().expect("query the child").is_some() {
+            break;
+        }
+        if started.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("reap the child");
+            panic!(
+                "the binary did not exit within {TIMEOUT:?}; it printed:\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+        .wait_with_output()
+        .expect("collect the child's output")
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP and metrics
+// ---------------------------------------------------------------------------------------
+
+/// One GET over a fresh connection: the status code and the body.
+fn http_get(addr: SocketAddr, path: &str) -> io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{why}: {text:?}"));
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers"))?;
+    let status = head
+        .lines()
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| bad("no status line"))?;
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    let body = if chunked {
+        dechunk(body).ok_or_else(|| bad("bad chunked body"))?
+    } else {
+        body.to_string()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut body: &str) -> Option<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.push_str(rest.get(..size)?);
+        body = rest.get(size + 2..)?;
+    }
+}
+
+fn scrape(http: SocketAddr) -> prometheus_parse::Scrape {
+    let (status, body) = http_get(http, "/metrics").expect("GET /metrics");
+    assert_eq!(status, 200, "GET /metrics: {body}");
+    prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
+        .unwrap_or_else(|e| panic!("/metrics is not Prometheus text ({e}):\n{body}"))
+}
+
+/// The value of the sample named `metric` with exactly these label values; `None` if absent.
+fn sample(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    use prometheus_parse::Value;
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+            other => panic!("{metric} is not a single number: {other:?}"),
+        })
+}
+
+// ---------------------------------------------------------------------------------------
+// Kafka clients
+// ---------------------------------------------------------------------------------------
+
+/// Creates `topic` through rdkafka's AdminClient (CreateTopics), with topic `configs`.
+fn create_topic(bootstrap: &str, topic: &str, partitions: i32, configs: &[(&str, &str)]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .create()
+        .expect("create the admin client");
+    let options = AdminOptions::new()
+        .request_timeout(Some(TIMEOUT))
+        .operation_timeout(Some(Duration::from_secs(10)));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for the admin client");
+    let results = runtime
+        .block_on(admin.create_topics(
+            &[configs.iter().fold(
+                NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
+                |new, (key, value)| new.set(key, value),
+            )],
+            &options,
+        ))
+        .expect("the CreateTopics request completes");
+    assert_eq!(results.len(), 1);
+    if let Err((name, code)) = &results[0] {
+        panic!("creating {name} failed: {code:?}");
+    }
+}
+
+/// The topic's id, from a raw Metadata v12 request (rdkafka does not expose topic ids).
+fn topic_id(kafka: SocketAddr, topic: &str) -> uuid::Uuid {
+    const VERSION: i16 = 12;
+    const CORRELATION_ID: i32 = 4242;
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::Metadata as i16)
+        .with_request_api_version(VERSION)
+        .with_correlation_id(CORRELATION_ID)
+        .with_client_id(Some(StrBytes::from_static_str("sluice-process-test")));
+    let body = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
+            TopicName(StrBytes::from_string(topic.to_string())),
+        ))]))
+        .with_allow_auto_topic_creation(false);
+    let mut payload = BytesMut::new();
+    header
+        .encode(
+            &mut payload,
+            ApiKey::Metadata.request_header_version(VERSION),
+        )
+        .expect("encode the request header");
+    body.encode(&mut payload, VERSION)
+        .expect("encode the Metadata request");
+    let mut stream =
+        TcpStream::connect_timeout(&kafka, Duration::from_secs(5)).expect("connect to the broker");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("set a read timeout");
+    let size = i32::try_from(payload.len()).expect("a small frame");
+    stream
+        .write_all(&size.to_be_bytes())
+        .expect("send the size");
+    stream.write_all(&payload).expect("send the request");
+    let mut size = [0u8; 4];
+    stream
+        .read_exact(&mut size)
+        .expect("read the response size");
+    let size = usize::try_from(i32::from_be_bytes(size)).expect("a non-negative size");
+    assert!(size < 1 << 20, "a Metadata response of {size} bytes");
+    let mut frame = vec![0u8; size];
+    stream.read_exact(&mut frame).expect("read the response");
+    let mut frame = Bytes::from(frame);
+    let header = ResponseHeader::decode(
+        &mut frame,
+        ApiKey::Metadata.response_header_version(VERSION),
+    )
+    .expect("decode the response header");
+    assert_eq!(header.correlation_id, CORRELATION_ID);
+    let response = MetadataResponse::decode(&mut frame, VERSION).expect("decode Metadata v12");
+    let found = response
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
+        .unwrap_or_else(|| panic!("Metadata names no topic {topic}: {response:?}"));
+    assert_eq!(found.error_code, 0, "Metadata error for {topic}");
+    assert!(!found.topic_id.is_nil(), "topic {topic} has a nil id");
+    found.topic_id
+}
+
+/// What a producer has been told: values acknowledged at (partition, offset), and failures.
+#[derive(Default)]
+struct Acks {
+    acked: Mutex<Vec<Acked>>,
+    failed: AtomicUsize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Acked {
+    value: Vec<u8>,
+    partition: i32,
+    offset: i64,
+}
+
+impl Acks {
+    fn acked(&self) -> Vec<Acked> {
+        self.acked.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn count(&self) -> usize {
+        self.acked.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+struct AckContext(Arc<Acks>);
+
+impl ClientContext for AckContext {}
+
+impl ProducerContext for AckContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(message) => {
+                let acked = Acked {
+                    value: message.payload().unwrap_or_default().to_vec(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                };
+                self.0
+                    .acked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(acked);
+            }
+            Err(_) => {
+                self.0.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn producer_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("acks", "all")
+        .set("enable.idempotence", "false")
+        .set("linger.ms", "1")
+        .set("message.timeout.ms", "5000")
+        // Bounds what is outstanding when the broker dies.
+        .set("queue.buffering.max.messages", "2000");
+    config
+}
+
+/// A producer sending unique values round-robin over the partitions from its own thread,
+/// until stopped.
+struct Stream {
+    stop: Arc<AtomicBool>,
+    acks: Arc<Acks>,
+    thread: Option<JoinHandle<usize>>,
+}
+
+impl Stream {
+    fn start(bootstrap: &str, topic: &str, partitions: i32, prefix: &str) -> Stream {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acks = Arc::new(Acks::default());
+        let producer: BaseProducer<AckContext> = producer_config(bootstrap)
+            .create_with_context(AckContext(acks.clone()))
+            .expect("create the producer");
+        let (topic, prefix, stopping) = (topic.to_string(), prefix.to_string(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut sent = 0usize;
+            while !stopping.load(Ordering::Relaxed) {
+                let value = format!("{prefix}-{sent:08}-{}", "x".repeat(sent % 97));
+                let partition = i32::try_from(sent).expect("fits") % partitions;
+                let mut record = BaseRecord::<[u8], [u8]>::to(&topic)
+                    .payload(value.as_bytes())
+                    .partition(partition);
+                loop {
+                    match producer.send(record) {
+                        Ok(()) => break,
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                            record = r;
+                            producer.poll(Duration::from_millis(5));
+                            if stopping.load(Ordering::Relaxed) {
+                                // Dropping the producer purges what is queued.
+                                return sent;
+                            }
+                        }
+                        Err((e, _)) => panic!("cannot enqueue a record: {e}"),
+                    }
+                }
+                sent += 1;
+                producer.poll(Duration::ZERO);
+            }
+            // Dropping the producer purges what is left and serves every delivery report.
+            sent
+        });
+        Stream {
+            stop,
+            acks,
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits until at least `count` records are acknowledged.
+    fn wait_for_acks(&self, count: usize) {
+        let started = Instant::now();
+        while self.acks.count() < count {
+            assert!(
+                started.elapsed() < TIMEOUT,
+                "fewer than {count} acks within {TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Stops sending and returns (records sent, acknowledged, failed).
+    fn finish(mut self) -> (usize, Vec<Acked>, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        let sent = self
+            .thread
+            .take()
+            .expect("finished once")
+            .join()
+            .expect("the producer thread panicked");
+        (
+            sent,
+            self.acks.acked(),
+            self.acks.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Everything stored in `topic`, by (partition, offset), read from offset 0 up to each
+/// partition's high watermark; also checks each partition's offsets are dense from 0.
+fn read_everything(bootstrap: &str, topic: &str, partitions: i32) -> ReadBack {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("group.id", "sluice-process-tests")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("auto.offset.reset", "error")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .expect("create the consumer");
+    let mut high = BTreeMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        let (low, hw) = consumer
+            .fetch_watermarks(topic, p, TIMEOUT)
+            .unwrap_or_else(|e| panic!("watermarks of {topic}/{p}: {e}"));
+        assert_eq!(low, 0, "{topic}/{p} starts at 0");
+        high.insert(p, hw);
+        assignment
+            .add_partition_offset(topic, p, Offset::Offset(0))
+            .expect("assign");
+    }
+    consumer.assign(&assignment).expect("assign the partitions");
+    let mut next: BTreeMap<i32, i64> = (0..partitions).map(|p| (p, 0)).collect();
+    let mut records = HashMap::new();
+    let started = Instant::now();
+    while next.iter().any(|(p, n)| *n < high[p]) {
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "read {} records of {topic} within {TIMEOUT:?}; at {next:?} of {high:?}",
+            records.len()
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                let p = message.partition();
+                let expected = next[&p];
+                assert_eq!(
+                    message.offset(),
+                    expected,
+                    "{topic}/{p}: offsets must be dense from 0"
+                );
+                next.insert(p, expected + 1);
+                if message.offset() < high[&p] {
+                    records.insert(
+                        (p, message.offset()),
+                        message.payload().unwrap_or_default().to_vec(),
+                    );
+                }
+            }
+            Some(Err(e)) => panic!("consumer error: {e}"),
+            None => {}
+        }
+    }
+    ReadBack { high, records }
+}
+
+struct ReadBack {
+    /// High watermark of each partition.
+    high: BTreeMap<i32, i64>,
+    records: HashMap<(i32, i64), Vec<u8>>,
+}
+
+impl ReadBack {
+    /// Panics unless every acknowledged record is stored at its offset with its value.
+    fn assert_holds(&self, acked: &[Acked], context: &str) {
+        let mut missing = Vec::new();
+        for ack in acked {
+            match self.records.get(&(ack.partition, ack.offset)) {
+                Some(value) if *value == ack.value => {}
+                found => missing.push(format!(
+                    "{}/{} expected {:?}, found {:?}",
+                    ack.partition,
+                    ack.offset,
+                    String::from_utf8_lossy(&ack.value),
+                    found.map(|v| String::from_utf8_lossy(v).into_owned())
+                )),
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "{context}: {} of {} acknowledged records lost or changed (high watermarks {:?}); first: {:#?}",
+            missing.len(),
+            acked.len(),
+            self.high,
+            &missing[..missing.len().min(10)]
+        );
+    }
+}
+
+/// A pseudo-random number from the clock, good enough to vary kill timings between runs.
+fn jitter(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+// ---------------------------------------------------------------------------------------
+// The tests
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn health_and_metrics_follow_produce_and_fetch() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    let start = Start {
+        data_dir: &data,
+        log: dir.path().join("broker.log"),
+        rust_log: "sluice=info",
+        args: &[],
+    };
+    let mut broker = Sluice::spawn(&start);
+    // Liveness: the first answer the admin listener gives is 200.
+    let spawned = Instant::now();
+    let live = loop {
+        if let Ok(answer) = http_get(broker.http, "/health/live") {
+            break answer;
+        }
+        assert!(
+            broker.child.try_wait().expect("query").is_none(),
+            "exited early:\n{}",
+            broker.log_text()
+        );
+        assert!(spawned.elapsed() < TIMEOUT, "/health/live never answered");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(live.0, 200, "/health/live: {}", live.1);
+    eprintln!("/health/live answered 200 after {:?}", spawned.elapsed());
+    let ready = broker
+        .wait_ready()
+        .unwrap_or_else(|why| panic!("{why}\n{}", broker.log_text()));
+    eprintln!("/health/ready answered 200 after {ready:?}");
+
+    // Before any Kafka request the per-API families have no samples (prometheus-client
+    // leaves empty families out), but the text parses and the broker-wide series are there.
+    let first = scrape(broker.http);
+    for name in ["sluice_build_info", "sluice_received_bytes_total"] {
+        assert!(
+            first.samples.iter().any(|s| s.metric == name),
+            "/metrics has {name}: {:?}",
+            first.docs.keys().collect::<Vec<_>>()
+        );
+    }
+
+    let topic = "metrics-topic";
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, topic, 1, &[]);
+    let before = scrape(broker.http);
+    assert!(
+        before
+            .samples
+            .iter()
+            .any(|s| s.metric == "sluice_requests_total"),
+        "sluice_requests_total after CreateTopics"
+    );
+    let count = |s: &prometheus_parse::Scrape, api: &str| {
+        sample(s, "sluice_requests_total", &[("api", api)]).unwrap_or(0.0)
+    };
+    let total = |s: &prometheus_parse::Scrape, name: &str| {
+        sample(s, name, &[]).unwrap_or_else(|| panic!("/metrics has {name}"))
+    };
+
+    const N: usize = 200;
+    let acks = Arc::new(Acks::default());
+    let producer: BaseProducer<AckContext> = producer_config(&bootstrap)
+        .create_with_context(AckContext(acks.clone()))
+        .expect("create the producer");
+    for i in 0..N {
+        let value = format!("metric-{i}");
+        producer
+            .send(BaseRecord::<[u8], [u8]>::to(topic).payload(value.as_bytes()))
+            .unwrap_or_else(|(e, _)| panic!("enqueue {i}: {e}"));
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(TIMEOUT).expect("flush");
+    drop(producer);
+    assert_eq!(acks.failed.load(Ordering::Relaxed), 0, "failed deliveries");
+    assert_eq!(acks.count(), N);
+    let read = read_everything(&bootstrap, topic, 1);
+    assert_eq!(read.high[&0], N as i64);
+    read.assert_holds(&acks.acked(), "metrics topic");
+
+    let after = scrape(broker.http);
+    for api in ["Produce", "Fetch"] {
+        assert!(
+            count(&after, api) > count(&before, api),
+            "sluice_requests_total{{api={api:?}}} grew: {} -> {}",
+            count(&before, api),
+            count(&after, api)
+        );
+    }
+    for name in ["sluice_received_bytes_total", "sluice_sent_bytes_total"] {
+        assert!(
+            total(&after, name) > total(&before, name),
+            "{name} grew: {} -> {}",
+            total(&before, name),
+            total(&after, name)
+        );
+    }
+    assert_eq!(
+        sample(
+            &after,
+            "sluice_log_end_offset",
+            &[("topic", topic), ("partition", "0")]
+        ),
+        Some(N as f64),
+        "sluice_log_end_offset of {topic}/0"
+    );
+    eprintln!(
+        "requests Produce {} -> {}, Fetch {} -> {}",
+        count(&before, "Produce"),
+        count(&after, "Produce"),
+        count(&before, "Fetch"),
+        count(&after, "Fetch")
+    );
+}
+
+#[test]
+fn acknowledged_records_survive_kill_dash_nine() {
+    const CYCLES: usize = 5;
+    const PARTITIONS: i32 = 3;
+    let topic = "crash-topic";
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    let mut seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
+        | 1;
+    eprintln!("kill timing seed {seed:#x}");
+    let mut all_acked: Vec<Acked> = Vec::new();
+    let mut id = None;
+    for cycle in 0..=CYCLES {
+        let start = Start {
+            data_dir: &data,
+            log: dir.path().join(format!("broker-{cycle}.log")),
+            rust_log: "sluice=info",
+            args: &[],
+        };
+        let mut broker = Sluice::start(&start);
+        let bootstrap = broker.bootstrap();
+        if cycle == 0 {
+            // Small segments, so kills land around rolls and restarts open sealed segments.
+            create_topic(
+                &bootstrap,
+                topic,
+                PARTITIONS,
+                &[("segment.bytes", "1048576")],
+            );
+        }
+        let this_id = topic_id(broker.kafka, topic);
+        match id {
+            None => id = Some(this_id),
+            Some(first) => assert_eq!(this_id, first, "the topic id changed at restart {cycle}"),
+        }
+        // Everything acknowledged before the last kill is where it was acknowledged.
+        let read = read_everything(&bootstrap, topic, PARTITIONS);
+        read.assert_holds(&all_acked, &format!("after kill {cycle}"));
+        if cycle > 0 {
+            eprintln!(
+                "restart {cycle}: all {} acknowledged records present; high watermarks {:?}",
+                all_acked.len(),
+                read.high
+            );
+        }
+        if cycle == CYCLES {
+            break;
+        }
+
+        let stream = Stream::start(&bootstrap, topic, PARTITIONS, &format!("c{cycle}"));
+        stream.wait_for_acks(1);
+        let delay = Duration::from_millis(100 + jitter(&mut seed) % 301);
+        std::thread::sleep(delay);
+        let acked_at_kill = stream.acks.count();
+        let status = broker.kill9();
+        let (sent, acked, failed) = stream.finish();
+        eprintln!(
+            "cycle {cycle}: SIGKILL after first ack + {delay:?} ({status}); sent {sent}, \
+             acknowledged {} ({acked_at_kill} seen at the kill), failed {failed}",
+            acked.len()
+        );
+        assert!(!acked.is_empty(), "cycle {cycle} acknowledged nothing");
+        // New records continue each partition's log right after what survived.
+        for p in 0..PARTITIONS {
+            if let Some(first) = acked
+                .iter()
+                .filter(|a| a.partition == p)
+                .map(|a| a.offset)
+                .min()
+            {
+                assert_eq!(
+                    first, read.high[&p],
+                    "cycle {cycle}: the first record acknowledged on partition {p} follows the log's end"
+                );
+            }
+        }
+        all_acked.extend(acked);
+    }
+    let segments: Vec<usize> = (0..PARTITIONS)
+        .map(|p| {
+            std::fs::read_dir(data.join(format!("{topic}-{p}")))
+                .expect("list the partition directory")
+                .filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".log"))
+                })
+                .count()
+        })
+        .collect();
+    eprintln!("segments per partition at the end: {segments:?}");
+    assert!(
+        segments.iter().all(|&n| n > 1),
+        "the crashes spanned rolled segments: {segments:?}"
+    );
+}
+
+#[test]
+fn sigterm_during_a_produce_stream_exits_zero_and_reopens_cleanly() {
+    const PARTITIONS: i32 = 2;
+    let topic = "sigterm-topic";
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    let first = Start {
+        data_dir: &data,
+        log: dir.path().join("broker-1.log"),
+        rust_log: "sluice=info",
+        args: &[],
+    };
+    let mut broker = Sluice::start(&first);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, topic, PARTITIONS, &[]);
+    let stream = Stream::start(&bootstrap, topic, PARTITIONS, "term");
+    stream.wait_for_acks(1);
+    std::thread::sleep(Duration::from_millis(200));
+    let acked_at_signal = stream.acks.count();
+    let exit = broker.terminate(Duration::from_secs(5));
+    let (sent, acked, failed) = stream.finish();
+    let Some((status, took)) = exit else {
+        panic!(
+            "the broker did not exit within 5 s of SIGTERM\n--- its log ---\n{}",
+            broker.log_text()
+        );
+    };
+    eprintln!(
+        "SIGTERM: exited with {status} after {took:?}; sent {sent}, acknowledged {} \
+         ({acked_at_signal} at the signal), failed {failed}",
+        acked.len()
+    );
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status after SIGTERM\n{}",
+        broker.log_text()
+    );
+    assert!(!acked.is_empty());
+    let first_log = broker.log_text();
+    assert!(
+        first_log.contains("shutdown complete") && !first_log.contains("grace period"),
+        "a graceful shutdown, within its grace period:\n{first_log}"
+    );
+
+    // A clean close leaves its marker in every partition directory (removed by the next open).
+    for p in 0..PARTITIONS {
+        let marker = data.join(format!("{topic}-{p}")).join(".clean");
+        assert!(
+            marker.exists(),
+            "{} is missing after a clean shutdown",
+            marker.display()
+        );
+    }
+
+    let second = Start {
+        data_dir: &data,
+        log: dir.path().join("broker-2.log"),
+        rust_log: "sluice=debug",
+        args: &[],
+    };
+    let broker = Sluice::start(&second);
+    let read = read_everything(&broker.bootstrap(), topic, PARTITIONS);
+    read.assert_holds(&acked, "after SIGTERM");
+    let log = broker.log_text();
+    let recovery_lines: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            [
+                "truncating",
+                "does not check out",
+                "index is damaged",
+                "leftover file",
+                "emptying it",
+                "damaged",
+            ]
+            .iter()
+            .any(|needle| l.contains(needle))
+        })
+        .collect();
+    assert!(
+        recovery_lines.is_empty(),
+        "the restart after a clean shutdown logged recovery work:\n{}",
+        recovery_lines.join("\n")
+    );
+    for p in 0..PARTITIONS {
+        assert!(
+            !data.join(format!("{topic}-{p}")).join(".clean").exists(),
+            "the open takes the clean marker of partition {p}"
+        );
+    }
+    eprintln!(
+        "restart after SIGTERM: all {} acknowledged records present; high watermarks {:?}",
+        acked.len(),
+        read.high
+    );
+}
+
+#[test]
+fn bad_config_exits_two_naming_the_key_and_version_exits_zero() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let serve = |command: &mut Command| {
+        command
+            .arg("serve")
+            .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+            .args(["--http", "none"])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"));
+        clean_env(command);
+    };
+    let printed = |output: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    };
+
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "num_partitions = \"many\"\n").expect("write the config file");
+    let mut command = Command::new(BIN);
+    serve(&mut command);
+    command.arg("--config").arg(&file);
+    let output = run_to_exit(&mut command);
+    let text = printed(&output);
+    assert_eq!(output.status.code(), Some(2), "exit code; printed:\n{text}");
+    assert!(text.contains("num_partitions"), "names the key:\n{text}");
+
+    let mut command = Command::new(BIN);
+    serve(&mut command);
+    command.env("SLUICE_LOG_FORMAT", "xml");
+    let output = run_to_exit(&mut command);
+    let text = printed(&output);
+    assert_eq!(output.status.code(), Some(2), "exit code; printed:\n{text}");
+    assert!(text.contains("log_format"), "names the key:\n{text}");
+
+    let output = run_to_exit(Command::new(BIN).arg("--version"));
+    let text = printed(&output);
+    assert_eq!(output.status.code(), Some(0), "--version; printed:\n{text}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(env!("CARGO_PKG_VERSION")),
+        "--version prints {}:\n{text}",
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+#[test]
+fn json_log_format_writes_json_lines() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    let start = Start {
+        data_dir: &data,
+        log: dir.path().join("broker.log"),
+        rust_log: "sluice=debug",
+        args: &["--log-format", "json"],
+    };
+    let mut broker = Sluice::start(&start);
+    // A topic creation and a shutdown log a few more lines.
+    create_topic(&broker.bootstrap(), "json-topic", 1, &[]);
+    let (status, took) = broker
+        .terminate(Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no exit within 5 s of SIGTERM:\n{}", broker.log_text()));
+    assert_eq!(status.code(), Some(0), "exit after SIGTERM");
+    eprintln!("idle broker exited {took:?} after SIGTERM");
+    let log = broker.log_text();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.len() >= 3, "a few log lines:\n{log}");
+    let mut messages = Vec::new();
+    for line in &lines {
+        let json: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line:?}"));
+        assert!(json.is_object(), "a JSON object per line: {line}");
+        assert!(json.get("level").is_some(), "a level: {line}");
+        if let Some(message) = json.pointer("/fields/message").and_then(|m| m.as_str()) {
+            messages.push(message.to_string());
+        }
+    }
+    assert!(
+        messages.iter().any(|m| m == "sluice ready"),
+        "the ready line is among {messages:?}"
+    );
+    // README: "The broker logs one line when it is ready, with its address".
+    let kafka = broker.kafka.to_string();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("sluice ready") && l.contains(&kafka)),
+        "the ready line names {kafka}:\n{log}"
+    );
+}
+
+/// README and config/sluice.toml: environment variables override the file, and
+/// "command-line flags override both" — so a valid flag wins over an invalid environment
+/// value for the same key.
+#[test]
+fn a_flag_overrides_an_invalid_environment_value() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    let kafka = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let log = dir.path().join("broker.log");
+    let out = File::create(&log).expect("create the log file");
+    let mut command = Command::new(BIN);
+    command
+        .arg("serve")
+        .args(["--listen", &kafka.to_string()])
+        .args(["--http", &http.to_string()])
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--log-format", "json"])
+        .stdin(Stdio::null())
+        .stderr(out.try_clone().expect("clone the log file handle"))
+        .stdout(out);
+    clean_env(&mut command);
+    command
+        .env("RUST_LOG", "sluice=info")
+        .env("SLUICE_LOG_FORMAT", "xml");
+    let mut broker = Sluice {
+        child: command.spawn().expect("spawn the sluice binary"),
+        kafka,
+        http,
+        log,
+    };
+    if let Err(why) = broker.wait_ready() {
+        panic!(
+            "SLUICE_LOG_FORMAT=xml with --log-format json: {why}\n--- its log ---\n{}",
+            broker.log_text()
+        );
+    }
+    let log = broker.log_text();
+    let first = log.lines().next().expect("a ready line");
+    serde_json::from_str::<serde_json::Value>(first)
+        .unwrap_or_else(|e| panic!("--log-format json wins ({e}): {first:?}"));
+}
