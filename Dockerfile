@@ -13,10 +13,11 @@ RUN useradd --system --uid 10001 --home-dir /var/lib/sluice sluice \
 COPY --from=build /src/target/release/sluice /usr/local/bin/sluice
 USER sluice
 VOLUME /var/lib/sluice
-EXPOSE 9092
+EXPOSE 9092 9644
 # Inside a container the listener binds every interface; clients are told the address set in
 # SLUICE_ADVERTISE (e.g. docker run -e SLUICE_ADVERTISE=localhost:9092 -p 9092:9092 sluice).
 ENV SLUICE_LISTEN=0.0.0.0:9092 \
+    SLUICE_HTTP=0.0.0.0:9644 \
     SLUICE_ADVERTISE=localhost:9092 \
     SLUICE_DATA_DIR=/var/lib/sluice
 ENTRYPOINT ["sluice", "serve"]
