@@ -63,6 +63,9 @@ pub struct Config {
     pub max_connections: usize,
     /// Upper bound on a fetch's `max_wait_ms`, so a client cannot park a request for ever.
     pub fetch_wait_max_ms: u64,
+    /// A connection that sends no request for this long is closed (Kafka's
+    /// `connections.max.idle.ms`).
+    pub connections_max_idle_ms: u64,
     /// How long a group formed from empty waits for more members before its first
     /// rebalance completes (Kafka's `group.initial.rebalance.delay.ms`; 0 here: quick in dev).
     pub group_initial_rebalance_delay_ms: i64,
@@ -95,6 +98,7 @@ impl Default for Config {
             message_max_bytes: 1_048_588,
             max_connections: 10_000,
             fetch_wait_max_ms: 30_000,
+            connections_max_idle_ms: 600_000,
             group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
@@ -229,6 +233,9 @@ impl Config {
         }
         if self.message_max_bytes < 64 {
             return fail("message_max_bytes", "must be at least 64");
+        }
+        if self.connections_max_idle_ms == 0 {
+            return fail("connections_max_idle_ms", "must be at least 1");
         }
         if self.max_connections == 0 {
             return fail("max_connections", "must be at least 1");

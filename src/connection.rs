@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -49,9 +49,14 @@ impl Connection {
     /// Serves requests until the peer leaves (`Ok`) or must be cut off (`Err` with the reason).
     async fn serve(&mut self) -> Result<(), String> {
         let max_request_bytes = self.state.config.max_request_bytes;
+        let idle = Duration::from_millis(self.state.config.connections_max_idle_ms);
         loop {
+            let next_frame = frame::read_frame(&mut self.reader, max_request_bytes);
             let frame = tokio::select! {
-                frame = frame::read_frame(&mut self.reader, max_request_bytes) => frame,
+                frame = tokio::time::timeout(idle, next_frame) => match frame {
+                    Ok(frame) => frame,
+                    Err(_) => return Err(format!("idle for {} ms (connections_max_idle_ms)", idle.as_millis())),
+                },
                 _ = self.state.shutting_down() => return Ok(()),
             };
             let frame = match frame {

@@ -9,6 +9,9 @@ use std::io;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+/// The most the frame buffer grows by per read.
+const READ_CHUNK_BYTES: usize = 1024 * 1024;
+
 /// Why a connection stops reading frames.
 #[derive(Debug)]
 pub enum FrameError {
@@ -65,11 +68,24 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             max_request_bytes,
         });
     }
-    let mut payload = BytesMut::zeroed(size);
-    reader
-        .read_exact(&mut payload)
-        .await
-        .map_err(FrameError::Io)?;
+    // The buffer grows as bytes arrive, so a peer that announces a large frame and then
+    // trickles (or stops) holds only what it actually sent.
+    let mut payload = BytesMut::with_capacity(size.min(READ_CHUNK_BYTES));
+    while payload.len() < size {
+        let want = (size - payload.len()).min(READ_CHUNK_BYTES);
+        payload.reserve(want);
+        let read = (&mut *reader)
+            .take(want as u64)
+            .read_buf(&mut payload)
+            .await
+            .map_err(FrameError::Io)?;
+        if read == 0 {
+            return Err(FrameError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed in the middle of a frame",
+            )));
+        }
+    }
     Ok(payload.freeze())
 }
 
