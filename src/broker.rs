@@ -86,12 +86,12 @@ impl Broker {
         let (cluster_id, topics, groups) = match config.storage() {
             Storage::Memory => (
                 new_cluster_id(),
-                Topics::new(config.message_max_bytes),
+                Topics::new(config.topic_defaults()),
                 GroupCoordinator::start(config.group_config(), None, Clock::System)?,
             ),
             Storage::Disk(dir) => (
                 load_or_create_cluster_id(&dir)?,
-                Topics::open(&dir, config.message_max_bytes, Clock::System)?,
+                Topics::open(&dir, config.topic_defaults(), Clock::System)?,
                 GroupCoordinator::start(config.group_config(), Some(&dir), Clock::System)?,
             ),
         };

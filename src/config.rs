@@ -77,6 +77,12 @@ pub struct Config {
     pub offsets_retention_minutes: i64,
     /// Largest metadata string stored with a committed offset, in bytes.
     pub offset_metadata_max_bytes: usize,
+    /// Records a partition may have unflushed before it is fsynced; the default of topic
+    /// config `flush.messages` (Kafka's `log.flush.interval.messages`).
+    pub log_flush_interval_messages: i64,
+    /// Milliseconds appended data may stay unflushed; the default of topic config `flush.ms`
+    /// (Kafka's `log.flush.interval.ms`).
+    pub log_flush_interval_ms: i64,
     /// How often retention deletes old segments, in milliseconds
     /// (Kafka's `log.retention.check.interval.ms`).
     pub log_retention_check_interval_ms: i64,
@@ -104,6 +110,8 @@ impl Default for Config {
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 10_080,
             offset_metadata_max_bytes: 4096,
+            log_flush_interval_messages: i64::MAX,
+            log_flush_interval_ms: i64::MAX,
             log_retention_check_interval_ms: 300_000,
         }
     }
@@ -190,6 +198,15 @@ impl Config {
         self.http.parse().ok()
     }
 
+    /// The broker-wide defaults of topic configs.
+    pub fn topic_defaults(&self) -> crate::topics::TopicDefaults {
+        crate::topics::TopicDefaults {
+            max_message_bytes: self.message_max_bytes,
+            flush_messages: self.log_flush_interval_messages,
+            flush_ms: self.log_flush_interval_ms,
+        }
+    }
+
     /// The group coordinator's settings.
     pub fn group_config(&self) -> crate::group::GroupConfig {
         crate::group::GroupConfig {
@@ -250,6 +267,12 @@ impl Config {
                 "group_min_session_timeout_ms",
                 "must be at least 1 and at most group_max_session_timeout_ms",
             );
+        }
+        if self.log_flush_interval_messages < 1 {
+            return fail("log_flush_interval_messages", "must be at least 1");
+        }
+        if self.log_flush_interval_ms < 0 {
+            return fail("log_flush_interval_ms", "must be 0 or more");
         }
         if self.log_retention_check_interval_ms < 1 {
             return fail("log_retention_check_interval_ms", "must be at least 1");

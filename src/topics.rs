@@ -142,19 +142,37 @@ fn check_value(kind: ConfigKind, value: &str) -> Result<(), String> {
     }
 }
 
+/// The broker settings that are the defaults of topic configs (Kafka's `message.max.bytes`,
+/// `log.flush.interval.messages` and `log.flush.interval.ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicDefaults {
+    pub max_message_bytes: i32,
+    pub flush_messages: i64,
+    pub flush_ms: i64,
+}
+
+impl Default for TopicDefaults {
+    fn default() -> Self {
+        TopicDefaults {
+            max_message_bytes: 1_048_588,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+        }
+    }
+}
+
 /// A topic's configs: the overrides it was created with, over the defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TopicConfig {
     overrides: BTreeMap<String, String>,
-    /// The broker's `message_max_bytes`, the default for `max.message.bytes`.
-    broker_max_message_bytes: i32,
+    defaults: TopicDefaults,
 }
 
 impl TopicConfig {
     /// Validates every override; an unknown key or a bad value names the key.
     pub fn new(
         overrides: BTreeMap<String, String>,
-        broker_max_message_bytes: i32,
+        defaults: TopicDefaults,
     ) -> Result<TopicConfig, InvalidConfig> {
         for (key, value) in &overrides {
             let Some((_, _, kind)) = TOPIC_CONFIGS.iter().find(|(name, _, _)| name == key) else {
@@ -170,7 +188,7 @@ impl TopicConfig {
         }
         Ok(TopicConfig {
             overrides,
-            broker_max_message_bytes,
+            defaults,
         })
     }
 
@@ -193,8 +211,11 @@ impl TopicConfig {
         if let Some(v) = self.overrides.get(key) {
             return v.clone();
         }
-        if key == "max.message.bytes" {
-            return self.broker_max_message_bytes.to_string();
+        match key {
+            "max.message.bytes" => return self.defaults.max_message_bytes.to_string(),
+            "flush.messages" => return self.defaults.flush_messages.to_string(),
+            "flush.ms" => return self.defaults.flush_ms.to_string(),
+            _ => {}
         }
         TOPIC_CONFIGS
             .iter()
@@ -346,17 +367,17 @@ enum Storage {
 /// All topics of the broker.
 pub struct Topics {
     registry: RwLock<Registry>,
-    broker_max_message_bytes: i32,
+    defaults: TopicDefaults,
     storage: Storage,
     clock: Clock,
 }
 
 impl Topics {
     /// Topics whose partitions live in memory.
-    pub fn new(broker_max_message_bytes: i32) -> Topics {
+    pub fn new(defaults: TopicDefaults) -> Topics {
         Topics {
             registry: RwLock::new(Registry::default()),
-            broker_max_message_bytes,
+            defaults,
             storage: Storage::Memory,
             clock: Clock::System,
         }
@@ -364,14 +385,10 @@ impl Topics {
 
     /// Loads every topic defined under `data_dir` and opens (recovering if need be) its
     /// partition logs.
-    pub fn open(
-        data_dir: &Path,
-        broker_max_message_bytes: i32,
-        clock: Clock,
-    ) -> io::Result<Topics> {
+    pub fn open(data_dir: &Path, defaults: TopicDefaults, clock: Clock) -> io::Result<Topics> {
         let topics = Topics {
             registry: RwLock::new(Registry::default()),
-            broker_max_message_bytes,
+            defaults,
             storage: Storage::Disk(data_dir.to_path_buf()),
             clock,
         };
@@ -400,7 +417,7 @@ impl Topics {
             let text = std::fs::read_to_string(&path)?;
             let file: TopicFile = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
             validate_name(&name).map_err(|e| invalid(e.to_string()))?;
-            let config = TopicConfig::new(file.configs, broker_max_message_bytes)
+            let config = TopicConfig::new(file.configs, defaults)
                 .map_err(|e| invalid(format!("config {}: {}", e.key, e.reason)))?;
             let partitions = (0..file.partitions)
                 .map(|index| topics.open_partition(&name, index, &config))
@@ -468,7 +485,7 @@ impl Topics {
         if !(1..=MAX_PARTITIONS).contains(&new.partitions) {
             return Err(CreateError::InvalidPartitions(new.partitions));
         }
-        let config = TopicConfig::new(new.configs.clone(), self.broker_max_message_bytes)
+        let config = TopicConfig::new(new.configs.clone(), self.defaults)
             .map_err(CreateError::InvalidConfig)?;
         if self.get(&new.name).is_some() {
             return Err(CreateError::AlreadyExists);
@@ -563,7 +580,7 @@ mod tests {
 
     #[test]
     fn create_then_find_by_name_and_id() {
-        let topics = Topics::new(1_048_588);
+        let topics = Topics::new(TopicDefaults::default());
         let topic = topics.create(new_topic("t", 3)).unwrap();
         assert_eq!(topics.get("t").unwrap().id, topic.id);
         assert_eq!(topics.get_by_id(&topic.id).unwrap().partitions.len(), 3);
@@ -575,7 +592,7 @@ mod tests {
 
     #[test]
     fn configs_are_checked_by_key() {
-        let topics = Topics::new(1_048_588);
+        let topics = Topics::new(TopicDefaults::default());
         let mut bad = new_topic("t", 1);
         bad.configs.insert("retention.ms".into(), "soon".into());
         assert!(
@@ -601,7 +618,7 @@ mod tests {
     fn topics_on_disk_come_back_with_their_ids_configs_and_data() {
         let dir = tempfile::tempdir().unwrap();
         let id = {
-            let topics = Topics::open(dir.path(), 1_048_588, Clock::System).unwrap();
+            let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
             let mut new = new_topic("kept", 2);
             new.configs.insert("retention.ms".into(), "1000".into());
             let topic = topics.create(new).unwrap();
@@ -610,7 +627,7 @@ mod tests {
             topic.partitions[1].append(&header, None).unwrap();
             topic.id
         };
-        let topics = Topics::open(dir.path(), 1_048_588, Clock::System).unwrap();
+        let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
         let topic = topics.get("kept").unwrap();
         assert_eq!(topic.id, id);
         assert_eq!(topic.partitions.len(), 2);
@@ -627,7 +644,7 @@ mod tests {
         let first = idempotent_batch(77, 0, 0, 3, now);
         let second = idempotent_batch(77, 0, 3, 2, now);
         {
-            let topics = Topics::open(dir.path(), 1_048_588, Clock::System).unwrap();
+            let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
             let topic = topics.create(new_topic("idem", 1)).unwrap();
             let partition = &topic.partitions[0];
             assert_eq!(
@@ -645,7 +662,7 @@ mod tests {
                 3
             );
         }
-        let topics = Topics::open(dir.path(), 1_048_588, Clock::System).unwrap();
+        let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
         let partition = topics.get("idem").unwrap().partitions[0].clone();
         let retried = partition
             .append(&BatchHeader::parse(&second).unwrap(), None)
@@ -667,7 +684,7 @@ mod tests {
 
     #[test]
     fn partition_counts_are_bounded() {
-        let topics = Topics::new(1_048_588);
+        let topics = Topics::new(TopicDefaults::default());
         assert!(matches!(
             topics.validate(&new_topic("t", 0)),
             Err(CreateError::InvalidPartitions(0))

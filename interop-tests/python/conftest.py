@@ -4,7 +4,8 @@ One Sluice broker binary serves the whole pytest session:
 `$SLUICE_BIN serve --memory --listen 127.0.0.1:<free port> --http none`
 (`SLUICE_BIN` defaults to `target/debug/sluice` in the repository). Its output goes to
 `$INTEROP_LOG_DIR/broker-python.log` (default: the system temp dir), and it is stopped at the
-end of the session (SIGTERM, then SIGKILL), or by the kernel if pytest itself dies.
+end of the session (SIGTERM, then SIGKILL), or by the kernel if pytest itself dies; its pid is
+in `$INTEROP_LOG_DIR/broker-python-<pytest pid>.pid` meanwhile, for run-matrix.sh's clean-up.
 
 Every test uses its own topics and groups (`unique`), so tests never see each other's data.
 The expectations every client must meet (records with keys and headers, the group split and
@@ -101,6 +102,8 @@ def bootstrap() -> str:
         stderr=subprocess.STDOUT,
         preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
+    pid_file = log_dir / f"broker-python-{os.getpid()}.pid"
+    pid_file.write_text(f"{proc.pid}\n")
     try:
         _wait_until_accepting(proc, port, log_path)
         yield f"127.0.0.1:{port}"
@@ -113,6 +116,7 @@ def bootstrap() -> str:
                 proc.kill()
                 proc.wait()
         log.close()
+        pid_file.unlink(missing_ok=True)
 
 
 _counter = itertools.count()

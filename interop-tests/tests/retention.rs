@@ -244,3 +244,24 @@ fn delete_records_moves_the_log_start_offset() {
     );
     assert_readable_from(broker.bootstrap(), &topic, 25, 40);
 }
+
+#[test]
+fn flush_messages_fsyncs_before_the_acknowledgement() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(disk_config(dir.path()));
+    let flushed = unique_topic("flush-each");
+    let lazy = unique_topic("flush-never");
+    create_topic(broker.bootstrap(), &flushed, 1, &[("flush.messages", "1")]).expect("create");
+    create_topic(broker.bootstrap(), &lazy, 1, &[]).expect("create");
+    produce_one_by_one(broker.bootstrap(), &flushed, 5, None);
+    produce_one_by_one(broker.bootstrap(), &lazy, 5, None);
+    let unflushed = |topic: &str| {
+        broker.state().topics.get(topic).expect("topic").partitions[0].unflushed_records()
+    };
+    assert_eq!(
+        unflushed(&flushed),
+        0,
+        "each acknowledged append was fsynced first"
+    );
+    assert_eq!(unflushed(&lazy), 5, "the default leaves flushing to the OS");
+}

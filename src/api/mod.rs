@@ -44,7 +44,7 @@ pub async fn handle(state: &State, request: Request, peer: SocketAddr) -> Option
     let body = match request.body {
         RequestBody::ApiVersions(_) => ResponseBody::ApiVersions(api_versions::handle(version)),
         RequestBody::Metadata(r) => ResponseBody::Metadata(metadata::handle(state, version, r)),
-        RequestBody::Produce(r) => ResponseBody::Produce(produce::handle(state, version, r)?),
+        RequestBody::Produce(r) => ResponseBody::Produce(produce::handle(state, version, r).await?),
         RequestBody::Fetch(r) => ResponseBody::Fetch(fetch::handle(state, version, r).await),
         RequestBody::ListOffsets(r) => {
             ResponseBody::ListOffsets(list_offsets::handle(state, version, r))

@@ -1,6 +1,8 @@
 //! Produce (key 0): validate each partition's record batch header, then append it as sent.
 //! Errors are per partition; the other partitions of the request still succeed.
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -8,7 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::broker::State;
-use crate::partition::AppendError;
+use crate::partition::{AppendError, Partition};
 use crate::producer_state::SequenceError;
 use crate::protocol::record_batch::{BatchError, BatchHeader};
 use crate::topics::Topic;
@@ -17,7 +19,11 @@ use crate::topics::Topic;
 const FIRST_SUPPORTED_VERSION: i16 = 3;
 
 /// `None` when the producer asked for no acknowledgement (acks=0).
-pub fn handle(state: &State, version: i16, request: ProduceRequest) -> Option<ProduceResponse> {
+pub async fn handle(
+    state: &State,
+    version: i16,
+    request: ProduceRequest,
+) -> Option<ProduceResponse> {
     let refusal = if version < FIRST_SUPPORTED_VERSION {
         Some((
             ResponseError::UnsupportedVersion,
@@ -36,27 +42,47 @@ pub fn handle(state: &State, version: i16, request: ProduceRequest) -> Option<Pr
     } else {
         None
     };
-    let responses = request
-        .topic_data
-        .into_iter()
-        .map(|topic_data| {
-            let topic = state.topics.get(topic_data.name.as_str());
-            let partition_responses = topic_data
-                .partition_data
-                .into_iter()
-                .map(|data| {
-                    let response = match refusal {
-                        Some((error, message)) => failed(data.index, error, message.to_string()),
-                        None => produce_partition(state, topic.as_deref(), data),
-                    };
-                    for_version(response, version)
-                })
-                .collect();
+    // Partitions whose flush policy (`flush.messages`) says to fsync before acknowledging:
+    // (topic position, partition position) in the response, and the partition.
+    let mut to_flush: Vec<(usize, usize, Arc<Partition>)> = Vec::new();
+    let mut responses: Vec<TopicProduceResponse> = Vec::with_capacity(request.topic_data.len());
+    for (t, topic_data) in request.topic_data.into_iter().enumerate() {
+        let topic = state.topics.get(topic_data.name.as_str());
+        let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
+        for (p, data) in topic_data.partition_data.into_iter().enumerate() {
+            let response = match refusal {
+                Some((error, message)) => failed(data.index, error, message.to_string()),
+                None => {
+                    let (response, flush) = produce_partition(state, topic.as_deref(), data);
+                    if let Some(partition) = flush {
+                        to_flush.push((t, p, partition));
+                    }
+                    response
+                }
+            };
+            partition_responses.push(for_version(response, version));
+        }
+        responses.push(
             TopicProduceResponse::default()
                 .with_name(topic_data.name)
-                .with_partition_responses(partition_responses)
-        })
-        .collect();
+                .with_partition_responses(partition_responses),
+        );
+    }
+    for (t, p, partition) in to_flush {
+        // fsync blocks: never on an async worker.
+        let flushed = tokio::task::spawn_blocking(move || partition.flush()).await;
+        if let Err(reason) = flushed
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            tracing::error!(%reason, "flush before acknowledging failed");
+            let response = &mut responses[t].partition_responses[p];
+            *response = for_version(
+                failed(response.index, ResponseError::KafkaStorageError, reason),
+                version,
+            );
+        }
+    }
     (request.acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }
 
@@ -79,34 +105,40 @@ fn failed(index: i32, error: ResponseError, message: String) -> PartitionProduce
         .with_error_message(Some(StrBytes::from_string(message)))
 }
 
+/// Appends one partition's batch. The partition comes back when `flush.messages` says the
+/// append must be fsynced before it is acknowledged.
 fn produce_partition(
     state: &State,
     topic: Option<&Topic>,
     data: PartitionProduceData,
-) -> PartitionProduceResponse {
+) -> (PartitionProduceResponse, Option<Arc<Partition>>) {
     let index = data.index;
     let Some((topic, partition)) = topic.and_then(|t| Some((t, t.partition(index)?))) else {
-        return failed(
-            index,
-            ResponseError::UnknownTopicOrPartition,
-            "this server does not host this topic-partition".into(),
-        );
+        let error = ResponseError::UnknownTopicOrPartition;
+        let message = "this server does not host this topic-partition";
+        return (failed(index, error, message.into()), None);
     };
     let records = data.records.unwrap_or_default();
     let batch = match validate(&records, topic.config.max_message_bytes()) {
         Ok(batch) => batch,
         Err((error, message)) => {
             tracing::debug!(topic = %topic.name, partition = index, %message, "produce refused");
-            return failed(index, error, message);
+            return (failed(index, error, message), None);
         }
     };
     let log_append_time = topic.config.log_append_time().then(|| state.clock.now_ms());
-    match partition.append(&batch, log_append_time) {
-        Ok(appended) => PartitionProduceResponse::default()
-            .with_index(index)
-            .with_base_offset(appended.base_offset)
-            .with_log_append_time_ms(appended.log_append_time_ms)
-            .with_log_start_offset(appended.log_start_offset),
+    let response = match partition.append(&batch, log_append_time) {
+        Ok(appended) => {
+            let (flush_messages, _) = topic.config.flush_policy();
+            let flush =
+                (partition.unflushed_records() >= flush_messages).then(|| partition.clone());
+            let response = PartitionProduceResponse::default()
+                .with_index(index)
+                .with_base_offset(appended.base_offset)
+                .with_log_append_time_ms(appended.log_append_time_ms)
+                .with_log_start_offset(appended.log_start_offset);
+            return (response, flush);
+        }
         Err(AppendError::Sequence(SequenceError::InvalidProducerEpoch { current })) => failed(
             index,
             ResponseError::InvalidProducerEpoch,
@@ -124,7 +156,8 @@ fn produce_partition(
             tracing::error!(topic = %topic.name, partition = index, error = %e, "append failed");
             failed(index, ResponseError::KafkaStorageError, e.to_string())
         }
-    }
+    };
+    (response, None)
 }
 
 /// Checks a partition's records as Kafka's produce path does: exactly one v2 batch, a

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Reads the interop suites' results and prints every test with its outcome (and reason), the
+client x feature matrix, the number skipped, and the closing line `matrix: N passed, M failed`.
+
+Inputs (any may be missing; a missing suite that was expected counts as one failure):
+  --junit FILE     JUnit XML from pytest or from node's test runner (repeatable)
+  --go-json FILE   `go test -json` output
+  --missing NAME:REASON   a suite that could not run (repeatable)
+Exit status: 0 when nothing failed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+FEATURES = ["keys+headers", "group", "admin", "gzip", "snappy", "lz4", "zstd", "idempotent"]
+CLIENTS = {
+    "test_confluent": "confluent-kafka",
+    "test_kafka_python": "kafka-python",
+    "test_aiokafka": "aiokafka",
+    "kafkajs": "kafkajs",
+    "@platformatic/kafka": "@platformatic/kafka",
+    "sarama": "Sarama",
+}
+
+
+@dataclass
+class Result:
+    client: str
+    name: str
+    outcome: str  # passed | failed | skipped
+    reason: str = ""
+
+
+def feature_of(name: str) -> str | None:
+    n = name.lower()
+    for codec in ("gzip", "snappy", "lz4", "zstd"):
+        if re.search(rf"(compression|compression\[|compression/){codec}|\[{codec}\]|/{codec}$| {codec}$", n):
+            return codec
+    if "keys" in n and "header" in n:
+        return "keys+headers"
+    if "group" in n:
+        return "group"
+    if "admin" in n:
+        return "admin"
+    if "idempotent" in n:
+        return "idempotent"
+    return None
+
+
+def first_line(text: str | None, limit: int = 220) -> str:
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if line:
+            return line if len(line) <= limit else line[: limit - 1] + "…"
+    return ""
+
+
+def read_junit(path: str) -> list[Result]:
+    results = []
+    root = ET.parse(path).getroot()
+    for suite in root.iter("testsuite"):
+        for case in suite.findall("testcase"):
+            classname = case.get("classname", "")
+            module = classname.split(".")[-1]
+            client = CLIENTS.get(module) or CLIENTS.get(suite.get("name", "")) or suite.get("name", module)
+            failure = case.find("failure")
+            if failure is None:
+                failure = case.find("error")
+            skipped = case.find("skipped")
+            if failure is not None:
+                # pytest puts the assertion in `message`; node puts it in the text.
+                reason = failure.get("message") or ""
+                text = failure.text or ""
+                m = re.search(r"(AssertionError.*|Error: .*|E\s+.*)", text)
+                if not reason or reason in ("failed", "test failed"):
+                    reason = m.group(1) if m else text
+                results.append(Result(client, case.get("name", ""), "failed", first_line(reason)))
+            elif skipped is not None:
+                results.append(Result(client, case.get("name", ""), "skipped", first_line(skipped.get("message"))))
+            else:
+                results.append(Result(client, case.get("name", ""), "passed"))
+    return results
+
+
+def read_go_json(path: str) -> list[Result]:
+    outcomes: dict[str, str] = {}
+    output: dict[str, list[str]] = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            test = event.get("Test")
+            if not test:
+                continue
+            action = event.get("Action")
+            if action == "output":
+                text = event.get("Output", "")
+                if re.search(r"\.go:\d+:", text):
+                    output.setdefault(test, []).append(text.strip())
+            elif action in ("pass", "fail", "skip"):
+                outcomes[test] = {"pass": "passed", "fail": "failed", "skip": "skipped"}[action]
+    parents = {t.rsplit("/", 1)[0] for t in outcomes if "/" in t}
+    results = []
+    for test, outcome in outcomes.items():
+        if test in parents:
+            continue
+        reason = "; ".join(output.get(test, [])[-1:]) if outcome != "passed" else ""
+        results.append(Result("Sarama", test, outcome, first_line(reason)))
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--junit", action="append", default=[])
+    ap.add_argument("--go-json", action="append", default=[])
+    ap.add_argument("--missing", action="append", default=[])
+    args = ap.parse_args()
+
+    results: list[Result] = []
+    for path in args.junit:
+        try:
+            results += read_junit(path)
+        except (OSError, ET.ParseError) as e:
+            results.append(Result(path, "(results)", "failed", f"unreadable results: {e}"))
+    for path in args.go_json:
+        try:
+            results += read_go_json(path)
+        except OSError as e:
+            results.append(Result("Sarama", "(results)", "failed", f"unreadable results: {e}"))
+    for item in args.missing:
+        client, _, reason = item.partition(":")
+        results.append(Result(client, "(suite did not run)", "failed", reason))
+
+    print("\n== results")
+    for r in results:
+        mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}[r.outcome]
+        print(f"{mark} {r.client}: {r.name}" + (f" — {r.reason}" if r.reason else ""))
+
+    cells: dict[tuple[str, str], list[Result]] = {}
+    clients: list[str] = []
+    for r in results:
+        if r.client not in clients:
+            clients.append(r.client)
+        feature = feature_of(r.name)
+        if feature:
+            cells.setdefault((r.client, feature), []).append(r)
+
+    def cell(client: str, feature: str) -> str:
+        rs = cells.get((client, feature), [])
+        if not rs:
+            return "·"
+        failed = [r for r in rs if r.outcome == "failed"]
+        if failed:
+            return "✗ " + " / ".join(r.reason or r.name for r in failed)
+        if all(r.outcome == "skipped" for r in rs):
+            return "— " + rs[0].reason
+        return "✓"
+
+    print("\n== matrix")
+    print("| client | " + " | ".join(FEATURES) + " |")
+    print("|---" * (len(FEATURES) + 1) + "|")
+    for client in clients:
+        print(f"| {client} | " + " | ".join(cell(client, f) for f in FEATURES) + " |")
+
+    passed = sum(r.outcome == "passed" for r in results)
+    failed = sum(r.outcome == "failed" for r in results)
+    skipped = sum(r.outcome == "skipped" for r in results)
+    print()
+    print(f"skipped: {skipped} (unsupported by the client, see the reasons above)")
+    print(f"matrix: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
