@@ -865,10 +865,9 @@ fn consume_mode(args: &ConsumeArgs) -> Result<()> {
 
     let mut config = consumer_config(&session.bootstrap);
     config.set("enable.partition.eof", "false");
-    let group = args.group.then(|| format!("{topic}-group"));
-    if let Some(group) = &group {
-        config.set("group.id", group);
-    }
+    // librdkafka refuses `assign` without a group id too; that group only names the client.
+    let group = if args.group { "group" } else { "assign" };
+    config.set("group.id", format!("{topic}-{group}"));
     let consumer: BaseConsumer = config.create().map_err(|e| format!("consumer: {e}"))?;
 
     let cpu_before = session.cpu();
@@ -1011,6 +1010,7 @@ fn e2e_mode(args: &E2eArgs) -> Result<()> {
     let consumer_thread = {
         let mut config = consumer_config(&session.bootstrap);
         config
+            .set("group.id", format!("{topic}-e2e"))
             .set("enable.partition.eof", "true")
             .set("fetch.wait.max.ms", "500");
         let consumer: BaseConsumer = config.create().map_err(|e| format!("consumer: {e}"))?;

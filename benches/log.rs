@@ -10,7 +10,7 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use sluice::log::{BatchMeta, Log, MemoryLog, SegmentConfig, SegmentedLog};
-use sluice::protocol::record_batch::{set_base_offset, BatchHeader};
+use sluice::protocol::record_batch::{set_base_offset, split_batches, BatchHeader};
 
 const RECORDS_PER_BATCH: usize = 16;
 const RECORD_BYTES: usize = 1000;
@@ -69,10 +69,12 @@ fn read_all(log: &dyn Log) -> usize {
     let mut offset = log.start_offset();
     let mut bytes = 0;
     while offset < log.end_offset() {
-        let batches = log.read(offset, 1024 * 1024, true).expect("read");
-        for batch in &batches {
-            bytes += batch.len();
-            offset = BatchHeader::parse(batch)
+        let chunks = log.read(offset, 1024 * 1024, true).expect("read");
+        for chunk in &chunks {
+            bytes += chunk.len();
+            let batches = split_batches(chunk).expect("whole stored batches");
+            let last = batches.last().expect("a chunk holds a batch");
+            offset = BatchHeader::parse(last)
                 .expect("stored batch")
                 .last_offset()
                 + 1;

@@ -2,10 +2,12 @@
 """Reads the interop suites' results and prints every test with its outcome (and reason), the
 client x feature matrix, the number skipped, and the closing line `matrix: N passed, M failed`.
 
-Inputs (any may be missing; a missing suite that was expected counts as one failure):
-  --junit FILE     JUnit XML from pytest or from node's test runner (repeatable)
-  --go-json FILE   `go test -json` output
-  --missing NAME:REASON   a suite that could not run (repeatable)
+Inputs, repeatable:
+  --suite NAME:KIND:FILE:EXIT   one suite's results (KIND junit, from pytest or node's test
+                                runner, or gojson, from `go test -json`) and its runner's exit
+                                status; a runner that failed without a failing test in its
+                                results (a crash, a hook, a time-out) counts as one failure
+  --missing NAME:REASON         a suite that could not run: one failure
 Exit status: 0 when nothing failed, 1 otherwise.
 """
 
@@ -119,22 +121,22 @@ def read_go_json(path: str) -> list[Result]:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--junit", action="append", default=[])
-    ap.add_argument("--go-json", action="append", default=[])
+    ap.add_argument("--suite", action="append", default=[])
     ap.add_argument("--missing", action="append", default=[])
     args = ap.parse_args()
 
     results: list[Result] = []
-    for path in args.junit:
+    for item in args.suite:
+        name, kind, path, code = item.split(":", 3)
         try:
-            results += read_junit(path)
+            found = read_junit(path) if kind == "junit" else read_go_json(path)
         except (OSError, ET.ParseError) as e:
-            results.append(Result(path, "(results)", "failed", f"unreadable results: {e}"))
-    for path in args.go_json:
-        try:
-            results += read_go_json(path)
-        except OSError as e:
-            results.append(Result("Sarama", "(results)", "failed", f"unreadable results: {e}"))
+            found = [Result(name, "(results)", "failed", f"no readable results ({e})")]
+        if code != "0" and not any(r.outcome == "failed" for r in found):
+            found.append(Result(name, "(runner)", "failed", f"exited {code} without a failing test in its results; see its output above"))
+        if not found:
+            found.append(Result(name, "(runner)", "failed", "ran no test"))
+        results += found
     for item in args.missing:
         client, _, reason = item.partition(":")
         results.append(Result(client, "(suite did not run)", "failed", reason))

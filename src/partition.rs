@@ -232,7 +232,14 @@ impl Partition {
             if batches.is_empty() {
                 break;
             }
-            for bytes in &batches {
+            let Ok(batches) = batches
+                .iter()
+                .map(record_batch::split_batches)
+                .collect::<Result<Vec<_>, _>>()
+            else {
+                return Ok(());
+            };
+            for bytes in batches.iter().flatten() {
                 let Ok(batch) = BatchHeader::parse(bytes) else {
                     return Ok(());
                 };

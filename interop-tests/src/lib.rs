@@ -26,6 +26,7 @@ use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers, Message
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, Timestamp, TopicPartitionList};
 use sluice::broker::State;
+use sluice::protocol::record_batch::split_batches;
 use sluice::{Broker, Config};
 use tokio::runtime::Runtime;
 
@@ -149,6 +150,9 @@ pub fn stored_batches(broker: &TestBroker, topic: &str, partition: i32) -> Vec<B
         .read(0, usize::MAX, true)
         .unwrap_or_else(|e| panic!("read partition {partition}: {e:?}"))
         .batches
+        .iter()
+        .flat_map(|chunk| split_batches(chunk).expect("the log holds whole batches"))
+        .collect()
 }
 
 /// Producer settings every test starts from.

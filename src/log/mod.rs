@@ -39,7 +39,9 @@ pub trait Log: Send {
     fn append(&mut self, batch: Bytes, meta: BatchMeta) -> io::Result<()>;
 
     /// Whole batches from the one holding `offset`, up to `max_bytes` in total; with
-    /// `min_one`, the first batch is returned even when it alone is larger. Nothing for an
+    /// `min_one`, the first batch is returned even when it alone is larger. Each `Bytes`
+    /// holds one or more whole, consecutive batches (a segmented log returns one per
+    /// segment read), so callers that need single batches split them. Nothing for an
     /// offset below `start_offset()` or at or past `end_offset()`.
     fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<Vec<Bytes>>;
 

@@ -51,8 +51,8 @@ impl SegmentView<'_> {
         Ok(None)
     }
 
-    /// Appends to `out` the whole batches from `position` that fit in `budget`, taking what
-    /// they use from it. With `min_one`, a first batch larger than the budget is read anyway
+    /// Appends to `out` the whole batches from `position` that fit in `budget` (as one
+    /// `Bytes`), taking what they use from it. With `min_one`, a first batch larger than the budget is read anyway
     /// (and exhausts it). One positional read covers every batch that fits.
     pub fn read_from(
         &self,
@@ -73,8 +73,11 @@ impl SegmentView<'_> {
             if end > length {
                 break;
             }
-            out.push(chunk.slice(used..end));
             used = end;
+        }
+        // One slice for every whole batch read: a fetch sends it on without stitching.
+        if used > 0 {
+            out.push(chunk.slice(..used));
         }
         *budget -= used;
         if used as u64 == available {

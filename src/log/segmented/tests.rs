@@ -7,7 +7,25 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::log::files::{INDEX, TIME_INDEX};
+use crate::protocol::record_batch::split_batches;
 use crate::protocol::record_batch::tests::batch;
+
+/// A read split into one `Bytes` per batch (the log may return several batches in one).
+fn read(
+    log: &SegmentedLog,
+    offset: i64,
+    max_bytes: usize,
+    min_one: bool,
+) -> io::Result<Vec<Bytes>> {
+    let mut batches = Vec::new();
+    for chunk in log.read(offset, max_bytes, min_one)? {
+        batches.extend(
+            split_batches(&chunk)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?,
+        );
+    }
+    Ok(batches)
+}
 
 fn config(segment_bytes: u64) -> SegmentConfig {
     SegmentConfig {
@@ -125,7 +143,7 @@ fn check(log: &SegmentedLog, model: &Model) {
     assert_eq!(log.end_offset(), model.end, "end offset");
     for offset in model.start - 1..=model.end {
         assert_eq!(
-            log.read(offset, usize::MAX, false).unwrap(),
+            read(log, offset, usize::MAX, false).unwrap(),
             model.read(offset, usize::MAX, false),
             "read at {offset}"
         );
@@ -237,7 +255,7 @@ proptest! {
                 Op::Read { at, max_bytes, min_one } => {
                     let offset = scaled(at, model.start - 1, model.end + 1);
                     prop_assert_eq!(
-                        log.read(offset, max_bytes, min_one).unwrap(),
+                        read(&log, offset, max_bytes, min_one).unwrap(),
                         model.read(offset, max_bytes, min_one)
                     );
                 }
@@ -306,12 +324,12 @@ fn rolls_segments_and_reads_across_them() {
     check(&log, &model);
     // A read limited to 400 bytes gets two whole batches, crossing a segment boundary.
     assert_eq!(
-        log.read(10, 400, false).unwrap(),
+        read(&log, 10, 400, false).unwrap(),
         model.read(10, 400, false)
     );
-    assert_eq!(log.read(10, 400, false).unwrap().len(), 2);
-    assert_eq!(log.read(10, 10, true).unwrap().len(), 1);
-    assert!(log.read(10, 10, false).unwrap().is_empty());
+    assert_eq!(read(&log, 10, 400, false).unwrap().len(), 2);
+    assert_eq!(read(&log, 10, 10, true).unwrap().len(), 1);
+    assert!(read(&log, 10, 10, false).unwrap().is_empty());
 }
 
 #[test]
@@ -516,9 +534,12 @@ fn deleted_records_stay_deleted_after_a_restart() {
     log.delete_records_before(33).unwrap();
     model.start = 33;
     assert!(segment_files(dir.path(), LOG).len() < segments);
-    assert!(log.read(32, 10_000, true).unwrap().is_empty());
+    assert!(read(&log, 32, 10_000, true).unwrap().is_empty());
     // The batch holding 33 starts at 32, and is returned whole.
-    assert_eq!(log.read(33, 10_000, true).unwrap()[0], model.batches[16].0);
+    assert_eq!(
+        read(&log, 33, 10_000, true).unwrap()[0],
+        model.batches[16].0
+    );
     check(&log, &model);
     assert!(log.delete_records_before(model.end + 1).is_err());
     let log = reopen(log, false, &config(1000), |_| {});

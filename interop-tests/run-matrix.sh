@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# The client interop matrix: independent Kafka clients against a Sluice broker binary.
+#
+#   interop-tests/run-matrix.sh
+#
+# - Python (python/): confluent-kafka, kafka-python, aiokafka with pytest; a venv in
+#   python/.venv with the pinned python/requirements.txt.
+# - Node.js (node/): kafkajs and @platformatic/kafka with node's test runner; `npm ci` from
+#   node/package-lock.json (skipped when node_modules was installed from the same lock file by
+#   the same Node).
+# - Go (go/): Sarama from Debian (golang-go, golang-github-shopify-sarama-dev), built offline
+#   in GOPATH mode. Without them the Go suite counts as failed; INTEROP_SKIP_GO=1 leaves it out.
+#
+# Each suite starts its own broker: `$SLUICE_BIN serve --memory --listen 127.0.0.1:<free port>
+# --http none`. Without SLUICE_BIN the debug binary is built first (cargo build -p sluice
+# --bin sluice). Results, broker logs and JUnit files go to interop-tests/.matrix/ (or
+# $INTEROP_OUT). Exits non-zero if any test failed; the last line is `matrix: N passed, M failed`.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/.." && pwd)"
+OUT="${INTEROP_OUT:-$HERE/.matrix}"
+SUITE_TIMEOUT_S="${INTEROP_SUITE_TIMEOUT_S:-600}"
+started=$(date +%s)
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+export INTEROP_LOG_DIR="$OUT"
+
+# Every suite stops its broker itself (and the kernel stops the Python and Go ones if their
+# runner dies); a broker whose pid file is still here when we exit is stopped now.
+stop_leftover_brokers() {
+  local f pid
+  for f in "$OUT"/broker-*.pid; do
+    [ -e "$f" ] || continue
+    pid="$(cat "$f")"
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "stopping leftover broker $pid ($f)"
+      kill -TERM "$pid" 2>/dev/null || true
+      sleep 1
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+  done
+}
+trap stop_leftover_brokers EXIT
+
+step() { printf '\n== %s\n' "$*"; }
+
+# --- the broker ---------------------------------------------------------------------------------
+if [ -z "${SLUICE_BIN:-}" ]; then
+  step "broker: cargo build -p sluice --bin sluice"
+  (cd "$REPO" && cargo build -q -p sluice --bin sluice)
+  export SLUICE_BIN="$REPO/target/debug/sluice"
+fi
+if [ ! -x "$SLUICE_BIN" ]; then
+  echo "no broker binary at $SLUICE_BIN" >&2
+  exit 2
+fi
+echo "broker: $SLUICE_BIN"
+
+suites=()
+missing=()
+
+# --- Python -------------------------------------------------------------------------------------
+step "python: venv and pinned requirements"
+VENV="$HERE/python/.venv"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$HERE/python/requirements.txt"
+
+step "python: pytest (confluent-kafka, kafka-python, aiokafka)"
+set +e
+(cd "$HERE/python" && timeout "$SUITE_TIMEOUT_S" "$VENV/bin/python" -m pytest -p no:cacheprovider \
+  --junitxml="$OUT/python.xml" .)
+rc=$?
+set -e
+suites+=("--suite" "python:junit:$OUT/python.xml:$rc")
+
+# --- Node.js ------------------------------------------------------------------------------------
+step "node: npm ci"
+NODE_DIR="$HERE/node"
+# node-gyp builds the native codecs (lz4, zstd-napi) against the installed Node's headers
+# instead of downloading them.
+if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then
+  export npm_config_nodedir=/usr
+fi
+lock_stamp="$(node --version) $(sha256sum "$NODE_DIR/package-lock.json" | cut -d' ' -f1)"
+if [ "$(cat "$NODE_DIR/node_modules/.matrix-installed" 2>/dev/null || true)" = "$lock_stamp" ]; then
+  echo "node_modules already installed from this package-lock.json"
+else
+  (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_stamp" >"$NODE_DIR/node_modules/.matrix-installed"
+fi
+
+step "node: node --test (kafkajs, @platformatic/kafka)"
+set +e
+(cd "$NODE_DIR" && timeout "$SUITE_TIMEOUT_S" node --test --test-timeout=120000 \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=junit --test-reporter-destination="$OUT/node.xml" \
+  ./*.test.js)
+rc=$?
+set -e
+suites+=("--suite" "node:junit:$OUT/node.xml:$rc")
+
+# --- Go (Sarama from Debian) --------------------------------------------------------------------
+GOPATH_DEBIAN=/usr/share/gocode
+if [ "${INTEROP_SKIP_GO:-0}" = 1 ]; then
+  step "go: skipped (INTEROP_SKIP_GO=1)"
+elif ! command -v go >/dev/null || [ ! -d "$GOPATH_DEBIAN/src/github.com/Shopify/sarama" ]; then
+  step "go: not installed"
+  missing+=("--missing" "Sarama:needs Debian's golang-go and golang-github-shopify-sarama-dev")
+else
+  step "go: go test (Sarama $(dpkg-query -W -f='${Version}' golang-github-shopify-sarama-dev 2>/dev/null || echo '?'), GOPATH mode, offline)"
+  set +e
+  (cd "$HERE/go" && GO111MODULE=off GOPATH="$GOPATH_DEBIAN" GOPROXY=off GOFLAGS=-mod=mod \
+    timeout "$SUITE_TIMEOUT_S" go test -count=1 -json -timeout "${SUITE_TIMEOUT_S}s" . \
+    2>"$OUT/go-build.log" | tee "$OUT/go.json" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        print(line, end="")
+        continue
+    if event.get("Action") == "output":
+        print(event["Output"], end="", flush=True)
+')
+  rc=${PIPESTATUS[0]}
+  set -e
+  if [ "$rc" != 0 ]; then
+    # cgo's deprecation warnings from DataDog/zstd are noise; anything else is shown.
+    grep -v -e 'warning: .ZSTD_getDecompressedSize' -e 'cgo-gcc-prolog' -e '^ *|' -e '^ *[0-9]* |' \
+      -e 'In file included' -e 'zstd.h' -e '^# github.com/DataDog/zstd' "$OUT/go-build.log" || true
+  fi
+  suites+=("--suite" "Sarama:gojson:$OUT/go.json:$rc")
+fi
+
+# --- summary ------------------------------------------------------------------------------------
+echo
+echo "broker logs: $OUT/broker-*.log; elapsed: $(($(date +%s) - started)) s"
+set +e
+python3 "$HERE/matrix_report.py" "${suites[@]}" "${missing[@]}"
+rc=$?
+set -e
+exit "$rc"
