@@ -49,7 +49,8 @@ use kafka_protocol::records::{
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
@@ -108,6 +109,9 @@ struct Target {
     /// Partitions of the topic created for the run.
     #[arg(long, default_value_t = 1)]
     partitions: i32,
+    /// librdkafka `debug` contexts for every client (e.g. "fetch,protocol"), logged to stderr.
+    #[arg(long)]
+    rdkafka_debug: Option<String>,
     /// Upper bound on the whole run, in seconds.
     #[arg(long, default_value_t = 180)]
     timeout_s: u64,
@@ -424,6 +428,7 @@ struct Session {
     storage: &'static str,
     process: Option<BrokerProcess>,
     deadline: Instant,
+    rdkafka_debug: Option<String>,
 }
 
 impl Session {
@@ -439,6 +444,7 @@ impl Session {
                 storage: storage.name(),
                 process: Some(process),
                 deadline,
+                rdkafka_debug: target.rdkafka_debug.clone(),
             })
         } else if let Some(bootstrap) = &target.bootstrap {
             let addr = std::net::ToSocketAddrs::to_socket_addrs(bootstrap.as_str())
@@ -452,10 +458,23 @@ impl Session {
                 storage: "external",
                 process: None,
                 deadline,
+                rdkafka_debug: target.rdkafka_debug.clone(),
             })
         } else {
             Err("give --broker-bin BIN (--memory | --data-dir DIR) or --bootstrap HOST:PORT".into())
         }
+    }
+
+    /// What every rdkafka client of this run starts from.
+    fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("broker.address.family", "v4");
+        if let Some(debug) = &self.rdkafka_debug {
+            config.set("debug", debug);
+        }
+        config
     }
 
     fn cpu(&self) -> Option<f64> {
@@ -650,7 +669,34 @@ impl Deliveries {
 
 struct DeliveryCounter(Arc<Deliveries>);
 
-impl ClientContext for DeliveryCounter {}
+impl ClientContext for DeliveryCounter {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        log_to_stderr(level, facility, message);
+    }
+}
+
+/// librdkafka's own log lines (with `--rdkafka-debug`, its debug output) go to stderr:
+/// this harness installs no `log` backend.
+fn log_to_stderr(level: RDKafkaLogLevel, facility: &str, message: &str) {
+    eprintln!("rdkafka {level:?} {facility}: {message}");
+}
+
+/// The consumers' context: nothing but the logging.
+struct Logging;
+
+impl ClientContext for Logging {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        log_to_stderr(level, facility, message);
+    }
+}
+
+impl ConsumerContext for Logging {}
+
+fn consumer(config: &ClientConfig) -> Result<BaseConsumer<Logging>> {
+    config
+        .create_with_context(Logging)
+        .map_err(|e| format!("consumer: {e}"))
+}
 
 impl ProducerContext for DeliveryCounter {
     type DeliveryOpaque = ();
@@ -670,14 +716,13 @@ impl ProducerContext for DeliveryCounter {
 }
 
 fn producer(
-    bootstrap: &str,
+    session: &Session,
     settings: &ProducerSettings,
-    timeout: Duration,
 ) -> Result<(BaseProducer<DeliveryCounter>, Arc<Deliveries>)> {
     let deliveries = Arc::new(Deliveries::default());
-    let producer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("broker.address.family", "v4")
+    let timeout = session.deadline.saturating_duration_since(Instant::now());
+    let producer = session
+        .client_config()
         .set("acks", &settings.acks)
         .set("linger.ms", settings.linger_ms.to_string())
         .set("batch.size", settings.batch_size.to_string())
@@ -759,8 +804,7 @@ fn produce_messages(
     settings: &ProducerSettings,
     count: u64,
 ) -> Result<Duration> {
-    let timeout = session.deadline.saturating_duration_since(Instant::now());
-    let (producer, deliveries) = producer(&session.bootstrap, settings, timeout)?;
+    let (producer, deliveries) = producer(session, settings)?;
     let value = payload(settings.size);
     let started = Instant::now();
     for i in 0..count {
@@ -823,11 +867,9 @@ fn produce_mode(args: &ProduceArgs) -> Result<()> {
 // consume
 // ---------------------------------------------------------------------------------------
 
-fn consumer_config(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
+fn consumer_config(session: &Session) -> ClientConfig {
+    let mut config = session.client_config();
     config
-        .set("bootstrap.servers", bootstrap)
-        .set("broker.address.family", "v4")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest");
@@ -835,10 +877,8 @@ fn consumer_config(bootstrap: &str) -> ClientConfig {
 }
 
 /// Messages already in the topic: the sum of its partitions' high watermarks.
-fn stored_messages(bootstrap: &str, topic: &str, partitions: i32) -> Result<u64> {
-    let consumer: BaseConsumer = consumer_config(bootstrap)
-        .create()
-        .map_err(|e| format!("consumer: {e}"))?;
+fn stored_messages(session: &Session, topic: &str, partitions: i32) -> Result<u64> {
+    let consumer = consumer(&consumer_config(session))?;
     let mut total = 0u64;
     for partition in 0..partitions {
         let (low, high) = consumer
@@ -858,17 +898,17 @@ fn consume_mode(args: &ConsumeArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| unique_topic("consume"));
     create_topic(&session.bootstrap, &topic, partitions)?;
-    let stored = stored_messages(&session.bootstrap, &topic, partitions)?;
+    let stored = stored_messages(&session, &topic, partitions)?;
     if stored < args.messages {
         produce_messages(&mut session, &topic, &args.producer, args.messages - stored)?;
     }
 
-    let mut config = consumer_config(&session.bootstrap);
+    let mut config = consumer_config(&session);
     config.set("enable.partition.eof", "false");
     // librdkafka refuses `assign` without a group id too; that group only names the client.
     let group = if args.group { "group" } else { "assign" };
     config.set("group.id", format!("{topic}-{group}"));
-    let consumer: BaseConsumer = config.create().map_err(|e| format!("consumer: {e}"))?;
+    let consumer = consumer(&config)?;
 
     let cpu_before = session.cpu();
     let started = Instant::now();
@@ -1008,12 +1048,12 @@ fn e2e_mode(args: &E2eArgs) -> Result<()> {
     let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
     let stop = Arc::new(AtomicBool::new(false));
     let consumer_thread = {
-        let mut config = consumer_config(&session.bootstrap);
+        let mut config = consumer_config(&session);
         config
             .set("group.id", format!("{topic}-e2e"))
             .set("enable.partition.eof", "true")
             .set("fetch.wait.max.ms", "500");
-        let consumer: BaseConsumer = config.create().map_err(|e| format!("consumer: {e}"))?;
+        let consumer = consumer(&config)?;
         let mut assignment = TopicPartitionList::new();
         for partition in 0..partitions {
             assignment
@@ -1073,8 +1113,7 @@ fn e2e_mode(args: &E2eArgs) -> Result<()> {
         .map_err(|_| "the consumer did not reach the end of the topic".to_string())??;
 
     // The producer: send i is due at start + i / rate; overdue sends go at once.
-    let timeout = session.deadline.saturating_duration_since(Instant::now());
-    let (producer, deliveries) = producer(&session.bootstrap, &args.producer, timeout)?;
+    let (producer, deliveries) = producer(&session, &args.producer)?;
     let mut value = payload(args.producer.size.max(STAMP_BYTES));
     let cpu_before = session.cpu();
     let started = Instant::now();

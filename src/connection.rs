@@ -2,10 +2,12 @@
 //! one request at a time, as Kafka mutes a connection until its response is written.
 //! Pipelined requests wait in the socket buffer.
 
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -88,11 +90,31 @@ impl Connection {
                 Err(e) => return Err(e.to_string()),
             };
             let response = response.map_err(|e| format!("cannot encode response: {e}"))?;
-            self.state.metrics.sent(response.len());
-            self.writer
-                .write_all(&response)
+            let sent = write_chunks(&mut self.writer, response)
                 .await
                 .map_err(|e| format!("write failed: {e}"))?;
+            self.state.metrics.sent(sent);
         }
     }
+}
+
+/// Writes every chunk in order with vectored writes; returns the bytes written.
+async fn write_chunks(writer: &mut OwnedWriteHalf, mut chunks: Vec<Bytes>) -> io::Result<usize> {
+    let total = chunks.iter().map(Bytes::len).sum();
+    let mut first = 0;
+    while first < chunks.len() {
+        let slices: Vec<IoSlice<'_>> = chunks[first..].iter().map(|c| IoSlice::new(c)).collect();
+        let mut written = writer.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while first < chunks.len() && written >= chunks[first].len() {
+            written -= chunks[first].len();
+            first += 1;
+        }
+        if written > 0 {
+            chunks[first].advance(written);
+        }
+    }
+    Ok(total)
 }

@@ -24,7 +24,7 @@ pub fn handle(_version: i16) -> ApiVersionsResponse {
 /// The answer to an ApiVersions request newer than we know: a v0 response with
 /// UNSUPPORTED_VERSION and our ApiVersions range, so the client retries with a version we
 /// speak (as Kafka answers).
-pub fn unsupported_version(correlation_id: i32) -> anyhow::Result<Bytes> {
+pub fn unsupported_version(correlation_id: i32) -> anyhow::Result<Vec<Bytes>> {
     let range = versions::supported(ApiKey::ApiVersions)
         .ok_or_else(|| anyhow::anyhow!("ApiVersions is not in the advertised table"))?;
     let body = ApiVersionsResponse::default()

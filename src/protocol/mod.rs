@@ -5,4 +5,5 @@ pub mod frame;
 pub mod record_batch;
 pub mod request;
 pub mod response;
+pub mod rope;
 pub mod versions;
