@@ -31,6 +31,9 @@ CLIENTS = {
 }
 
 
+FILES = {"kafkajs.test.js": "kafkajs", "platformatic.test.js": "@platformatic/kafka"}
+
+
 @dataclass
 class Result:
     client: str
@@ -66,27 +69,35 @@ def first_line(text: str | None, limit: int = 220) -> str:
 def read_junit(path: str) -> list[Result]:
     results = []
     root = ET.parse(path).getroot()
-    for suite in root.iter("testsuite"):
-        for case in suite.findall("testcase"):
-            classname = case.get("classname", "")
-            module = classname.split(".")[-1]
-            client = CLIENTS.get(module) or CLIENTS.get(suite.get("name", "")) or suite.get("name", module)
-            failure = case.find("failure")
-            if failure is None:
-                failure = case.find("error")
-            skipped = case.find("skipped")
-            if failure is not None:
+    parent = {child: node for node in root.iter() for child in node}
+    for case in root.iter("testcase"):
+        suite = parent.get(case)
+        suite_name = suite.get("name", "") if suite is not None and suite.tag == "testsuite" else ""
+        module = case.get("classname", "").split(".")[-1]
+        name = case.get("name", "")
+        # node's runner reports a test file that failed outside any test (it could not load,
+        # a hook failed) as a test case named by the file's path.
+        file_name = name.rsplit("/", 1)[-1]
+        client = CLIENTS.get(module) or CLIENTS.get(suite_name) or FILES.get(file_name) or suite_name or module
+        failure = case.find("failure")
+        if failure is None:
+            failure = case.find("error")
+        skipped = case.find("skipped")
+        if failure is not None:
+            if file_name in FILES:
+                reason = "the test file failed outside its tests; see its output above"
+            else:
                 # pytest puts the assertion in `message`; node puts it in the text.
                 reason = failure.get("message") or ""
                 text = failure.text or ""
                 m = re.search(r"(AssertionError.*|Error: .*|E\s+.*)", text)
                 if not reason or reason in ("failed", "test failed"):
                     reason = m.group(1) if m else text
-                results.append(Result(client, case.get("name", ""), "failed", first_line(reason)))
-            elif skipped is not None:
-                results.append(Result(client, case.get("name", ""), "skipped", first_line(skipped.get("message"))))
-            else:
-                results.append(Result(client, case.get("name", ""), "passed"))
+            results.append(Result(client, name, "failed", first_line(reason)))
+        elif skipped is not None:
+            results.append(Result(client, name, "skipped", first_line(skipped.get("message"))))
+        else:
+            results.append(Result(client, name, "passed"))
     return results
 
 

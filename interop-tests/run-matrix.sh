@@ -87,7 +87,14 @@ if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then
   export npm_config_nodedir=/usr
 fi
 lock_stamp="$(node --version) $(sha256sum "$NODE_DIR/package-lock.json" | cut -d' ' -f1)"
-if [ "$(cat "$NODE_DIR/node_modules/.matrix-installed" 2>/dev/null || true)" = "$lock_stamp" ]; then
+# Skipped only when node_modules was installed from this lock by this Node and every dependency
+# (native codecs included) still loads.
+deps_load() {
+  (cd "$NODE_DIR" && node -e '
+    for (const name of Object.keys(require("./package.json").dependencies)) require(name)
+  ') >/dev/null 2>&1
+}
+if [ "$(cat "$NODE_DIR/node_modules/.matrix-installed" 2>/dev/null || true)" = "$lock_stamp" ] && deps_load; then
   echo "node_modules already installed from this package-lock.json"
 else
   (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)

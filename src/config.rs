@@ -145,7 +145,8 @@ impl Config {
 
     /// Builds the config from a TOML file (if any), overridden by `SLUICE_<KEY>` variables
     /// from `env` (e.g. `SLUICE_NUM_PARTITIONS=4`). Keys left out keep their defaults.
-    /// `SLUICE_CONFIG` names the file and is not a setting. Values are checked for their
+    /// Variables that name no setting (`SLUICE_CONFIG`, which names the file, among them) are
+    /// ignored. Values are checked for their
     /// type here; call [`Config::validate`] once command-line flags are applied too.
     pub fn load(
         file: Option<&Path>,
@@ -164,14 +165,17 @@ impl Config {
             }
             None => toml::Table::new(),
         };
+        let known = Config::keys();
         for (name, value) in env {
             let Some(key) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
-            if key == "CONFIG" {
+            let key = key.to_ascii_lowercase();
+            // Other tools' SLUICE_* variables (a binary's path, say) are not settings.
+            if !known.contains(&key) {
                 continue;
             }
-            table.insert(key.to_ascii_lowercase(), env_value(&value));
+            table.insert(key, env_value(&value));
         }
         let config: Config =
             toml::Value::Table(table)
@@ -191,6 +195,17 @@ impl Config {
                     }
                 })?;
         Ok(config)
+    }
+
+    /// Every setting's key.
+    fn keys() -> Vec<String> {
+        let defaults = toml::Table::try_from(Config::default()).unwrap_or_default();
+        // `advertise` is unset by default, so it does not serialise.
+        defaults
+            .keys()
+            .cloned()
+            .chain(std::iter::once("advertise".to_string()))
+            .collect()
     }
 
     /// The admin HTTP address, or `None` when `http = "none"`.
@@ -349,7 +364,10 @@ mod tests {
         assert_eq!(key(&[("SLUICE_NUM_PARTITIONS", "many")]), "num_partitions");
         assert_eq!(key(&[("SLUICE_NUM_PARTITIONS", "0")]), "num_partitions");
         assert_eq!(key(&[("SLUICE_LISTEN", "nowhere")]), "listen");
-        assert_eq!(key(&[("SLUICE_NO_SUCH_KEY", "1")]), "no_such_key");
+        assert!(
+            checked(&[("SLUICE_BIN", "/usr/bin/x")]).is_ok(),
+            "not a setting: ignored"
+        );
         assert_eq!(key(&[("SLUICE_LOG_FORMAT", "xml")]), "log_format");
     }
 

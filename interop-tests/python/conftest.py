@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,7 @@ def broker_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def bootstrap() -> str:
+def bootstrap() -> Iterator[str]:
     """`host:port` of the one broker of this session."""
     binary = Path(os.environ.get("SLUICE_BIN", REPO / "target" / "debug" / "sluice"))
     if not binary.is_file():

@@ -53,7 +53,8 @@ pub async fn handle(
             let response = match refusal {
                 Some((error, message)) => failed(data.index, error, message.to_string()),
                 None => {
-                    let (response, flush) = produce_partition(state, topic.as_deref(), data);
+                    let (response, flush) =
+                        produce_partition(state, version, topic.as_deref(), data);
                     if let Some(partition) = flush {
                         to_flush.push((t, p, partition));
                     }
@@ -109,6 +110,7 @@ fn failed(index: i32, error: ResponseError, message: String) -> PartitionProduce
 /// append must be fsynced before it is acknowledged.
 fn produce_partition(
     state: &State,
+    version: i16,
     topic: Option<&Topic>,
     data: PartitionProduceData,
 ) -> (PartitionProduceResponse, Option<Arc<Partition>>) {
@@ -119,7 +121,7 @@ fn produce_partition(
         return (failed(index, error, message.into()), None);
     };
     let records = data.records.unwrap_or_default();
-    let batch = match validate(&records, topic.config.max_message_bytes()) {
+    let batch = match validate(&records, version, topic.config.max_message_bytes()) {
         Ok(batch) => batch,
         Err((error, message)) => {
             tracing::debug!(topic = %topic.name, partition = index, %message, "produce refused");
@@ -160,11 +162,16 @@ fn produce_partition(
     (response, None)
 }
 
+/// Produce v7 is the first that may carry zstd batches (KIP-110).
+const FIRST_ZSTD_VERSION: i16 = 7;
+const ZSTD: i16 = 4;
+
 /// Checks a partition's records as Kafka's produce path does: exactly one v2 batch, a
-/// matching CRC32C, a consistent offset range and count, and a size within the topic's
-/// `max.message.bytes`.
+/// matching CRC32C, a consistent offset range and count, a size within the topic's
+/// `max.message.bytes`, and zstd only from Produce v7.
 fn validate(
     records: &[u8],
+    version: i16,
     max_message_bytes: usize,
 ) -> Result<BatchHeader<'_>, (ResponseError, String)> {
     let invalid = |message: &str| (ResponseError::InvalidRecord, message.to_string());
@@ -174,6 +181,12 @@ fn validate(
             (ResponseError::CorruptMessage, e.to_string())
         }
     })?;
+    if batch.compression() == ZSTD && version < FIRST_ZSTD_VERSION {
+        return Err((
+            ResponseError::UnsupportedCompressionType,
+            format!("Produce v{version} may not carry zstd batches (v{FIRST_ZSTD_VERSION}+ may)"),
+        ));
+    }
     if batch.size() != records.len() {
         return Err(invalid(
             "a produce request must hold exactly one record batch per partition",
@@ -205,4 +218,46 @@ fn validate(
         ));
     }
     Ok(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::record_batch::tests::batch;
+
+    /// A batch whose attributes say zstd (the records themselves are opaque here).
+    fn zstd_batch() -> Vec<u8> {
+        let mut bytes = batch(0, 0, 1, b"payload");
+        bytes[22] = ZSTD as u8;
+        let crc = crc32c::crc32c(&bytes[21..]);
+        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn zstd_needs_produce_v7() {
+        let bytes = zstd_batch();
+        let refused = validate(&bytes, 6, 1 << 20).unwrap_err();
+        assert_eq!(refused.0, ResponseError::UnsupportedCompressionType);
+        assert_eq!(validate(&bytes, 7, 1 << 20).unwrap().compression(), ZSTD);
+    }
+
+    #[test]
+    fn two_batches_and_oversized_batches_are_refused() {
+        let mut two = batch(0, 0, 1, b"a");
+        two.extend(batch(0, 0, 1, b"b"));
+        assert_eq!(
+            validate(&two, 9, 1 << 20).unwrap_err().0,
+            ResponseError::InvalidRecord
+        );
+        let one = batch(0, 0, 1, b"abc");
+        assert_eq!(
+            validate(&one, 9, 10).unwrap_err().0,
+            ResponseError::MessageTooLarge
+        );
+        assert_eq!(
+            validate(&one[..30], 9, 1 << 20).unwrap_err().0,
+            ResponseError::CorruptMessage
+        );
+    }
 }
