@@ -112,9 +112,17 @@ struct Target {
     /// librdkafka `debug` contexts for every client (e.g. "fetch,protocol"), logged to stderr.
     #[arg(long)]
     rdkafka_debug: Option<String>,
+    /// A librdkafka property for every client, applied last (repeatable), as kcat's -X.
+    #[arg(short = 'X', long = "client-config", value_name = "KEY=VALUE")]
+    client_config: Vec<String>,
     /// Upper bound on the whole run, in seconds.
     #[arg(long, default_value_t = 180)]
     timeout_s: u64,
+    /// Pin this process and the broker it starts to these CPUs (e.g. "0" or "0,1"). On a
+    /// VM, ping-pong workloads (single-produce, e2e) pay for every cross-vCPU wakeup (an IPI,
+    /// a VM exit); on one CPU they measure the broker rather than the hypervisor.
+    #[arg(long, value_name = "LIST")]
+    pin_cpus: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -395,8 +403,47 @@ fn free_port() -> Result<u16> {
         .map_err(|e| format!("find a free port: {e}"))
 }
 
-/// CPU seconds (user + system) the process has used so far.
-fn cpu_seconds(pid: i32) -> Option<f64> {
+/// CPU time (user + system, all threads, dead ones included) a process has used so far.
+#[derive(Clone, Copy)]
+struct Cpu {
+    /// utime + stime from `/proc/<pid>/stat`: clock ticks (10 ms), so coarse for short runs.
+    ticks_s: f64,
+    /// The process CPU-time clock (`clock_getcpuclockid`): the same quantity in nanoseconds.
+    clock_s: Option<f64>,
+}
+
+impl Cpu {
+    fn read(pid: i32) -> Option<Cpu> {
+        Some(Cpu {
+            ticks_s: stat_cpu_seconds(pid)?,
+            clock_s: clock_cpu_seconds(pid),
+        })
+    }
+
+    /// The CPU used between `before` and `self`.
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            ticks_s: self.ticks_s - before.ticks_s,
+            clock_s: self.clock_s.zip(before.clock_s).map(|(a, b)| a - b),
+        }
+    }
+
+    /// The most precise figure available.
+    fn seconds(&self) -> f64 {
+        self.clock_s.unwrap_or(self.ticks_s)
+    }
+}
+
+/// `broker_cpu_s=` (precise) and `broker_cpu_ticks_s=` (from /proc/<pid>/stat), or NA.
+fn cpu_fields(cpu: Option<Cpu>) -> String {
+    format!(
+        "broker_cpu_s={} broker_cpu_ticks_s={}",
+        opt(cpu.map(|c| c.seconds()), 4),
+        opt(cpu.map(|c| c.ticks_s), 2)
+    )
+}
+
+fn stat_cpu_seconds(pid: i32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces; fields resume after its closing parenthesis.
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -407,6 +454,24 @@ fn cpu_seconds(pid: i32) -> Option<f64> {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     (ticks > 0).then(|| (utime + stime) as f64 / ticks as f64)
+}
+
+fn clock_cpu_seconds(pid: i32) -> Option<f64> {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: both calls only write through the valid pointers given to them.
+    unsafe {
+        if libc::clock_getcpuclockid(pid, &mut clock) != 0 {
+            return None;
+        }
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        if libc::clock_gettime(clock, &mut now) != 0 {
+            return None;
+        }
+        Some(now.tv_sec as f64 + now.tv_nsec as f64 / 1e9)
+    }
 }
 
 /// (VmRSS, VmHWM) of the process, in MiB.
@@ -429,11 +494,26 @@ struct Session {
     process: Option<BrokerProcess>,
     deadline: Instant,
     rdkafka_debug: Option<String>,
+    client_config: Vec<(String, String)>,
+    pinned: Option<String>,
 }
 
 impl Session {
     fn open(target: &Target) -> Result<Session> {
         let deadline = Instant::now() + Duration::from_secs(target.timeout_s);
+        if let Some(cpus) = &target.pin_cpus {
+            // Before any client thread or the broker exists: both inherit the mask.
+            pin_to_cpus(cpus)?;
+        }
+        let client_config = target
+            .client_config
+            .iter()
+            .map(|pair| {
+                pair.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .ok_or_else(|| format!("-X {pair}: expected KEY=VALUE"))
+            })
+            .collect::<Result<Vec<_>>>()?;
         if let Some(bin) = &target.broker_bin {
             let storage = Storage::from_flags(target.memory, &target.data_dir)?;
             let process = BrokerProcess::start(bin, &storage)?;
@@ -445,6 +525,8 @@ impl Session {
                 process: Some(process),
                 deadline,
                 rdkafka_debug: target.rdkafka_debug.clone(),
+                client_config: client_config.clone(),
+                pinned: target.pin_cpus.clone(),
             })
         } else if let Some(bootstrap) = &target.bootstrap {
             let addr = std::net::ToSocketAddrs::to_socket_addrs(bootstrap.as_str())
@@ -459,6 +541,8 @@ impl Session {
                 process: None,
                 deadline,
                 rdkafka_debug: target.rdkafka_debug.clone(),
+                client_config: client_config.clone(),
+                pinned: target.pin_cpus.clone(),
             })
         } else {
             Err("give --broker-bin BIN (--memory | --data-dir DIR) or --bootstrap HOST:PORT".into())
@@ -472,13 +556,23 @@ impl Session {
             .set("bootstrap.servers", &self.bootstrap)
             .set("broker.address.family", "v4");
         if let Some(debug) = &self.rdkafka_debug {
-            config.set("debug", debug);
+            config
+                .set("debug", debug)
+                .set_log_level(RDKafkaLogLevel::Debug);
         }
         config
     }
 
-    fn cpu(&self) -> Option<f64> {
-        self.pid.and_then(cpu_seconds)
+    /// Applies the `-X` properties, which win over everything the harness sets.
+    fn overrides<'c>(&self, config: &'c mut ClientConfig) -> &'c mut ClientConfig {
+        for (key, value) in &self.client_config {
+            config.set(key, value);
+        }
+        config
+    }
+
+    fn cpu(&self) -> Option<Cpu> {
+        self.pid.and_then(Cpu::read)
     }
 
     fn check(&mut self) -> Result<()> {
@@ -491,13 +585,49 @@ impl Session {
         }
     }
 
-    /// `rss_mib=... peak_rss_mib=...` for the RESULT line, or NA.
+    /// `rss_mib=... peak_rss_mib=... pinned_cpus=...` to end a RESULT line.
     fn rss_fields(&self) -> String {
+        let pinned = self.pinned.as_deref().unwrap_or("none");
         match self.pid.and_then(rss_mib) {
-            Some((rss, peak)) => format!("rss_mib={rss:.1} peak_rss_mib={peak:.1}"),
-            None => "rss_mib=NA peak_rss_mib=NA".into(),
+            Some((rss, peak)) => {
+                format!("rss_mib={rss:.1} peak_rss_mib={peak:.1} pinned_cpus={pinned}")
+            }
+            None => format!("rss_mib=NA peak_rss_mib=NA pinned_cpus={pinned}"),
         }
     }
+}
+
+/// Restricts the calling thread — and so every thread and process it starts later — to the
+/// CPUs in `list` ("0", "0,1", "0-1").
+fn pin_to_cpus(list: &str) -> Result<()> {
+    let bad = || format!("--pin-cpus {list}: expected CPU numbers like 0 or 0,1 or 0-1");
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for part in list.split(',') {
+        let (first, last) = match part.split_once('-') {
+            Some((a, b)) => (
+                a.trim().parse().map_err(|_| bad())?,
+                b.trim().parse().map_err(|_| bad())?,
+            ),
+            None => {
+                let cpu: usize = part.trim().parse().map_err(|_| bad())?;
+                (cpu, cpu)
+            }
+        };
+        if first > last || last >= libc::CPU_SETSIZE as usize {
+            return Err(bad());
+        }
+        for cpu in first..=last {
+            // SAFETY: cpu is below CPU_SETSIZE, checked above.
+            unsafe { libc::CPU_SET(cpu, &mut set) };
+        }
+    }
+    // SAFETY: the set is initialised and its size is passed along.
+    let done = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if done != 0 {
+        return Err(format!("--pin-cpus {list}: {}", io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 /// Formats an optional figure, `NA` when absent.
@@ -692,8 +822,9 @@ impl ClientContext for Logging {
 
 impl ConsumerContext for Logging {}
 
-fn consumer(config: &ClientConfig) -> Result<BaseConsumer<Logging>> {
-    config
+fn consumer(session: &Session, mut config: ClientConfig) -> Result<BaseConsumer<Logging>> {
+    session
+        .overrides(&mut config)
         .create_with_context(Logging)
         .map_err(|e| format!("consumer: {e}"))
 }
@@ -721,8 +852,8 @@ fn producer(
 ) -> Result<(BaseProducer<DeliveryCounter>, Arc<Deliveries>)> {
     let deliveries = Arc::new(Deliveries::default());
     let timeout = session.deadline.saturating_duration_since(Instant::now());
-    let producer = session
-        .client_config()
+    let mut config = session.client_config();
+    config
         .set("acks", &settings.acks)
         .set("linger.ms", settings.linger_ms.to_string())
         .set("batch.size", settings.batch_size.to_string())
@@ -738,7 +869,9 @@ fn producer(
         .set(
             "message.timeout.ms",
             timeout.as_millis().max(1000).to_string(),
-        )
+        );
+    let producer = session
+        .overrides(&mut config)
         .create_with_context(DeliveryCounter(deliveries.clone()))
         .map_err(|e| format!("producer: {e}"))?;
     Ok((producer, deliveries))
@@ -809,7 +942,7 @@ fn produce_messages(
     let started = Instant::now();
     for i in 0..count {
         send_one(&producer, topic, &value, session.deadline)?;
-        if i % 1024 == 0 {
+        if i.is_multiple_of(1024) {
             producer.poll(Duration::ZERO);
             session.check()?;
         }
@@ -844,20 +977,21 @@ fn produce_mode(args: &ProduceArgs) -> Result<()> {
     let cpu = session
         .cpu()
         .zip(cpu_before)
-        .map(|(after, before)| after - before);
+        .map(|(after, before)| after.since(before));
+    let cpu_s = cpu.map(|c| c.seconds());
     let bytes = (args.messages * p.size as u64) as f64;
     let msgs_per_s = args.messages as f64 / elapsed.as_secs_f64();
     let mb_s = mb_per_s(bytes, elapsed);
-    let per_gb = cpu.map(|c| c / (bytes / 1e9));
+    let per_gb = cpu_s.map(|c| c / (bytes / 1e9));
     println!(
         "produce [{}] {} x {} B, acks={}, linger={} ms, compression={}: {:.3} s, {:.0} msgs/s, {:.1} MB/s, broker CPU {} s = {} core·s/GB",
         session.storage, args.messages, p.size, p.acks, p.linger_ms, p.compression,
-        elapsed.as_secs_f64(), msgs_per_s, mb_s, opt(cpu, 2), opt(per_gb, 3)
+        elapsed.as_secs_f64(), msgs_per_s, mb_s, opt(cpu_s, 2), opt(per_gb, 3)
     );
     println!(
-        "RESULT mode=produce storage={} msgs={} size={} partitions={} acks={} linger_ms={} compression={} elapsed_s={:.3} msgs_per_s={:.0} mb_per_s={:.2} broker_cpu_s={} cpu_s_per_gb={} {}",
+        "RESULT mode=produce storage={} msgs={} size={} partitions={} acks={} linger_ms={} compression={} elapsed_s={:.3} msgs_per_s={:.0} mb_per_s={:.2} {} cpu_s_per_gb={} {}",
         session.storage, args.messages, p.size, args.target.partitions, p.acks, p.linger_ms,
-        p.compression, elapsed.as_secs_f64(), msgs_per_s, mb_s, opt(cpu, 3), opt(per_gb, 3),
+        p.compression, elapsed.as_secs_f64(), msgs_per_s, mb_s, cpu_fields(cpu), opt(per_gb, 3),
         session.rss_fields()
     );
     Ok(())
@@ -878,7 +1012,7 @@ fn consumer_config(session: &Session) -> ClientConfig {
 
 /// Messages already in the topic: the sum of its partitions' high watermarks.
 fn stored_messages(session: &Session, topic: &str, partitions: i32) -> Result<u64> {
-    let consumer = consumer(&consumer_config(session))?;
+    let consumer = consumer(session, consumer_config(session))?;
     let mut total = 0u64;
     for partition in 0..partitions {
         let (low, high) = consumer
@@ -908,8 +1042,16 @@ fn consume_mode(args: &ConsumeArgs) -> Result<()> {
     // librdkafka refuses `assign` without a group id too; that group only names the client.
     let group = if args.group { "group" } else { "assign" };
     config.set("group.id", format!("{topic}-{group}"));
-    let consumer = consumer(&config)?;
+    let consumer = consumer(&session, config)?;
 
+    if !args.group {
+        // Assigned before it knows the partition's leader, librdkafka waits out a 500 ms
+        // offset-query retry timer; a warm client (metadata known) measures the broker.
+        // The group consumer is measured cold, from `subscribe`.
+        consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .map_err(|e| format!("metadata: {e}"))?;
+    }
     let cpu_before = session.cpu();
     let started = Instant::now();
     if args.group {
@@ -936,35 +1078,37 @@ fn consume_mode(args: &ConsumeArgs) -> Result<()> {
                 first_message.get_or_insert_with(|| started.elapsed());
                 received += 1;
                 bytes += message.payload_len() as u64;
+                if received.is_multiple_of(4096) {
+                    session.check()?;
+                }
             }
             Some(Err(e)) => return Err(format!("consume: {e}")),
-            None => {}
-        }
-        if received % 4096 == 0 {
-            session.check()?;
+            // Nothing for 100 ms: the deadline may have passed.
+            None => session.check()?,
         }
     }
     let elapsed = started.elapsed();
     let cpu = session
         .cpu()
         .zip(cpu_before)
-        .map(|(after, before)| after - before);
+        .map(|(after, before)| after.since(before));
+    let cpu_s = cpu.map(|c| c.seconds());
     drop(consumer);
 
     let first_ms = first_message.unwrap_or_default().as_secs_f64() * 1e3;
     let msgs_per_s = received as f64 / elapsed.as_secs_f64();
     let mb_s = mb_per_s(bytes as f64, elapsed);
-    let per_gb = cpu.map(|c| c / (bytes as f64 / 1e9));
+    let per_gb = cpu_s.map(|c| c / (bytes as f64 / 1e9));
     let how = if args.group { "group" } else { "assign" };
     println!(
         "consume [{}] {} x {} B ({how}): {:.3} s, first message after {:.1} ms, {:.0} msgs/s, {:.1} MB/s, broker CPU {} s = {} core·s/GB",
         session.storage, received, args.producer.size, elapsed.as_secs_f64(), first_ms,
-        msgs_per_s, mb_s, opt(cpu, 2), opt(per_gb, 3)
+        msgs_per_s, mb_s, opt(cpu_s, 2), opt(per_gb, 3)
     );
     println!(
-        "RESULT mode=consume storage={} how={how} msgs={received} size={} partitions={partitions} elapsed_s={:.3} first_msg_ms={:.1} msgs_per_s={:.0} mb_per_s={:.2} broker_cpu_s={} cpu_s_per_gb={} {}",
+        "RESULT mode=consume storage={} how={how} msgs={received} size={} partitions={partitions} elapsed_s={:.3} first_msg_ms={:.1} msgs_per_s={:.0} mb_per_s={:.2} {} cpu_s_per_gb={} {}",
         session.storage, args.producer.size, elapsed.as_secs_f64(), first_ms, msgs_per_s, mb_s,
-        opt(cpu, 3), opt(per_gb, 3), session.rss_fields()
+        cpu_fields(cpu), opt(per_gb, 3), session.rss_fields()
     );
     Ok(())
 }
@@ -981,6 +1125,9 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
     let rank = (q * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
+
+/// How long the e2e consumer may take to receive the last messages once all are acknowledged.
+const E2E_DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 /// Bytes 0..8 of each e2e payload: nanoseconds since the run's base instant at send time.
 const STAMP_BYTES: usize = 8;
@@ -1020,7 +1167,7 @@ impl Pacing {
             send_one(producer, topic, value, session.deadline)?;
             sent += 1;
             producer.poll(Duration::ZERO);
-            if sent % 1000 == 0 {
+            if sent.is_multiple_of(1000) {
                 session.check()?;
             }
         }
@@ -1053,7 +1200,7 @@ fn e2e_mode(args: &E2eArgs) -> Result<()> {
             .set("group.id", format!("{topic}-e2e"))
             .set("enable.partition.eof", "true")
             .set("fetch.wait.max.ms", "500");
-        let consumer = consumer(&config)?;
+        let consumer = consumer(&session, config)?;
         let mut assignment = TopicPartitionList::new();
         for partition in 0..partitions {
             assignment
@@ -1129,9 +1276,12 @@ fn e2e_mode(args: &E2eArgs) -> Result<()> {
         .and_then(|()| wait_deliveries(&producer, &deliveries, total, &mut session));
     let lag_max = pacing.lag_max;
     let send_elapsed = started.elapsed();
-    if outcome.is_err() {
-        stop.store(true, Ordering::Relaxed);
+    // Everything is acknowledged: what has not arrived within the grace period is lost.
+    let grace_end = Instant::now() + E2E_DRAIN_GRACE;
+    while outcome.is_ok() && !consumer_thread.is_finished() && Instant::now() < grace_end {
+        std::thread::sleep(Duration::from_millis(10));
     }
+    stop.store(true, Ordering::Relaxed);
     let samples = consumer_thread
         .join()
         .map_err(|_| "the consumer thread panicked".to_string())?;
@@ -1139,7 +1289,8 @@ fn e2e_mode(args: &E2eArgs) -> Result<()> {
     let cpu = session
         .cpu()
         .zip(cpu_before)
-        .map(|(after, before)| after - before);
+        .map(|(after, before)| after.since(before));
+    let cpu_s = cpu.map(|c| c.seconds());
     outcome?;
     drop(producer);
 
@@ -1160,7 +1311,7 @@ fn e2e_mode(args: &E2eArgs) -> Result<()> {
         ms(percentile(&latencies, 0.999)),
     );
     let max = ms(latencies.last().copied().unwrap_or(0));
-    let cpu_pct = cpu.map(|c| 100.0 * c / elapsed.as_secs_f64());
+    let cpu_pct = cpu_s.map(|c| 100.0 * c / elapsed.as_secs_f64());
     let p = &args.producer;
     println!(
         "e2e [{}] {} msg/s x {} s, {} B, acks={}, linger={} ms: received {received}/{total}, p50 {p50:.3} ms, p99 {p99:.3} ms, p99.9 {p999:.3} ms, max {max:.3} ms (over {} samples after {} s warm-up); sending took {:.2} s, worst pacing lag {:.3} ms; broker CPU {} %",
@@ -1169,9 +1320,9 @@ fn e2e_mode(args: &E2eArgs) -> Result<()> {
         opt(cpu_pct, 1)
     );
     println!(
-        "RESULT mode=e2e storage={} rate={} duration_s={} size={} partitions={partitions} acks={} linger_ms={} sent={total} received={received} samples={} p50_ms={p50:.3} p99_ms={p99:.3} p999_ms={p999:.3} max_ms={max:.3} pacing_lag_max_ms={:.3} broker_cpu_s={} broker_cpu_pct={} {}",
+        "RESULT mode=e2e storage={} rate={} duration_s={} size={} partitions={partitions} acks={} linger_ms={} sent={total} received={received} samples={} p50_ms={p50:.3} p99_ms={p99:.3} p999_ms={p999:.3} max_ms={max:.3} pacing_lag_max_ms={:.3} {} broker_cpu_pct={} {}",
         session.storage, args.rate, args.duration_s, value.len(), p.acks, p.linger_ms,
-        latencies.len(), lag_max.as_secs_f64() * 1e3, opt(cpu, 3), opt(cpu_pct, 1),
+        latencies.len(), lag_max.as_secs_f64() * 1e3, cpu_fields(cpu), opt(cpu_pct, 1),
         session.rss_fields()
     );
     if received < total {
@@ -1277,7 +1428,7 @@ fn single_produce_mode(args: &SingleProduceArgs) -> Result<()> {
         let sent = Instant::now();
         round_trip(&mut client)?;
         latencies_ns.push(sent.elapsed().as_nanos() as u64);
-        if latencies_ns.len() % 8192 == 0 {
+        if latencies_ns.len().is_multiple_of(8192) {
             session.check()?;
         }
     }
@@ -1285,7 +1436,8 @@ fn single_produce_mode(args: &SingleProduceArgs) -> Result<()> {
     let cpu = session
         .cpu()
         .zip(cpu_before)
-        .map(|(after, before)| after - before);
+        .map(|(after, before)| after.since(before));
+    let cpu_s = cpu.map(|c| c.seconds());
     let requests = latencies_ns.len();
     latencies_ns.sort_unstable();
     let us = |ns: u64| ns as f64 / 1e3;
@@ -1295,14 +1447,14 @@ fn single_produce_mode(args: &SingleProduceArgs) -> Result<()> {
         us(percentile(&latencies_ns, 0.999)),
     );
     let per_s = requests as f64 / elapsed.as_secs_f64();
-    let cpu_us = cpu.map(|c| c * 1e6 / requests.max(1) as f64);
+    let cpu_us = cpu_s.map(|c| c * 1e6 / requests.max(1) as f64);
     println!(
         "single-produce [{}] {} B, acks={}: {requests} requests in {:.2} s = {per_s:.0} requests/s; p50 {p50:.1} µs, p99 {p99:.1} µs, p99.9 {p999:.1} µs; broker CPU {} µs/request",
         session.storage, args.size, args.acks, elapsed.as_secs_f64(), opt(cpu_us, 1)
     );
     println!(
-        "RESULT mode=single-produce storage={} size={} acks={} requests={requests} elapsed_s={:.3} requests_per_s={per_s:.0} p50_us={p50:.1} p99_us={p99:.1} p999_us={p999:.1} broker_cpu_s={} broker_cpu_us_per_request={} {}",
-        session.storage, args.size, args.acks, elapsed.as_secs_f64(), opt(cpu, 3),
+        "RESULT mode=single-produce storage={} size={} acks={} requests={requests} elapsed_s={:.3} requests_per_s={per_s:.0} p50_us={p50:.1} p99_us={p99:.1} p999_us={p999:.1} {} broker_cpu_us_per_request={} {}",
+        session.storage, args.size, args.acks, elapsed.as_secs_f64(), cpu_fields(cpu),
         opt(cpu_us, 1), session.rss_fields()
     );
     Ok(())

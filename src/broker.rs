@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::config::{split_host_port, Config, Storage};
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
+use crate::protocol::versions;
 use crate::topics::Topics;
 use crate::{http, maintenance, server};
 
@@ -103,7 +104,12 @@ impl Broker {
             advertised_port: i32::from(advertised_port),
             topics,
             groups,
-            metrics: Metrics::new(),
+            metrics: Metrics::new(
+                &versions::SUPPORTED
+                    .iter()
+                    .map(|s| (s.key as i16, format!("{:?}", s.key)))
+                    .collect::<Vec<_>>(),
+            ),
             ready: AtomicBool::new(false),
             clock: Clock::System,
             // Seeded from the clock so ids from an earlier run of this data directory are

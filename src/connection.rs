@@ -73,11 +73,12 @@ impl Connection {
                     let (api_key, version, correlation_id) =
                         (request.api_key, request.version(), request.correlation_id());
                     let body = api::handle(&self.state, request, self.peer).await;
-                    let api = format!("{api_key:?}");
                     let codes = body.as_ref().map(|b| b.error_codes()).unwrap_or_default();
-                    self.state
-                        .metrics
-                        .request(&api, arrived.elapsed(), codes.into_iter());
+                    self.state.metrics.request(
+                        api_key as i16,
+                        arrived.elapsed(),
+                        codes.into_iter(),
+                    );
                     match body {
                         Some(body) => response::encode(api_key, version, correlation_id, &body)
                             .map_err(|e| anyhow::anyhow!("{api_key:?} v{version}: {e}")),

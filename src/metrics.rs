@@ -47,12 +47,19 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
 }
 
+/// One API's request counter and latency histogram, looked up by api key.
+struct ApiMetrics {
+    name: String,
+    requests: Counter,
+    latency: Histogram,
+}
+
 pub struct Metrics {
     registry: Registry,
     started: Instant,
-    requests: Family<ApiLabels, Counter>,
+    /// Indexed by api key: resolved once, so a request costs no label hashing.
+    by_api: Vec<Option<ApiMetrics>>,
     errors: Family<ErrorLabels, Counter>,
-    latency: LatencyFamily,
     bytes_in: Counter,
     bytes_out: Counter,
     connections: Gauge,
@@ -64,14 +71,9 @@ pub struct Metrics {
     pub consumer_lag: Family<GroupPartitionLabels, Gauge>,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics::new()
-    }
-}
-
 impl Metrics {
-    pub fn new() -> Metrics {
+    /// Metrics for a broker answering `apis` (api key and name).
+    pub fn new(apis: &[(i16, String)]) -> Metrics {
         let mut registry = Registry::with_prefix("sluice");
         let requests = Family::<ApiLabels, Counter>::default();
         registry.register("requests", "Requests handled, by API", requests.clone());
@@ -140,12 +142,26 @@ impl Metrics {
             "Log end offset minus committed offset, by group and partition",
             consumer_lag.clone(),
         );
+        let mut by_api: Vec<Option<ApiMetrics>> = Vec::new();
+        for (key, name) in apis {
+            let Ok(index) = usize::try_from(*key) else {
+                continue;
+            };
+            if by_api.len() <= index {
+                by_api.resize_with(index + 1, || None);
+            }
+            let labels = ApiLabels { api: name.clone() };
+            by_api[index] = Some(ApiMetrics {
+                name: name.clone(),
+                requests: requests.get_or_create(&labels).clone(),
+                latency: latency.get_or_create(&labels).clone(),
+            });
+        }
         Metrics {
             registry,
             started: Instant::now(),
-            requests,
+            by_api,
             errors,
-            latency,
             bytes_in,
             bytes_out,
             connections,
@@ -159,18 +175,23 @@ impl Metrics {
     }
 
     /// Records one answered request.
-    pub fn request(&self, api: &str, elapsed: Duration, error_codes: impl Iterator<Item = i16>) {
-        let labels = ApiLabels {
-            api: api.to_string(),
+    pub fn request(&self, api_key: i16, elapsed: Duration, error_codes: impl Iterator<Item = i16>) {
+        let known = usize::try_from(api_key)
+            .ok()
+            .and_then(|i| self.by_api.get(i))
+            .and_then(Option::as_ref);
+        let name = match known {
+            Some(api) => {
+                api.requests.inc();
+                api.latency.observe(elapsed.as_secs_f64());
+                &api.name
+            }
+            None => "unknown",
         };
-        self.requests.get_or_create(&labels).inc();
-        self.latency
-            .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
         for code in error_codes.filter(|&c| c != 0) {
             self.errors
                 .get_or_create(&ErrorLabels {
-                    api: api.to_string(),
+                    api: name.to_string(),
                     error_code: code,
                 })
                 .inc();

@@ -98,13 +98,17 @@ impl Partition {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends one validated batch, stamping its base offset (and, for LogAppendTime topics,
-    /// its timestamp). An idempotent producer's retry is answered without appending.
+    /// Appends one validated batch (exactly one, as the producer sent it); the log stamps its
+    /// base offset, and LogAppendTime topics get the broker's time. An idempotent producer's
+    /// retry is answered without appending.
     pub fn append(
         &self,
-        batch: &BatchHeader<'_>,
+        bytes: Bytes,
         log_append_time_ms: Option<i64>,
     ) -> Result<Appended, AppendError> {
+        let batch = BatchHeader::parse(&bytes).map_err(|e| {
+            AppendError::Storage(io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
+        })?;
         let mut inner = self.lock();
         let producer = (batch.producer_id() >= 0).then(|| ProducerFields {
             producer_id: batch.producer_id(),
@@ -127,11 +131,16 @@ impl Partition {
         }
 
         let base_offset = inner.log.end_offset();
-        let mut stamped = BytesMut::from(batch.bytes());
-        record_batch::set_base_offset(&mut stamped, base_offset);
-        if let Some(now_ms) = log_append_time_ms {
-            record_batch::set_log_append_time(&mut stamped, now_ms);
-        }
+        // The batch goes to the log as sent (the log writes the base offset): only a
+        // LogAppendTime topic needs a changed copy.
+        let stored = match log_append_time_ms {
+            Some(now_ms) => {
+                let mut stamped = BytesMut::from(batch.bytes());
+                record_batch::set_log_append_time(&mut stamped, now_ms);
+                stamped.freeze()
+            }
+            None => bytes.clone(),
+        };
         let max_timestamp = log_append_time_ms.unwrap_or(batch.max_timestamp());
         let meta = BatchMeta {
             base_offset,
@@ -140,7 +149,7 @@ impl Partition {
         };
         inner
             .log
-            .append(stamped.freeze(), meta)
+            .append(stored, meta)
             .map_err(AppendError::Storage)?;
         if let Some(producer) = producer {
             inner.producers.record(

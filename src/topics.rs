@@ -559,6 +559,7 @@ fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn new_topic(name: &str, partitions: i32) -> NewTopic {
         NewTopic {
@@ -623,8 +624,9 @@ mod tests {
             new.configs.insert("retention.ms".into(), "1000".into());
             let topic = topics.create(new).unwrap();
             let batch = crate::protocol::record_batch::tests::batch(0, 0, 5, b"x");
-            let header = crate::protocol::record_batch::BatchHeader::parse(&batch).unwrap();
-            topic.partitions[1].append(&header, None).unwrap();
+            topic.partitions[1]
+                .append(Bytes::from(batch), None)
+                .unwrap();
             topic.id
         };
         let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
@@ -638,7 +640,7 @@ mod tests {
 
     #[test]
     fn a_restart_keeps_deduplicating_idempotent_retries() {
-        use crate::protocol::record_batch::{tests::idempotent_batch, BatchHeader};
+        use crate::protocol::record_batch::tests::idempotent_batch;
         let dir = tempfile::tempdir().unwrap();
         let now = Clock::System.now_ms();
         let first = idempotent_batch(77, 0, 0, 3, now);
@@ -649,14 +651,14 @@ mod tests {
             let partition = &topic.partitions[0];
             assert_eq!(
                 partition
-                    .append(&BatchHeader::parse(&first).unwrap(), None)
+                    .append(Bytes::from(first.clone()), None)
                     .unwrap()
                     .base_offset,
                 0
             );
             assert_eq!(
                 partition
-                    .append(&BatchHeader::parse(&second).unwrap(), None)
+                    .append(Bytes::from(second.clone()), None)
                     .unwrap()
                     .base_offset,
                 3
@@ -664,9 +666,7 @@ mod tests {
         }
         let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
         let partition = topics.get("idem").unwrap().partitions[0].clone();
-        let retried = partition
-            .append(&BatchHeader::parse(&second).unwrap(), None)
-            .unwrap();
+        let retried = partition.append(Bytes::from(second.clone()), None).unwrap();
         assert_eq!(
             retried.base_offset, 3,
             "the retry is answered with its original offset"
@@ -677,9 +677,7 @@ mod tests {
             "and not appended again"
         );
         let gap = idempotent_batch(77, 0, 9, 1, now);
-        assert!(partition
-            .append(&BatchHeader::parse(&gap).unwrap(), None)
-            .is_err());
+        assert!(partition.append(Bytes::from(gap.clone()), None).is_err());
     }
 
     #[test]

@@ -129,7 +129,7 @@ fn produce_partition(
         }
     };
     let log_append_time = topic.config.log_append_time().then(|| state.clock.now_ms());
-    let response = match partition.append(&batch, log_append_time) {
+    let response = match partition.append(records.clone(), log_append_time) {
         Ok(appended) => {
             let (flush_messages, _) = topic.config.flush_policy();
             let flush =

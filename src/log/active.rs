@@ -2,7 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use super::batch_info::BatchInfo;
@@ -133,11 +133,18 @@ impl ActiveSegment {
         too_big || offsets_overflow || self.indexes.is_full() || age_ms > config.segment_ms
     }
 
-    /// Appends one batch at the end of the `.log`. On a failed write the file is cut back,
-    /// so a later append does not land after half a batch.
-    pub fn append(&mut self, bytes: &[u8], batch: &BatchInfo) -> io::Result<()> {
+    /// Appends one batch at the end of the `.log`, given as its base-offset field and the
+    /// rest, written together. On a failed write the file is cut back, so a later append does
+    /// not land after half a batch.
+    pub fn append(
+        &mut self,
+        offset_field: &[u8],
+        rest: &[u8],
+        batch: &BatchInfo,
+    ) -> io::Result<()> {
         debug_assert_eq!(batch.position, self.size);
-        if let Err(e) = self.log.write_all_at(bytes, self.size) {
+        debug_assert_eq!((offset_field.len() + rest.len()) as u64, batch.size);
+        if let Err(e) = write_all_vectored_at(&self.log, &[offset_field, rest], self.size) {
             let _ = self.log.set_len(self.size);
             return Err(e);
         }
@@ -189,4 +196,52 @@ impl ActiveSegment {
         let [index, time_index] = self.indexes.paths();
         (sealed, vec![self.log_path, index, time_index])
     }
+}
+
+/// Writes `parts` one after another at `position`, with as few `pwritev` calls as the kernel
+/// allows.
+fn write_all_vectored_at(file: &File, parts: &[&[u8]], mut position: u64) -> io::Result<()> {
+    let mut parts: Vec<&[u8]> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
+    while !parts.is_empty() {
+        let iovecs: Vec<libc::iovec> = parts
+            .iter()
+            .map(|p| libc::iovec {
+                iov_base: p.as_ptr() as *mut libc::c_void,
+                iov_len: p.len(),
+            })
+            .collect();
+        let offset = libc::off_t::try_from(position)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "position out of range"))?;
+        // SAFETY: each iovec points into a live slice of `parts` for the length of the call.
+        let written = unsafe {
+            libc::pwritev(
+                file.as_raw_fd(),
+                iovecs.as_ptr(),
+                iovecs.len() as libc::c_int,
+                offset,
+            )
+        };
+        if written < 0 {
+            let error = io::Error::last_os_error();
+            if error.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(error);
+        }
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let mut written = written as usize;
+        position += written as u64;
+        while written > 0 {
+            if written >= parts[0].len() {
+                written -= parts[0].len();
+                parts.remove(0);
+            } else {
+                parts[0] = &parts[0][written..];
+                written = 0;
+            }
+        }
+    }
+    Ok(())
 }

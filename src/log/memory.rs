@@ -6,7 +6,7 @@
 
 use std::io;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::{BatchMeta, Log};
 
@@ -60,6 +60,15 @@ impl Log for MemoryLog {
             .batches
             .last()
             .map_or(i64::MIN, |b| b.running_max_timestamp);
+        let offset_field = meta.base_offset.to_be_bytes();
+        let batch =
+            if batch.len() >= offset_field.len() && batch[..offset_field.len()] != offset_field {
+                let mut stamped = BytesMut::from(&batch[..]);
+                stamped[..offset_field.len()].copy_from_slice(&offset_field);
+                stamped.freeze()
+            } else {
+                batch
+            };
         self.size_bytes += batch.len() as u64;
         self.batches.push(StoredBatch {
             meta,
@@ -200,7 +209,7 @@ mod tests {
         assert_eq!(log.end_offset(), 11);
         let read = log.read(7, 1000, false).unwrap();
         assert_eq!(read.len(), 2);
-        assert_eq!(read[0][0], 5);
+        assert_eq!(read[0][7], 5);
         assert!(log.read(11, 1000, true).unwrap().is_empty());
     }
 
@@ -219,10 +228,10 @@ mod tests {
         assert_eq!(log.start_offset(), 7);
         assert_eq!(log.size_bytes(), 200);
         assert!(log.read(6, 1000, true).unwrap().is_empty());
-        assert_eq!(log.read(7, 1000, true).unwrap()[0][0], 5);
+        assert_eq!(log.read(7, 1000, true).unwrap()[0][7], 5);
         // The largest timestamp went with the first batch.
-        assert_eq!(log.batch_with_max_timestamp().unwrap().unwrap()[0], 10);
-        assert_eq!(log.first_batch_at_or_after(25).unwrap().unwrap()[0], 10);
+        assert_eq!(log.batch_with_max_timestamp().unwrap().unwrap()[7], 10);
+        assert_eq!(log.first_batch_at_or_after(25).unwrap().unwrap()[7], 10);
         assert!(log.delete_records_before(12).is_err());
         log.delete_records_before(11).unwrap();
         assert_eq!(

@@ -35,7 +35,9 @@ pub struct BatchMeta {
 
 /// A log of record batches. Offsets are dense: each append starts at `end_offset()`.
 pub trait Log: Send {
-    /// Appends one batch whose base offset is already `end_offset()`.
+    /// Appends one batch at `end_offset()` (`meta.base_offset`). The batch is passed as the
+    /// producer sent it: the log stores it with its base-offset field (the first 8 bytes,
+    /// outside the CRC) set to `meta.base_offset`, so the caller need not copy it to stamp it.
     fn append(&mut self, batch: Bytes, meta: BatchMeta) -> io::Result<()>;
 
     /// Whole batches from the one holding `offset`, up to `max_bytes` in total; with

@@ -24,6 +24,7 @@ use super::sealed::{OpenSegment, OpenSegments, SealedSegment};
 use super::segment::{ReadProgress, SegmentView};
 use super::{BatchMeta, Log};
 use crate::clock::Clock;
+use crate::protocol::record_batch::HEADER_BYTES;
 
 /// Sealed segments kept open per log: enough for consumers reading a little behind the
 /// tail, small enough for thousands of partitions.
@@ -281,10 +282,16 @@ impl Log for SegmentedLog {
     /// agree with `meta` on offsets; its max timestamp is the one indexed.
     fn append(&mut self, batch: Bytes, meta: BatchMeta) -> io::Result<()> {
         let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+        // The header as stored: the producer's base offset replaced by ours.
+        let mut header = [0u8; HEADER_BYTES];
+        let sent = batch
+            .get(..HEADER_BYTES)
+            .ok_or_else(|| invalid(format!("a batch of {} bytes has no header", batch.len())))?;
+        header.copy_from_slice(sent);
+        header[..8].copy_from_slice(&meta.base_offset.to_be_bytes());
         let info =
-            BatchInfo::parse(self.active.size(), &batch).map_err(|e| invalid(e.to_string()))?;
+            BatchInfo::parse(self.active.size(), &header).map_err(|e| invalid(e.to_string()))?;
         if meta.base_offset != self.end_offset()
-            || info.base_offset != meta.base_offset
             || info.last_offset != meta.last_offset
             || info.size != batch.len() as u64
         {
@@ -306,7 +313,7 @@ impl Log for SegmentedLog {
             position: self.active.size(),
             ..info
         };
-        self.active.append(&batch, &info)
+        self.active.append(&header[..8], &batch[8..], &info)
     }
 
     fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<Vec<Bytes>> {

@@ -7,8 +7,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::log::files::{INDEX, TIME_INDEX};
-use crate::protocol::record_batch::split_batches;
 use crate::protocol::record_batch::tests::batch;
+use crate::protocol::record_batch::{split_batches, BatchHeader};
 
 /// A read split into one `Bytes` per batch (the log may return several batches in one).
 fn read(
@@ -640,4 +640,30 @@ fn is_a_log_a_partition_can_own() {
     owned_by_a_partition(Box::new(
         SegmentedLog::open(dir.path(), SegmentConfig::default()).unwrap(),
     ));
+}
+
+#[test]
+fn batches_are_stored_with_the_logs_base_offset_not_the_producers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = SegmentedLog::open(dir.path(), config(1 << 20)).unwrap();
+    for (base, delta) in [(0i64, 2i32), (3, 0), (4, 4)] {
+        // As a producer sends it: base offset 0 in the header.
+        let sent = Bytes::from(batch(0, delta, 5, b"abc"));
+        let meta = BatchMeta {
+            base_offset: base,
+            last_offset: base + i64::from(delta),
+            max_timestamp: 5,
+        };
+        log.append(sent, meta).unwrap();
+    }
+    let bases: Vec<i64> = read(&log, 0, usize::MAX, false)
+        .unwrap()
+        .iter()
+        .map(|b| BatchHeader::parse_checked(b).unwrap().base_offset())
+        .collect();
+    assert_eq!(bases, vec![0, 3, 4]);
+    assert_eq!(log.end_offset(), 9);
+    drop(log);
+    let reopened = SegmentedLog::open(dir.path(), config(1 << 20)).unwrap();
+    assert_eq!(reopened.end_offset(), 9, "a crash recovery scan agrees");
 }
