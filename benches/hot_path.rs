@@ -21,7 +21,8 @@ fn batch(count: usize, value_bytes: usize) -> Bytes {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            // Offset minus sequence must stay constant, or the encoder starts a new batch.
+            sequence: i as i32,
             timestamp: 1_700_000_000_000 + i as i64,
             key: Some(Bytes::from(format!("key-{i}"))),
             value: Some(Bytes::from(vec![b'v'; value_bytes])),

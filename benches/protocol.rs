@@ -27,7 +27,8 @@ fn batch(count: usize, value_bytes: usize, base_offset: i64) -> Bytes {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: base_offset + i as i64,
-            sequence: -1,
+            // Offset minus sequence must stay constant, or the encoder starts a new batch.
+            sequence: i as i32,
             timestamp: 1_700_000_000_000,
             key: None,
             value: Some(Bytes::from(vec![b'v'; value_bytes])),
