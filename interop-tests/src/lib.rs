@@ -3,7 +3,7 @@
 //! - [`TestBroker`] runs an in-memory broker on `127.0.0.1:0` in its own tokio runtime, so a
 //!   test's clients can block (rdkafka's `BaseProducer`/`BaseConsumer`) on the test thread;
 //! - [`producer_config`] / [`consumer_config`] are the rdkafka settings every test starts
-//!   from (consumers use `assign` only: the broker has no consumer groups yet);
+//!   from (these consumers use `assign`; groups are tested in `tests/groups.rs`);
 //! - [`TestProducer`] sends [`Record`]s and returns one [`Delivered`] report per record;
 //! - [`consume_exactly`] / [`consume_all`] return owned [`Received`] records for exact
 //!   comparisons, and fail when more records arrive than expected;
@@ -169,7 +169,7 @@ pub fn producer_config(bootstrap: &str) -> ClientConfig {
 /// Consumer settings every test starts from: `assign` only, nothing ever committed.
 ///
 /// librdkafka's consumer needs a `group.id`, but without `subscribe` or a commit it never
-/// needs the group coordinator (which the broker does not implement yet).
+/// talks to the group coordinator, so these tests exercise produce and fetch alone.
 pub fn consumer_config(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
