@@ -3,49 +3,14 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use sluice::log::{BatchMeta, Log, MemoryLog};
 use sluice::protocol::record_batch::BatchHeader;
 
+mod common;
+
 /// One v2 batch of `count` records of `value_bytes` each, as a client would send it.
 fn batch(count: usize, value_bytes: usize) -> Bytes {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // Offset minus sequence must stay constant, or the encoder starts a new batch.
-            sequence: i as i32,
-            timestamp: 1_700_000_000_000 + i as i64,
-            key: Some(Bytes::from(format!("key-{i}"))),
-            value: Some(Bytes::from(vec![b'v'; value_bytes])),
-            headers: [(
-                StrBytes::from_static_str("h"),
-                Some(Bytes::from_static(b"1")),
-            )]
-            .into_iter()
-            .collect(),
-            delete_horizon: false,
-        })
-        .collect();
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode a batch");
-    out.freeze()
+    common::batch(count, value_bytes, 0)
 }
 
 fn header_parse(c: &mut Criterion) {

@@ -6,11 +6,10 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use sluice::log::{BatchMeta, Log, MemoryLog, SegmentConfig, SegmentedLog};
 use sluice::protocol::record_batch::{set_base_offset, split_batches, BatchHeader};
+
+mod common;
 
 const RECORDS_PER_BATCH: usize = 16;
 const RECORD_BYTES: usize = 1000;
@@ -18,35 +17,7 @@ const BATCHES: usize = 2_000;
 
 /// A v2 batch of 16 records of 1 KB, as a client sends it.
 fn client_batch() -> Bytes {
-    let records: Vec<Record> = (0..RECORDS_PER_BATCH)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // Offset minus sequence must stay constant, or the encoder starts a new batch.
-            sequence: i as i32,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(Bytes::from(vec![b'v'; RECORD_BYTES])),
-            headers: Default::default(),
-            delete_horizon: false,
-        })
-        .collect();
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode a batch");
-    out.freeze()
+    common::batch(RECORDS_PER_BATCH, RECORD_BYTES, 0)
 }
 
 /// Appends `count` copies of `batch`, stamping offsets as the partition does.

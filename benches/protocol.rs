@@ -8,46 +8,13 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiKey, FetchResponse, ProduceRequest, RequestHeader, TopicName};
 use kafka_protocol::protocol::{Encodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use sluice::protocol::request::{self, RequestBody};
+
+mod common;
+use common::batch;
 use sluice::protocol::response::{self, ResponseBody};
 
 const TOPIC: &str = "bench-topic";
-
-/// One v2 batch of `count` records with `value_bytes` values, as a client sends it.
-fn batch(count: usize, value_bytes: usize, base_offset: i64) -> Bytes {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: base_offset + i as i64,
-            // Offset minus sequence must stay constant, or the encoder starts a new batch.
-            sequence: i as i32,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(Bytes::from(vec![b'v'; value_bytes])),
-            headers: Default::default(),
-            delete_horizon: false,
-        })
-        .collect();
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode a batch");
-    out.freeze()
-}
 
 /// A Produce v9 request frame (header and body, no size prefix, as `frame::read_frame`
 /// hands it on): one topic, one partition, one batch of 16 records of 1 KB.

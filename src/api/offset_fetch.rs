@@ -27,17 +27,7 @@ pub async fn handle(
     if version >= FIRST_MULTI_GROUP_VERSION {
         let mut groups = Vec::with_capacity(request.groups.len());
         for group in request.groups {
-            let wanted = group.topics.map(|topics| {
-                topics
-                    .into_iter()
-                    .flat_map(|t| {
-                        let name = t.name.to_string();
-                        t.partition_indexes
-                            .into_iter()
-                            .map(move |p| (name.clone(), p))
-                    })
-                    .collect()
-            });
+            let wanted = partitions(group.topics, |t| (t.name.to_string(), t.partition_indexes));
             let response = match fetch(state, group.group_id.to_string(), wanted).await {
                 Ok(offsets) => OffsetFetchResponseGroup::default().with_topics(
                     offsets
@@ -68,16 +58,8 @@ pub async fn handle(
         return OffsetFetchResponse::default().with_groups(groups);
     }
 
-    let wanted = request.topics.map(|topics| {
-        topics
-            .into_iter()
-            .flat_map(|t| {
-                let name = t.name.to_string();
-                t.partition_indexes
-                    .into_iter()
-                    .map(move |p| (name.clone(), p))
-            })
-            .collect()
+    let wanted = partitions(request.topics, |t| {
+        (t.name.to_string(), t.partition_indexes)
     });
     match fetch(state, request.group_id.to_string(), wanted).await {
         Ok(offsets) => OffsetFetchResponse::default().with_topics(
@@ -111,6 +93,20 @@ pub async fn handle(
         }
         Err(_) => OffsetFetchResponse::default(),
     }
+}
+
+/// The requested (topic, partition) pairs; `None` (all committed offsets) stays `None`.
+fn partitions<T>(
+    topics: Option<Vec<T>>,
+    name_and_indexes: impl Fn(T) -> (String, Vec<i32>),
+) -> Option<Vec<(String, i32)>> {
+    topics.map(|topics| {
+        topics
+            .into_iter()
+            .map(&name_and_indexes)
+            .flat_map(|(name, indexes)| indexes.into_iter().map(move |p| (name.clone(), p)))
+            .collect()
+    })
 }
 
 fn fields(offset: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
