@@ -394,6 +394,13 @@ impl Topics {
         };
         let definitions = data_dir.join(TOPICS_DIR);
         std::fs::create_dir_all(&definitions)?;
+        // Partition directories of topics whose deletion was cut short.
+        for entry in std::fs::read_dir(data_dir)? {
+            let path = entry?.path();
+            if path.is_dir() && path.to_string_lossy().ends_with(DELETED_SUFFIX) {
+                std::fs::remove_dir_all(&path)?;
+            }
+        }
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&definitions)? {
             let path = entry?.path();
@@ -479,6 +486,25 @@ impl Topics {
         topics
     }
 
+    /// Takes a topic out of the broker (DeleteTopics). Its files are deleted by
+    /// [`TopicRemoval::delete_files`], off the async workers.
+    pub fn delete(&self, name: &str) -> Option<TopicRemoval> {
+        let mut registry = self.registry.write().unwrap_or_else(|p| p.into_inner());
+        let topic = registry.by_name.remove(name)?;
+        registry.by_id.remove(&topic.id);
+        drop(registry);
+        let files = match &self.storage {
+            Storage::Memory => Vec::new(),
+            Storage::Disk(dir) => {
+                std::iter::once(dir.join(TOPICS_DIR).join(format!("{name}.toml")))
+                    .chain((0..topic.partitions.len()).map(|i| dir.join(format!("{name}-{i}"))))
+                    .collect()
+            }
+        };
+        tracing::info!(topic = %topic.name, id = %topic.id, "deleted topic");
+        Some(TopicRemoval { topic, files })
+    }
+
     /// Checks everything `create` would, without creating.
     pub fn validate(&self, new: &NewTopic) -> Result<TopicConfig, CreateError> {
         validate_name(&new.name)?;
@@ -533,6 +559,46 @@ impl Topics {
         Ok(topic)
     }
 }
+
+/// A topic taken out of the broker, whose files are still to be deleted.
+pub struct TopicRemoval {
+    pub topic: Arc<Topic>,
+    /// The definition file, then the partition directories.
+    files: Vec<PathBuf>,
+}
+
+impl TopicRemoval {
+    /// Deletes the topic's files (blocking): the definition first, so a crash midway does not
+    /// bring the topic back; each partition directory is renamed aside before it is removed,
+    /// and anything left aside is removed at the next start.
+    pub fn delete_files(self) -> io::Result<()> {
+        let mut files = self.files.into_iter();
+        if let Some(definition) = files.next() {
+            match std::fs::remove_file(&definition) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            if let Some(dir) = definition.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+        }
+        for dir in files {
+            let mut aside = dir.clone().into_os_string();
+            aside.push(format!(".{}{DELETED_SUFFIX}", self.topic.id.simple()));
+            let aside = PathBuf::from(aside);
+            match std::fs::rename(&dir, &aside) {
+                Ok(()) => std::fs::remove_dir_all(&aside)?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Partition directories being deleted end with this.
+const DELETED_SUFFIX: &str = "-delete";
 
 /// How far back producer state is rebuilt at start: well past a producer's default delivery
 /// timeout (two minutes), within which it retries.
@@ -678,6 +744,38 @@ mod tests {
         );
         let gap = idempotent_batch(77, 0, 9, 1, now);
         assert!(partition.append(Bytes::from(gap.clone()), None).is_err());
+    }
+
+    #[test]
+    fn a_deleted_topic_is_gone_after_a_restart_and_its_name_can_be_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first_id = {
+            let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
+            let topic = topics.create(new_topic("gone.v1", 2)).unwrap();
+            let batch = crate::protocol::record_batch::tests::batch(0, 0, 5, b"x");
+            topic.partitions[0]
+                .append(Bytes::from(batch), None)
+                .unwrap();
+            let removal = topics.delete("gone.v1").unwrap();
+            assert!(topics.get("gone.v1").is_none() && topics.get_by_id(&topic.id).is_none());
+            assert!(topics.delete("gone.v1").is_none());
+            removal.delete_files().unwrap();
+            let left: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(
+                left,
+                vec![std::ffi::OsString::from("topics")],
+                "no partition directory is left"
+            );
+            topic.id
+        };
+        let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
+        assert!(topics.get("gone.v1").is_none());
+        let again = topics.create(new_topic("gone.v1", 1)).unwrap();
+        assert_ne!(again.id, first_id);
+        assert_eq!(again.partitions[0].offsets().high_watermark, 0);
     }
 
     #[test]

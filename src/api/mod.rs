@@ -5,6 +5,7 @@ pub mod api_versions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
+pub mod delete_topics;
 pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
@@ -87,6 +88,9 @@ pub async fn handle(state: &State, request: Request, peer: SocketAddr) -> Option
         }
         RequestBody::OffsetDelete(r) => {
             ResponseBody::OffsetDelete(offset_delete::handle(state, r).await)
+        }
+        RequestBody::DeleteTopics(r) => {
+            ResponseBody::DeleteTopics(delete_topics::handle(state, version, r).await)
         }
         RequestBody::DeleteRecords(r) => {
             ResponseBody::DeleteRecords(delete_records::handle(state, r).await)

@@ -245,6 +245,15 @@ impl GroupCoordinator {
         .await
     }
 
+    /// Drops every group's committed offsets of a deleted topic.
+    pub async fn forget_topic(&self, topic: String) -> Result<(), GroupError> {
+        self.call(move |d, _| {
+            let fx = d.coordinator.forget_topic(&topic);
+            d.apply(fx);
+        })
+        .await
+    }
+
     pub async fn all_offsets(&self) -> Result<Vec<(String, String, i32, i64)>, GroupError> {
         self.call(|d, _| d.coordinator.all_offsets()).await
     }

@@ -715,6 +715,29 @@ impl Coordinator {
         }
     }
 
+    /// Drops every group's committed offsets of a deleted topic, as Kafka does.
+    pub fn forget_topic(&mut self, topic: &str) -> Effects {
+        let mut fx = Effects::default();
+        for group in self.groups.values_mut() {
+            let gone: Vec<i32> = group
+                .offsets
+                .keys()
+                .filter(|(t, _)| t == topic)
+                .map(|(_, p)| *p)
+                .collect();
+            for partition in gone {
+                group.offsets.remove(&(topic.to_string(), partition));
+                fx.records.push(GroupRecord::Offset {
+                    group: group.id.clone(),
+                    topic: topic.to_string(),
+                    partition,
+                    value: None,
+                });
+            }
+        }
+        fx
+    }
+
     /// Every committed offset: (group, topic, partition, offset).
     pub fn all_offsets(&self) -> Vec<(String, String, i32, i64)> {
         self.groups

@@ -7,10 +7,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
-    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
-    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
-    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
-    OffsetFetchRequest, ProduceRequest, RequestHeader, SyncGroupRequest,
+    DeleteTopicsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
+    HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, RequestHeader, SyncGroupRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -56,6 +56,7 @@ pub enum RequestBody {
     DeleteGroups(DeleteGroupsRequest),
     OffsetDelete(OffsetDeleteRequest),
     DeleteRecords(DeleteRecordsRequest),
+    DeleteTopics(DeleteTopicsRequest),
 }
 
 /// Why a frame did not become a request.
@@ -201,6 +202,9 @@ fn decode_body(api_key: ApiKey, version: i16, mut buf: Bytes) -> anyhow::Result<
         }
         ApiKey::OffsetDelete => {
             RequestBody::OffsetDelete(OffsetDeleteRequest::decode(&mut buf, version)?)
+        }
+        ApiKey::DeleteTopics => {
+            RequestBody::DeleteTopics(DeleteTopicsRequest::decode(&mut buf, version)?)
         }
         ApiKey::DeleteRecords => {
             RequestBody::DeleteRecords(DeleteRecordsRequest::decode(&mut buf, version)?)

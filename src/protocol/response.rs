@@ -4,10 +4,10 @@
 use bytes::{BufMut, Bytes};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse,
-    DescribeGroupsResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
-    InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse,
-    ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
-    OffsetFetchResponse, ProduceResponse, ResponseHeader, SyncGroupResponse,
+    DeleteTopicsResponse, DescribeGroupsResponse, FetchResponse, FindCoordinatorResponse,
+    HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse,
+    ListGroupsResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse,
+    OffsetDeleteResponse, OffsetFetchResponse, ProduceResponse, ResponseHeader, SyncGroupResponse,
 };
 use kafka_protocol::protocol::Encodable;
 
@@ -35,6 +35,7 @@ pub enum ResponseBody {
     DeleteGroups(DeleteGroupsResponse),
     OffsetDelete(OffsetDeleteResponse),
     DeleteRecords(DeleteRecordsResponse),
+    DeleteTopics(DeleteTopicsResponse),
 }
 
 /// The version the crate must encode a response in. Produce v2's response has the same
@@ -96,6 +97,7 @@ pub fn encode(
         ResponseBody::DeleteGroups(b) => b.encode(&mut out, version)?,
         ResponseBody::OffsetDelete(b) => b.encode(&mut out, version)?,
         ResponseBody::DeleteRecords(b) => b.encode(&mut out, version)?,
+        ResponseBody::DeleteTopics(b) => b.encode(&mut out, version)?,
     }
     debug_assert_eq!(out.len(), 4 + size);
     Ok(out.into_chunks())
@@ -122,6 +124,7 @@ fn body_size(body: &ResponseBody, version: i16) -> anyhow::Result<usize> {
         ResponseBody::DeleteGroups(b) => b.compute_size(version),
         ResponseBody::OffsetDelete(b) => b.compute_size(version),
         ResponseBody::DeleteRecords(b) => b.compute_size(version),
+        ResponseBody::DeleteTopics(b) => b.compute_size(version),
     }
 }
 
@@ -177,6 +180,7 @@ impl ResponseBody {
             ResponseBody::DescribeGroups(b) => b.groups.iter().map(|g| g.error_code).collect(),
             ResponseBody::ListGroups(b) => vec![b.error_code],
             ResponseBody::DeleteGroups(b) => b.results.iter().map(|r| r.error_code).collect(),
+            ResponseBody::DeleteTopics(b) => b.responses.iter().map(|r| r.error_code).collect(),
             ResponseBody::DeleteRecords(b) => b
                 .topics
                 .iter()

@@ -35,6 +35,7 @@ pub const SUPPORTED: &[Supported] = &[
     api(ApiKey::ListGroups, 0, 4),
     api(ApiKey::ApiVersions, 0, 4),
     api(ApiKey::CreateTopics, 2, 7),
+    api(ApiKey::DeleteTopics, 1, 6),
     api(ApiKey::DeleteRecords, 0, 2),
     api(ApiKey::InitProducerId, 0, 4),
     api(ApiKey::DeleteGroups, 0, 2),
@@ -85,6 +86,7 @@ mod tests {
                 ApiKey::DeleteGroups => within::<DeleteGroupsRequest>(s.min, s.max),
                 ApiKey::OffsetDelete => within::<OffsetDeleteRequest>(s.min, s.max),
                 ApiKey::DeleteRecords => within::<DeleteRecordsRequest>(s.min, s.max),
+                ApiKey::DeleteTopics => within::<DeleteTopicsRequest>(s.min, s.max),
                 other => panic!("advertised {other:?} has no decoder check"),
             }
         }
