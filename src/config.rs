@@ -63,6 +63,9 @@ pub struct Config {
     pub max_connections: usize,
     /// Upper bound on a fetch's `max_wait_ms`, so a client cannot park a request for ever.
     pub fetch_wait_max_ms: u64,
+    /// Upper bound on the record bytes one fetch response holds (Kafka's `fetch.max.bytes`);
+    /// the first batch is still sent whole when it alone is larger.
+    pub fetch_max_bytes: usize,
     /// A connection that sends no request for this long is closed (Kafka's
     /// `connections.max.idle.ms`).
     pub connections_max_idle_ms: u64,
@@ -104,6 +107,7 @@ impl Default for Config {
             message_max_bytes: 1_048_588,
             max_connections: 10_000,
             fetch_wait_max_ms: 30_000,
+            fetch_max_bytes: 57_671_680,
             connections_max_idle_ms: 600_000,
             group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 6_000,
@@ -265,6 +269,9 @@ impl Config {
         }
         if self.message_max_bytes < 64 {
             return fail("message_max_bytes", "must be at least 64");
+        }
+        if self.fetch_max_bytes == 0 {
+            return fail("fetch_max_bytes", "must be at least 1");
         }
         if self.connections_max_idle_ms == 0 {
             return fail("connections_max_idle_ms", "must be at least 1");

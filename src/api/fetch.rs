@@ -58,7 +58,10 @@ pub async fn handle(state: &State, version: i16, request: FetchRequest) -> Fetch
         .min(state.config.fetch_wait_max_ms);
     let deadline = Instant::now() + Duration::from_millis(max_wait_ms);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
-    let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
+    // As Kafka's `fetch.max.bytes`: a client cannot make one fetch hold more than this.
+    let max_bytes = usize::try_from(request.max_bytes)
+        .unwrap_or(0)
+        .min(state.config.fetch_max_bytes);
 
     // Subscribed before the first read, so an append between the read and the wait still
     // wakes us.
