@@ -34,6 +34,39 @@ enum ConfigKind {
     ListOf(&'static [&'static str]),
 }
 
+impl ConfigKind {
+    fn value_type(self) -> ConfigValueType {
+        match self {
+            ConfigKind::Int { .. } => ConfigValueType::Int,
+            ConfigKind::Long { .. } => ConfigValueType::Long,
+            ConfigKind::Ratio => ConfigValueType::Double,
+            ConfigKind::Bool => ConfigValueType::Boolean,
+            ConfigKind::OneOf(_) => ConfigValueType::String,
+            ConfigKind::ListOf(_) => ConfigValueType::List,
+        }
+    }
+}
+
+/// A config value's type, as DescribeConfigs reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigValueType {
+    Boolean,
+    String,
+    Int,
+    Long,
+    Double,
+    List,
+}
+
+/// One topic config: its effective value and whether the topic set it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    pub name: &'static str,
+    pub value: String,
+    pub is_set: bool,
+    pub value_type: ConfigValueType,
+}
+
 /// The topic configs Sluice knows, with Kafka's names and defaults.
 const TOPIC_CONFIGS: &[(&str, &str, ConfigKind)] = &[
     (
@@ -193,12 +226,14 @@ impl TopicConfig {
     }
 
     /// Every known config with its effective value and whether it was set for this topic.
-    pub fn entries(&self) -> Vec<(&'static str, String, bool)> {
+    pub fn entries(&self) -> Vec<ConfigEntry> {
         TOPIC_CONFIGS
             .iter()
-            .map(|(name, _, _)| {
-                let set = self.overrides.contains_key(*name);
-                (*name, self.value(name), set)
+            .map(|(name, _, kind)| ConfigEntry {
+                name,
+                value: self.value(name),
+                is_set: self.overrides.contains_key(*name),
+                value_type: kind.value_type(),
             })
             .collect()
     }

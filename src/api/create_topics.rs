@@ -15,8 +15,8 @@ use crate::broker::State;
 use crate::topics::{CreateError, NewTopic, TopicConfig};
 
 /// Kafka's `ConfigSource` values for describe-style config entries.
-const SOURCE_TOPIC_CONFIG: i8 = 1;
-const SOURCE_DEFAULT_CONFIG: i8 = 5;
+pub const SOURCE_TOPIC_CONFIG: i8 = 1;
+pub const SOURCE_DEFAULT_CONFIG: i8 = 5;
 
 pub fn handle(state: &State, version: i16, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let mut seen = std::collections::HashSet::new();
@@ -153,11 +153,11 @@ fn describe(config: &TopicConfig) -> Vec<CreatableTopicConfigs> {
     config
         .entries()
         .into_iter()
-        .map(|(name, value, set)| {
+        .map(|entry| {
             CreatableTopicConfigs::default()
-                .with_name(StrBytes::from_static_str(name))
-                .with_value(Some(StrBytes::from_string(value)))
-                .with_config_source(if set {
+                .with_name(StrBytes::from_static_str(entry.name))
+                .with_value(Some(StrBytes::from_string(entry.value)))
+                .with_config_source(if entry.is_set {
                     SOURCE_TOPIC_CONFIG
                 } else {
                     SOURCE_DEFAULT_CONFIG

@@ -6,6 +6,7 @@ pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_configs;
 pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
@@ -88,6 +89,9 @@ pub async fn handle(state: &State, request: Request, peer: SocketAddr) -> Option
         }
         RequestBody::OffsetDelete(r) => {
             ResponseBody::OffsetDelete(offset_delete::handle(state, r).await)
+        }
+        RequestBody::DescribeConfigs(r) => {
+            ResponseBody::DescribeConfigs(describe_configs::handle(state, version, r))
         }
         RequestBody::DeleteTopics(r) => {
             ResponseBody::DeleteTopics(delete_topics::handle(state, version, r).await)

@@ -7,9 +7,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
-    DeleteTopicsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest,
-    HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest,
+    FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
     OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, RequestHeader, SyncGroupRequest,
 };
 use kafka_protocol::protocol::Decodable;
@@ -57,6 +57,7 @@ pub enum RequestBody {
     OffsetDelete(OffsetDeleteRequest),
     DeleteRecords(DeleteRecordsRequest),
     DeleteTopics(DeleteTopicsRequest),
+    DescribeConfigs(DescribeConfigsRequest),
 }
 
 /// Why a frame did not become a request.
@@ -202,6 +203,9 @@ fn decode_body(api_key: ApiKey, version: i16, mut buf: Bytes) -> anyhow::Result<
         }
         ApiKey::OffsetDelete => {
             RequestBody::OffsetDelete(OffsetDeleteRequest::decode(&mut buf, version)?)
+        }
+        ApiKey::DescribeConfigs => {
+            RequestBody::DescribeConfigs(DescribeConfigsRequest::decode(&mut buf, version)?)
         }
         ApiKey::DeleteTopics => {
             RequestBody::DeleteTopics(DeleteTopicsRequest::decode(&mut buf, version)?)

@@ -4,10 +4,11 @@
 use bytes::{BufMut, Bytes};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse,
-    DeleteTopicsResponse, DescribeGroupsResponse, FetchResponse, FindCoordinatorResponse,
-    HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse,
-    ListGroupsResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse,
-    OffsetDeleteResponse, OffsetFetchResponse, ProduceResponse, ResponseHeader, SyncGroupResponse,
+    DeleteTopicsResponse, DescribeConfigsResponse, DescribeGroupsResponse, FetchResponse,
+    FindCoordinatorResponse, HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse,
+    LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse, MetadataResponse,
+    OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse, ProduceResponse,
+    ResponseHeader, SyncGroupResponse,
 };
 use kafka_protocol::protocol::Encodable;
 
@@ -36,6 +37,7 @@ pub enum ResponseBody {
     OffsetDelete(OffsetDeleteResponse),
     DeleteRecords(DeleteRecordsResponse),
     DeleteTopics(DeleteTopicsResponse),
+    DescribeConfigs(DescribeConfigsResponse),
 }
 
 /// The version the crate must encode a response in. Produce v2's response has the same
@@ -98,6 +100,7 @@ pub fn encode(
         ResponseBody::OffsetDelete(b) => b.encode(&mut out, version)?,
         ResponseBody::DeleteRecords(b) => b.encode(&mut out, version)?,
         ResponseBody::DeleteTopics(b) => b.encode(&mut out, version)?,
+        ResponseBody::DescribeConfigs(b) => b.encode(&mut out, version)?,
     }
     debug_assert_eq!(out.len(), 4 + size);
     Ok(out.into_chunks())
@@ -125,6 +128,7 @@ fn body_size(body: &ResponseBody, version: i16) -> anyhow::Result<usize> {
         ResponseBody::OffsetDelete(b) => b.compute_size(version),
         ResponseBody::DeleteRecords(b) => b.compute_size(version),
         ResponseBody::DeleteTopics(b) => b.compute_size(version),
+        ResponseBody::DescribeConfigs(b) => b.compute_size(version),
     }
 }
 
@@ -186,6 +190,7 @@ impl ResponseBody {
                 .iter()
                 .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
                 .collect(),
+            ResponseBody::DescribeConfigs(b) => b.results.iter().map(|r| r.error_code).collect(),
             ResponseBody::OffsetDelete(b) => std::iter::once(b.error_code)
                 .chain(
                     b.topics

@@ -38,6 +38,7 @@ pub const SUPPORTED: &[Supported] = &[
     api(ApiKey::DeleteTopics, 1, 6),
     api(ApiKey::DeleteRecords, 0, 2),
     api(ApiKey::InitProducerId, 0, 4),
+    api(ApiKey::DescribeConfigs, 1, 4),
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::OffsetDelete, 0, 0),
 ];
@@ -87,6 +88,7 @@ mod tests {
                 ApiKey::OffsetDelete => within::<OffsetDeleteRequest>(s.min, s.max),
                 ApiKey::DeleteRecords => within::<DeleteRecordsRequest>(s.min, s.max),
                 ApiKey::DeleteTopics => within::<DeleteTopicsRequest>(s.min, s.max),
+                ApiKey::DescribeConfigs => within::<DescribeConfigsRequest>(s.min, s.max),
                 other => panic!("advertised {other:?} has no decoder check"),
             }
         }

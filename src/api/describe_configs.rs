@@ -1,0 +1,217 @@
+//! DescribeConfigs (key 32): a topic's configs (effective value, and whether the topic set
+//! it), or this broker's settings under Kafka's names, read-only.
+
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use super::create_topics::{SOURCE_DEFAULT_CONFIG, SOURCE_TOPIC_CONFIG};
+use crate::broker::State;
+use crate::topics::ConfigValueType;
+
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+/// Kafka's `ConfigSource.STATIC_BROKER_CONFIG`: set in the broker's config at start.
+const SOURCE_STATIC_BROKER_CONFIG: i8 = 4;
+/// v3 added config types and documentation.
+const FIRST_TYPED_VERSION: i16 = 3;
+
+/// One config as answered: name, value, source, read-only, type.
+struct Described {
+    name: String,
+    value: String,
+    source: i8,
+    read_only: bool,
+    value_type: ConfigValueType,
+}
+
+pub fn handle(
+    state: &State,
+    version: i16,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
+    let results = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let described = match resource.resource_type {
+                RESOURCE_TOPIC => topic_configs(state, resource.resource_name.as_str()),
+                RESOURCE_BROKER => broker_configs(state, resource.resource_name.as_str()),
+                other => Err((
+                    ResponseError::InvalidRequest,
+                    format!("resource type {other} has no configs here"),
+                )),
+            };
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            match described {
+                Ok(configs) => {
+                    let wanted = |name: &str| {
+                        resource
+                            .configuration_keys
+                            .as_ref()
+                            .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+                    };
+                    let configs = configs
+                        .into_iter()
+                        .filter(|c| wanted(&c.name))
+                        .map(|c| answer(c, version))
+                        .collect();
+                    result.with_configs(configs)
+                }
+                Err((error, message)) => result
+                    .with_error_code(error.code())
+                    .with_error_message(Some(StrBytes::from_string(message))),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+fn answer(config: Described, version: i16) -> DescribeConfigsResourceResult {
+    let result = DescribeConfigsResourceResult::default()
+        .with_name(StrBytes::from_string(config.name))
+        .with_value(Some(StrBytes::from_string(config.value)))
+        .with_read_only(config.read_only)
+        .with_config_source(config.source)
+        .with_documentation(None);
+    if version >= FIRST_TYPED_VERSION {
+        // Kafka's ConfigType codes.
+        result.with_config_type(match config.value_type {
+            ConfigValueType::Boolean => 1,
+            ConfigValueType::String => 2,
+            ConfigValueType::Int => 3,
+            ConfigValueType::Long => 5,
+            ConfigValueType::Double => 6,
+            ConfigValueType::List => 7,
+        })
+    } else {
+        result
+    }
+}
+
+/// A resource's configs, or why there are none.
+type Configs = Result<Vec<Described>, (ResponseError, String)>;
+
+fn topic_configs(state: &State, name: &str) -> Configs {
+    let topic = state.topics.get(name).ok_or_else(|| {
+        (
+            ResponseError::UnknownTopicOrPartition,
+            format!("topic {name} does not exist"),
+        )
+    })?;
+    Ok(topic
+        .config
+        .entries()
+        .into_iter()
+        .map(|entry| Described {
+            name: entry.name.to_string(),
+            value: entry.value,
+            source: if entry.is_set {
+                SOURCE_TOPIC_CONFIG
+            } else {
+                SOURCE_DEFAULT_CONFIG
+            },
+            read_only: false,
+            value_type: entry.value_type,
+        })
+        .collect())
+}
+
+/// The broker's settings that have a Kafka name.
+fn broker_configs(state: &State, name: &str) -> Configs {
+    if !name.is_empty() && name != state.node_id.to_string() {
+        return Err((
+            ResponseError::InvalidRequest,
+            format!("this is broker {}, not {name}", state.node_id),
+        ));
+    }
+    let c = &state.config;
+    let settings: [(&str, String, ConfigValueType); 15] = [
+        ("broker.id", state.node_id.to_string(), ConfigValueType::Int),
+        (
+            "auto.create.topics.enable",
+            c.auto_create_topics.to_string(),
+            ConfigValueType::Boolean,
+        ),
+        (
+            "num.partitions",
+            c.num_partitions.to_string(),
+            ConfigValueType::Int,
+        ),
+        (
+            "default.replication.factor",
+            "1".into(),
+            ConfigValueType::Int,
+        ),
+        (
+            "message.max.bytes",
+            c.message_max_bytes.to_string(),
+            ConfigValueType::Int,
+        ),
+        (
+            "socket.request.max.bytes",
+            c.max_request_bytes.to_string(),
+            ConfigValueType::Int,
+        ),
+        (
+            "fetch.max.bytes",
+            c.fetch_max_bytes.to_string(),
+            ConfigValueType::Int,
+        ),
+        (
+            "connections.max.idle.ms",
+            c.connections_max_idle_ms.to_string(),
+            ConfigValueType::Long,
+        ),
+        (
+            "log.flush.interval.messages",
+            c.log_flush_interval_messages.to_string(),
+            ConfigValueType::Long,
+        ),
+        (
+            "log.flush.interval.ms",
+            c.log_flush_interval_ms.to_string(),
+            ConfigValueType::Long,
+        ),
+        (
+            "log.retention.check.interval.ms",
+            c.log_retention_check_interval_ms.to_string(),
+            ConfigValueType::Long,
+        ),
+        (
+            "group.initial.rebalance.delay.ms",
+            c.group_initial_rebalance_delay_ms.to_string(),
+            ConfigValueType::Int,
+        ),
+        (
+            "group.min.session.timeout.ms",
+            c.group_min_session_timeout_ms.to_string(),
+            ConfigValueType::Int,
+        ),
+        (
+            "group.max.session.timeout.ms",
+            c.group_max_session_timeout_ms.to_string(),
+            ConfigValueType::Int,
+        ),
+        (
+            "offsets.retention.minutes",
+            c.offsets_retention_minutes.to_string(),
+            ConfigValueType::Int,
+        ),
+    ];
+    Ok(settings
+        .into_iter()
+        .map(|(name, value, value_type)| Described {
+            name: name.to_string(),
+            value,
+            source: SOURCE_STATIC_BROKER_CONFIG,
+            read_only: true,
+            value_type,
+        })
+        .collect())
+}
