@@ -84,18 +84,12 @@ impl Broker {
             })?,
             None => (local_addr.ip().to_string(), local_addr.port()),
         };
-        let (cluster_id, topics, groups) = match config.storage() {
-            Storage::Memory => (
-                new_cluster_id(),
-                Topics::new(config.topic_defaults()),
-                GroupCoordinator::start(config.group_config(), None, Clock::System)?,
-            ),
-            Storage::Disk(dir) => (
-                load_or_create_cluster_id(&dir)?,
-                Topics::open(&dir, config.topic_defaults(), Clock::System)?,
-                GroupCoordinator::start(config.group_config(), Some(&dir), Clock::System)?,
-            ),
-        };
+        // Opening the data directory reads and recovers logs: a blocking thread's work.
+        let opening = config.clone();
+        let (cluster_id, topics, groups) =
+            tokio::task::spawn_blocking(move || open_storage(&opening))
+                .await
+                .map_err(io::Error::other)??;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = Arc::new(State {
             node_id: config.node_id,
@@ -188,6 +182,22 @@ impl Broker {
         maintenance::close_logs(self.state.clone()).await;
         tracing::info!("shutdown complete");
     }
+}
+
+/// The cluster id, topics (logs recovered) and group coordinator of the configured storage.
+fn open_storage(config: &Config) -> io::Result<(String, Topics, GroupCoordinator)> {
+    Ok(match config.storage() {
+        Storage::Memory => (
+            new_cluster_id(),
+            Topics::new(config.topic_defaults()),
+            GroupCoordinator::start(config.group_config(), None, Clock::System)?,
+        ),
+        Storage::Disk(dir) => (
+            load_or_create_cluster_id(&dir)?,
+            Topics::open(&dir, config.topic_defaults(), Clock::System)?,
+            GroupCoordinator::start(config.group_config(), Some(&dir), Clock::System)?,
+        ),
+    })
 }
 
 /// A cluster id as Kafka writes them: a random UUID in URL-safe base64, unpadded.

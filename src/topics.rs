@@ -349,6 +349,31 @@ impl fmt::Display for CreateError {
     }
 }
 
+/// Why a topic cannot grow (CreatePartitions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionsError {
+    UnknownTopic,
+    /// Partitions only grow, up to [`MAX_PARTITIONS`].
+    InvalidCount {
+        current: i32,
+        count: i32,
+    },
+    Storage(String),
+}
+
+impl fmt::Display for PartitionsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PartitionsError::UnknownTopic => write!(f, "the topic does not exist"),
+            PartitionsError::InvalidCount { current, count } => write!(
+                f,
+                "the topic has {current} partitions; {count} is not more, or is more than {MAX_PARTITIONS}"
+            ),
+            PartitionsError::Storage(e) => write!(f, "cannot store the topic: {e}"),
+        }
+    }
+}
+
 /// Checks a topic name as Kafka does: 1–249 of `[a-zA-Z0-9._-]`, and not `.` or `..`.
 pub fn validate_name(name: &str) -> Result<(), CreateError> {
     let invalid = |why: &str| Err(CreateError::InvalidName(why.to_string()));
@@ -521,6 +546,58 @@ impl Topics {
         topics
     }
 
+    /// Grows a topic to `count` partitions (CreatePartitions); with `validate_only`, only
+    /// checks. Existing partitions are kept as they are.
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), PartitionsError> {
+        let mut registry = self.registry.write().unwrap_or_else(|p| p.into_inner());
+        let topic = registry
+            .by_name
+            .get(name)
+            .cloned()
+            .ok_or(PartitionsError::UnknownTopic)?;
+        let current = topic.partitions.len() as i32;
+        if count <= current || count > MAX_PARTITIONS {
+            return Err(PartitionsError::InvalidCount { current, count });
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let storage_error = |e: io::Error| PartitionsError::Storage(e.to_string());
+        let mut partitions = topic.partitions.clone();
+        for index in current..count {
+            partitions.push(
+                self.open_partition(name, index, &topic.config)
+                    .map_err(storage_error)?,
+            );
+        }
+        if let Storage::Disk(dir) = &self.storage {
+            let file = TopicFile {
+                id: topic.id,
+                partitions: count,
+                configs: topic.config.overrides().clone(),
+            };
+            let text =
+                toml::to_string(&file).map_err(|e| PartitionsError::Storage(e.to_string()))?;
+            write_atomically(&dir.join(TOPICS_DIR).join(format!("{name}.toml")), &text)
+                .map_err(storage_error)?;
+        }
+        let grown = Arc::new(Topic {
+            name: topic.name.clone(),
+            id: topic.id,
+            config: topic.config.clone(),
+            partitions,
+        });
+        registry.by_name.insert(grown.name.clone(), grown.clone());
+        registry.by_id.insert(grown.id, grown);
+        tracing::info!(topic = name, from = current, to = count, "added partitions");
+        Ok(())
+    }
+
     /// Takes a topic out of the broker (DeleteTopics). Its files are deleted by
     /// [`TopicRemoval::delete_files`], off the async workers.
     pub fn delete(&self, name: &str) -> Option<TopicRemoval> {
@@ -642,19 +719,13 @@ const PRODUCER_STATE_WINDOW_MS: i64 = 15 * 60 * 1000;
 /// The directory under the data dir that holds topic definitions.
 const TOPICS_DIR: &str = "topics";
 
-/// Writes `text` to `path` so that a crash leaves either the old file or the new one.
+/// Writes `text` to `path` so that a crash leaves either the old file or the new one. Like
+/// appended records, it reaches the page cache, not necessarily the disk: topic changes run
+/// on the async workers, where nothing may wait for an fsync.
 fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
     let aside = path.with_extension("tmp");
-    {
-        let mut file = std::fs::File::create(&aside)?;
-        std::io::Write::write_all(&mut file, text.as_bytes())?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&aside, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    std::fs::write(&aside, text)?;
+    std::fs::rename(&aside, path)
 }
 
 #[cfg(test)]
@@ -811,6 +882,46 @@ mod tests {
         let again = topics.create(new_topic("gone.v1", 1)).unwrap();
         assert_ne!(again.id, first_id);
         assert_eq!(again.partitions[0].offsets().high_watermark, 0);
+    }
+
+    #[test]
+    fn partitions_only_grow_and_the_new_count_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
+            let before = topics.create(new_topic("grows", 2)).unwrap();
+            let batch = crate::protocol::record_batch::tests::batch(0, 0, 5, b"x");
+            before.partitions[1]
+                .append(Bytes::from(batch), None)
+                .unwrap();
+            assert_eq!(
+                topics.add_partitions("grows", 2, false),
+                Err(PartitionsError::InvalidCount {
+                    current: 2,
+                    count: 2
+                })
+            );
+            assert_eq!(
+                topics.add_partitions("nope", 3, false),
+                Err(PartitionsError::UnknownTopic)
+            );
+            topics.add_partitions("grows", 5, true).unwrap();
+            assert_eq!(
+                topics.get("grows").unwrap().partitions.len(),
+                2,
+                "validate_only changes nothing"
+            );
+            topics.add_partitions("grows", 5, false).unwrap();
+            let after = topics.get("grows").unwrap();
+            assert_eq!((after.id, after.partitions.len()), (before.id, 5));
+            assert_eq!(
+                after.partitions[1].offsets().high_watermark,
+                1,
+                "existing data kept"
+            );
+        }
+        let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
+        assert_eq!(topics.get("grows").unwrap().partitions.len(), 5);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the broker's errors to Kafka error codes.
 
 pub mod api_versions;
+pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
@@ -89,6 +90,9 @@ pub async fn handle(state: &State, request: Request, peer: SocketAddr) -> Option
         }
         RequestBody::OffsetDelete(r) => {
             ResponseBody::OffsetDelete(offset_delete::handle(state, r).await)
+        }
+        RequestBody::CreatePartitions(r) => {
+            ResponseBody::CreatePartitions(create_partitions::handle(state, r))
         }
         RequestBody::DescribeConfigs(r) => {
             ResponseBody::DescribeConfigs(describe_configs::handle(state, version, r))

@@ -3,12 +3,12 @@
 
 use bytes::{BufMut, Bytes};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse,
-    DeleteTopicsResponse, DescribeConfigsResponse, DescribeGroupsResponse, FetchResponse,
-    FindCoordinatorResponse, HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse,
-    LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse, MetadataResponse,
-    OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse, ProduceResponse,
-    ResponseHeader, SyncGroupResponse,
+    ApiKey, ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse,
+    DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse, DescribeConfigsResponse,
+    DescribeGroupsResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
+    InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse,
+    ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
+    OffsetFetchResponse, ProduceResponse, ResponseHeader, SyncGroupResponse,
 };
 use kafka_protocol::protocol::Encodable;
 
@@ -38,6 +38,7 @@ pub enum ResponseBody {
     DeleteRecords(DeleteRecordsResponse),
     DeleteTopics(DeleteTopicsResponse),
     DescribeConfigs(DescribeConfigsResponse),
+    CreatePartitions(CreatePartitionsResponse),
 }
 
 /// The version the crate must encode a response in. Produce v2's response has the same
@@ -101,6 +102,7 @@ pub fn encode(
         ResponseBody::DeleteRecords(b) => b.encode(&mut out, version)?,
         ResponseBody::DeleteTopics(b) => b.encode(&mut out, version)?,
         ResponseBody::DescribeConfigs(b) => b.encode(&mut out, version)?,
+        ResponseBody::CreatePartitions(b) => b.encode(&mut out, version)?,
     }
     debug_assert_eq!(out.len(), 4 + size);
     Ok(out.into_chunks())
@@ -129,6 +131,7 @@ fn body_size(body: &ResponseBody, version: i16) -> anyhow::Result<usize> {
         ResponseBody::DeleteRecords(b) => b.compute_size(version),
         ResponseBody::DeleteTopics(b) => b.compute_size(version),
         ResponseBody::DescribeConfigs(b) => b.compute_size(version),
+        ResponseBody::CreatePartitions(b) => b.compute_size(version),
     }
 }
 
@@ -190,6 +193,7 @@ impl ResponseBody {
                 .iter()
                 .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
                 .collect(),
+            ResponseBody::CreatePartitions(b) => b.results.iter().map(|r| r.error_code).collect(),
             ResponseBody::DescribeConfigs(b) => b.results.iter().map(|r| r.error_code).collect(),
             ResponseBody::OffsetDelete(b) => std::iter::once(b.error_code)
                 .chain(

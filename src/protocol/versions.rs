@@ -39,6 +39,7 @@ pub const SUPPORTED: &[Supported] = &[
     api(ApiKey::DeleteRecords, 0, 2),
     api(ApiKey::InitProducerId, 0, 4),
     api(ApiKey::DescribeConfigs, 1, 4),
+    api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::OffsetDelete, 0, 0),
 ];
@@ -89,6 +90,7 @@ mod tests {
                 ApiKey::DeleteRecords => within::<DeleteRecordsRequest>(s.min, s.max),
                 ApiKey::DeleteTopics => within::<DeleteTopicsRequest>(s.min, s.max),
                 ApiKey::DescribeConfigs => within::<DescribeConfigsRequest>(s.min, s.max),
+                ApiKey::CreatePartitions => within::<CreatePartitionsRequest>(s.min, s.max),
                 other => panic!("advertised {other:?} has no decoder check"),
             }
         }

@@ -1,0 +1,64 @@
+//! CreatePartitions (key 37): grows topics to a larger partition count; partitions never
+//! shrink. Manual assignments must put every new partition on this broker.
+
+use std::collections::HashSet;
+
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::broker::State;
+use crate::topics::PartitionsError;
+
+pub fn handle(state: &State, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let mut seen = HashSet::new();
+    let results = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let name = topic.name.to_string();
+            let on_this_broker = topic.assignments.as_ref().is_none_or(|assignments| {
+                assignments
+                    .iter()
+                    .all(|a| a.broker_ids.len() == 1 && a.broker_ids[0].0 == state.node_id)
+            });
+            let outcome = if !seen.insert(name.clone()) {
+                Err((
+                    ResponseError::InvalidRequest,
+                    "the topic is named twice".to_string(),
+                ))
+            } else if !on_this_broker {
+                Err((
+                    ResponseError::InvalidReplicaAssignment,
+                    format!(
+                        "new partitions can only be placed on broker {}",
+                        state.node_id
+                    ),
+                ))
+            } else {
+                state
+                    .topics
+                    .add_partitions(&name, topic.count, request.validate_only)
+                    .map_err(|e| {
+                        let error = match e {
+                            PartitionsError::UnknownTopic => ResponseError::UnknownTopicOrPartition,
+                            PartitionsError::InvalidCount { .. } => {
+                                ResponseError::InvalidPartitions
+                            }
+                            PartitionsError::Storage(_) => ResponseError::KafkaStorageError,
+                        };
+                        (error, e.to_string())
+                    })
+            };
+            let result = CreatePartitionsTopicResult::default().with_name(topic.name);
+            match outcome {
+                Ok(()) => result,
+                Err((error, message)) => result
+                    .with_error_code(error.code())
+                    .with_error_message(Some(StrBytes::from_string(message))),
+            }
+        })
+        .collect();
+    CreatePartitionsResponse::default().with_results(results)
+}
