@@ -534,3 +534,29 @@ pub fn create_topics(bootstrap: &str, topics: &[NewTopic<'_>]) -> Vec<TopicResul
         .block_on(admin.create_topics(topics, &options))
         .expect("the CreateTopics request completes")
 }
+
+/// An AdminClient for `bootstrap`, with a runtime to wait on its futures (completed by
+/// librdkafka's own thread, so any executor will do).
+pub struct Admin {
+    pub client: AdminClient<DefaultClientContext>,
+    runtime: Runtime,
+}
+
+impl Admin {
+    pub fn new(bootstrap: &str) -> Admin {
+        Admin {
+            client: producer_config(bootstrap)
+                .create()
+                .expect("create the admin client"),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("build a runtime for the admin client"),
+        }
+    }
+
+    /// Waits for one admin operation.
+    pub fn wait<F: Future>(&self, operation: F) -> F::Output {
+        self.runtime.block_on(operation)
+    }
+}

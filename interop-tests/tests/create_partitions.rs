@@ -1,8 +1,7 @@
 //! CreatePartitions through rdkafka's AdminClient: a topic grows, keeps its data, and takes
 //! records on its new partitions; shrinking or an unknown topic is refused.
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::{AdminOptions, NewPartitions};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 use sluice_interop_tests::*;
@@ -20,19 +19,17 @@ fn a_topic_grows_and_its_new_partitions_take_records() {
         &TestProducer::new(&producer_config(broker.bootstrap())).send_one(&topic, &old),
     );
 
-    let admin: AdminClient<DefaultClientContext> = producer_config(broker.bootstrap())
-        .create()
-        .expect("admin client");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let admin = Admin::new(broker.bootstrap());
     let requests = [
         NewPartitions::new(&topic, 4),
         NewPartitions::new("no-such-topic", 2),
     ];
-    let results = runtime
-        .block_on(admin.create_partitions(&requests, &AdminOptions::new()))
+    let results = admin
+        .wait(
+            admin
+                .client
+                .create_partitions(&requests, &AdminOptions::new()),
+        )
         .expect("CreatePartitions completes");
     assert_eq!(results[0], Ok(topic.clone()));
     assert_eq!(
@@ -42,8 +39,12 @@ fn a_topic_grows_and_its_new_partitions_take_records() {
             RDKafkaErrorCode::UnknownTopicOrPartition
         ))
     );
-    let shrink = runtime
-        .block_on(admin.create_partitions(&[NewPartitions::new(&topic, 3)], &AdminOptions::new()))
+    let shrink = admin
+        .wait(
+            admin
+                .client
+                .create_partitions(&[NewPartitions::new(&topic, 3)], &AdminOptions::new()),
+        )
         .expect("CreatePartitions completes");
     assert_eq!(
         shrink[0],

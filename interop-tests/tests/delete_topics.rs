@@ -1,22 +1,16 @@
 //! DeleteTopics through rdkafka's AdminClient: the topic, its data and its groups' committed
 //! offsets go; the name can be used again and starts from offset 0.
 
-use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::AdminOptions;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use sluice_interop_tests::*;
 
 fn delete(bootstrap: &str, topics: &[&str]) -> Vec<Result<String, (String, RDKafkaErrorCode)>> {
-    let admin: AdminClient<DefaultClientContext> =
-        producer_config(bootstrap).create().expect("admin client");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime
-        .block_on(admin.delete_topics(topics, &AdminOptions::new()))
+    let admin = Admin::new(bootstrap);
+    admin
+        .wait(admin.client.delete_topics(topics, &AdminOptions::new()))
         .expect("DeleteTopics completes")
 }
 

@@ -4,8 +4,7 @@
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::DescribeConfigsRequest;
 use kafka_protocol::protocol::StrBytes;
-use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::{AdminOptions, ConfigSource, ResourceSpecifier};
 use rdkafka::types::RDKafkaErrorCode;
 use sluice_interop_tests::*;
 
@@ -15,20 +14,18 @@ fn topic_and_broker_configs_are_described() {
     let topic = unique_topic("described");
     create_topic(broker.bootstrap(), &topic, 1, &[("retention.ms", "1000")]).expect("create");
 
-    let admin: AdminClient<DefaultClientContext> = producer_config(broker.bootstrap())
-        .create()
-        .expect("admin client");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let admin = Admin::new(broker.bootstrap());
     let resources = [
         ResourceSpecifier::Topic(&topic),
         ResourceSpecifier::Broker(0),
         ResourceSpecifier::Topic("no-such-topic"),
     ];
-    let results = runtime
-        .block_on(admin.describe_configs(&resources, &AdminOptions::new()))
+    let results = admin
+        .wait(
+            admin
+                .client
+                .describe_configs(&resources, &AdminOptions::new()),
+        )
         .expect("DescribeConfigs completes");
     assert_eq!(results.len(), 3);
 

@@ -5,8 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::AdminOptions;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -192,19 +191,13 @@ fn delete_records_moves_the_log_start_offset() {
         create_topic(broker.bootstrap(), &topic, 1, &[("segment.bytes", "1024")]).expect("create");
         produce_one_by_one(broker.bootstrap(), &topic, 40, None);
 
-        let admin: AdminClient<DefaultClientContext> = producer_config(broker.bootstrap())
-            .create()
-            .expect("admin client");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let admin = Admin::new(broker.bootstrap());
         let mut offsets = TopicPartitionList::new();
         offsets
             .add_partition_offset(&topic, 0, Offset::Offset(25))
             .expect("add the partition");
-        let result = runtime
-            .block_on(admin.delete_records(&offsets, &AdminOptions::new()))
+        let result = admin
+            .wait(admin.client.delete_records(&offsets, &AdminOptions::new()))
             .expect("DeleteRecords completes");
         let element = result
             .find_partition(&topic, 0)
@@ -220,8 +213,8 @@ fn delete_records_moves_the_log_start_offset() {
         beyond
             .add_partition_offset(&topic, 0, Offset::Offset(41))
             .expect("add the partition");
-        let result = runtime
-            .block_on(admin.delete_records(&beyond, &AdminOptions::new()))
+        let result = admin
+            .wait(admin.client.delete_records(&beyond, &AdminOptions::new()))
             .expect("DeleteRecords completes");
         let element = result
             .find_partition(&topic, 0)
