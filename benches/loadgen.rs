@@ -80,7 +80,7 @@ enum Mode {
     Consume(ConsumeArgs),
     /// A fixed rate for a fixed time; end-to-end latency percentiles.
     E2e(E2eArgs),
-    /// One connection, one single-record Produce request at a time (raw protocol client).
+    /// One connection, single-record Produce requests, `--in-flight` of them outstanding (raw protocol client).
     SingleProduce(SingleProduceArgs),
     /// Start the broker binary repeatedly: time to the first Metadata answer, idle RSS.
     Startup(StartupArgs),
@@ -204,6 +204,10 @@ struct SingleProduceArgs {
     /// Stop after this many requests even if time remains.
     #[arg(long, default_value_t = 5_000_000)]
     max_requests: u64,
+    /// Requests sent before the first response is awaited, as a producer's
+    /// `max.in.flight.requests.per.connection` (Kafka's default is 5); 1 is ping-pong.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    in_flight: u32,
 }
 
 #[derive(Args)]
@@ -652,6 +656,8 @@ const RESPONSE_BYTES_MAX: usize = 64 << 20;
 
 struct RawClient {
     stream: TcpStream,
+    /// Buffered, so a response costs one read call, or none when it came with the last one.
+    reader: io::BufReader<TcpStream>,
     correlation_id: i32,
     out: BytesMut,
 }
@@ -662,8 +668,10 @@ impl RawClient {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+        let reader = io::BufReader::with_capacity(64 * 1024, stream.try_clone()?);
         Ok(RawClient {
             stream,
+            reader,
             correlation_id: 0,
             out: BytesMut::with_capacity(64 * 1024),
         })
@@ -692,13 +700,13 @@ impl RawClient {
     /// Reads one response frame and checks its header; returns the body.
     fn receive(&mut self, api_key: ApiKey, version: i16, correlation_id: i32) -> io::Result<Bytes> {
         let mut size = [0u8; 4];
-        self.stream.read_exact(&mut size)?;
+        self.reader.read_exact(&mut size)?;
         let size = usize::try_from(i32::from_be_bytes(size)).map_err(invalid)?;
         if size > RESPONSE_BYTES_MAX {
             return Err(invalid(format!("a response of {size} bytes")));
         }
         let mut frame = vec![0u8; size];
-        self.stream.read_exact(&mut frame)?;
+        self.reader.read_exact(&mut frame)?;
         let mut frame = Bytes::from(frame);
         let header = ResponseHeader::decode(&mut frame, api_key.response_header_version(version))
             .map_err(invalid)?;
@@ -1396,10 +1404,14 @@ fn single_produce_mode(args: &SingleProduceArgs) -> Result<()> {
     let body = single_record_produce(&topic, args.size, args.acks)?;
     let mut client = RawClient::connect(session.addr, Duration::from_secs(5))
         .map_err(|e| format!("connect: {e}"))?;
-    let round_trip = |client: &mut RawClient| -> Result<()> {
+    let send = |client: &mut RawClient| -> Result<(i32, Instant)> {
+        let sent = Instant::now();
         let id = client
             .send_encoded(ApiKey::Produce, PRODUCE_VERSION, &body)
             .map_err(|e| format!("send: {e}"))?;
+        Ok((id, sent))
+    };
+    let receive = |client: &mut RawClient, id: i32| -> Result<()> {
         let mut frame = client
             .receive(ApiKey::Produce, PRODUCE_VERSION, id)
             .map_err(|e| format!("receive: {e}"))?;
@@ -1417,16 +1429,28 @@ fn single_produce_mode(args: &SingleProduceArgs) -> Result<()> {
     };
     // A few requests outside the measurement: connection and topic warm.
     for _ in 0..100 {
-        round_trip(&mut client)?;
+        let (id, _) = send(&mut client)?;
+        receive(&mut client, id)?;
     }
     let duration = Duration::from_secs(args.duration_s);
     let cap = usize::try_from(args.max_requests).unwrap_or(usize::MAX);
+    let window = args.in_flight as usize;
     let mut latencies_ns: Vec<u64> = Vec::with_capacity(cap.min(4_000_000));
+    // Requests sent and not yet answered, oldest first: responses come back in order.
+    let mut in_flight: std::collections::VecDeque<(i32, Instant)> =
+        std::collections::VecDeque::with_capacity(window);
     let cpu_before = session.cpu();
     let started = Instant::now();
-    while started.elapsed() < duration && latencies_ns.len() < cap {
-        let sent = Instant::now();
-        round_trip(&mut client)?;
+    loop {
+        let sending = started.elapsed() < duration && latencies_ns.len() + in_flight.len() < cap;
+        if sending && in_flight.len() < window {
+            in_flight.push_back(send(&mut client)?);
+            continue;
+        }
+        let Some((id, sent)) = in_flight.pop_front() else {
+            break;
+        };
+        receive(&mut client, id)?;
         latencies_ns.push(sent.elapsed().as_nanos() as u64);
         if latencies_ns.len().is_multiple_of(8192) {
             session.check()?;
@@ -1449,11 +1473,11 @@ fn single_produce_mode(args: &SingleProduceArgs) -> Result<()> {
     let per_s = requests as f64 / elapsed.as_secs_f64();
     let cpu_us = cpu_s.map(|c| c * 1e6 / requests.max(1) as f64);
     println!(
-        "single-produce [{}] {} B, acks={}: {requests} requests in {:.2} s = {per_s:.0} requests/s; p50 {p50:.1} µs, p99 {p99:.1} µs, p99.9 {p999:.1} µs; broker CPU {} µs/request",
+        "single-produce [{}] {} B, acks={}, {window} in flight: {requests} requests in {:.2} s = {per_s:.0} requests/s; p50 {p50:.1} µs, p99 {p99:.1} µs, p99.9 {p999:.1} µs; broker CPU {} µs/request",
         session.storage, args.size, args.acks, elapsed.as_secs_f64(), opt(cpu_us, 1)
     );
     println!(
-        "RESULT mode=single-produce storage={} size={} acks={} requests={requests} elapsed_s={:.3} requests_per_s={per_s:.0} p50_us={p50:.1} p99_us={p99:.1} p999_us={p999:.1} {} broker_cpu_us_per_request={} {}",
+        "RESULT mode=single-produce storage={} size={} acks={} in_flight={window} requests={requests} elapsed_s={:.3} requests_per_s={per_s:.0} p50_us={p50:.1} p99_us={p99:.1} p999_us={p999:.1} {} broker_cpu_us_per_request={} {}",
         session.storage, args.size, args.acks, elapsed.as_secs_f64(), cpu_fields(cpu),
         opt(cpu_us, 1), session.rss_fields()
     );

@@ -126,11 +126,16 @@ for storage in $STORAGES; do
             run "e2e-linger$linger" "$storage" e2e --rate "$E2E_RATE" --duration-s "$E2E_S" \
                 --size 100 --linger-ms "$linger"
         done
-        run single-produce "$storage" single-produce --duration-s "$SINGLE_S" --size 100
-        # The ping-pong items again with client and broker on one CPU: on a VM every
-        # cross-vCPU wakeup is an IPI and a VM exit, which otherwise dominates them.
-        run single-produce-pinned "$storage" single-produce --duration-s "$SINGLE_S" --size 100 \
-            --pin-cpus 0
+        # One request in flight (ping-pong), and five, as a producer keeps by default
+        # (max.in.flight.requests.per.connection).
+        for window in 1 5; do
+            run "single-produce-w$window" "$storage" single-produce --duration-s "$SINGLE_S" \
+                --size 100 --in-flight "$window"
+            # Again with client and broker on one CPU: on a VM every cross-vCPU wakeup is an
+            # IPI and a VM exit, which otherwise dominates ping-pong.
+            run "single-produce-w$window-pinned" "$storage" single-produce \
+                --duration-s "$SINGLE_S" --size 100 --in-flight "$window" --pin-cpus 0
+        done
         run e2e-linger0-pinned "$storage" e2e --rate "$E2E_RATE" --duration-s "$E2E_S" \
             --size 100 --linger-ms 0 --pin-cpus 0
     done
@@ -292,14 +297,16 @@ report() {
 
     echo "## One connection, single-record Produce requests (${SINGLE_S} s, 100 B, acks=1, raw client)"
     echo
-    echo "| storage | requests/s | p50 (µs) | p99 (µs) | p99.9 (µs) | broker CPU µs/request |"
-    echo "|---|---:|---:|---:|---:|---:|"
-    local where
-    for item in single-produce single-produce-pinned; do
+    echo "| in flight | storage | requests/s | p50 (µs) | p99 (µs) | p99.9 (µs) | broker CPU µs/request |"
+    echo "|---:|---|---:|---:|---:|---:|---:|"
+    local where window
+    for item in single-produce-w1 single-produce-w1-pinned single-produce-w5 single-produce-w5-pinned; do
+        window=${item#single-produce-w}
+        window=${window%-pinned}
         for storage in $STORAGES; do
             where=$storage
             if [[ $item == *-pinned ]]; then where="$storage, pinned to CPU 0"; fi
-            echo "| $where | $(fmt 0 "$(value "$item" "$storage" requests_per_s)") | $(fmt 1 "$(value "$item" "$storage" p50_us)") | $(fmt 1 "$(value "$item" "$storage" p99_us)") | $(fmt 1 "$(value "$item" "$storage" p999_us)") | $(fmt 1 "$(value "$item" "$storage" broker_cpu_us_per_request)") |"
+            echo "| $window | $where | $(fmt 0 "$(value "$item" "$storage" requests_per_s)") | $(fmt 1 "$(value "$item" "$storage" p50_us)") | $(fmt 1 "$(value "$item" "$storage" p99_us)") | $(fmt 1 "$(value "$item" "$storage" p999_us)") | $(fmt 1 "$(value "$item" "$storage" broker_cpu_us_per_request)") |"
         done
     done
     echo
@@ -331,10 +338,14 @@ report() {
         echo "| the same, client and broker pinned to CPU 0 ($storage) | $(fmt 3 "$v") ms | $(check "$v" "<" 2) |"
         v=$(value e2e-linger5 "$storage" p99_ms)
         echo "| e2e p99 < 7 ms at ${E2E_RATE} msg/s, linger 5 ($storage) | $(fmt 3 "$v") ms | $(check "$v" "<" 7) |"
-        v=$(value single-produce "$storage" requests_per_s)
-        echo "| one connection > 50,000 single-message produce requests/s ($storage) | $(fmt 0 "$v") | $(check "$v" ">" 50000) |"
-        v=$(value single-produce-pinned "$storage" requests_per_s)
+        v=$(value single-produce-w5 "$storage" requests_per_s)
+        echo "| one connection > 50,000 single-message produce requests/s, 5 in flight ($storage) | $(fmt 0 "$v") | $(check "$v" ">" 50000) |"
+        v=$(value single-produce-w5-pinned "$storage" requests_per_s)
         echo "| the same, client and broker pinned to CPU 0 ($storage) | $(fmt 0 "$v") | $(check "$v" ">" 50000) |"
+        v=$(value single-produce-w1 "$storage" requests_per_s)
+        echo "| the same, 1 in flight (ping-pong, bound by the round trip) ($storage) | $(fmt 0 "$v") | $(check "$v" ">" 50000) |"
+        v=$(value single-produce-w1-pinned "$storage" requests_per_s)
+        echo "| the same, 1 in flight, pinned to CPU 0 ($storage) | $(fmt 0 "$v") | $(check "$v" ">" 50000) |"
         v=$(value group-consume-1KB "$storage" first_msg_ms)
         echo "| group consumer's first message < 1 s ($storage) | $(fmt 0 "$v") ms | $(check "$v" "<" 1000) |"
     done

@@ -1,6 +1,10 @@
 //! One client connection: read a frame, decode it, handle it, write the response — in order,
 //! one request at a time, as Kafka mutes a connection until its response is written.
 //! Pipelined requests wait in the socket buffer.
+//!
+//! When a producer pipelines, the responses to its Produce requests are written together:
+//! a response waits while the next request, already read, is another Produce, so a window of
+//! in-flight requests costs one write, not one per request.
 
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
@@ -8,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
+use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -19,6 +24,8 @@ use crate::protocol::request::{self, DecodeError};
 use crate::protocol::response;
 
 const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// Responses held back for one write are written at once beyond this many bytes.
+const PENDING_RESPONSE_BYTES: usize = 64 * 1024;
 
 pub struct Connection {
     reader: BufReader<OwnedReadHalf>,
@@ -49,17 +56,44 @@ impl Connection {
     }
 
     /// Serves requests until the peer leaves (`Ok`) or must be cut off (`Err` with the reason).
+    /// Responses already made are written first, even when a later request is the reason.
     async fn serve(&mut self) -> Result<(), String> {
+        let mut pending = PendingResponses::default();
+        let outcome = self.serve_requests(&mut pending).await;
+        let written = pending.write_to(&mut self.writer, &self.state).await;
+        outcome.and(written)
+    }
+
+    async fn serve_requests(&mut self, pending: &mut PendingResponses) -> Result<(), String> {
         let max_request_bytes = self.state.config.max_request_bytes;
         let idle = Duration::from_millis(self.state.config.connections_max_idle_ms);
+        // The first response after a wait for the socket goes out alone, so the peer works on
+        // it while the rest of what it sent is handled.
+        let mut first_since_wait = false;
         loop {
+            let buffered = frame::buffered_api_key(self.reader.buffer());
             let next_frame = frame::read_frame(&mut self.reader, max_request_bytes);
-            let frame = tokio::select! {
-                frame = tokio::time::timeout(idle, next_frame) => match frame {
-                    Ok(frame) => frame,
-                    Err(_) => return Err(format!("idle for {} ms (connections_max_idle_ms)", idle.as_millis())),
-                },
-                _ = self.state.shutting_down() => return Ok(()),
+            let frame = match buffered {
+                // Already read: no wait, no timer. Another Produce lets its predecessor's
+                // response wait for the same write.
+                Some(api_key) => {
+                    if api_key != ApiKey::Produce as i16 || first_since_wait {
+                        pending.write_to(&mut self.writer, &self.state).await?;
+                    }
+                    first_since_wait = false;
+                    next_frame.await
+                }
+                None => {
+                    pending.write_to(&mut self.writer, &self.state).await?;
+                    first_since_wait = true;
+                    tokio::select! {
+                        frame = tokio::time::timeout(idle, next_frame) => match frame {
+                            Ok(frame) => frame,
+                            Err(_) => return Err(format!("idle for {} ms (connections_max_idle_ms)", idle.as_millis())),
+                        },
+                        _ = self.state.shutting_down() => return Ok(()),
+                    }
+                }
             };
             let frame = match frame {
                 Ok(frame) => frame,
@@ -91,11 +125,37 @@ impl Connection {
                 Err(e) => return Err(e.to_string()),
             };
             let response = response.map_err(|e| format!("cannot encode response: {e}"))?;
-            let sent = write_chunks(&mut self.writer, response)
-                .await
-                .map_err(|e| format!("write failed: {e}"))?;
-            self.state.metrics.sent(sent);
+            pending.push(response);
+            if pending.bytes >= PENDING_RESPONSE_BYTES {
+                pending.write_to(&mut self.writer, &self.state).await?;
+            }
         }
+    }
+}
+
+/// Encoded responses not yet written, in order.
+#[derive(Default)]
+struct PendingResponses {
+    chunks: Vec<Bytes>,
+    bytes: usize,
+}
+
+impl PendingResponses {
+    fn push(&mut self, response: Vec<Bytes>) {
+        self.bytes += response.iter().map(Bytes::len).sum::<usize>();
+        self.chunks.extend(response);
+    }
+
+    async fn write_to(&mut self, writer: &mut OwnedWriteHalf, state: &State) -> Result<(), String> {
+        if self.chunks.is_empty() {
+            return Ok(());
+        }
+        let sent = write_chunks(writer, std::mem::take(&mut self.chunks))
+            .await
+            .map_err(|e| format!("write failed: {e}"))?;
+        self.bytes = 0;
+        state.metrics.sent(sent);
+        Ok(())
     }
 }
 

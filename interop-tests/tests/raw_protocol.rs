@@ -55,6 +55,21 @@ impl Wire {
         body: &R,
         body_version: i16,
     ) -> i32 {
+        let (correlation_id, frame) =
+            self.frame(api_key, version, header_version, body, body_version);
+        self.write(&frame).await;
+        correlation_id
+    }
+
+    /// Encodes one request frame, length prefix included; returns it with its correlation id.
+    fn frame<R: Encodable>(
+        &mut self,
+        api_key: i16,
+        version: i16,
+        header_version: i16,
+        body: &R,
+        body_version: i16,
+    ) -> (i32, BytesMut) {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id += 1;
         let header = RequestHeader::default()
@@ -71,8 +86,7 @@ impl Wire {
         let mut frame = BytesMut::with_capacity(4 + payload.len());
         frame.put_i32(i32::try_from(payload.len()).expect("frame fits an i32"));
         frame.put_slice(&payload);
-        self.write(&frame).await;
-        correlation_id
+        (correlation_id, frame)
     }
 
     async fn write(&mut self, bytes: &[u8]) {
@@ -354,6 +368,71 @@ fn a_corrupt_batch_is_refused_and_the_connection_keeps_serving() {
             .map(|(i, r)| (i as i64, r.timestamp, r.key.clone(), r.value.clone()))
             .collect();
         assert_eq!(fetched, expected);
+    });
+}
+
+#[test]
+fn pipelined_produces_are_all_answered_in_order_before_a_bad_frame_closes() {
+    let broker = TestBroker::start();
+    let addr = broker.addr();
+    broker.block_on(async {
+        let topic = "raw-pipelined";
+        let mut wire = Wire::connect(addr).await;
+        assert_one_partition(&metadata(&mut wire, topic).await, topic);
+        let version = 9;
+        let header_version = ApiKey::Produce.request_header_version(version);
+        // 20 Produce requests in one write (one with acks=0, which gets no answer), then a
+        // Metadata request, 5 more Produce requests and a frame too short to be a request.
+        let mut burst = BytesMut::new();
+        let mut answered = Vec::new();
+        for i in 0..25 {
+            let acks = if i == 7 { 0 } else { 1 };
+            let request = produce_request(topic, acks, encode_batch(&records()));
+            let (id, frame) = wire.frame(
+                ApiKey::Produce as i16,
+                version,
+                header_version,
+                &request,
+                version,
+            );
+            burst.extend_from_slice(&frame);
+            if acks != 0 {
+                answered.push((id, i as i64 * 3));
+            }
+            if i == 19 {
+                let (id, frame) = wire.frame(
+                    ApiKey::Metadata as i16,
+                    12,
+                    ApiKey::Metadata.request_header_version(12),
+                    &MetadataRequest::default(),
+                    12,
+                );
+                burst.extend_from_slice(&frame);
+                answered.push((id, -1));
+            }
+        }
+        burst.extend_from_slice(&[0, 0, 0, 2, 0, 0]);
+        wire.write(&burst).await;
+
+        for (id, base_offset) in answered {
+            if base_offset < 0 {
+                let response: MetadataResponse = wire
+                    .receive(id, ApiKey::Metadata.response_header_version(12), 12)
+                    .await;
+                assert_eq!(response.brokers.len(), 1);
+                continue;
+            }
+            let response: ProduceResponse = wire
+                .receive(
+                    id,
+                    ApiKey::Produce.response_header_version(version),
+                    version,
+                )
+                .await;
+            assert_eq!(produce_outcome(&response, topic), (NONE, base_offset));
+        }
+        wire.expect_closed("a frame too short for a request header")
+            .await;
     });
 }
 

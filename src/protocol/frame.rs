@@ -42,6 +42,16 @@ impl fmt::Display for FrameError {
     }
 }
 
+/// The API key of the frame at the front of `buffered` when the whole frame is there, so
+/// reading it needs no wait; `None` otherwise (including when the length is invalid:
+/// [`read_frame`] reports that).
+pub fn buffered_api_key(buffered: &[u8]) -> Option<i16> {
+    let (prefix, rest) = buffered.split_first_chunk::<4>()?;
+    let size = usize::try_from(i32::from_be_bytes(*prefix)).ok()?;
+    let key = rest.first_chunk::<2>()?;
+    (rest.len() >= size).then(|| i16::from_be_bytes(*key))
+}
+
 /// Reads one frame's payload (without its length prefix).
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
@@ -97,6 +107,26 @@ mod tests {
         let mut out = length.to_be_bytes().to_vec();
         out.extend_from_slice(body);
         out
+    }
+
+    #[test]
+    fn a_buffered_frame_is_seen_only_when_whole() {
+        let mut wire = framed(4, &[0, 3, 0, 9]);
+        assert_eq!(buffered_api_key(&wire), Some(3));
+        wire.extend(framed(6, &[0, 0, 0, 9]));
+        assert_eq!(buffered_api_key(&wire), Some(3), "the first frame counts");
+        assert_eq!(
+            buffered_api_key(&wire[8..]),
+            None,
+            "the second is two bytes short"
+        );
+        assert_eq!(buffered_api_key(&wire[..7]), None);
+        assert_eq!(buffered_api_key(&framed(-1, &[0, 0])), None);
+        assert_eq!(
+            buffered_api_key(&framed(1, &[0])),
+            None,
+            "too short for a key"
+        );
     }
 
     #[tokio::test]
