@@ -1,21 +1,48 @@
 //! The log contract kept in memory (`--memory`): batches in a vector, found by binary search.
 //!
+//! A batch is kept as the producer sent it — the `Bytes` of its request, not a copy — with
+//! its base offset beside it; reads write the base offset in as they copy batches out into
+//! one buffer, the one copy a fetch of several batches needs anyway.
+//!
 //! With no segments, DeleteRecords and retention free whole batches: retention deletes the
 //! oldest batches by their own largest timestamp and size, and may empty the log (the end
 //! offset is kept).
 
 use std::io;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{BatchMeta, Log};
+
+/// The base-offset field that opens every batch.
+const OFFSET_FIELD_BYTES: usize = 8;
 
 struct StoredBatch {
     meta: BatchMeta,
     /// The largest timestamp of this batch and every batch before it: monotonic, so a
     /// timestamp lookup is a binary search, as with a time index.
     running_max_timestamp: i64,
+    /// As sent: the base-offset field still holds what the producer put there.
     bytes: Bytes,
+}
+
+impl StoredBatch {
+    /// Appends the batch with its base offset written in.
+    fn put_stamped(&self, out: &mut BytesMut) {
+        match self.bytes.get(OFFSET_FIELD_BYTES..) {
+            Some(rest) => {
+                out.put_i64(self.meta.base_offset);
+                out.put_slice(rest);
+            }
+            None => out.put_slice(&self.bytes),
+        }
+    }
+
+    fn stamped(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.bytes.len());
+        self.put_stamped(&mut out);
+        out.freeze()
+    }
 }
 
 /// A log held entirely in memory.
@@ -60,15 +87,6 @@ impl Log for MemoryLog {
             .batches
             .last()
             .map_or(i64::MIN, |b| b.running_max_timestamp);
-        let offset_field = meta.base_offset.to_be_bytes();
-        let batch =
-            if batch.len() >= offset_field.len() && batch[..offset_field.len()] != offset_field {
-                let mut stamped = BytesMut::from(&batch[..]);
-                stamped[..offset_field.len()].copy_from_slice(&offset_field);
-                stamped.freeze()
-            } else {
-                batch
-            };
         self.size_bytes += batch.len() as u64;
         self.batches.push(StoredBatch {
             meta,
@@ -79,20 +97,30 @@ impl Log for MemoryLog {
     }
 
     fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<Vec<Bytes>> {
-        let mut out = Vec::new();
         if offset < self.start_offset {
-            return Ok(out);
+            return Ok(Vec::new());
         }
+        let from = self.position(offset);
         let mut total = 0usize;
-        for batch in &self.batches[self.position(offset)..] {
-            let fits = total + batch.bytes.len() <= max_bytes;
-            if !(fits || (min_one && out.is_empty())) {
-                break;
-            }
-            total += batch.bytes.len();
-            out.push(batch.bytes.clone());
+        let count = self.batches[from..]
+            .iter()
+            .take_while(|batch| {
+                let fits = total + batch.bytes.len() <= max_bytes;
+                let taken = fits || (min_one && total == 0);
+                if taken {
+                    total += batch.bytes.len();
+                }
+                taken
+            })
+            .count();
+        if count == 0 {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let mut out = BytesMut::with_capacity(total);
+        for batch in &self.batches[from..from + count] {
+            batch.put_stamped(&mut out);
+        }
+        Ok(vec![out.freeze()])
     }
 
     fn start_offset(&self) -> i64 {
@@ -113,7 +141,7 @@ impl Log for MemoryLog {
         let at = self
             .batches
             .partition_point(|b| b.running_max_timestamp < timestamp);
-        Ok(self.batches.get(at).map(|b| b.bytes.clone()))
+        Ok(self.batches.get(at).map(StoredBatch::stamped))
     }
 
     fn batch_with_max_timestamp(&self) -> io::Result<Option<Bytes>> {
@@ -208,17 +236,26 @@ mod tests {
         let log = log_of(&[(0, 4, 10, 100), (5, 9, 20, 100), (10, 10, 30, 100)]);
         assert_eq!(log.end_offset(), 11);
         let read = log.read(7, 1000, false).unwrap();
-        assert_eq!(read.len(), 2);
-        assert_eq!(read[0][7], 5);
+        assert_eq!(read.len(), 1, "one buffer");
+        assert_eq!(read[0].len(), 200, "two batches");
+        // Base offsets written in; the rest as appended.
+        assert_eq!(read[0][..8], 5i64.to_be_bytes());
+        assert_eq!(read[0][8..100], [5u8; 92]);
+        assert_eq!(read[0][100..108], 10i64.to_be_bytes());
         assert!(log.read(11, 1000, true).unwrap().is_empty());
     }
 
     #[test]
     fn max_bytes_is_a_limit_except_for_the_first_batch_with_min_one() {
         let log = log_of(&[(0, 0, 1, 300), (1, 1, 1, 300)]);
-        assert_eq!(log.read(0, 500, false).unwrap().len(), 1);
-        assert_eq!(log.read(0, 100, false).unwrap().len(), 0);
-        assert_eq!(log.read(0, 100, true).unwrap().len(), 1);
+        let bytes_read = |max_bytes, min_one| -> usize {
+            let read = log.read(0, max_bytes, min_one).unwrap();
+            read.iter().map(Bytes::len).sum()
+        };
+        assert_eq!(bytes_read(500, false), 300);
+        assert_eq!(bytes_read(600, false), 600);
+        assert_eq!(bytes_read(100, false), 0);
+        assert_eq!(bytes_read(100, true), 300);
     }
 
     #[test]
