@@ -9,6 +9,7 @@ use super::batch_info::BatchInfo;
 use super::files::{segment_path, LOG};
 use super::indexes::SegmentIndexes;
 use super::recovery;
+use super::reserve::Reservation;
 use super::sealed::SealedSegment;
 use super::segment::SegmentView;
 use super::segmented::SegmentConfig;
@@ -24,6 +25,10 @@ pub(crate) struct ActiveSegment {
     first_timestamp: Option<i64>,
     /// When this process opened the segment: `segment.ms` for batches without timestamps.
     opened_ms: i64,
+    /// Space reserved ahead of `size`, given back on seal and close.
+    reservation: Reservation,
+    /// `segment.bytes` when the segment was opened: how far ahead there is point reserving.
+    segment_bytes: u64,
 }
 
 impl ActiveSegment {
@@ -50,6 +55,8 @@ impl ActiveSegment {
             next_offset: base_offset,
             first_timestamp: None,
             opened_ms: now_ms,
+            reservation: Reservation::new(0),
+            segment_bytes: config.segment_bytes(),
         })
     }
 
@@ -88,6 +95,9 @@ impl ActiveSegment {
         }
         let size = scanned.valid_bytes;
         let first_timestamp = BatchInfo::read_at(&log, 0, size)?.map(|b| b.max_timestamp);
+        // A process that stopped without closing may have left space reserved past the end.
+        let mut reservation = Reservation::new(size.max(config.segment_bytes()));
+        reservation.release(&log, size);
         Ok(ActiveSegment {
             base_offset,
             log,
@@ -97,6 +107,8 @@ impl ActiveSegment {
             next_offset: scanned.next_offset,
             first_timestamp,
             opened_ms: now_ms,
+            reservation,
+            segment_bytes: config.segment_bytes(),
         })
     }
 
@@ -144,6 +156,8 @@ impl ActiveSegment {
     ) -> io::Result<()> {
         debug_assert_eq!(batch.position, self.size);
         debug_assert_eq!((offset_field.len() + rest.len()) as u64, batch.size);
+        self.reservation
+            .before_write(&self.log, self.size, batch.size, self.segment_bytes);
         if let Err(e) = write_all_vectored_at(&self.log, &[offset_field, rest], self.size) {
             let _ = self.log.set_len(self.size);
             return Err(e);
@@ -176,6 +190,7 @@ impl ActiveSegment {
     /// caller flushes next. The segment stays readable, and its now full indexes make the
     /// next append roll a new segment.
     pub fn close(&mut self) -> io::Result<()> {
+        self.reservation.release(&self.log, self.size);
         self.indexes.finish()?;
         self.indexes.trim()
     }
@@ -185,6 +200,7 @@ impl ActiveSegment {
     /// index files, which the first read of the sealed segment checks and rebuilds if need
     /// be, so it is logged rather than returned: the segment is sealed either way.
     pub fn seal(mut self) -> (SealedSegment, Vec<PathBuf>) {
+        self.reservation.release(&self.log, self.size);
         if let Err(e) = self.indexes.finish().and_then(|()| self.indexes.trim()) {
             tracing::warn!(base_offset = self.base_offset, error = %e, "could not trim indexes");
         }

@@ -13,6 +13,7 @@ mod indexes;
 pub mod memory;
 mod offset_index;
 mod recovery;
+mod reserve;
 mod sealed;
 mod segment;
 pub mod segmented;
