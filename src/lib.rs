@@ -3,7 +3,8 @@
 //! A request travels down this crate in one direction:
 //!
 //! - [`server`] accepts connections and owns shutdown;
-//! - [`connection`] reads frames in order and writes each response;
+//! - [`connection`] reads frames in order and writes their responses in order (pipelined
+//!   Produce responses share a write);
 //! - [`protocol`] is the wire: frames, request and response headers, the advertised
 //!   versions, and our zero-copy view of record-batch headers;
 //! - [`api`] has one module per Kafka API, turning a request into calls on the broker;

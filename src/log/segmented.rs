@@ -6,7 +6,8 @@
 //! active segment is read back — fully after a crash, its tail only after a clean close.
 //!
 //! Durability is the caller's policy, as in Kafka: appends go to the page cache, and
-//! [`Log::flush`] fsyncs everything appended so far. Dropping a log without
+//! [`Log::flush`] fsyncs everything appended so far. The active segment reserves disk space
+//! ahead of its end (see [`reserve`](super::reserve)), given back when it is sealed. Dropping a log without
 //! [`Log::close`] is a crash as far as the next open is concerned.
 
 use std::collections::BTreeMap;
