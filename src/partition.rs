@@ -58,8 +58,8 @@ pub struct Offsets {
 struct Inner {
     log: Box<dyn Log>,
     producers: ProducerStates,
-    /// Records appended since the last flush, for `flush.messages`.
-    unflushed_records: i64,
+    /// The end offset the last completed flush made durable, for `flush.messages`.
+    flushed_offset: i64,
 }
 
 /// Why records could not be deleted (DeleteRecords).
@@ -79,14 +79,15 @@ pub struct Partition {
 
 impl Partition {
     pub fn new(topic: String, index: i32, log: Box<dyn Log>) -> Partition {
-        let (high_watermark, _) = watch::channel(log.end_offset());
+        let end_offset = log.end_offset();
+        let (high_watermark, _) = watch::channel(end_offset);
         Partition {
             topic,
             index,
             inner: Mutex::new(Inner {
                 log,
                 producers: ProducerStates::new(),
-                unflushed_records: 0,
+                flushed_offset: end_offset,
             }),
             high_watermark,
         }
@@ -164,7 +165,6 @@ impl Partition {
                 },
             );
         }
-        inner.unflushed_records += meta.last_offset - meta.base_offset + 1;
         self.high_watermark.send_replace(meta.last_offset + 1);
         Ok(Appended {
             base_offset,
@@ -271,17 +271,23 @@ impl Partition {
         Ok(())
     }
 
-    /// Records appended since the last flush.
+    /// Records appended since the last completed flush began (offsets are dense).
     pub fn unflushed_records(&self) -> i64 {
-        self.lock().unflushed_records
+        let inner = self.lock();
+        (inner.log.end_offset() - inner.flushed_offset).max(0)
     }
 
     /// Makes everything appended so far durable. Blocks on the disk: call it from a
-    /// blocking thread.
+    /// blocking thread. The lock is held only to see what to sync, not during the fsyncs.
     pub fn flush(&self) -> io::Result<()> {
+        let (plan, end_offset) = {
+            let inner = self.lock();
+            (inner.log.flush_plan()?, inner.log.end_offset())
+        };
+        plan.run()?;
         let mut inner = self.lock();
-        inner.log.flush()?;
-        inner.unflushed_records = 0;
+        inner.log.flushed(&plan);
+        inner.flushed_offset = inner.flushed_offset.max(end_offset);
         Ok(())
     }
 
@@ -289,7 +295,7 @@ impl Partition {
     pub fn close(&self) -> io::Result<()> {
         let mut inner = self.lock();
         inner.log.close()?;
-        inner.unflushed_records = 0;
+        inner.flushed_offset = inner.log.end_offset();
         Ok(())
     }
 
@@ -324,5 +330,73 @@ impl Partition {
     /// A receiver that changes whenever the high watermark moves.
     pub fn watch_high_watermark(&self) -> watch::Receiver<i64> {
         self.high_watermark.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::log::{SegmentConfig, SegmentedLog};
+    use crate::protocol::record_batch::tests::batch;
+
+    fn on_disk(dir: &std::path::Path) -> Arc<Partition> {
+        let config = SegmentConfig {
+            segment_bytes: 4096,
+            ..SegmentConfig::default()
+        };
+        let log = SegmentedLog::open(dir, config).expect("open the log");
+        Arc::new(Partition::new("t".into(), 0, Box::new(log)))
+    }
+
+    /// A batch of two records, as a producer sends it (base offset 0).
+    fn two_records() -> Bytes {
+        Bytes::from(batch(0, 1, 1_700_000_000_000, &[7u8; 100]))
+    }
+
+    #[test]
+    fn unflushed_records_count_appends_since_the_last_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = on_disk(dir.path());
+        for _ in 0..3 {
+            partition.append(two_records(), None).unwrap();
+        }
+        assert_eq!(partition.unflushed_records(), 6);
+        partition.flush().unwrap();
+        assert_eq!(partition.unflushed_records(), 0);
+        partition.append(two_records(), None).unwrap();
+        assert_eq!(partition.unflushed_records(), 2);
+    }
+
+    #[test]
+    fn flushes_running_beside_appends_lose_nothing_and_count_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = on_disk(dir.path());
+        let appending = Arc::new(AtomicBool::new(true));
+        let flusher = {
+            let (partition, appending) = (partition.clone(), appending.clone());
+            std::thread::spawn(move || {
+                let mut flushes = 0;
+                while appending.load(Ordering::Relaxed) {
+                    partition.flush().unwrap();
+                    flushes += 1;
+                }
+                flushes
+            })
+        };
+        for i in 0..500 {
+            let appended = partition.append(two_records(), None).unwrap();
+            assert_eq!(appended.base_offset, 2 * i);
+        }
+        appending.store(false, Ordering::Relaxed);
+        assert!(flusher.join().unwrap() > 0);
+        partition.flush().unwrap();
+        assert_eq!(partition.unflushed_records(), 0);
+        assert_eq!(partition.offsets().high_watermark, 1000);
+        let read = partition.read(0, usize::MAX, true).unwrap();
+        let bytes: usize = read.batches.iter().map(Bytes::len).sum();
+        assert_eq!(bytes, 500 * two_records().len());
     }
 }

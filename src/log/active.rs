@@ -180,10 +180,10 @@ impl ActiveSegment {
         }
     }
 
-    /// fsyncs the `.log` and both indexes.
-    pub fn flush(&self) -> io::Result<()> {
-        self.log.sync_data()?;
-        self.indexes.flush()
+    /// What a flush syncs: a second handle on the `.log`, and the paths of both indexes (an
+    /// fsync of an index file writes what was stored through its mapping too).
+    pub fn files_to_sync(&self) -> io::Result<(File, [PathBuf; 2])> {
+        Ok((self.log.try_clone()?, self.indexes.paths()))
     }
 
     /// Writes the final time-index entry and trims both indexes, for a clean close; the

@@ -119,17 +119,6 @@ impl IndexFile {
         }
     }
 
-    /// Writes the used part of the map and the file's length to disk.
-    pub fn flush(&self) -> io::Result<()> {
-        let used = self.entries * self.entry_bytes;
-        if let Map::Writable(map) = &self.map {
-            if used > 0 {
-                map.flush_range(0, used)?;
-            }
-        }
-        File::open(&self.path)?.sync_all()
-    }
-
     /// Shrinks the file to its entries. The index stays usable for lookups; having no spare
     /// room it reports itself full, so an append after a trim rolls a new segment.
     pub fn trim(&mut self) -> io::Result<()> {

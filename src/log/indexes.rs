@@ -134,11 +134,6 @@ impl SegmentIndexes {
         u32::try_from(offset - self.base_offset).ok()
     }
 
-    pub fn flush(&self) -> io::Result<()> {
-        self.offsets.flush()?;
-        self.times.flush()
-    }
-
     pub fn trim(&mut self) -> io::Result<()> {
         self.offsets.trim()?;
         self.times.trim()

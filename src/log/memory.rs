@@ -12,7 +12,7 @@ use std::io;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{BatchMeta, Log};
+use super::{BatchMeta, FlushPlan, Log};
 
 /// The base-offset field that opens every batch.
 const OFFSET_FIELD_BYTES: usize = 8;
@@ -151,9 +151,11 @@ impl Log for MemoryLog {
         self.first_batch_at_or_after(max)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    fn flush_plan(&self) -> io::Result<FlushPlan> {
+        Ok(FlushPlan::default())
     }
+
+    fn flushed(&mut self, _plan: &FlushPlan) {}
 
     fn delete_records_before(&mut self, offset: i64) -> io::Result<()> {
         if offset > self.end_offset() {

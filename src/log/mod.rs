@@ -8,6 +8,7 @@
 mod active;
 mod batch_info;
 mod files;
+mod flush;
 mod index_file;
 mod indexes;
 pub mod memory;
@@ -23,6 +24,7 @@ use std::io;
 
 use bytes::Bytes;
 
+pub use flush::FlushPlan;
 pub use memory::MemoryLog;
 pub use segmented::{SegmentConfig, SegmentedLog};
 
@@ -66,9 +68,21 @@ pub trait Log: Send {
     /// The first batch at or after the start offset holding the largest timestamp there.
     fn batch_with_max_timestamp(&self) -> io::Result<Option<Bytes>>;
 
-    /// Makes everything appended so far durable (fsync). Blocks on the disk: call it off the
-    /// async workers. A no-op in memory.
-    fn flush(&mut self) -> io::Result<()>;
+    /// What makes everything appended so far durable, to [`run`](FlushPlan::run) once the
+    /// caller's lock is released. Empty in memory.
+    fn flush_plan(&self) -> io::Result<FlushPlan>;
+
+    /// `plan` ran: what it synced need not be synced again.
+    fn flushed(&mut self, plan: &FlushPlan);
+
+    /// Makes everything appended so far durable (fsync), in one step. Blocks on the disk:
+    /// call it off the async workers.
+    fn flush(&mut self) -> io::Result<()> {
+        let plan = self.flush_plan()?;
+        plan.run()?;
+        self.flushed(&plan);
+        Ok(())
+    }
 
     /// Moves the start offset forward to `offset` (DeleteRecords): reads below it return
     /// nothing, and storage wholly below it is freed. No effect when `offset` is not above

@@ -96,10 +96,6 @@ impl OffsetIndex {
         Ok(())
     }
 
-    pub fn flush(&self) -> io::Result<()> {
-        self.file.flush()
-    }
-
     pub fn trim(&mut self) -> io::Result<()> {
         self.file.trim()
     }

@@ -23,7 +23,7 @@ use super::batch_info::BatchInfo;
 use super::files::{self, segment_path, LOG};
 use super::sealed::{OpenSegment, OpenSegments, SealedSegment};
 use super::segment::{ReadProgress, SegmentView};
-use super::{BatchMeta, Log};
+use super::{BatchMeta, FlushPlan, Log};
 use crate::clock::Clock;
 use crate::protocol::record_batch::HEADER_BYTES;
 
@@ -85,8 +85,10 @@ pub struct SegmentedLog {
     start_offset: i64,
     /// Files of segments sealed since the last flush, which it must fsync.
     unsynced: Vec<PathBuf>,
-    /// Whether files were created or deleted in `dir` since the last flush.
-    dir_changed: bool,
+    /// Creations and deletions of files in `dir`, counted; and how many of them a
+    /// completed flush has made durable.
+    dir_changes: u64,
+    dir_changes_synced: u64,
     /// Whether the clean-shutdown marker is on disk: written by `close`, removed by the
     /// next append, so a crash after that append is recovered as one.
     clean_marker: bool,
@@ -127,7 +129,8 @@ impl SegmentedLog {
             open_sealed: OpenSegments::new(OPEN_SEALED_SEGMENTS),
             start_offset: 0,
             unsynced: Vec::new(),
-            dir_changed: bases.is_empty(),
+            dir_changes: u64::from(bases.is_empty()),
+            dir_changes_synced: 0,
             clean_marker: false,
         };
         let first_base = log.first_base();
@@ -222,7 +225,7 @@ impl SegmentedLog {
         self.sealed_bytes += sealed.size;
         self.sealed.insert(sealed.base_offset, sealed);
         self.unsynced.extend(paths);
-        self.dir_changed = true;
+        self.dir_changes += 1;
         Ok(())
     }
 
@@ -232,7 +235,7 @@ impl SegmentedLog {
         if let Some(segment) = self.sealed.remove(&base) {
             self.sealed_bytes -= segment.size;
         }
-        self.dir_changed = true;
+        self.dir_changes += 1;
         Ok(())
     }
 
@@ -259,7 +262,7 @@ impl SegmentedLog {
         if old != offset {
             files::remove_segment(&self.dir, old)?;
         }
-        self.dir_changed = true;
+        self.dir_changes += 1;
         Ok(())
     }
 
@@ -390,17 +393,23 @@ impl Log for SegmentedLog {
         self.first_batch_at_or_after(max)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.active.flush()?;
-        while let Some(path) = self.unsynced.last() {
-            files::sync_path(path)?;
-            self.unsynced.pop();
+    fn flush_plan(&self) -> io::Result<FlushPlan> {
+        let (log, indexes) = self.active.files_to_sync()?;
+        let mut paths = self.unsynced.clone();
+        paths.extend(indexes);
+        Ok(FlushPlan {
+            files: vec![log],
+            paths,
+            dir: (self.dir_changes > self.dir_changes_synced)
+                .then(|| (self.dir.clone(), self.dir_changes)),
+        })
+    }
+
+    fn flushed(&mut self, plan: &FlushPlan) {
+        self.unsynced.retain(|path| !plan.paths.contains(path));
+        if let Some((_, changes)) = plan.dir {
+            self.dir_changes_synced = self.dir_changes_synced.max(changes);
         }
-        if self.dir_changed {
-            files::sync_dir(&self.dir)?;
-            self.dir_changed = false;
-        }
-        Ok(())
     }
 
     fn delete_records_before(&mut self, offset: i64) -> io::Result<()> {

@@ -119,10 +119,6 @@ impl TimeIndex {
         Ok(())
     }
 
-    pub fn flush(&self) -> io::Result<()> {
-        self.file.flush()
-    }
-
     pub fn trim(&mut self) -> io::Result<()> {
         self.file.trim()
     }

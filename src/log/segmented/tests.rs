@@ -667,3 +667,63 @@ fn batches_are_stored_with_the_logs_base_offset_not_the_producers() {
     let reopened = SegmentedLog::open(dir.path(), config(1 << 20)).unwrap();
     assert_eq!(reopened.end_offset(), 9, "a crash recovery scan agrees");
 }
+
+#[test]
+fn a_flush_plan_covers_what_was_there_when_it_was_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, mut model) = filled(dir.path(), 12);
+    let sealed_before = log.unsynced.clone();
+    assert!(!sealed_before.is_empty(), "segments were sealed");
+    let plan = log.flush_plan().unwrap();
+    assert!(sealed_before.iter().all(|p| plan.paths.contains(p)));
+    assert!(plan.dir.is_some(), "segment files were created");
+
+    // Appends go on while the plan runs: they roll new segments the plan does not cover.
+    for i in 0..12 {
+        append(&mut log, &mut model, 1, 500 + i, 100);
+    }
+    let sealed_since: Vec<PathBuf> = log
+        .unsynced
+        .iter()
+        .filter(|p| !sealed_before.contains(p))
+        .cloned()
+        .collect();
+    assert!(!sealed_since.is_empty());
+    plan.run().unwrap();
+    log.flushed(&plan);
+    // The segment active when the plan was taken had its indexes synced by path then.
+    let expected: Vec<PathBuf> = sealed_since
+        .iter()
+        .filter(|p| !plan.paths.contains(p))
+        .cloned()
+        .collect();
+    assert!(
+        expected.len() > 3,
+        "a segment sealed after the plan: {expected:?}"
+    );
+    assert_eq!(
+        log.unsynced, expected,
+        "only what the plan synced is forgotten"
+    );
+    assert!(
+        log.dir_changes > log.dir_changes_synced,
+        "the rolls since the plan still need a directory sync"
+    );
+
+    log.flush().unwrap();
+    assert!(log.unsynced.is_empty());
+    assert_eq!(log.dir_changes, log.dir_changes_synced);
+    assert!(log.flush_plan().unwrap().dir.is_none());
+    check(&log, &model);
+}
+
+#[test]
+fn a_flush_plan_survives_retention_deleting_what_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = filled(dir.path(), 12);
+    let plan = log.flush_plan().unwrap();
+    // Everything sealed goes before the plan runs; its files are gone.
+    assert!(log.apply_retention(i64::MAX, 0, -1).unwrap() > 0);
+    plan.run().unwrap();
+    log.flushed(&plan);
+}
