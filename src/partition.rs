@@ -180,19 +180,24 @@ impl Partition {
         max_bytes: usize,
         min_one: bool,
     ) -> Result<ReadResult, ReadError> {
-        let inner = self.lock();
-        let log_start_offset = inner.log.start_offset();
-        let high_watermark = inner.log.end_offset();
-        if offset < log_start_offset || offset > high_watermark {
-            return Err(ReadError::OffsetOutOfRange {
-                high_watermark,
-                log_start_offset,
-            });
-        }
-        let batches = inner
-            .log
-            .read(offset, max_bytes, min_one)
-            .map_err(ReadError::Storage)?;
+        let (plan, log_start_offset, high_watermark) = {
+            let inner = self.lock();
+            let log_start_offset = inner.log.start_offset();
+            let high_watermark = inner.log.end_offset();
+            if offset < log_start_offset || offset > high_watermark {
+                return Err(ReadError::OffsetOutOfRange {
+                    high_watermark,
+                    log_start_offset,
+                });
+            }
+            let plan = inner
+                .log
+                .read_plan(offset, max_bytes, min_one)
+                .map_err(ReadError::Storage)?;
+            (plan, log_start_offset, high_watermark)
+        };
+        // The file reads run without the lock: appends go on meanwhile.
+        let batches = plan.execute().map_err(ReadError::Storage)?;
         Ok(ReadResult {
             batches,
             high_watermark,

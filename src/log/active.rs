@@ -4,6 +4,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::batch_info::BatchInfo;
 use super::files::{segment_path, LOG};
@@ -16,7 +17,8 @@ use super::segmented::SegmentConfig;
 
 pub(crate) struct ActiveSegment {
     base_offset: i64,
-    log: File,
+    /// Shared with reads planned under the lock and carried out after it.
+    log: Arc<File>,
     log_path: PathBuf,
     size: u64,
     indexes: SegmentIndexes,
@@ -48,7 +50,7 @@ impl ActiveSegment {
             .open(&log_path)?;
         Ok(ActiveSegment {
             base_offset,
-            log,
+            log: Arc::new(log),
             log_path,
             size: 0,
             indexes: SegmentIndexes::create(dir, base_offset, config)?,
@@ -100,7 +102,7 @@ impl ActiveSegment {
         reservation.release(&log, size);
         Ok(ActiveSegment {
             base_offset,
-            log,
+            log: Arc::new(log),
             log_path,
             size,
             indexes,
@@ -167,6 +169,11 @@ impl ActiveSegment {
         self.next_offset = batch.last_offset + 1;
         self.first_timestamp.get_or_insert(batch.max_timestamp);
         Ok(())
+    }
+
+    /// The `.log`, for reads that run after the log's lock is released.
+    pub fn log_handle(&self) -> Arc<File> {
+        self.log.clone()
     }
 
     pub fn view(&self) -> SegmentView<'_> {

@@ -12,7 +12,7 @@ use std::io;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{BatchMeta, FlushPlan, Log};
+use super::{BatchMeta, FlushPlan, Log, ReadPlan};
 
 /// The base-offset field that opens every batch.
 const OFFSET_FIELD_BYTES: usize = 8;
@@ -77,6 +77,34 @@ impl MemoryLog {
             batch.running_max_timestamp = max;
         }
     }
+
+    /// The batches a read gets, copied out with their base offsets written in.
+    fn read_now(&self, offset: i64, max_bytes: usize, min_one: bool) -> Vec<Bytes> {
+        if offset < self.start_offset {
+            return Vec::new();
+        }
+        let from = self.position(offset);
+        let mut total = 0usize;
+        let count = self.batches[from..]
+            .iter()
+            .take_while(|batch| {
+                let fits = total + batch.bytes.len() <= max_bytes;
+                let taken = fits || (min_one && total == 0);
+                if taken {
+                    total += batch.bytes.len();
+                }
+                taken
+            })
+            .count();
+        if count == 0 {
+            return Vec::new();
+        }
+        let mut out = BytesMut::with_capacity(total);
+        for batch in &self.batches[from..from + count] {
+            batch.put_stamped(&mut out);
+        }
+        vec![out.freeze()]
+    }
 }
 
 impl Log for MemoryLog {
@@ -96,31 +124,8 @@ impl Log for MemoryLog {
         Ok(())
     }
 
-    fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<Vec<Bytes>> {
-        if offset < self.start_offset {
-            return Ok(Vec::new());
-        }
-        let from = self.position(offset);
-        let mut total = 0usize;
-        let count = self.batches[from..]
-            .iter()
-            .take_while(|batch| {
-                let fits = total + batch.bytes.len() <= max_bytes;
-                let taken = fits || (min_one && total == 0);
-                if taken {
-                    total += batch.bytes.len();
-                }
-                taken
-            })
-            .count();
-        if count == 0 {
-            return Ok(Vec::new());
-        }
-        let mut out = BytesMut::with_capacity(total);
-        for batch in &self.batches[from..from + count] {
-            batch.put_stamped(&mut out);
-        }
-        Ok(vec![out.freeze()])
+    fn read_plan(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<ReadPlan> {
+        Ok(ReadPlan::ready(self.read_now(offset, max_bytes, min_one)))
     }
 
     fn start_offset(&self) -> i64 {

@@ -13,6 +13,7 @@ mod index_file;
 mod indexes;
 pub mod memory;
 mod offset_index;
+mod read;
 mod recovery;
 mod reserve;
 mod sealed;
@@ -26,6 +27,7 @@ use bytes::Bytes;
 
 pub use flush::FlushPlan;
 pub use memory::MemoryLog;
+pub use read::ReadPlan;
 pub use segmented::{SegmentConfig, SegmentedLog};
 
 /// What the log needs to know of a batch it stores, read off its header by the caller.
@@ -48,7 +50,13 @@ pub trait Log: Send {
     /// holds one or more whole, consecutive batches (a segmented log returns one per
     /// segment read), so callers that need single batches split them. Nothing for an
     /// offset below `start_offset()` or at or past `end_offset()`.
-    fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<Vec<Bytes>>;
+    fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<Vec<Bytes>> {
+        self.read_plan(offset, max_bytes, min_one)?.execute()
+    }
+
+    /// [`read`](Log::read) in two steps: the plan is made under the caller's lock, and
+    /// [`executed`](ReadPlan::execute) after it is released.
+    fn read_plan(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<ReadPlan>;
 
     /// The first offset still held. It may lie inside a batch (after DeleteRecords); reads
     /// from it still return that whole batch.

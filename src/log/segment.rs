@@ -26,13 +26,6 @@ pub(crate) struct SegmentView<'a> {
     pub max_timestamp: i64,
 }
 
-/// Whether a read should go on into the next segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ReadProgress {
-    ReachedEnd,
-    Stopped,
-}
-
 impl SegmentView<'_> {
     fn relative(&self, offset: i64) -> u32 {
         (offset - self.base_offset).clamp(0, i64::from(u32::MAX)) as u32
@@ -49,47 +42,6 @@ impl SegmentView<'_> {
             position = batch.end();
         }
         Ok(None)
-    }
-
-    /// Appends to `out` the whole batches from `position` that fit in `budget` (as one
-    /// `Bytes`), taking what they use from it. With `min_one`, a first batch larger than the budget is read anyway
-    /// (and exhausts it). One positional read covers every batch that fits.
-    pub fn read_from(
-        &self,
-        position: u64,
-        budget: &mut usize,
-        min_one: bool,
-        out: &mut Vec<Bytes>,
-    ) -> io::Result<ReadProgress> {
-        let available = self.size.saturating_sub(position);
-        let length = available.min(*budget as u64) as usize;
-        let mut chunk = vec![0u8; length];
-        self.log.read_exact_at(&mut chunk, position)?;
-        let chunk = Bytes::from(chunk);
-        let mut used = 0;
-        while length - used >= HEADER_BYTES {
-            let batch = BatchInfo::parse(position + used as u64, &chunk[used..])?;
-            let end = used.saturating_add(usize::try_from(batch.size).unwrap_or(usize::MAX));
-            if end > length {
-                break;
-            }
-            used = end;
-        }
-        // One slice for every whole batch read: a fetch sends it on without stitching.
-        if used > 0 {
-            out.push(chunk.slice(..used));
-        }
-        *budget -= used;
-        if used as u64 == available {
-            return Ok(ReadProgress::ReachedEnd);
-        }
-        if min_one && used == 0 {
-            if let Some(batch) = BatchInfo::read_at(self.log, position, self.size)? {
-                out.push(self.read_batch(&batch)?);
-                *budget = 0;
-            }
-        }
-        Ok(ReadProgress::Stopped)
     }
 
     /// The first batch holding `from_offset` or later whose largest timestamp is at least
@@ -136,8 +88,55 @@ impl SegmentView<'_> {
     }
 
     pub fn read_batch(&self, batch: &BatchInfo) -> io::Result<Bytes> {
-        let mut bytes = vec![0u8; batch.size as usize];
-        self.log.read_exact_at(&mut bytes, batch.position)?;
-        Ok(Bytes::from(bytes))
+        read_batch(self.log, batch)
     }
+}
+
+fn read_batch(log: &File, batch: &BatchInfo) -> io::Result<Bytes> {
+    let mut bytes = vec![0u8; batch.size as usize];
+    log.read_exact_at(&mut bytes, batch.position)?;
+    Ok(Bytes::from(bytes))
+}
+
+/// Appends to `out` the whole batches of `log` (readable up to `size`) from `position` that
+/// fit in `budget`, as one `Bytes` (a fetch sends it on without stitching), taking what they
+/// use from the budget. With `min_one`, a first batch larger than the budget is read anyway
+/// (and exhausts it). One positional read covers every batch that fits. True when the read
+/// got to `size`, so a read may go on into the next segment.
+pub(crate) fn read_batches(
+    log: &File,
+    size: u64,
+    position: u64,
+    budget: &mut usize,
+    min_one: bool,
+    out: &mut Vec<Bytes>,
+) -> io::Result<bool> {
+    let available = size.saturating_sub(position);
+    let length = available.min(*budget as u64) as usize;
+    let mut chunk = vec![0u8; length];
+    log.read_exact_at(&mut chunk, position)?;
+    let chunk = Bytes::from(chunk);
+    let mut used = 0;
+    while length - used >= HEADER_BYTES {
+        let batch = BatchInfo::parse(position + used as u64, &chunk[used..])?;
+        let end = used.saturating_add(usize::try_from(batch.size).unwrap_or(usize::MAX));
+        if end > length {
+            break;
+        }
+        used = end;
+    }
+    if used > 0 {
+        out.push(chunk.slice(..used));
+    }
+    *budget -= used;
+    if used as u64 == available {
+        return Ok(true);
+    }
+    if min_one && used == 0 {
+        if let Some(batch) = BatchInfo::read_at(log, position, size)? {
+            out.push(read_batch(log, &batch)?);
+            *budget = 0;
+        }
+    }
+    Ok(false)
 }

@@ -21,9 +21,10 @@ use bytes::Bytes;
 use super::active::ActiveSegment;
 use super::batch_info::BatchInfo;
 use super::files::{self, segment_path, LOG};
+use super::read::SegmentRead;
 use super::sealed::{OpenSegment, OpenSegments, SealedSegment};
-use super::segment::{ReadProgress, SegmentView};
-use super::{BatchMeta, FlushPlan, Log};
+use super::segment::SegmentView;
+use super::{BatchMeta, FlushPlan, Log, ReadPlan};
 use crate::clock::Clock;
 use crate::protocol::record_batch::HEADER_BYTES;
 
@@ -320,27 +321,45 @@ impl Log for SegmentedLog {
         self.active.append(&header[..8], &batch[8..], &info)
     }
 
-    fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<Vec<Bytes>> {
-        let mut out = Vec::new();
+    fn read_plan(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<ReadPlan> {
+        let mut segments = Vec::new();
         if offset < self.start_offset || offset >= self.end_offset() {
-            return Ok(out);
+            return Ok(ReadPlan::segments(segments, max_bytes, min_one));
         }
-        let mut budget = max_bytes;
-        // The first segment is read from the batch holding `offset`, the next from their start.
+        // The first segment is read from the batch holding `offset`, the next from their
+        // start; segments are planned until their bytes could fill `max_bytes`.
         let mut from = Some(offset);
+        let mut planned = 0u64;
         for base in self.bases_from(offset) {
-            let progress = self.with_view(base, |view| {
+            if base == self.active.base_offset() {
+                let view = self.active.view();
                 let position = match from.take() {
                     Some(offset) => view.find(offset)?.map_or(view.size, |b| b.position),
                     None => 0,
                 };
-                view.read_from(position, &mut budget, min_one && out.is_empty(), &mut out)
-            })?;
-            if progress == ReadProgress::Stopped {
+                segments.push(SegmentRead::Active {
+                    log: self.active.log_handle(),
+                    position,
+                    size: view.size,
+                });
+            } else {
+                let segment = self.open_sealed(base)?;
+                let from_offset = from.take();
+                if from_offset.is_none() {
+                    // Where in the first segment the read starts is found later: only the
+                    // segments after it count.
+                    planned += segment.view().size;
+                }
+                segments.push(SegmentRead::Sealed {
+                    segment,
+                    from_offset,
+                });
+            }
+            if planned > 0 && planned >= max_bytes as u64 {
                 break;
             }
         }
-        Ok(out)
+        Ok(ReadPlan::segments(segments, max_bytes, min_one))
     }
 
     fn start_offset(&self) -> i64 {

@@ -727,3 +727,34 @@ fn a_flush_plan_survives_retention_deleting_what_it_names() {
     plan.run().unwrap();
     log.flushed(&plan);
 }
+
+#[test]
+fn a_read_plan_reads_what_was_there_when_it_was_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, mut model) = filled(dir.path(), 20);
+    let expected = model.read(0, usize::MAX, true);
+    let everything = log.read_plan(0, usize::MAX, true).unwrap();
+    let tail_offset = model.end - 2;
+    let expected_tail = model.read(tail_offset, usize::MAX, true);
+    let tail = log.read_plan(tail_offset, usize::MAX, true).unwrap();
+
+    // Before the plans run: more appends (new segments), then retention deletes every
+    // sealed segment the first plan names.
+    for i in 0..20 {
+        append(&mut log, &mut model, 1, 900 + i, 100);
+    }
+    assert!(log.apply_retention(i64::MAX, 0, -1).unwrap() > 0);
+
+    let split = |chunks: Vec<Bytes>| -> Vec<Bytes> {
+        chunks
+            .iter()
+            .flat_map(|c| split_batches(c).unwrap())
+            .collect()
+    };
+    assert_eq!(split(everything.execute().unwrap()), expected);
+    assert_eq!(
+        split(tail.execute().unwrap()),
+        expected_tail,
+        "the active segment as it was: nothing appended after the plan"
+    );
+}

@@ -1,0 +1,106 @@
+//! Reads in two steps, like flushes: where to read is decided under the partition's lock, and
+//! the positional reads of segment files run after it is released, so a consumer reading old
+//! data from a cold disk does not hold up the producers of its partition.
+//!
+//! That is safe because a segment's bytes never change below the size the plan saw: appends
+//! only add past it, a sealed segment is immutable, and a segment deleted meanwhile (retention,
+//! DeleteRecords) stays readable through the handle the plan holds.
+
+use std::fs::File;
+use std::io;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::sealed::OpenSegment;
+use super::segment::read_batches;
+
+/// What a read returns, or where to read it. Made by [`Log::read_plan`](super::Log) under the
+/// lock; [`execute`](ReadPlan::execute) it after releasing the lock.
+pub struct ReadPlan {
+    /// Batches already read (a log in memory has nothing to wait for).
+    ready: Vec<Bytes>,
+    /// Segments to read from, in order, until the budget is spent.
+    segments: Vec<SegmentRead>,
+    max_bytes: usize,
+    min_one: bool,
+}
+
+/// Where a read goes in one segment.
+pub(crate) enum SegmentRead {
+    /// The active segment, from a batch boundary found under the lock (its index still
+    /// grows), up to the size published when the plan was made.
+    Active {
+        log: Arc<File>,
+        position: u64,
+        size: u64,
+    },
+    /// A sealed segment: nothing in it changes, so even the index lookup waits for the read.
+    /// From the batch holding `from_offset`, or from the start.
+    Sealed {
+        segment: Arc<OpenSegment>,
+        from_offset: Option<i64>,
+    },
+}
+
+impl ReadPlan {
+    pub(crate) fn ready(batches: Vec<Bytes>) -> ReadPlan {
+        ReadPlan {
+            ready: batches,
+            segments: Vec::new(),
+            max_bytes: 0,
+            min_one: false,
+        }
+    }
+
+    pub(crate) fn segments(
+        segments: Vec<SegmentRead>,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> ReadPlan {
+        ReadPlan {
+            ready: Vec::new(),
+            segments,
+            max_bytes,
+            min_one,
+        }
+    }
+
+    /// The positional reads. Blocks on the disk when the data is not cached.
+    pub fn execute(self) -> io::Result<Vec<Bytes>> {
+        let mut out = self.ready;
+        let mut budget = self.max_bytes;
+        for segment in self.segments {
+            let min_one = self.min_one && out.is_empty();
+            let reached_end = match segment {
+                SegmentRead::Active {
+                    log,
+                    position,
+                    size,
+                } => read_batches(&log, size, position, &mut budget, min_one, &mut out)?,
+                SegmentRead::Sealed {
+                    segment,
+                    from_offset,
+                } => {
+                    let view = segment.view();
+                    let position = match from_offset {
+                        Some(offset) => view.find(offset)?.map_or(view.size, |b| b.position),
+                        None => 0,
+                    };
+                    read_batches(
+                        view.log,
+                        view.size,
+                        position,
+                        &mut budget,
+                        min_one,
+                        &mut out,
+                    )?
+                }
+            };
+            if !reached_end {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
