@@ -8,6 +8,7 @@
 
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -67,12 +68,15 @@ impl Connection {
     async fn serve_requests(&mut self, pending: &mut PendingResponses) -> Result<(), String> {
         let max_request_bytes = self.state.config.max_request_bytes;
         let idle = Duration::from_millis(self.state.config.connections_max_idle_ms);
+        let socket = self.reader.get_ref().as_ref().as_raw_fd();
         // The first response after a wait for the socket goes out alone, so the peer works on
         // it while the rest of what it sent is handled.
         let mut first_since_wait = false;
         loop {
             let buffered = frame::buffered_api_key(self.reader.buffer());
-            let next_frame = frame::read_frame(&mut self.reader, max_request_bytes);
+            let next_frame = frame::read_frame(&mut self.reader, max_request_bytes, |rest| {
+                receive_low_water_mark(socket, rest)
+            });
             let frame = match buffered {
                 // Already read: no wait, no timer. Another Produce lets its predecessor's
                 // response wait for the same write.
@@ -178,4 +182,29 @@ async fn write_chunks(writer: &mut OwnedWriteHalf, mut chunks: Vec<Bytes>) -> io
         }
     }
     Ok(total)
+}
+
+/// The most a socket is asked to gather before it wakes the connection.
+const LOW_WATER_MARK_MAX_BYTES: usize = 1024 * 1024;
+
+/// Asks the socket not to wake the connection before `rest` bytes (at most
+/// [`LOW_WATER_MARK_MAX_BYTES`]) have arrived, or before any, for 0: a large produce request
+/// is then received in a few large reads rather than many small ones, each a wake-up. The
+/// kernel still wakes the reader when its receive window would otherwise close. Failure only
+/// costs wake-ups, so it is logged, not returned.
+fn receive_low_water_mark(socket: RawFd, rest: usize) {
+    let bytes = rest.clamp(1, LOW_WATER_MARK_MAX_BYTES) as libc::c_int;
+    // SAFETY: a socket option on a descriptor the connection owns, with a live `c_int`.
+    let set = unsafe {
+        libc::setsockopt(
+            socket,
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&bytes as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if set != 0 {
+        tracing::debug!(error = %io::Error::last_os_error(), "cannot set SO_RCVLOWAT");
+    }
 }

@@ -437,6 +437,52 @@ fn pipelined_produces_are_all_answered_in_order_before_a_bad_frame_closes() {
 }
 
 #[test]
+fn a_large_request_arriving_in_pieces_is_answered() {
+    let broker = TestBroker::start();
+    let addr = broker.addr();
+    broker.block_on(async {
+        let topic = "raw-large-in-pieces";
+        let mut wire = Wire::connect(addr).await;
+        assert_one_partition(&metadata(&mut wire, topic).await, topic);
+        let mut record = records().remove(0);
+        record.value = Some(Bytes::from(vec![42u8; 600_000]));
+        let batch = encode_batch(std::slice::from_ref(&record));
+        let version = 9;
+        for round in 0..2 {
+            let (id, frame) = wire.frame(
+                ApiKey::Produce as i16,
+                version,
+                ApiKey::Produce.request_header_version(version),
+                &produce_request(topic, 1, batch.clone()),
+                version,
+            );
+            // Uneven pieces with pauses: the broker waits for the rest of the frame, however
+            // it comes, and is woken for it.
+            for piece in frame.chunks(frame.len() / 3 + 7) {
+                wire.write(piece).await;
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            let response: ProduceResponse = wire
+                .receive(
+                    id,
+                    ApiKey::Produce.response_header_version(version),
+                    version,
+                )
+                .await;
+            assert_eq!(produce_outcome(&response, topic), (NONE, round));
+        }
+        let response: FetchResponse = wire
+            .call(ApiKey::Fetch, 12, &fetch_request(topic, 1, 0))
+            .await;
+        let (error, high_watermark, mut bytes) = fetch_outcome(&response);
+        assert_eq!((error, high_watermark), (NONE, 2));
+        let set = RecordBatchDecoder::decode(&mut bytes).expect("decode the fetched batch");
+        assert_eq!(set.records[0].offset, 1);
+        assert_eq!(set.records[0].value, record.value);
+    });
+}
+
+#[test]
 fn acks_zero_gets_no_response_and_the_next_request_is_answered() {
     let broker = TestBroker::start();
     let addr = broker.addr();

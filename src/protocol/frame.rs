@@ -7,10 +7,12 @@ use std::fmt;
 use std::io;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
 
 /// The most the frame buffer grows by per read.
 const READ_CHUNK_BYTES: usize = 1024 * 1024;
+/// A rest of a frame at least this large is announced to `expect_more`.
+const EXPECT_MORE_MIN_BYTES: usize = 128 * 1024;
 
 /// Why a connection stops reading frames.
 #[derive(Debug)]
@@ -53,9 +55,14 @@ pub fn buffered_api_key(buffered: &[u8]) -> Option<i16> {
 }
 
 /// Reads one frame's payload (without its length prefix).
+///
+/// Before waiting for a large rest of a frame, `expect_more` is told how many bytes the
+/// socket must still deliver (nothing of them being buffered), so the caller can ask not to
+/// be woken for less; it is told 0 once the frame is whole, if it was told anything.
 pub async fn read_frame<R: AsyncRead + Unpin>(
-    reader: &mut R,
+    reader: &mut BufReader<R>,
     max_request_bytes: usize,
+    mut expect_more: impl FnMut(usize),
 ) -> Result<Bytes, FrameError> {
     let mut prefix = [0u8; 4];
     match reader.read_exact(&mut prefix[..1]).await {
@@ -81,8 +88,14 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     // The buffer grows as bytes arrive, so a peer that announces a large frame and then
     // trickles (or stops) holds only what it actually sent.
     let mut payload = BytesMut::with_capacity(size.min(READ_CHUNK_BYTES));
+    let mut expected = false;
     while payload.len() < size {
-        let want = (size - payload.len()).min(READ_CHUNK_BYTES);
+        let rest = size - payload.len();
+        if rest >= EXPECT_MORE_MIN_BYTES && reader.buffer().is_empty() {
+            expect_more(rest);
+            expected = true;
+        }
+        let want = rest.min(READ_CHUNK_BYTES);
         payload.reserve(want);
         let read = (&mut *reader)
             .take(want as u64)
@@ -95,6 +108,9 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
                 "connection closed in the middle of a frame",
             )));
         }
+    }
+    if expected {
+        expect_more(0);
     }
     Ok(payload.freeze())
 }
@@ -132,10 +148,13 @@ mod tests {
     #[tokio::test]
     async fn reads_a_frame_and_then_sees_the_close() {
         let wire = framed(3, b"abc");
-        let mut reader = &wire[..];
-        assert_eq!(read_frame(&mut reader, 16).await.unwrap(), &b"abc"[..]);
+        let mut reader = BufReader::new(&wire[..]);
+        assert_eq!(
+            read_frame(&mut reader, 16, |_| {}).await.unwrap(),
+            &b"abc"[..]
+        );
         assert!(matches!(
-            read_frame(&mut reader, 16).await,
+            read_frame(&mut reader, 16, |_| {}).await,
             Err(FrameError::Closed)
         ));
     }
@@ -144,9 +163,9 @@ mod tests {
     async fn refuses_negative_and_oversized_lengths_before_reading_them() {
         for length in [-1, i32::MIN, 17, i32::MAX] {
             let wire = framed(length, b"");
-            let mut reader = &wire[..];
+            let mut reader = BufReader::new(&wire[..]);
             assert!(matches!(
-                read_frame(&mut reader, 16).await,
+                read_frame(&mut reader, 16, |_| {}).await,
                 Err(FrameError::BadLength { .. })
             ));
         }
@@ -155,10 +174,32 @@ mod tests {
     #[tokio::test]
     async fn a_frame_cut_short_is_an_io_error() {
         let wire = framed(10, b"abc");
-        let mut reader = &wire[..];
+        let mut reader = BufReader::new(&wire[..]);
         assert!(matches!(
-            read_frame(&mut reader, 16).await,
+            read_frame(&mut reader, 16, |_| {}).await,
             Err(FrameError::Io(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn the_rest_of_a_large_frame_is_announced_exactly_once_nothing_is_buffered() {
+        let size = 300_000;
+        let wire = framed(size as i32, &vec![5u8; size]);
+        let mut reader = BufReader::with_capacity(64 * 1024, &wire[..]);
+        let mut announced = Vec::new();
+        let frame = read_frame(&mut reader, 1 << 20, |rest| announced.push(rest))
+            .await
+            .unwrap();
+        assert_eq!(frame.len(), size);
+        // The first fill of the buffer brought the prefix and 65,532 bytes of payload.
+        assert_eq!(announced, vec![size - (64 * 1024 - 4), 0]);
+
+        let small = framed(3, b"abc");
+        let mut reader = BufReader::new(&small[..]);
+        let mut announced = Vec::new();
+        read_frame(&mut reader, 16, |rest| announced.push(rest))
+            .await
+            .unwrap();
+        assert!(announced.is_empty(), "small frames are not announced");
     }
 }
