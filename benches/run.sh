@@ -10,6 +10,10 @@
 #   --data-dir    parent of the disk-mode data directories (default target/loadgen-data);
 #                 each run gets a fresh directory there, removed afterwards
 #   --storage     which modes to run (default both)
+#   --report-from FILE
+#                 measure nothing: write the report from FILE, RESULT lines kept by earlier
+#                 runs (target/loadgen-results.txt; several runs' files may be concatenated,
+#                 for medians over more runs on a noisy machine)
 #
 # Single-produce and e2e linger 0 also run with client and broker pinned to CPU 0 (see
 # `loadgen --pin-cpus`). On a shared machine run it niced: `nice -n 10 benches/run.sh`.
@@ -24,6 +28,7 @@ QUICK=0
 OUT=""
 DATA_DIR="target/loadgen-data"
 STORAGES="memory disk"
+REPORT_FROM=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --runs) RUNS="$2"; shift 2 ;;
@@ -37,7 +42,8 @@ while [[ $# -gt 0 ]]; do
                 *) echo "--storage memory|disk|both" >&2; exit 2 ;;
             esac
             shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        --report-from) REPORT_FROM="$2"; shift 2 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -66,25 +72,34 @@ log() { echo "[run.sh $(date +%H:%M:%S)] $*" >&2; }
 # ---------------------------------------------------------------------------------------
 # Build
 # ---------------------------------------------------------------------------------------
-log "building the release broker"
-nice -n 10 cargo build --release -p sluice >&2
 BROKER=target/release/sluice
-# What was built: the commit, and whether the broker's sources differed from it.
-BUILT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n "$(git status --porcelain -- src Cargo.lock 2>/dev/null)" ]]; then
-    BUILT_REV="$BUILT_REV + uncommitted changes"
-fi
-log "building the load generator"
-LOADGEN=$(nice -n 10 cargo bench --bench loadgen --no-run --message-format=json 2>/dev/null \
-    | jq -r 'select(.reason == "compiler-artifact" and .target.name == "loadgen") | .executable // empty' \
-    | tail -1)
-if [[ -z "$LOADGEN" || ! -x "$LOADGEN" ]]; then
-    echo "cannot find the loadgen bench executable" >&2
-    exit 1
-fi
-mkdir -p "$DATA_DIR"
 RESULTS=target/loadgen-results.txt
-: > "$RESULTS"
+# The storages measured: none when only reporting.
+MEASURED="$STORAGES"
+if [[ -n "$REPORT_FROM" ]]; then
+    MEASURED=""
+    RESULTS=$REPORT_FROM
+    BUILT_REV="the builds of the runs in $REPORT_FROM"
+    RUNS=$(grep "^item=produce-1KB-acks1 " "$RESULTS" | grep -c " storage=${STORAGES%% *} " || true)
+else
+    log "building the release broker"
+    nice -n 10 cargo build --release -p sluice >&2
+    # What was built: the commit, and whether the broker's sources differed from it.
+    BUILT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    if [[ -n "$(git status --porcelain -- src Cargo.lock 2>/dev/null)" ]]; then
+        BUILT_REV="$BUILT_REV + uncommitted changes"
+    fi
+    log "building the load generator"
+    LOADGEN=$(nice -n 10 cargo bench --bench loadgen --no-run --message-format=json 2>/dev/null \
+        | jq -r 'select(.reason == "compiler-artifact" and .target.name == "loadgen") | .executable // empty' \
+        | tail -1)
+    if [[ -z "$LOADGEN" || ! -x "$LOADGEN" ]]; then
+        echo "cannot find the loadgen bench executable" >&2
+        exit 1
+    fi
+    mkdir -p "$DATA_DIR"
+    : > "$RESULTS"
+fi
 
 storage_flags() {
     if [[ $1 == memory ]]; then echo "--memory"; else echo "--data-dir $DATA_DIR"; fi
@@ -110,7 +125,7 @@ run() {
 # ---------------------------------------------------------------------------------------
 # The suite
 # ---------------------------------------------------------------------------------------
-for storage in $STORAGES; do
+for storage in $MEASURED; do
     for ((r = 1; r <= RUNS; r++)); do
         log "== $storage, run $r of $RUNS"
         for acks in 1 all; do
@@ -165,7 +180,7 @@ free_port() {
 
 rss_mib() { awk -v f="$2:" '$1 == f { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
-for storage in $STORAGES; do
+for storage in $MEASURED; do
     log "== $storage: RSS through one broker's sequence"
     port=$(free_port)
     SOAK_DIR=$(mktemp -d "$DATA_DIR/soak-XXXXXX")
