@@ -4,7 +4,8 @@
 //!
 //! When a producer pipelines, the responses to its Produce requests are written together:
 //! a response waits while the next request, already read, is another Produce, so a window of
-//! in-flight requests costs one write, not one per request.
+//! in-flight requests costs few writes, not one per request. The first response after a wait
+//! for the socket still goes out alone, so the peer is never idle while the rest is handled.
 
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
