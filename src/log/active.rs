@@ -187,10 +187,10 @@ impl ActiveSegment {
         }
     }
 
-    /// What a flush syncs: a second handle on the `.log`, and the paths of both indexes (an
-    /// fsync of an index file writes what was stored through its mapping too).
-    pub fn files_to_sync(&self) -> io::Result<(File, [PathBuf; 2])> {
-        Ok((self.log.try_clone()?, self.indexes.paths()))
+    /// What a flush syncs: the `.log`, shared, and the paths of both indexes (an fsync of an
+    /// index file writes what was stored through its mapping too).
+    pub fn files_to_sync(&self) -> (Arc<File>, [PathBuf; 2]) {
+        (self.log.clone(), self.indexes.paths())
     }
 
     /// Writes the final time-index entry and trims both indexes, for a clean close; the

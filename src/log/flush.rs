@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::files;
 
@@ -12,9 +13,9 @@ use super::files;
 /// run without the lock, and reported back with [`Log::flushed`](super::Log).
 #[derive(Debug, Default)]
 pub struct FlushPlan {
-    /// Open files to fsync: a second handle on the active segment's `.log`, which stays
-    /// valid if the segment is sealed or deleted meanwhile.
-    pub(super) files: Vec<File>,
+    /// Open files to fsync: the active segment's `.log`, shared, so it stays valid if the
+    /// segment is sealed or deleted meanwhile.
+    pub(super) files: Vec<Arc<File>>,
     /// Files to fsync by path. One deleted meanwhile needs no sync.
     pub(super) paths: Vec<PathBuf>,
     /// A directory whose entries changed, with the count of changes the sync covers.

@@ -413,7 +413,7 @@ impl Log for SegmentedLog {
     }
 
     fn flush_plan(&self) -> io::Result<FlushPlan> {
-        let (log, indexes) = self.active.files_to_sync()?;
+        let (log, indexes) = self.active.files_to_sync();
         let mut paths = self.unsynced.clone();
         paths.extend(indexes);
         Ok(FlushPlan {
