@@ -124,6 +124,24 @@ fn read(c: &mut Criterion) {
     group.finish();
 }
 
+/// A consumer keeping up with a producer of single-record batches: it reads from the batch
+/// appended last. The plan is the part made under the partition's lock.
+fn tail_read(c: &mut Criterion) {
+    let batch = common::batch(1, 100, 0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut disk = SegmentedLog::open(dir.path(), disk_config()).expect("open");
+    fill(&mut disk, &batch, BATCHES);
+    let last = disk.end_offset() - 1;
+    let mut group = c.benchmark_group("tail_read_100B_batches");
+    group.bench_function("disk_plan", |b| {
+        b.iter(|| disk.read_plan(last, 1024 * 1024, true).expect("plan"))
+    });
+    group.bench_function("disk_plan_and_read", |b| {
+        b.iter(|| disk.read(last, 1024 * 1024, true).expect("read").len())
+    });
+    group.finish();
+}
+
 /// Opening 1,000 partitions of three segments each: what a broker restart costs.
 fn open_many(c: &mut Criterion) {
     let batch = client_batch();
@@ -159,5 +177,5 @@ fn open_all(root: &Path, config: &SegmentConfig) -> usize {
     logs.len()
 }
 
-criterion_group!(benches, append, read, open_many);
+criterion_group!(benches, append, read, tail_read, open_many);
 criterion_main!(benches);

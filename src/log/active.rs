@@ -1,5 +1,6 @@
 //! The active segment: the one segment appended to, with its indexes mapped for writing.
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::io::AsRawFd;
@@ -14,6 +15,9 @@ use super::reserve::Reservation;
 use super::sealed::SealedSegment;
 use super::segment::SegmentView;
 use super::segmented::SegmentConfig;
+
+/// How many of the latest batches the active segment remembers the positions of.
+const RECENT_BATCHES: usize = 128;
 
 pub(crate) struct ActiveSegment {
     base_offset: i64,
@@ -31,6 +35,10 @@ pub(crate) struct ActiveSegment {
     reservation: Reservation,
     /// `segment.bytes` when the segment was opened: how far ahead there is point reserving.
     segment_bytes: u64,
+    /// (base offset, position) of the latest batches appended, oldest first. A consumer that
+    /// keeps up reads from one of them: found here, its read is planned under the log's lock
+    /// without the index lookup and header reads of [`SegmentView::find`].
+    recent: VecDeque<(i64, u64)>,
 }
 
 impl ActiveSegment {
@@ -59,6 +67,7 @@ impl ActiveSegment {
             opened_ms: now_ms,
             reservation: Reservation::new(0),
             segment_bytes: config.segment_bytes(),
+            recent: VecDeque::new(),
         })
     }
 
@@ -111,6 +120,7 @@ impl ActiveSegment {
             opened_ms: now_ms,
             reservation,
             segment_bytes: config.segment_bytes(),
+            recent: VecDeque::new(),
         })
     }
 
@@ -168,7 +178,28 @@ impl ActiveSegment {
         self.size += batch.size;
         self.next_offset = batch.last_offset + 1;
         self.first_timestamp.get_or_insert(batch.max_timestamp);
+        if self.recent.len() == RECENT_BATCHES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((batch.base_offset, batch.position));
         Ok(())
+    }
+
+    /// Where the batch holding `offset` starts (the segment's size when none does yet). For
+    /// the latest batches this reads nothing; older ones are found through the index.
+    pub fn position_of(&self, offset: i64) -> io::Result<u64> {
+        if offset >= self.next_offset {
+            return Ok(self.size);
+        }
+        match self.recent.front() {
+            Some(&(oldest, _)) if offset >= oldest => {
+                // Offsets are dense: the batch holding `offset` is the last starting at or
+                // before it.
+                let after = self.recent.partition_point(|&(base, _)| base <= offset);
+                Ok(self.recent[after - 1].1)
+            }
+            _ => Ok(self.view().find(offset)?.map_or(self.size, |b| b.position)),
+        }
     }
 
     /// The `.log`, for reads that run after the log's lock is released.

@@ -332,15 +332,14 @@ impl Log for SegmentedLog {
         let mut planned = 0u64;
         for base in self.bases_from(offset) {
             if base == self.active.base_offset() {
-                let view = self.active.view();
                 let position = match from.take() {
-                    Some(offset) => view.find(offset)?.map_or(view.size, |b| b.position),
+                    Some(offset) => self.active.position_of(offset)?,
                     None => 0,
                 };
                 segments.push(SegmentRead::Active {
                     log: self.active.log_handle(),
                     position,
-                    size: view.size,
+                    size: self.active.size(),
                 });
             } else {
                 let segment = self.open_sealed(base)?;

@@ -332,6 +332,36 @@ fn rolls_segments_and_reads_across_them() {
     assert!(read(&log, 10, 10, false).unwrap().is_empty());
 }
 
+/// The active segment remembers where its latest batches start, and finds older ones through
+/// its index: reads from either, and across the boundary between them, match the model, also
+/// one batch at a time.
+#[test]
+fn reads_from_the_latest_and_older_batches_of_the_active_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SegmentConfig {
+        max_index_bytes: 64 * 1024,
+        ..config(1 << 20)
+    };
+    let mut log = SegmentedLog::open(dir.path(), config).unwrap();
+    let mut model = Model::default();
+    for i in 0..300 {
+        append(&mut log, &mut model, i % 3, 100 + i64::from(i), 50);
+    }
+    assert_eq!(
+        segment_files(dir.path(), LOG).len(),
+        1,
+        "all in the active segment"
+    );
+    check(&log, &model);
+    for offset in model.start..model.end {
+        assert_eq!(
+            read(&log, offset, 1, true).unwrap(),
+            model.read(offset, 1, true),
+            "the batch holding {offset}"
+        );
+    }
+}
+
 #[test]
 fn a_clean_reopen_trusts_the_indexes_and_continues() {
     let dir = tempfile::tempdir().unwrap();
