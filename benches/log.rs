@@ -107,6 +107,16 @@ fn read(c: &mut Criterion) {
     group.bench_function("disk", |b| b.iter(|| read_all(&disk)));
     group.finish();
 
+    // What a 1 MB fetch does under the partition's lock (the plan), and in all.
+    let mut group = c.benchmark_group("fetch_1MB");
+    group.bench_function("memory_plan", |b| {
+        b.iter(|| memory.read_plan(0, 1024 * 1024, true).expect("plan"))
+    });
+    group.bench_function("memory_plan_and_read", |b| {
+        b.iter(|| memory.read(0, 1024 * 1024, true).expect("read").len())
+    });
+    group.finish();
+
     // One offset lookup and one batch read at a pseudo-random offset: the index's binary
     // search plus a positional read.
     let end = disk.end_offset();

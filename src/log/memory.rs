@@ -2,7 +2,9 @@
 //!
 //! A batch is kept as the producer sent it — the `Bytes` of its request, not a copy — with
 //! its base offset beside it; reads write the base offset in as they copy batches out into
-//! one buffer, the one copy a fetch of several batches needs anyway.
+//! one buffer, the one copy a fetch of several batches needs anyway. The copy is made after
+//! the partition's lock is released (see [`ReadPlan`]), so a large fetch does not hold up
+//! the partition's producers.
 //!
 //! With no segments, DeleteRecords and retention free whole batches: retention deletes the
 //! oldest batches by their own largest timestamp and size, and may empty the log (the end
@@ -27,22 +29,25 @@ struct StoredBatch {
 }
 
 impl StoredBatch {
-    /// Appends the batch with its base offset written in.
-    fn put_stamped(&self, out: &mut BytesMut) {
-        match self.bytes.get(OFFSET_FIELD_BYTES..) {
+    fn stamped(&self) -> Bytes {
+        copy_stamped(&[(self.meta.base_offset, self.bytes.clone())])
+    }
+}
+
+/// Batches as stored, copied out one after another into one buffer with their base offsets
+/// written in.
+pub(super) fn copy_stamped(batches: &[(i64, Bytes)]) -> Bytes {
+    let mut out = BytesMut::with_capacity(batches.iter().map(|(_, b)| b.len()).sum());
+    for (base_offset, bytes) in batches {
+        match bytes.get(OFFSET_FIELD_BYTES..) {
             Some(rest) => {
-                out.put_i64(self.meta.base_offset);
+                out.put_i64(*base_offset);
                 out.put_slice(rest);
             }
-            None => out.put_slice(&self.bytes),
+            None => out.put_slice(bytes),
         }
     }
-
-    fn stamped(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(self.bytes.len());
-        self.put_stamped(&mut out);
-        out.freeze()
-    }
+    out.freeze()
 }
 
 /// A log held entirely in memory.
@@ -78,14 +83,15 @@ impl MemoryLog {
         }
     }
 
-    /// The batches a read gets, copied out with their base offsets written in.
-    fn read_now(&self, offset: i64, max_bytes: usize, min_one: bool) -> Vec<Bytes> {
+    /// The batches a read gets, with their base offsets, shared with the log: they are
+    /// copied out after the lock is released.
+    fn to_read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Vec<(i64, Bytes)> {
         if offset < self.start_offset {
             return Vec::new();
         }
         let from = self.position(offset);
         let mut total = 0usize;
-        let count = self.batches[from..]
+        self.batches[from..]
             .iter()
             .take_while(|batch| {
                 let fits = total + batch.bytes.len() <= max_bytes;
@@ -95,15 +101,8 @@ impl MemoryLog {
                 }
                 taken
             })
-            .count();
-        if count == 0 {
-            return Vec::new();
-        }
-        let mut out = BytesMut::with_capacity(total);
-        for batch in &self.batches[from..from + count] {
-            batch.put_stamped(&mut out);
-        }
-        vec![out.freeze()]
+            .map(|batch| (batch.meta.base_offset, batch.bytes.clone()))
+            .collect()
     }
 }
 
@@ -125,7 +124,9 @@ impl Log for MemoryLog {
     }
 
     fn read_plan(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<ReadPlan> {
-        Ok(ReadPlan::ready(self.read_now(offset, max_bytes, min_one)))
+        Ok(ReadPlan::in_memory(
+            self.to_read(offset, max_bytes, min_one),
+        ))
     }
 
     fn start_offset(&self) -> i64 {
@@ -250,6 +251,22 @@ mod tests {
         assert_eq!(read[0][8..100], [5u8; 92]);
         assert_eq!(read[0][100..108], 10i64.to_be_bytes());
         assert!(log.read(11, 1000, true).unwrap().is_empty());
+    }
+
+    /// The copy is made when the plan is executed, after the lock: batches deleted meanwhile
+    /// are still in it, with their base offsets written in.
+    #[test]
+    fn a_read_plan_returns_what_was_there_when_it_was_made() {
+        let mut log = log_of(&[(0, 4, 10, 100), (5, 9, 20, 100)]);
+        let plan = log.read_plan(0, 1000, false).unwrap();
+        log.delete_records_before(10).unwrap();
+        assert_eq!(log.size_bytes(), 0);
+        let read = plan.execute().unwrap();
+        assert_eq!(read.len(), 1, "one buffer");
+        assert_eq!(read[0].len(), 200);
+        assert_eq!(read[0][..8], 0i64.to_be_bytes());
+        assert_eq!(read[0][100..108], 5i64.to_be_bytes());
+        assert_eq!(read[0][108..200], [5u8; 92]);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! That is safe because a segment's bytes never change below the size the plan saw: appends
 //! only add past it, a sealed segment is immutable, and a segment deleted meanwhile (retention,
-//! DeleteRecords) stays readable through the handle the plan holds.
+//! DeleteRecords) stays readable through the handle the plan holds. A log in memory plans
+//! the batches themselves (shared, immutable) and copies them out after the lock too.
 
 use std::fs::File;
 use std::io;
@@ -12,14 +13,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::memory::copy_stamped;
 use super::sealed::OpenSegment;
 use super::segment::read_batches;
 
 /// What a read returns, or where to read it. Made by [`Log::read_plan`](super::Log) under the
 /// lock; [`execute`](ReadPlan::execute) it after releasing the lock.
 pub struct ReadPlan {
-    /// Batches already read (a log in memory has nothing to wait for).
-    ready: Vec<Bytes>,
+    /// A log in memory's batches as stored, with the base offsets their copies get.
+    in_memory: Vec<(i64, Bytes)>,
     /// Segments to read from, in order, until the budget is spent.
     segments: Vec<SegmentRead>,
     max_bytes: usize,
@@ -44,9 +46,9 @@ pub(crate) enum SegmentRead {
 }
 
 impl ReadPlan {
-    pub(crate) fn ready(batches: Vec<Bytes>) -> ReadPlan {
+    pub(crate) fn in_memory(batches: Vec<(i64, Bytes)>) -> ReadPlan {
         ReadPlan {
-            ready: batches,
+            in_memory: batches,
             segments: Vec::new(),
             max_bytes: 0,
             min_one: false,
@@ -59,16 +61,19 @@ impl ReadPlan {
         min_one: bool,
     ) -> ReadPlan {
         ReadPlan {
-            ready: Vec::new(),
+            in_memory: Vec::new(),
             segments,
             max_bytes,
             min_one,
         }
     }
 
-    /// The positional reads. Blocks on the disk when the data is not cached.
+    /// The copies and positional reads. Blocks on the disk when the data is not cached.
     pub fn execute(self) -> io::Result<Vec<Bytes>> {
-        let mut out = self.ready;
+        let mut out = Vec::new();
+        if !self.in_memory.is_empty() {
+            out.push(copy_stamped(&self.in_memory));
+        }
         let mut budget = self.max_bytes;
         for segment in self.segments {
             let min_one = self.min_one && out.is_empty();
