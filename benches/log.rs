@@ -1,5 +1,6 @@
 //! The storage engine: append and sequential read of 1 KB-record batches in memory and on
-//! disk, offset lookups, and opening many partitions. Run with `cargo bench --bench log`.
+//! disk, what a fetch does under the partition's lock (its read plan), offset lookups, and
+//! opening many partitions. Run with `cargo bench --bench log`.
 
 use std::path::Path;
 use std::time::Instant;
