@@ -153,6 +153,48 @@ fn tail_read(c: &mut Criterion) {
     group.finish();
 }
 
+/// A read from a sealed segment that is not open yet: the plan (made under the partition's
+/// lock) and the whole read, which opens the segment and checks its index files.
+fn cold_sealed_read(c: &mut Criterion) {
+    let batch = client_batch();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = SegmentConfig {
+        segment_bytes: 1024 * 1024,
+        ..SegmentConfig::default()
+    };
+    let mut disk = SegmentedLog::open(dir.path(), config.clone()).expect("open");
+    fill(&mut disk, &batch, 200);
+    disk.close().expect("close");
+    drop(disk);
+    let reopened = || {
+        let log = SegmentedLog::open(dir.path(), config.clone()).expect("open");
+        let middle = log.end_offset() / 2;
+        (log, middle)
+    };
+    let mut group = c.benchmark_group("cold_sealed_read_1MB");
+    group.bench_function("disk_plan", |b| {
+        b.iter_batched(
+            reopened,
+            |(log, middle)| {
+                log.read_plan(middle, 1024 * 1024, true).expect("plan");
+                log
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("disk_plan_and_read", |b| {
+        b.iter_batched(
+            reopened,
+            |(log, middle)| {
+                log.read(middle, 1024 * 1024, true).expect("read");
+                log
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
 /// Opening 1,000 partitions of three segments each: what a broker restart costs.
 fn open_many(c: &mut Criterion) {
     let batch = client_batch();
@@ -188,5 +230,12 @@ fn open_all(root: &Path, config: &SegmentConfig) -> usize {
     logs.len()
 }
 
-criterion_group!(benches, append, read, tail_read, open_many);
+criterion_group!(
+    benches,
+    append,
+    read,
+    tail_read,
+    cold_sealed_read,
+    open_many
+);
 criterion_main!(benches);

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::memory::copy_stamped;
-use super::sealed::OpenSegment;
-use super::segment::read_batches;
+use super::sealed::{OpenSegment, ToOpen};
+use super::segment::{position_by_scan, read_batches};
 
 /// What a read returns, or where to read it. Made by [`Log::read_plan`](super::Log) under the
 /// lock; [`execute`](ReadPlan::execute) it after releasing the lock.
@@ -41,6 +41,12 @@ pub(crate) enum SegmentRead {
     /// From the batch holding `from_offset`, or from the start.
     Sealed {
         segment: Arc<OpenSegment>,
+        from_offset: Option<i64>,
+    },
+    /// A sealed segment that was not open: opening it (its indexes checked, rebuilt if need
+    /// be) waits for the read too.
+    Unopened {
+        segment: Box<ToOpen>,
         from_offset: Option<i64>,
     },
 }
@@ -86,21 +92,23 @@ impl ReadPlan {
                 SegmentRead::Sealed {
                     segment,
                     from_offset,
-                } => {
-                    let view = segment.view();
-                    let position = match from_offset {
-                        Some(offset) => view.find(offset)?.map_or(view.size, |b| b.position),
-                        None => 0,
-                    };
-                    read_batches(
-                        view.log,
-                        view.size,
-                        position,
-                        &mut budget,
-                        min_one,
-                        &mut out,
-                    )?
-                }
+                } => read_sealed(&segment, from_offset, &mut budget, min_one, &mut out)?,
+                SegmentRead::Unopened {
+                    segment,
+                    from_offset,
+                } => match segment.open()? {
+                    Some(open) => read_sealed(&open, from_offset, &mut budget, min_one, &mut out)?,
+                    None => {
+                        // Deleted since the plan, its indexes perhaps with it: the `.log`
+                        // held since then is walked instead.
+                        let size = segment.segment.size;
+                        let position = match from_offset {
+                            Some(offset) => position_by_scan(&segment.log, size, offset)?,
+                            None => 0,
+                        };
+                        read_batches(&segment.log, size, position, &mut budget, min_one, &mut out)?
+                    }
+                },
             };
             if !reached_end {
                 break;
@@ -108,4 +116,20 @@ impl ReadPlan {
         }
         Ok(out)
     }
+}
+
+/// Reads an open sealed segment from the batch holding `from_offset`, or from its start.
+fn read_sealed(
+    segment: &OpenSegment,
+    from_offset: Option<i64>,
+    budget: &mut usize,
+    min_one: bool,
+    out: &mut Vec<Bytes>,
+) -> io::Result<bool> {
+    let view = segment.view();
+    let position = match from_offset {
+        Some(offset) => view.find(offset)?.map_or(view.size, |b| b.position),
+        None => 0,
+    };
+    read_batches(view.log, view.size, position, budget, min_one, out)
 }

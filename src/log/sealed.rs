@@ -4,11 +4,13 @@
 //! touch them: it lists the directory and stats each `.log`, nothing more. A read opens the
 //! segment's files, checks its index files and rebuilds any that is missing or damaged, and
 //! keeps it in a small per-log cache of open segments; the least recently used is closed
-//! when the cache is full.
+//! when the cache is full. A fetch opens a segment after the partition's lock is released
+//! ([`ToOpen`]): opening may rebuild an index, which reads the whole segment.
 
 use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::files::{segment_path, INDEX, LOG, TIME_INDEX};
@@ -25,6 +27,9 @@ pub(crate) struct SealedSegment {
     /// The largest timestamp, from the last time-index entry: known once the segment has
     /// been opened (or when it was sealed by this process).
     max_timestamp: OnceLock<i64>,
+    /// Set before its files are deleted: a read planned earlier must not open (or rebuild
+    /// the indexes of) what is going away.
+    deleted: AtomicBool,
 }
 
 impl SealedSegment {
@@ -37,11 +42,20 @@ impl SealedSegment {
             base_offset,
             size,
             max_timestamp: cell,
+            deleted: AtomicBool::new(false),
         }
     }
 
     pub fn known_max_timestamp(&self) -> Option<i64> {
         self.max_timestamp.get().copied()
+    }
+
+    pub fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::SeqCst);
+    }
+
+    fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::SeqCst)
     }
 }
 
@@ -63,9 +77,13 @@ impl OpenSegment {
         segment: &SealedSegment,
         end_offset: i64,
         config: &SegmentConfig,
+        log: Option<File>,
     ) -> io::Result<OpenSegment> {
         let base_offset = segment.base_offset;
-        let log = File::open(segment_path(dir, base_offset, LOG))?;
+        let log = match log {
+            Some(log) => log,
+            None => File::open(segment_path(dir, base_offset, LOG))?,
+        };
         let size = segment.size;
         let relative_end = u64::try_from(end_offset - base_offset).unwrap_or(0);
         let (offsets, times) = match open_indexes(dir, base_offset, size, relative_end) {
@@ -140,29 +158,47 @@ impl OpenSegments {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The open segment, opening it (and closing the least recently used) if need be.
+    /// The open segment, opening it (and closing the least recently used) if need be; from
+    /// `log` when the caller has its `.log` open already.
     pub fn get(
         &self,
         dir: &Path,
         segment: &SealedSegment,
         end_offset: i64,
         config: &SegmentConfig,
+        log: Option<File>,
     ) -> io::Result<Arc<OpenSegment>> {
         let mut open = self.lock();
-        if let Some(at) = open
-            .iter()
-            .position(|s| s.base_offset == segment.base_offset)
-        {
-            let found = open.remove(at);
-            open.push(found.clone());
+        if let Some(found) = Self::take_open(&mut open, segment.base_offset) {
             return Ok(found);
         }
-        let opened = Arc::new(OpenSegment::open(dir, segment, end_offset, config)?);
+        // Deletion marks the segment, then waits for this lock to forget it: a segment is
+        // never opened, nor its indexes rebuilt, once its files may be going.
+        if segment.is_deleted() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("segment {} was deleted", segment.base_offset),
+            ));
+        }
+        let opened = Arc::new(OpenSegment::open(dir, segment, end_offset, config, log)?);
         if open.len() >= self.capacity {
             open.remove(0);
         }
         open.push(opened.clone());
         Ok(opened)
+    }
+
+    /// The segment at `base_offset` if it is open, without opening it.
+    pub fn get_open(&self, base_offset: i64) -> Option<Arc<OpenSegment>> {
+        Self::take_open(&mut self.lock(), base_offset)
+    }
+
+    /// Finds an open segment and marks it most recently used.
+    fn take_open(open: &mut Vec<Arc<OpenSegment>>, base_offset: i64) -> Option<Arc<OpenSegment>> {
+        let at = open.iter().position(|s| s.base_offset == base_offset)?;
+        let found = open.remove(at);
+        open.push(found.clone());
+        Some(found)
     }
 
     /// Closes the segment at `base_offset` if it is open (before its files are deleted).
@@ -173,5 +209,33 @@ impl OpenSegments {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lock().len()
+    }
+}
+
+/// A sealed segment a read opens after the log's lock is released, with its `.log` already
+/// open so a deletion in between does not take the data away.
+pub(crate) struct ToOpen {
+    pub cache: Arc<OpenSegments>,
+    pub dir: PathBuf,
+    pub segment: Arc<SealedSegment>,
+    /// The next segment's base offset.
+    pub end_offset: i64,
+    pub config: SegmentConfig,
+    pub log: File,
+}
+
+impl ToOpen {
+    /// The segment, opened (or found open); `None` when it was deleted meanwhile, and only
+    /// the `.log` held here can still be read.
+    pub fn open(&self) -> io::Result<Option<Arc<OpenSegment>>> {
+        let log = Some(self.log.try_clone()?);
+        match self
+            .cache
+            .get(&self.dir, &self.segment, self.end_offset, &self.config, log)
+        {
+            Ok(open) => Ok(Some(open)),
+            Err(_) if self.segment.is_deleted() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }

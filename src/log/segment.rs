@@ -34,14 +34,8 @@ impl SegmentView<'_> {
     /// The batch holding `offset`, or the first batch after it; `None` when the segment ends
     /// first. An index lookup, then a scan of at most about one index interval of headers.
     pub fn find(&self, offset: i64) -> io::Result<Option<BatchInfo>> {
-        let mut position = self.offsets.lookup(self.relative(offset));
-        while let Some(batch) = BatchInfo::read_at(self.log, position, self.size)? {
-            if batch.last_offset >= offset {
-                return Ok(Some(batch));
-            }
-            position = batch.end();
-        }
-        Ok(None)
+        let indexed = self.offsets.lookup(self.relative(offset));
+        walk_to(self.log, self.size, indexed, offset)
     }
 
     /// The first batch holding `from_offset` or later whose largest timestamp is at least
@@ -128,6 +122,25 @@ fn read_at(log: &File, position: u64, length: usize) -> io::Result<Bytes> {
         }
     }
     Ok(Bytes::from(buffer))
+}
+
+/// Where the batch holding `offset` (or the first after it) starts in `log`, readable up to
+/// `size`, found by walking every header from the start: for a segment whose indexes cannot
+/// be used.
+pub(crate) fn position_by_scan(log: &File, size: u64, offset: i64) -> io::Result<u64> {
+    Ok(walk_to(log, size, 0, offset)?.map_or(size, |b| b.position))
+}
+
+/// The batch holding `offset`, or the first after it, by reading the headers of `log`
+/// (readable up to `size`) from the batch at `position`; `None` when the segment ends first.
+fn walk_to(log: &File, size: u64, mut position: u64, offset: i64) -> io::Result<Option<BatchInfo>> {
+    while let Some(batch) = BatchInfo::read_at(log, position, size)? {
+        if batch.last_offset >= offset {
+            return Ok(Some(batch));
+        }
+        position = batch.end();
+    }
+    Ok(None)
 }
 
 /// Appends to `out` the whole batches of `log` (readable up to `size`) from `position` that

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
@@ -22,7 +23,7 @@ use super::active::ActiveSegment;
 use super::batch_info::BatchInfo;
 use super::files::{self, segment_path, LOG};
 use super::read::SegmentRead;
-use super::sealed::{OpenSegment, OpenSegments, SealedSegment};
+use super::sealed::{OpenSegment, OpenSegments, SealedSegment, ToOpen};
 use super::segment::SegmentView;
 use super::{BatchMeta, FlushPlan, Log, ReadPlan};
 use crate::clock::Clock;
@@ -79,10 +80,11 @@ impl SegmentConfig {
 pub struct SegmentedLog {
     dir: PathBuf,
     config: SegmentConfig,
-    sealed: BTreeMap<i64, SealedSegment>,
+    /// Shared with reads that open a segment after the lock is released.
+    sealed: BTreeMap<i64, Arc<SealedSegment>>,
     sealed_bytes: u64,
     active: ActiveSegment,
-    open_sealed: OpenSegments,
+    open_sealed: Arc<OpenSegments>,
     start_offset: i64,
     /// Files of segments sealed since the last flush, which it must fsync.
     unsynced: Vec<PathBuf>,
@@ -119,7 +121,7 @@ impl SegmentedLog {
         for &base in sealed_bases {
             let size = fs::metadata(segment_path(dir, base, LOG))?.len();
             sealed_bytes += size;
-            sealed.insert(base, SealedSegment::new(base, size, None));
+            sealed.insert(base, Arc::new(SealedSegment::new(base, size, None)));
         }
         let mut log = SegmentedLog {
             dir: dir.to_path_buf(),
@@ -127,7 +129,7 @@ impl SegmentedLog {
             sealed,
             sealed_bytes,
             active,
-            open_sealed: OpenSegments::new(OPEN_SEALED_SEGMENTS),
+            open_sealed: Arc::new(OpenSegments::new(OPEN_SEALED_SEGMENTS)),
             start_offset: 0,
             unsynced: Vec::new(),
             dir_changes: u64::from(bases.is_empty()),
@@ -187,13 +189,13 @@ impl SegmentedLog {
             .chain(std::iter::once(active))
     }
 
-    fn open_sealed(&self, base: i64) -> io::Result<std::sync::Arc<OpenSegment>> {
+    fn open_sealed(&self, base: i64) -> io::Result<Arc<OpenSegment>> {
         let segment = self
             .sealed
             .get(&base)
             .ok_or_else(|| io::Error::other(format!("no segment at {base}")))?;
         self.open_sealed
-            .get(&self.dir, segment, self.next_base(base), &self.config)
+            .get(&self.dir, segment, self.next_base(base), &self.config, None)
     }
 
     /// Runs `f` on the segment at `base`, opening it if it is sealed and closed.
@@ -224,13 +226,16 @@ impl SegmentedLog {
         let next = ActiveSegment::create(&self.dir, self.end_offset(), &self.config, now_ms)?;
         let (sealed, paths) = std::mem::replace(&mut self.active, next).seal();
         self.sealed_bytes += sealed.size;
-        self.sealed.insert(sealed.base_offset, sealed);
+        self.sealed.insert(sealed.base_offset, Arc::new(sealed));
         self.unsynced.extend(paths);
         self.dir_changes += 1;
         Ok(())
     }
 
     fn delete_sealed(&mut self, base: i64) -> io::Result<()> {
+        if let Some(segment) = self.sealed.get(&base) {
+            segment.mark_deleted();
+        }
         self.open_sealed.forget(base);
         files::remove_segment(&self.dir, base)?;
         if let Some(segment) = self.sealed.remove(&base) {
@@ -342,16 +347,32 @@ impl Log for SegmentedLog {
                     size: self.active.size(),
                 });
             } else {
-                let segment = self.open_sealed(base)?;
+                let sealed = self
+                    .sealed
+                    .get(&base)
+                    .ok_or_else(|| io::Error::other(format!("no segment at {base}")))?;
                 let from_offset = from.take();
                 if from_offset.is_none() {
                     // Where in the first segment the read starts is found later: only the
                     // segments after it count.
-                    planned += segment.view().size;
+                    planned += sealed.size;
                 }
-                segments.push(SegmentRead::Sealed {
-                    segment,
-                    from_offset,
+                segments.push(match self.open_sealed.get_open(base) {
+                    Some(segment) => SegmentRead::Sealed {
+                        segment,
+                        from_offset,
+                    },
+                    None => SegmentRead::Unopened {
+                        segment: Box::new(ToOpen {
+                            cache: self.open_sealed.clone(),
+                            dir: self.dir.clone(),
+                            segment: sealed.clone(),
+                            end_offset: self.next_base(base),
+                            config: self.config.clone(),
+                            log: fs::File::open(segment_path(&self.dir, base, LOG))?,
+                        }),
+                        from_offset,
+                    },
                 });
             }
             if planned > 0 && planned >= max_bytes as u64 {

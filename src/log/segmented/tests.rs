@@ -764,6 +764,9 @@ fn a_read_plan_reads_what_was_there_when_it_was_made() {
     let (mut log, mut model) = filled(dir.path(), 20);
     let expected = model.read(0, usize::MAX, true);
     let everything = log.read_plan(0, usize::MAX, true).unwrap();
+    // From inside the first segment: its indexes are gone by the time the plan runs.
+    let expected_middle = model.read(3, usize::MAX, true);
+    let middle = log.read_plan(3, usize::MAX, true).unwrap();
     let tail_offset = model.end - 2;
     let expected_tail = model.read(tail_offset, usize::MAX, true);
     let tail = log.read_plan(tail_offset, usize::MAX, true).unwrap();
@@ -782,9 +785,46 @@ fn a_read_plan_reads_what_was_there_when_it_was_made() {
             .collect()
     };
     assert_eq!(split(everything.execute().unwrap()), expected);
+    assert_eq!(split(middle.execute().unwrap()), expected_middle);
     assert_eq!(
         split(tail.execute().unwrap()),
         expected_tail,
         "the active segment as it was: nothing appended after the plan"
+    );
+    // Reading the deleted segments recreated none of their files.
+    let logs: Vec<i64> = segment_files(dir.path(), LOG)
+        .iter()
+        .map(|p| base_of(p))
+        .collect();
+    for extension in [INDEX, TIME_INDEX] {
+        for index in segment_files(dir.path(), extension) {
+            assert!(logs.contains(&base_of(&index)), "stray {}", index.display());
+        }
+    }
+}
+
+/// Opening a sealed segment (its index files checked, or rebuilt) is left to the read, after
+/// the partition's lock: planning opens nothing.
+#[test]
+fn sealed_segments_are_opened_when_the_read_runs_not_when_it_is_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, model) = filled(dir.path(), 40);
+    assert_eq!(log.open_sealed.len(), 0);
+    let plan = log.read_plan(5, usize::MAX, true).unwrap();
+    assert_eq!(log.open_sealed.len(), 0, "nothing opened under the lock");
+    let read: Vec<Bytes> = plan
+        .execute()
+        .unwrap()
+        .iter()
+        .flat_map(|c| split_batches(c).unwrap())
+        .collect();
+    assert_eq!(read, model.read(5, usize::MAX, true));
+    assert_eq!(log.open_sealed.len(), 2, "opened by the read, and cached");
+    // Open now: the next plan shares it.
+    let plan = log.read_plan(5, usize::MAX, true).unwrap();
+    assert_eq!(log.open_sealed.len(), 2);
+    assert_eq!(
+        plan.execute().unwrap().concat(),
+        log.read(5, usize::MAX, true).unwrap().concat()
     );
 }
