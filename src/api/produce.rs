@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -42,6 +43,15 @@ pub async fn handle(
     } else {
         None
     };
+    // A log in memory keeps the bytes it is given, and a batch is a slice of its request's
+    // frame: batches that share a frame are copied out, so retention frees each with its
+    // own bytes rather than when the frame's last batch goes.
+    let batches: usize = request
+        .topic_data
+        .iter()
+        .map(|t| t.partition_data.len())
+        .sum();
+    let copy_batches = state.config.memory && batches > 1;
     // Partitions whose flush policy (`flush.messages`) says to fsync before acknowledging:
     // (topic position, partition position) in the response, and the partition.
     let mut to_flush: Vec<(usize, usize, Arc<Partition>)> = Vec::new();
@@ -54,7 +64,7 @@ pub async fn handle(
                 Some((error, message)) => failed(data.index, error, message.to_string()),
                 None => {
                     let (response, flush) =
-                        produce_partition(state, version, topic.as_deref(), data);
+                        produce_partition(state, version, topic.as_deref(), data, copy_batches);
                     if let Some(partition) = flush {
                         to_flush.push((t, p, partition));
                     }
@@ -113,6 +123,7 @@ fn produce_partition(
     version: i16,
     topic: Option<&Topic>,
     data: PartitionProduceData,
+    copy_batch: bool,
 ) -> (PartitionProduceResponse, Option<Arc<Partition>>) {
     let index = data.index;
     let Some((topic, partition)) = topic.and_then(|t| Some((t, t.partition(index)?))) else {
@@ -129,7 +140,12 @@ fn produce_partition(
         }
     };
     let log_append_time = topic.config.log_append_time().then(|| state.clock.now_ms());
-    let response = match partition.append(records.clone(), log_append_time) {
+    let stored = if copy_batch {
+        Bytes::copy_from_slice(&records)
+    } else {
+        records.clone()
+    };
+    let response = match partition.append(stored, log_append_time) {
         Ok(appended) => {
             let (flush_messages, _) = topic.config.flush_policy();
             let flush =
@@ -232,6 +248,73 @@ mod tests {
         let crc = crc32c::crc32c(&bytes[21..]);
         bytes[17..21].copy_from_slice(&crc.to_be_bytes());
         bytes
+    }
+
+    /// A request with one topic of two partitions, one batch each, sliced from one frame as
+    /// the decoder slices them.
+    fn request_from_one_frame(frame: &Bytes, cut: usize, partitions: i32) -> ProduceRequest {
+        use kafka_protocol::messages::produce_request::TopicProduceData;
+        use kafka_protocol::messages::TopicName;
+        let parts = [frame.slice(..cut), frame.slice(cut..)];
+        let partition_data = (0..partitions)
+            .map(|p| {
+                PartitionProduceData::default()
+                    .with_index(p)
+                    .with_records(Some(parts[p as usize].clone()))
+            })
+            .collect();
+        ProduceRequest::default()
+            .with_acks(1)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("t")))
+                .with_partition_data(partition_data)])
+    }
+
+    /// In memory, batches that share a frame are stored as copies, so the frame is not kept
+    /// alive by whichever of them is deleted last; a batch alone in its frame is stored as
+    /// it came.
+    #[tokio::test]
+    async fn in_memory_batches_sharing_a_frame_do_not_keep_it() {
+        let broker = crate::broker::Broker::start(crate::config::Config::for_tests())
+            .await
+            .unwrap();
+        let state = broker.state().clone();
+        state
+            .topics
+            .create(crate::topics::NewTopic {
+                name: "t".into(),
+                partitions: 2,
+                configs: Default::default(),
+            })
+            .unwrap();
+        let first = batch(0, 0, 1, b"first");
+        let mut frame = first.clone();
+        frame.extend(batch(0, 0, 1, b"second"));
+        let frame = Bytes::from(frame);
+
+        let response = handle(&state, 9, request_from_one_frame(&frame, first.len(), 2))
+            .await
+            .unwrap();
+        let codes: Vec<i16> = response.responses[0]
+            .partition_responses
+            .iter()
+            .map(|p| p.error_code)
+            .collect();
+        assert_eq!(codes, [0, 0]);
+        assert!(
+            frame.is_unique(),
+            "both batches were copied out of the frame"
+        );
+
+        let alone = Bytes::from(batch(0, 0, 1, b"alone"));
+        handle(&state, 9, request_from_one_frame(&alone, alone.len(), 1))
+            .await
+            .unwrap();
+        assert!(
+            !alone.is_unique(),
+            "a batch alone in its frame is kept as sent"
+        );
+        broker.shutdown().await;
     }
 
     #[test]
