@@ -16,8 +16,9 @@ use super::sealed::SealedSegment;
 use super::segment::SegmentView;
 use super::segmented::SegmentConfig;
 
-/// How many of the latest batches the active segment remembers the positions of.
-const RECENT_BATCHES: usize = 128;
+/// How many of the latest batches the active segment remembers the positions of: a consumer
+/// that keeps up is a few behind, and at 16 bytes each a partition holds at most 1 KiB.
+const RECENT_BATCHES: usize = 64;
 
 pub(crate) struct ActiveSegment {
     base_offset: i64,
