@@ -228,6 +228,9 @@ impl ToOpen {
     /// The segment, opened (or found open); `None` when it was deleted meanwhile, and only
     /// the `.log` held here can still be read.
     pub fn open(&self) -> io::Result<Option<Arc<OpenSegment>>> {
+        if let Some(open) = self.cache.get_open(self.segment.base_offset) {
+            return Ok(Some(open));
+        }
         let log = Some(self.log.try_clone()?);
         match self
             .cache
