@@ -250,8 +250,8 @@ mod tests {
         bytes
     }
 
-    /// A request with one topic of two partitions, one batch each, sliced from one frame as
-    /// the decoder slices them.
+    /// A request for topic `t`, partitions 0 and (with `partitions` 2) 1, whose batches are
+    /// `frame` cut at `cut`: slices of one frame, as the decoder makes them.
     fn request_from_one_frame(frame: &Bytes, cut: usize, partitions: i32) -> ProduceRequest {
         use kafka_protocol::messages::produce_request::TopicProduceData;
         use kafka_protocol::messages::TopicName;

@@ -189,11 +189,14 @@ impl SegmentedLog {
             .chain(std::iter::once(active))
     }
 
-    fn open_sealed(&self, base: i64) -> io::Result<Arc<OpenSegment>> {
-        let segment = self
-            .sealed
+    fn sealed_at(&self, base: i64) -> io::Result<&Arc<SealedSegment>> {
+        self.sealed
             .get(&base)
-            .ok_or_else(|| io::Error::other(format!("no segment at {base}")))?;
+            .ok_or_else(|| io::Error::other(format!("no segment at {base}")))
+    }
+
+    fn open_sealed(&self, base: i64) -> io::Result<Arc<OpenSegment>> {
+        let segment = self.sealed_at(base)?;
         self.open_sealed
             .get(&self.dir, segment, self.next_base(base), &self.config, None)
     }
@@ -347,10 +350,7 @@ impl Log for SegmentedLog {
                     size: self.active.size(),
                 });
             } else {
-                let sealed = self
-                    .sealed
-                    .get(&base)
-                    .ok_or_else(|| io::Error::other(format!("no segment at {base}")))?;
+                let sealed = self.sealed_at(base)?;
                 let from_offset = from.take();
                 if from_offset.is_none() {
                     // Where in the first segment the read starts is found later: only the
