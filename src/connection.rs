@@ -209,3 +209,55 @@ fn receive_low_water_mark(socket: RawFd, rest: usize) {
         tracing::debug!(error = %io::Error::last_os_error(), "cannot set SO_RCVLOWAT");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    /// Frame sizes on both sides of every threshold of the read path: the 64 KiB read buffer,
+    /// the 128 KiB rest that is announced to the socket, the 1 MiB read chunk and low-water
+    /// mark cap, the sizes (200–260 KB) at which a mark left above the rest was never
+    /// reached, and the 100 MiB request limit.
+    fn frame_sizes() -> Vec<usize> {
+        const KIB: usize = 1024;
+        const MIB: usize = 1024 * KIB;
+        let mut sizes = vec![KIB, 64 * KIB - 4, 64 * KIB, 64 * KIB + 1, 100 * KIB];
+        sizes.extend((128..=300).step_by(4).map(|k| k * 1000));
+        sizes.extend([128 * KIB - 1, 128 * KIB, 192 * KIB + 1, 260_000, 512 * KIB]);
+        sizes.extend([MIB - 1, MIB, MIB + 1, 2 * MIB + 3, 10 * MIB, 100 * MIB]);
+        sizes
+    }
+
+    /// Real sockets on loopback, the real low-water mark: each frame is written at once, as
+    /// a client does, on a connection of its own (a new socket's receive buffer is small, so
+    /// a large frame arrives in several wake-ups), and must arrive whole.
+    #[tokio::test]
+    async fn frames_of_every_size_arrive_over_a_socket_with_the_low_water_mark() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        for size in frame_sizes() {
+            let writer = tokio::spawn(async move {
+                let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                let mut frame = (size as i32).to_be_bytes().to_vec();
+                frame.extend((0..size).map(|i| (i % 251) as u8));
+                stream.write_all(&frame).await.unwrap();
+                stream
+            });
+            let (socket, _) = listener.accept().await.unwrap();
+            let fd = socket.as_raw_fd();
+            let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, socket);
+            let read = frame::read_frame(&mut reader, 100 * 1024 * 1024, |rest| {
+                receive_low_water_mark(fd, rest)
+            });
+            let frame = tokio::time::timeout(Duration::from_secs(10), read)
+                .await
+                .unwrap_or_else(|_| panic!("a frame of {size} bytes never arrived"))
+                .unwrap();
+            assert_eq!(frame.len(), size);
+            assert!(frame.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+            drop(writer.await.unwrap());
+        }
+    }
+}

@@ -412,6 +412,36 @@ fn a_one_mebibyte_record_round_trips_where_the_topic_allows_it() {
     );
 }
 
+/// librdkafka with ordinary settings sends these 1,000 records of 260 bytes as one request
+/// of about 270 KB: a size at which the broker once asked the socket to wait for more bytes
+/// than were still to come, and never answered.
+#[test]
+fn a_thousand_records_of_260_bytes_in_one_request_are_answered() {
+    let broker = TestBroker::start();
+    let topic = unique_topic("burst");
+    create_topic(broker.bootstrap(), &topic, 1, &[]).expect("create topic");
+    let records: Vec<Record> = (0..1000)
+        .map(|i| Record::value(format!("{i:04}-{}", "v".repeat(255))))
+        .collect();
+    let mut config = producer_config(broker.bootstrap());
+    config
+        .set("linger.ms", "100")
+        .set("message.timeout.ms", "10000");
+    let reports = TestProducer::new(&config).send_all(&topic, &records);
+    assert_all_delivered(&reports);
+    assert_reported_offsets_contiguous(&reports);
+    let batches = stored_batches(&broker, &topic, 0);
+    assert!(
+        batches.len() <= 2,
+        "the records went in few requests, as sent ({} batches)",
+        batches.len()
+    );
+    let received = consume_all(broker.bootstrap(), &topic, 1, records.len());
+    for (got, want) in received.iter().zip(&records) {
+        assert_eq!(got.value, want.value);
+    }
+}
+
 #[test]
 fn a_record_larger_than_max_message_bytes_is_refused() {
     let broker = TestBroker::start();

@@ -159,8 +159,9 @@ impl ActiveSegment {
     }
 
     /// Appends one batch at the end of the `.log`, given as its base-offset field and the
-    /// rest, written together. On a failed write the file is cut back, so a later append does
-    /// not land after half a batch.
+    /// rest, written together. On a failed write (of the `.log` or of an index entry: a full
+    /// disk) the file is cut back and the segment is as it was, so a later append does not
+    /// land after half a batch and the batch is not found by a restart.
     pub fn append(
         &mut self,
         offset_field: &[u8],
@@ -171,11 +172,12 @@ impl ActiveSegment {
         debug_assert_eq!((offset_field.len() + rest.len()) as u64, batch.size);
         self.reservation
             .before_write(&self.log, self.size, batch.size, self.segment_bytes);
-        if let Err(e) = write_all_vectored_at(&self.log, &[offset_field, rest], self.size) {
+        let written = write_all_vectored_at(&self.log, &[offset_field, rest], self.size)
+            .and_then(|()| self.indexes.record(batch));
+        if let Err(e) = written {
             let _ = self.log.set_len(self.size);
             return Err(e);
         }
-        self.indexes.record(batch)?;
         self.size += batch.size;
         self.next_offset = batch.last_offset + 1;
         self.first_timestamp.get_or_insert(batch.max_timestamp);

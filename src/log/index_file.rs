@@ -1,18 +1,29 @@
 //! A file of fixed-size entries mapped into memory: the storage under both segment indexes.
 //!
-//! The active segment's index files are pre-allocated to their maximum size, so appending an
-//! entry is a store into the map with no system call; the file is trimmed to its entries
-//! when the segment is sealed or the log closed, so a trimmed file's length says how many
-//! entries it holds. Sealed segments map their trimmed files read-only.
+//! The active segment's index files are sized to their maximum up front (sparse: no blocks
+//! are allocated), mapped for lookups, and appended to with positional writes. A store into
+//! the map would be cheaper, but the first store into a page with no block behind it makes
+//! the filesystem allocate one, and on a full disk that store raises SIGBUS and kills the
+//! process; a write reports the full disk as `ENOSPC` instead. Entries are sparse (one per
+//! `index.interval.bytes` appended), so the write costs one system call per few KiB of log.
+//! The mapping shares the page cache with the file, so a written entry is seen by lookups at
+//! once. The file is trimmed to its entries when the segment is sealed or the log closed, so
+//! a trimmed file's length says how many entries it holds. Sealed segments map their trimmed
+//! files read-only.
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use memmap2::{Mmap, MmapMut};
+use memmap2::Mmap;
 
 enum Map {
-    Writable(MmapMut),
+    /// The active segment's index: mapped for lookups, written through the file.
+    Writable {
+        map: Mmap,
+        file: File,
+    },
     ReadOnly(Mmap),
     /// Briefly, while the file is resized.
     Unmapped,
@@ -21,7 +32,7 @@ enum Map {
 impl Map {
     fn bytes(&self) -> &[u8] {
         match self {
-            Map::Writable(map) => map,
+            Map::Writable { map, .. } => map,
             Map::ReadOnly(map) => map,
             Map::Unmapped => &[],
         }
@@ -55,11 +66,11 @@ impl IndexFile {
         // Zero whatever follows the kept entries, so stale entries can never reappear.
         file.set_len(used)?;
         file.set_len((max_entries.max(entries) * entry_bytes) as u64)?;
-        // SAFETY: the file belongs to this log alone and is only resized while unmapped.
-        let map = unsafe { MmapMut::map_mut(&file)? };
+        // SAFETY: the file belongs to this log alone and is only shrunk while unmapped.
+        let map = unsafe { Mmap::map(&file)? };
         Ok(IndexFile {
             path: path.to_path_buf(),
-            map: Map::Writable(map),
+            map: Map::Writable { map, file },
             entry_bytes,
             entries,
         })
@@ -104,14 +115,15 @@ impl IndexFile {
         &self.map.bytes()[at..at + self.entry_bytes]
     }
 
-    /// Writes the next entry. Callers check `capacity()` first: a full or read-only index
-    /// is a bug in the caller, reported as an error rather than a panic.
+    /// Writes the next entry; on an error (a full disk) the index is as it was. Callers
+    /// check `capacity()` first: a full or read-only index is a bug in the caller, reported
+    /// as an error rather than a panic.
     pub fn push(&mut self, entry: &[u8]) -> io::Result<()> {
         debug_assert_eq!(entry.len(), self.entry_bytes);
         let at = self.entries * self.entry_bytes;
-        match &mut self.map {
-            Map::Writable(map) if at + self.entry_bytes <= map.len() => {
-                map[at..at + self.entry_bytes].copy_from_slice(entry);
+        match &self.map {
+            Map::Writable { map, file } if at + self.entry_bytes <= map.len() => {
+                file.write_all_at(entry, at as u64)?;
                 self.entries += 1;
                 Ok(())
             }
@@ -126,13 +138,16 @@ impl IndexFile {
         if self.map.bytes().len() as u64 == used {
             return Ok(());
         }
-        let file = OpenOptions::new().read(true).write(true).open(&self.path)?;
-        // Unmap before shrinking: touching a mapped page past the end of a file is SIGBUS.
-        self.map = Map::Unmapped;
+        let file = match std::mem::replace(&mut self.map, Map::Unmapped) {
+            Map::Writable { file, .. } => file,
+            _ => OpenOptions::new().read(true).write(true).open(&self.path)?,
+        };
+        // Unmapped before shrinking (above): touching a mapped page past the end of a file
+        // is SIGBUS.
         let resized = file.set_len(used);
         // SAFETY: as in `open_writable`.
-        match unsafe { MmapMut::map_mut(&file) } {
-            Ok(map) => self.map = Map::Writable(map),
+        match unsafe { Mmap::map(&file) } {
+            Ok(map) => self.map = Map::Writable { map, file },
             // Without a map the entries are out of reach: lookups fall back to scanning
             // from the segment's start, which is slow but still right.
             Err(e) => {

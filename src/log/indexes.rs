@@ -85,7 +85,27 @@ impl SegmentIndexes {
     /// offset-index entry when more than `index_interval_bytes` were appended since the last
     /// entry, and the time index an entry at the same moment if the largest timestamp grew.
     /// A batch already indexed (a scan resuming at the last entry) is not indexed again.
+    /// On an error (an index write failed) nothing is noted: an entry written before the
+    /// failure names this batch's offset and position, which the same offsets appended again
+    /// occupy.
     pub fn record(&mut self, batch: &BatchInfo) -> io::Result<()> {
+        let before = (
+            self.max_timestamp,
+            self.offset_of_max_timestamp,
+            self.bytes_since_entry,
+        );
+        let recorded = self.try_record(batch);
+        if recorded.is_err() {
+            (
+                self.max_timestamp,
+                self.offset_of_max_timestamp,
+                self.bytes_since_entry,
+            ) = before;
+        }
+        recorded
+    }
+
+    fn try_record(&mut self, batch: &BatchInfo) -> io::Result<()> {
         if batch.max_timestamp > self.max_timestamp {
             self.max_timestamp = batch.max_timestamp;
             self.offset_of_max_timestamp = batch.base_offset;

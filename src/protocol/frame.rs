@@ -58,7 +58,9 @@ pub fn buffered_api_key(buffered: &[u8]) -> Option<i16> {
 ///
 /// Before waiting for a large rest of a frame, `expect_more` is told how many bytes the
 /// socket must still deliver (nothing of them being buffered), so the caller can ask not to
-/// be woken for less; it is told 0 once the frame is whole, if it was told anything.
+/// be woken for less. Once told anything, it is told the rest again before every later wait,
+/// however small the rest has become — a mark left above what is still to come would never
+/// be reached, and the frame would never be read — and 0 once the frame is whole.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut BufReader<R>,
     max_request_bytes: usize,
@@ -91,7 +93,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     let mut expected = false;
     while payload.len() < size {
         let rest = size - payload.len();
-        if rest >= EXPECT_MORE_MIN_BYTES && reader.buffer().is_empty() {
+        if (expected || rest >= EXPECT_MORE_MIN_BYTES) && reader.buffer().is_empty() {
             expect_more(rest);
             expected = true;
         }
