@@ -1,29 +1,27 @@
 //! A file of fixed-size entries mapped into memory: the storage under both segment indexes.
 //!
-//! The active segment's index files are sized to their maximum up front (sparse: no blocks
-//! are allocated), mapped for lookups, and appended to with positional writes. A store into
-//! the map would be cheaper, but the first store into a page with no block behind it makes
-//! the filesystem allocate one, and on a full disk that store raises SIGBUS and kills the
-//! process; a write reports the full disk as `ENOSPC` instead. Entries are sparse (one per
-//! `index.interval.bytes` appended), so the write costs one system call per few KiB of log.
-//! The mapping shares the page cache with the file, so a written entry is seen by lookups at
-//! once. The file is trimmed to its entries when the segment is sealed or the log closed, so
-//! a trimmed file's length says how many entries it holds. Sealed segments map their trimmed
-//! files read-only.
+//! The active segment's index files are sized to their maximum up front, sparse, so appending
+//! an entry is a store into the map with no system call; the file is trimmed to its entries
+//! when the segment is sealed or the log closed, so a trimmed file's length says how many
+//! entries it holds. Sealed segments map their trimmed files read-only.
+//!
+//! A store into a page with no disk block behind it makes the filesystem allocate one, and on
+//! a full disk that store raises SIGBUS and kills the process. So pages are backed before
+//! they are stored into: zeros are written ahead, one page at a time, through a positional
+//! write that reports a full disk as `ENOSPC` instead. That is one open and write per page
+//! of entries (a page holds hundreds; an entry is added per `index.interval.bytes` of log),
+//! and no descriptor is held between them.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use memmap2::Mmap;
+use memmap2::{Mmap, MmapMut};
 
 enum Map {
-    /// The active segment's index: mapped for lookups, written through the file.
-    Writable {
-        map: Mmap,
-        file: File,
-    },
+    Writable(MmapMut),
     ReadOnly(Mmap),
     /// Briefly, while the file is resized.
     Unmapped,
@@ -32,7 +30,7 @@ enum Map {
 impl Map {
     fn bytes(&self) -> &[u8] {
         match self {
-            Map::Writable { map, .. } => map,
+            Map::Writable(map) => map,
             Map::ReadOnly(map) => map,
             Map::Unmapped => &[],
         }
@@ -44,6 +42,23 @@ pub(crate) struct IndexFile {
     map: Map,
     entry_bytes: usize,
     entries: usize,
+    /// The file's bytes below this have disk blocks behind them (were written): stores into
+    /// them cannot fault on a full disk.
+    backed_bytes: usize,
+}
+
+/// The unit in which the kernel backs a mapping: backing ahead page by page covers every
+/// block a store can touch.
+fn page_bytes() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf reads a constant of the running system; no pointers involved.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(page)
+            .ok()
+            .filter(|&p| p > 0)
+            .unwrap_or(4096)
+    })
 }
 
 impl IndexFile {
@@ -66,13 +81,14 @@ impl IndexFile {
         // Zero whatever follows the kept entries, so stale entries can never reappear.
         file.set_len(used)?;
         file.set_len((max_entries.max(entries) * entry_bytes) as u64)?;
-        // SAFETY: the file belongs to this log alone and is only shrunk while unmapped.
-        let map = unsafe { Mmap::map(&file)? };
+        // SAFETY: the file belongs to this log alone and is only resized while unmapped.
+        let map = unsafe { MmapMut::map_mut(&file)? };
         Ok(IndexFile {
             path: path.to_path_buf(),
-            map: Map::Writable { map, file },
+            map: Map::Writable(map),
             entry_bytes,
             entries,
+            backed_bytes: used as usize,
         })
     }
 
@@ -92,11 +108,13 @@ impl IndexFile {
         // SAFETY: sealed index files are never written while mapped.
         let map = unsafe { Mmap::map(&file)? };
         let entries = map.len() / entry_bytes;
+        let backed_bytes = map.len();
         Ok(IndexFile {
             path: path.to_path_buf(),
             map: Map::ReadOnly(map),
             entry_bytes,
             entries,
+            backed_bytes,
         })
     }
 
@@ -121,14 +139,32 @@ impl IndexFile {
     pub fn push(&mut self, entry: &[u8]) -> io::Result<()> {
         debug_assert_eq!(entry.len(), self.entry_bytes);
         let at = self.entries * self.entry_bytes;
-        match &self.map {
-            Map::Writable { map, file } if at + self.entry_bytes <= map.len() => {
-                file.write_all_at(entry, at as u64)?;
-                self.entries += 1;
-                Ok(())
-            }
-            _ => Err(io::Error::other("index is full or read-only")),
+        let end = at + self.entry_bytes;
+        let mapped = match &self.map {
+            Map::Writable(map) => map.len(),
+            _ => 0,
+        };
+        if end > mapped {
+            return Err(io::Error::other("index is full or read-only"));
         }
+        if end > self.backed_bytes {
+            self.back_to(end.next_multiple_of(page_bytes()).min(mapped))?;
+        }
+        if let Map::Writable(map) = &mut self.map {
+            map[at..end].copy_from_slice(entry);
+            self.entries += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes zeros from `backed_bytes` to `to`, so the filesystem allocates (or refuses)
+    /// those blocks now, in a call that can fail, rather than in a store that cannot.
+    fn back_to(&mut self, to: usize) -> io::Result<()> {
+        let from = self.backed_bytes;
+        let file = OpenOptions::new().write(true).open(&self.path)?;
+        file.write_all_at(&vec![0u8; to - from], from as u64)?;
+        self.backed_bytes = to;
+        Ok(())
     }
 
     /// Shrinks the file to its entries. The index stays usable for lookups; having no spare
@@ -138,16 +174,13 @@ impl IndexFile {
         if self.map.bytes().len() as u64 == used {
             return Ok(());
         }
-        let file = match std::mem::replace(&mut self.map, Map::Unmapped) {
-            Map::Writable { file, .. } => file,
-            _ => OpenOptions::new().read(true).write(true).open(&self.path)?,
-        };
-        // Unmapped before shrinking (above): touching a mapped page past the end of a file
-        // is SIGBUS.
+        let file = OpenOptions::new().read(true).write(true).open(&self.path)?;
+        // Unmap before shrinking: touching a mapped page past the end of a file is SIGBUS.
+        self.map = Map::Unmapped;
         let resized = file.set_len(used);
         // SAFETY: as in `open_writable`.
-        match unsafe { Mmap::map(&file) } {
-            Ok(map) => self.map = Map::Writable { map, file },
+        match unsafe { MmapMut::map_mut(&file) } {
+            Ok(map) => self.map = Map::Writable(map),
             // Without a map the entries are out of reach: lookups fall back to scanning
             // from the segment's start, which is slow but still right.
             Err(e) => {
@@ -156,6 +189,7 @@ impl IndexFile {
             }
         }
         self.entries = self.entries.min(self.capacity());
+        self.backed_bytes = self.backed_bytes.min(self.map.bytes().len());
         resized
     }
 
