@@ -189,12 +189,13 @@ fn open_storage(config: &Config) -> io::Result<(String, Topics, GroupCoordinator
     Ok(match config.storage() {
         Storage::Memory => (
             new_cluster_id(),
-            Topics::new(config.topic_defaults()),
+            Topics::new(config.topic_defaults()).with_max_partitions(config.max_partitions),
             GroupCoordinator::start(config.group_config(), None, Clock::System)?,
         ),
         Storage::Disk(dir) => (
             load_or_create_cluster_id(&dir)?,
-            Topics::open(&dir, config.topic_defaults(), Clock::System)?,
+            Topics::open(&dir, config.topic_defaults(), Clock::System)?
+                .with_max_partitions(config.max_partitions),
             GroupCoordinator::start(config.group_config(), Some(&dir), Clock::System)?,
         ),
     })

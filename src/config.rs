@@ -55,6 +55,13 @@ pub struct Config {
     pub auto_create_topics: bool,
     /// Partitions of a topic created without an explicit count.
     pub num_partitions: i32,
+    /// Partitions the broker holds at most, over all topics; creations past it are refused.
+    pub max_partitions: usize,
+    /// Partitions one CreateTopics or CreatePartitions request may create.
+    pub max_partitions_per_request: usize,
+    /// Topics one Metadata request may auto-create; the rest are answered
+    /// `LEADER_NOT_AVAILABLE`, created by the client's next request.
+    pub auto_create_topics_max_per_request: usize,
     /// Largest request frame accepted, in bytes (Kafka's `socket.request.max.bytes`).
     pub max_request_bytes: usize,
     /// Largest record batch accepted, in bytes, unless a topic overrides `max.message.bytes`.
@@ -103,6 +110,9 @@ impl Default for Config {
             node_id: 0,
             auto_create_topics: true,
             num_partitions: 1,
+            max_partitions: crate::topics::DEFAULT_MAX_PARTITIONS,
+            max_partitions_per_request: 10_000,
+            auto_create_topics_max_per_request: 100,
             max_request_bytes: 100 * 1024 * 1024,
             message_max_bytes: 1_048_588,
             max_connections: 10_000,
@@ -260,6 +270,9 @@ impl Config {
         }
         if self.num_partitions < 1 {
             return fail("num_partitions", "must be at least 1");
+        }
+        if self.max_partitions == 0 {
+            return fail("max_partitions", "must be at least 1");
         }
         if self.node_id < 0 {
             return fail("node_id", "must be 0 or more");

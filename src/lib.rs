@@ -17,6 +17,7 @@
 
 pub mod alloc_guard;
 pub mod api;
+pub mod blocking;
 pub mod broker;
 pub mod clock;
 pub mod config;

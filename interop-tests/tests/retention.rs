@@ -182,6 +182,37 @@ fn retention_ms_deletes_segments_whose_records_are_old() {
     assert_readable_from(broker.bootstrap(), &topic, low, high);
 }
 
+/// Until compaction exists, a `compact` topic (a Streams changelog, a Connect or Schema
+/// Registry topic) is never shortened by time or size: its records are all it has.
+#[test]
+fn a_compact_topic_keeps_every_record_past_retention_ms_and_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start_with(disk_config(dir.path()));
+    let topic = unique_topic("compacted");
+    create_topic(
+        broker.bootstrap(),
+        &topic,
+        1,
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "1024"),
+            ("retention.ms", "1000"),
+            ("retention.bytes", "1024"),
+        ],
+    )
+    .expect("create the topic");
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+        - 3_600_000;
+    produce_one_by_one(broker.bootstrap(), &topic, 60, Some(hour_ago));
+    // Retention runs every 50 ms: give it a few dozen chances.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(watermarks(broker.bootstrap(), &topic), (0, 60));
+    assert_readable_from(broker.bootstrap(), &topic, 0, 60);
+}
+
 #[test]
 fn delete_records_moves_the_log_start_offset() {
     let dir = tempfile::tempdir().expect("tempdir");

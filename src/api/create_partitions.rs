@@ -13,6 +13,8 @@ use crate::topics::PartitionsError;
 
 pub fn handle(state: &State, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
     let mut seen = HashSet::new();
+    // Partitions this request may still create (`max_partitions_per_request`).
+    let mut budget = state.config.max_partitions_per_request;
     let results = request
         .topics
         .into_iter()
@@ -37,19 +39,13 @@ pub fn handle(state: &State, request: CreatePartitionsRequest) -> CreatePartitio
                     ),
                 ))
             } else {
-                state
-                    .topics
-                    .add_partitions(&name, topic.count, request.validate_only)
-                    .map_err(|e| {
-                        let error = match e {
-                            PartitionsError::UnknownTopic => ResponseError::UnknownTopicOrPartition,
-                            PartitionsError::InvalidCount { .. } => {
-                                ResponseError::InvalidPartitions
-                            }
-                            PartitionsError::Storage(_) => ResponseError::KafkaStorageError,
-                        };
-                        (error, e.to_string())
-                    })
+                grow(
+                    state,
+                    &name,
+                    topic.count,
+                    request.validate_only,
+                    &mut budget,
+                )
             };
             let result = CreatePartitionsTopicResult::default().with_name(topic.name);
             match outcome {
@@ -61,4 +57,38 @@ pub fn handle(state: &State, request: CreatePartitionsRequest) -> CreatePartitio
         })
         .collect();
     CreatePartitionsResponse::default().with_results(results)
+}
+
+/// Grows one topic, within what the request may still create.
+fn grow(
+    state: &State,
+    name: &str,
+    count: i32,
+    validate_only: bool,
+    budget: &mut usize,
+) -> Result<(), (ResponseError, String)> {
+    let current = state.topics.get(name).map_or(0, |t| t.partitions.len());
+    let added = usize::try_from(count).unwrap_or(0).saturating_sub(current);
+    if added > *budget {
+        return Err((
+            ResponseError::PolicyViolation,
+            format!(
+                "the request would create more than {} partitions (max_partitions_per_request)",
+                state.config.max_partitions_per_request
+            ),
+        ));
+    }
+    crate::blocking::run(|| state.topics.add_partitions(name, count, validate_only)).map_err(
+        |e| {
+            let error = match e {
+                PartitionsError::UnknownTopic => ResponseError::UnknownTopicOrPartition,
+                PartitionsError::InvalidCount { .. } => ResponseError::InvalidPartitions,
+                PartitionsError::TooManyPartitions { .. } => ResponseError::PolicyViolation,
+                PartitionsError::Storage(_) => ResponseError::KafkaStorageError,
+            };
+            (error, e.to_string())
+        },
+    )?;
+    *budget -= added;
+    Ok(())
 }

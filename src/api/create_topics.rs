@@ -20,13 +20,15 @@ pub const SOURCE_DEFAULT_CONFIG: i8 = 5;
 
 pub fn handle(state: &State, version: i16, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let mut seen = std::collections::HashSet::new();
+    // Partitions this request may still create (`max_partitions_per_request`).
+    let mut budget = state.config.max_partitions_per_request;
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
             let name = topic.name.clone();
             let result = if seen.insert(name.to_string()) {
-                create(state, topic, request.validate_only)
+                create(state, topic, request.validate_only, &mut budget)
             } else {
                 Err((
                     ResponseError::InvalidRequest,
@@ -64,6 +66,7 @@ fn create(
     state: &State,
     topic: CreatableTopic,
     validate_only: bool,
+    budget: &mut usize,
 ) -> Result<Created, (ResponseError, String)> {
     if topic.replication_factor != -1 && topic.replication_factor != 1 {
         return Err((
@@ -126,27 +129,41 @@ fn create(
         partitions,
         configs,
     };
+    let wanted = usize::try_from(partitions).unwrap_or(0);
+    if wanted > *budget {
+        return Err((
+            ResponseError::PolicyViolation,
+            format!(
+                "the request would create more than {} partitions (max_partitions_per_request)",
+                state.config.max_partitions_per_request
+            ),
+        ));
+    }
     let outcome = if validate_only {
         state
             .topics
             .validate(&new)
             .map(|config| (uuid::Uuid::nil(), partitions, config))
     } else {
-        state
-            .topics
-            .create(new)
+        crate::blocking::run(|| state.topics.create(new))
             .map(|t| (t.id, t.partitions.len() as i32, t.config.clone()))
     };
-    outcome.map_err(|e| {
-        let error = match &e {
-            CreateError::AlreadyExists => ResponseError::TopicAlreadyExists,
-            CreateError::InvalidName(_) => ResponseError::InvalidTopicException,
-            CreateError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
-            CreateError::InvalidConfig(_) => ResponseError::InvalidConfig,
-            CreateError::Storage(_) => ResponseError::KafkaStorageError,
-        };
-        (error, e.to_string())
-    })
+    if outcome.is_ok() {
+        *budget -= wanted;
+    }
+    outcome.map_err(|e| (create_error_code(&e), e.to_string()))
+}
+
+/// The wire code of a failed creation.
+pub fn create_error_code(error: &CreateError) -> ResponseError {
+    match error {
+        CreateError::AlreadyExists => ResponseError::TopicAlreadyExists,
+        CreateError::InvalidName(_) => ResponseError::InvalidTopicException,
+        CreateError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        CreateError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        CreateError::TooManyPartitions { .. } => ResponseError::PolicyViolation,
+        CreateError::Storage(_) => ResponseError::KafkaStorageError,
+    }
 }
 
 fn describe(config: &TopicConfig) -> Vec<CreatableTopicConfigs> {

@@ -1,5 +1,6 @@
 //! DeleteTopics (key 20): removes topics by name (v1–5) or by name or id (v6), with their
-//! data and their groups' committed offsets. Files are deleted on a blocking thread.
+//! data and their groups' committed offsets. File work runs without stalling other
+//! connections ([`crate::blocking`]).
 
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
@@ -44,43 +45,43 @@ pub async fn handle(
     let mut responses = Vec::with_capacity(wanted.len());
     for (name, id) in wanted {
         let result = DeletableTopicResult::default().with_name(name.as_deref().map(topic_name));
-        let removal = name.as_deref().and_then(|n| state.topics.delete(n));
-        let Some(removal) = removal else {
-            let error = if version >= FIRST_TOPIC_ID_VERSION && !id.is_nil() {
-                ResponseError::UnknownTopicId
-            } else {
-                ResponseError::UnknownTopicOrPartition
-            };
-            responses.push(result.with_topic_id(id).with_error_code(error.code()));
-            continue;
+        let deleted = match name.as_deref() {
+            Some(name) => crate::blocking::run(|| state.topics.delete(name)),
+            None => Ok(None),
         };
-        let topic_id = removal.topic.id;
-        let topic = removal.topic.name.clone();
-        let deleted = tokio::task::spawn_blocking(move || removal.delete_files()).await;
-        let failure = match deleted {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(e) => Some(e.to_string()),
-        };
-        if let Err(e) = state.groups.forget_topic(topic.clone()).await {
-            tracing::warn!(%topic, error = ?e, "cannot drop the deleted topic's committed offsets");
-        }
-        let result = if version >= FIRST_TOPIC_ID_VERSION {
-            result.with_topic_id(topic_id)
-        } else {
-            result
-        };
-        responses.push(match failure {
-            None => result,
-            Some(reason) => {
-                tracing::error!(%topic, %reason, "deleting the topic's files failed");
-                let result = result.with_error_code(ResponseError::KafkaStorageError.code());
-                if version >= 5 {
+        let topic = match deleted {
+            Ok(Some(topic)) => topic,
+            Ok(None) => {
+                let error = if version >= FIRST_TOPIC_ID_VERSION && !id.is_nil() {
+                    ResponseError::UnknownTopicId
+                } else {
+                    ResponseError::UnknownTopicOrPartition
+                };
+                responses.push(result.with_topic_id(id).with_error_code(error.code()));
+                continue;
+            }
+            // The definition could not be removed: the topic stays, whole.
+            Err(e) => {
+                let reason = e.to_string();
+                tracing::error!(topic = ?name, %reason, "deleting the topic failed");
+                let result = result
+                    .with_topic_id(id)
+                    .with_error_code(ResponseError::KafkaStorageError.code());
+                responses.push(if version >= 5 {
                     result.with_error_message(Some(StrBytes::from_string(reason)))
                 } else {
                     result
-                }
+                });
+                continue;
             }
+        };
+        if let Err(e) = state.groups.forget_topic(topic.name.clone()).await {
+            tracing::warn!(topic = %topic.name, error = ?e, "cannot drop the deleted topic's committed offsets");
+        }
+        responses.push(if version >= FIRST_TOPIC_ID_VERSION {
+            result.with_topic_id(topic.id)
+        } else {
+            result
         });
     }
     DeleteTopicsResponse::default().with_responses(responses)

@@ -38,6 +38,8 @@ pub fn handle(state: &State, version: i16, request: MetadataRequest) -> Metadata
         Some(topics) if !(version == 0 && topics.is_empty()) => Some(topics),
         _ => None,
     };
+    // Topics this request may still auto-create (`auto_create_topics_max_per_request`).
+    let mut budget = state.config.auto_create_topics_max_per_request;
     let topics: Vec<MetadataResponseTopic> = match requested {
         None => state
             .topics
@@ -49,7 +51,7 @@ pub fn handle(state: &State, version: i16, request: MetadataRequest) -> Metadata
             .into_iter()
             .map(|wanted| match wanted.name {
                 Some(name) if !name.is_empty() => {
-                    lookup_or_create(state, name.as_str(), auto_create, operations)
+                    lookup_or_create(state, name.as_str(), auto_create, &mut budget, operations)
                 }
                 _ => match state.topics.get_by_id(&wanted.topic_id) {
                     Some(topic) => describe(&topic, state.node_id, operations),
@@ -93,6 +95,7 @@ fn lookup_or_create(
     state: &State,
     name: &str,
     auto_create: bool,
+    budget: &mut usize,
     operations: i32,
 ) -> MetadataResponseTopic {
     if let Some(topic) = state.topics.get(name) {
@@ -108,12 +111,18 @@ fn lookup_or_create(
     if !auto_create {
         return failed(ResponseError::UnknownTopicOrPartition);
     }
+    if *budget == 0 {
+        // Created by the client's next Metadata request; Kafka answers a topic being
+        // created this way too.
+        return failed(ResponseError::LeaderNotAvailable);
+    }
+    *budget -= 1;
     let new = NewTopic {
         name: name.to_string(),
         partitions: state.config.num_partitions,
         configs: BTreeMap::new(),
     };
-    match state.topics.create(new) {
+    match crate::blocking::run(|| state.topics.create(new)) {
         Ok(topic) => describe(&topic, state.node_id, operations),
         // Another connection created it between our lookup and our create.
         Err(CreateError::AlreadyExists) => match state.topics.get(name) {
@@ -121,6 +130,10 @@ fn lookup_or_create(
             None => failed(ResponseError::UnknownTopicOrPartition),
         },
         Err(CreateError::InvalidName(_)) => failed(ResponseError::InvalidTopicException),
+        Err(e @ CreateError::TooManyPartitions { .. }) => {
+            tracing::warn!(topic = name, error = %e, "not auto-creating the topic");
+            failed(ResponseError::UnknownTopicOrPartition)
+        }
         Err(e) => {
             tracing::warn!(topic = name, error = %e, "auto-creation failed");
             failed(ResponseError::UnknownTopicOrPartition)
