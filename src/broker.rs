@@ -4,7 +4,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::config::{split_host_port, Config, Storage};
+use crate::data_dir_lock::DataDirLock;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
 use crate::protocol::versions;
@@ -35,6 +36,10 @@ pub struct State {
     pub clock: Clock,
     next_producer_id: AtomicI64,
     shutdown: watch::Receiver<bool>,
+    /// The data directory's lock (none in memory). Here rather than in [`Broker`] so that a
+    /// broker dropped without [`Broker::shutdown`] keeps it while its tasks still use the
+    /// storage; shutdown takes it out once the logs are closed.
+    data_dir_lock: Mutex<Option<DataDirLock>>,
 }
 
 impl State {
@@ -71,6 +76,17 @@ impl Broker {
         config
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        // Before anything reads or writes the data directory. Before the ports too: a second
+        // broker started with the same settings then names the real conflict, the directory
+        // and who holds it, rather than a taken port.
+        let data_dir_lock = match config.storage() {
+            Storage::Memory => None,
+            Storage::Disk(dir) => Some(
+                tokio::task::spawn_blocking(move || DataDirLock::acquire(&dir))
+                    .await
+                    .map_err(io::Error::other)??,
+            ),
+        };
         // The admin listener comes first, so /health/ready can say "not yet" during recovery.
         let http_listener = match config.http_addr() {
             Some(addr) => Some(TcpListener::bind(addr).await?),
@@ -110,6 +126,7 @@ impl Broker {
             // not handed out again.
             next_producer_id: AtomicI64::new(Clock::System.now_ms() * 1000),
             shutdown: shutdown_rx,
+            data_dir_lock: Mutex::new(data_dir_lock),
             config,
         });
         let http_addr = match &http_listener {
@@ -180,6 +197,14 @@ impl Broker {
         let _ = self.maintenance.await;
         self.state.groups.stop();
         maintenance::close_logs(self.state.clone()).await;
+        // The logs and the group log are closed: another broker may have the directory now.
+        drop(
+            self.state
+                .data_dir_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
         tracing::info!("shutdown complete");
     }
 }

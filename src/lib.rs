@@ -22,6 +22,7 @@ pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod data_dir_lock;
 pub mod group;
 pub mod http;
 pub mod log;

@@ -6,6 +6,8 @@
 //!   a topic keeps its id across restarts;
 //! - SIGTERM during a produce stream exits 0 quickly and leaves logs that reopen cleanly;
 //! - a bad config exits 2 naming the key; `--version` works;
+//! - a second broker on a locked data directory, or on a taken port, exits 1 saying why;
+//!   `--listen` takes a host name;
 //! - `--log-format json` writes one JSON object per line.
 //!
 //! Every child is killed when its guard drops, so a failing assertion leaves no broker behind.
@@ -161,6 +163,11 @@ impl Sluice {
         // SAFETY: kill(2) on our own child's pid, which is not reaped yet, so not reused.
         let sent = unsafe { libc::kill(self.pid(), libc::SIGTERM) };
         assert_eq!(sent, 0, "kill(SIGTERM): {}", io::Error::last_os_error());
+        self.wait_exit(limit)
+    }
+
+    /// Waits up to `limit` for the child to exit by itself; `None` if it is still running.
+    fn wait_exit(&mut self, limit: Duration) -> Option<(ExitStatus, Duration)> {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("query the child") {
@@ -1097,4 +1104,75 @@ fn a_flag_overrides_an_invalid_environment_value() {
     let first = log.lines().next().expect("a ready line");
     serde_json::from_str::<serde_json::Value>(first)
         .unwrap_or_else(|e| panic!("--log-format json wins ({e}): {first:?}"));
+}
+
+/// Two brokers on one data directory would overwrite each other's records: the second
+/// refuses to start, naming the directory and the first one's pid, and the first serves on.
+/// Once the first has stopped, the directory can be used again.
+#[test]
+fn a_second_broker_on_the_same_data_directory_exits_one_naming_the_holder() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    let first_start = Start {
+        data_dir: &data,
+        log: dir.path().join("first.log"),
+        rust_log: "sluice=info",
+        args: &[],
+    };
+    let mut first = Sluice::start(&first_start);
+
+    let mut second = Sluice::spawn(&Start {
+        log: dir.path().join("second.log"),
+        ..first_start
+    });
+    let (status, _) = second.wait_exit(TIMEOUT).unwrap_or_else(|| {
+        panic!(
+            "the second broker still runs after {TIMEOUT:?}:\n{}",
+            second.log_text()
+        )
+    });
+    let text = second.log_text();
+    assert_eq!(status.code(), Some(1), "exit code; it printed:\n{text}");
+    let named = format!(
+        "data directory {} is locked by another sluice broker (pid {}",
+        data.display(),
+        first.pid()
+    );
+    assert!(
+        text.contains(&named),
+        "names {named:?}; it printed:\n{text}"
+    );
+    assert!(
+        !text.contains("sluice ready"),
+        "the second never served:\n{text}"
+    );
+
+    assert_eq!(
+        http_get(first.http, "/health/ready")
+            .map(|(status, _)| status)
+            .ok(),
+        Some(200),
+        "the first broker still serves"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join(".lock")).expect("read the lock file"),
+        format!("{}\n", first.pid()),
+        "the lock file names the holder"
+    );
+    create_topic(&first.bootstrap(), "still-mine", 1, &[]);
+
+    let (status, _) = first
+        .terminate(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no exit after SIGTERM:\n{}", first.log_text()));
+    assert_eq!(status.code(), Some(0), "exit after SIGTERM");
+    let mut third = Sluice::start(&Start {
+        log: dir.path().join("third.log"),
+        ..first_start
+    });
+    assert_eq!(
+        std::fs::read_to_string(data.join(".lock")).expect("read the lock file"),
+        format!("{}\n", third.pid()),
+        "the directory's new holder"
+    );
+    let _ = third.terminate(Duration::from_secs(10));
 }
