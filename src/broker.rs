@@ -89,10 +89,10 @@ impl Broker {
         };
         // The admin listener comes first, so /health/ready can say "not yet" during recovery.
         let http_listener = match config.http_addr() {
-            Some(addr) => Some(TcpListener::bind(addr).await?),
+            Some(addr) => Some(bind(addr, "--http").await?),
             None => None,
         };
-        let listener = TcpListener::bind(config.listen).await?;
+        let listener = bind(config.listen, "--listen").await?;
         let local_addr = listener.local_addr()?;
         let (advertised_host, advertised_port) = match &config.advertise {
             Some(address) => split_host_port(address).ok_or_else(|| {
@@ -207,6 +207,14 @@ impl Broker {
         );
         tracing::info!("shutdown complete");
     }
+}
+
+/// Binds a listener. The error names the address and the setting's flag: "Address already in
+/// use" alone does not say which of the two listeners failed.
+async fn bind(addr: SocketAddr, flag: &str) -> io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr} ({flag}): {e}")))
 }
 
 /// The cluster id, topics (logs recovered) and group coordinator of the configured storage.

@@ -1176,3 +1176,36 @@ fn a_second_broker_on_the_same_data_directory_exits_one_naming_the_holder() {
     );
     let _ = third.terminate(Duration::from_secs(10));
 }
+
+/// A taken port stops the broker with exit code 1 and a message naming the address and the
+/// flag, for either listener.
+#[test]
+fn a_taken_port_exits_one_naming_the_address_and_the_flag() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let addr = taken.local_addr().expect("the bound address");
+    let printed = |output: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    };
+    for (flag, other) in [("--listen", "--http"), ("--http", "--listen")] {
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--memory"])
+            .args([flag, &addr.to_string()])
+            .args([other, &format!("127.0.0.1:{}", free_port())]);
+        clean_env(&mut command);
+        let output = run_to_exit(&mut command);
+        let text = printed(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{flag} taken; printed:\n{text}"
+        );
+        let named = format!("cannot listen on {addr} ({flag}): Address already in use");
+        assert!(text.contains(&named), "names {named:?}; printed:\n{text}");
+    }
+    drop(taken);
+}
