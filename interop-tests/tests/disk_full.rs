@@ -11,11 +11,13 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::{Offset, TopicPartitionList};
 use sluice::Config;
 use sluice_interop_tests::{
-    assert_all_delivered, consume_all, create_topic, producer_config, unique_topic, Record,
-    TestBroker, TestProducer,
+    assert_all_delivered, consume_all, consumer_config, create_topic, producer_config,
+    unique_topic, Record, TestBroker, TestProducer, TIMEOUT,
 };
 
 /// Size of the filesystem: room for the broker's files and some log.
@@ -95,6 +97,36 @@ fn record(i: usize) -> Record {
     Record::keyed(format!("k{i}"), value)
 }
 
+fn group_consumer(bootstrap: &str, group: &str) -> BaseConsumer {
+    let mut config = consumer_config(bootstrap);
+    config.set("group.id", group);
+    config.create().expect("create the consumer")
+}
+
+/// Commits `offset` for partition 0 of `topic` as `group`, synchronously.
+fn commit(bootstrap: &str, group: &str, topic: &str, offset: i64) -> Result<(), KafkaError> {
+    let consumer = group_consumer(bootstrap, group);
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset(topic, 0, Offset::Offset(offset))
+        .expect("add the partition");
+    consumer.commit(&offsets, CommitMode::Sync)
+}
+
+/// The offset `group` has committed for partition 0 of `topic`.
+fn committed(bootstrap: &str, group: &str, topic: &str) -> i64 {
+    let consumer = group_consumer(bootstrap, group);
+    let mut partitions = TopicPartitionList::new();
+    partitions.add_partition(topic, 0);
+    let committed = consumer
+        .committed_offsets(partitions, TIMEOUT)
+        .expect("fetch the committed offset");
+    match committed.elements()[0].offset() {
+        Offset::Offset(offset) => offset,
+        other => panic!("no committed offset: {other:?}"),
+    }
+}
+
 #[test]
 fn a_full_disk_refuses_appends_with_a_storage_error_and_recovers_when_space_is_freed() {
     let Some(filesystem) = SmallFilesystem::mount() else {
@@ -125,7 +157,33 @@ fn a_full_disk_refuses_appends_with_a_storage_error_and_recovers_when_space_is_f
     assert_all_delivered(&producer.send_all(&topic, &before));
     acknowledged.extend(before);
 
+    let group = unique_topic("full-group");
+    commit(broker.bootstrap(), &group, &topic, 7).expect("a commit with room on the disk");
+
     let ballast = fill(&filesystem.path);
+    // Commits go on while the group log's last page has room; the first that needs more is
+    // refused, not acknowledged and lost.
+    let mut last_committed = 7;
+    let refused_commit =
+        (8..5000).find_map(
+            |offset| match commit(broker.bootstrap(), &group, &topic, offset) {
+                Ok(()) => {
+                    last_committed = offset;
+                    None
+                }
+                Err(error) => Some(error),
+            },
+        );
+    match refused_commit {
+        Some(KafkaError::ConsumerCommit(code)) => {
+            assert_eq!(code, RDKafkaErrorCode::CoordinatorNotAvailable)
+        }
+        other => panic!("a commit on a full disk must fail, got {other:?}"),
+    }
+    assert_eq!(
+        committed(broker.bootstrap(), &group, &topic),
+        last_committed
+    );
     let mut refused = 0;
     for i in 50..50 + OFFERED_WHEN_FULL {
         let candidate = record(i);
@@ -166,6 +224,10 @@ fn a_full_disk_refuses_appends_with_a_storage_error_and_recovers_when_space_is_f
 
     // After a restart: exactly what was acknowledged, nothing refused.
     let broker = TestBroker::start_with(config(&data_dir));
+    assert_eq!(
+        committed(broker.bootstrap(), &group, &topic),
+        last_committed
+    );
     let read = consume_all(broker.bootstrap(), &topic, 1, acknowledged.len());
     assert_eq!(read.len(), acknowledged.len());
     for (offset, (got, want)) in read.iter().zip(&acknowledged).enumerate() {

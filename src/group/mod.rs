@@ -38,6 +38,8 @@ enum Command {
 /// What the coordinator thread owns.
 pub struct Driver {
     coordinator: Coordinator,
+    /// What the coordinator is rebuilt with when it goes back to the group log.
+    config: GroupConfig,
     store: Option<GroupStore>,
     next_reply: ReplyId,
     joins: HashMap<ReplyId, oneshot::Sender<JoinResult>>,
@@ -57,8 +59,24 @@ impl Driver {
         self.next_reply
     }
 
-    /// Sends answers to parked requests and persists records.
-    fn apply(&mut self, fx: Effects) {
+    /// Persists the records of `fx`, then sends its answers to parked requests: nothing is
+    /// answered before what it reports is written. When the records cannot be written (a
+    /// full disk, a record over the limit), the coordinator goes back to what the group log
+    /// holds, every parked request is answered `COORDINATOR_NOT_AVAILABLE` (clients retry),
+    /// and the error is returned for the request that made the records.
+    fn apply(&mut self, fx: Effects, now_ms: i64) -> Result<(), GroupError> {
+        if let Some(store) = &mut self.store {
+            if let Err(e) = store.append(&fx.records) {
+                tracing::error!(error = %e, "cannot persist group records; the coordinator goes back to the group log");
+                self.fall_back_to_the_log(now_ms);
+                return Err(GroupError::CoordinatorNotAvailable);
+            }
+            if store.wants_compaction() {
+                if let Err(e) = store.compact(&self.coordinator.snapshot_records()) {
+                    tracing::error!(error = %e, "cannot compact the group log");
+                }
+            }
+        }
         for reply in fx.replies {
             // A client that went away no longer waits for its answer; nothing to do then.
             match reply {
@@ -74,15 +92,24 @@ impl Driver {
                 }
             }
         }
-        if let Some(store) = &mut self.store {
-            if let Err(e) = store.append(&fx.records) {
-                tracing::error!(error = %e, "cannot persist group records");
+        Ok(())
+    }
+
+    /// Rebuilds the coordinator from the group log, so its state is what a restart would
+    /// find, and fails every parked request (the rebuilt coordinator does not know them).
+    fn fall_back_to_the_log(&mut self, now_ms: i64) {
+        let Some(store) = &self.store else { return };
+        match store.replay() {
+            Ok(records) => {
+                self.coordinator = Coordinator::restore(self.config.clone(), records, now_ms);
             }
-            if store.wants_compaction() {
-                if let Err(e) = store.compact(&self.coordinator.snapshot_records()) {
-                    tracing::error!(error = %e, "cannot compact the group log");
-                }
-            }
+            Err(e) => tracing::error!(error = %e, "cannot read the group log back"),
+        }
+        for (_, tx) in self.joins.drain() {
+            let _ = tx.send(JoinResult::failed("", GroupError::CoordinatorNotAvailable));
+        }
+        for (_, tx) in self.syncs.drain() {
+            let _ = tx.send(SyncResult::failed(GroupError::CoordinatorNotAvailable));
         }
     }
 }
@@ -105,14 +132,15 @@ impl GroupCoordinator {
         let (coordinator, store) = match dir {
             Some(dir) => {
                 let (mut store, records) = GroupStore::open(dir)?;
-                let coordinator = Coordinator::restore(config, records, now_ms);
+                let coordinator = Coordinator::restore(config.clone(), records, now_ms);
                 store.compact(&coordinator.snapshot_records())?;
                 (coordinator, Some(store))
             }
-            None => (Coordinator::new(config), None),
+            None => (Coordinator::new(config.clone()), None),
         };
         let mut driver = Driver {
             coordinator,
+            config,
             store,
             next_reply: 0,
             joins: HashMap::new(),
@@ -154,7 +182,8 @@ impl GroupCoordinator {
         let sent = self.send(Box::new(move |driver, now_ms| {
             let reply = driver.park_join(tx);
             let fx = driver.coordinator.join(request, reply, now_ms);
-            driver.apply(fx);
+            // A failure has answered the parked join already.
+            let _ = driver.apply(fx, now_ms);
         }));
         let unavailable = || JoinResult::failed(&member_id, GroupError::CoordinatorNotAvailable);
         if !sent {
@@ -168,7 +197,8 @@ impl GroupCoordinator {
         let sent = self.send(Box::new(move |driver, now_ms| {
             let reply = driver.park_sync(tx);
             let fx = driver.coordinator.sync(request, reply, now_ms);
-            driver.apply(fx);
+            // A failure has answered the parked sync already.
+            let _ = driver.apply(fx, now_ms);
         }));
         let unavailable = || SyncResult::failed(GroupError::CoordinatorNotAvailable);
         if !sent {
@@ -197,7 +227,7 @@ impl GroupCoordinator {
     ) -> Result<Vec<Option<GroupError>>, GroupError> {
         self.call(move |d, now| {
             let (outcomes, fx) = d.coordinator.leave(&group_id, &members, now)?;
-            d.apply(fx);
+            d.apply(fx, now)?;
             Ok(outcomes)
         })
         .await?
@@ -214,8 +244,7 @@ impl GroupCoordinator {
             let fx = d
                 .coordinator
                 .commit(&group_id, generation_id, &member, offsets, now)?;
-            d.apply(fx);
-            Ok(())
+            d.apply(fx, now)
         })
         .await?
     }
@@ -247,11 +276,11 @@ impl GroupCoordinator {
 
     /// Drops every group's committed offsets of a deleted topic.
     pub async fn forget_topic(&self, topic: String) -> Result<(), GroupError> {
-        self.call(move |d, _| {
+        self.call(move |d, now| {
             let fx = d.coordinator.forget_topic(&topic);
-            d.apply(fx);
+            d.apply(fx, now)
         })
-        .await
+        .await?
     }
 
     pub async fn all_offsets(&self) -> Result<Vec<(String, String, i32, i64)>, GroupError> {
@@ -266,14 +295,11 @@ impl GroupCoordinator {
         &self,
         group_ids: Vec<String>,
     ) -> Result<Vec<Option<GroupError>>, GroupError> {
-        self.call(move |d, _| {
+        self.call(move |d, now| {
             group_ids
                 .iter()
                 .map(|g| match d.coordinator.delete_group(g) {
-                    Ok(fx) => {
-                        d.apply(fx);
-                        None
-                    }
+                    Ok(fx) => d.apply(fx, now).err(),
                     Err(e) => Some(e),
                 })
                 .collect()
@@ -286,10 +312,9 @@ impl GroupCoordinator {
         group_id: String,
         partitions: Vec<(String, i32)>,
     ) -> Result<(), GroupError> {
-        self.call(move |d, _| {
+        self.call(move |d, now| {
             let fx = d.coordinator.delete_offsets(&group_id, &partitions)?;
-            d.apply(fx);
-            Ok(())
+            d.apply(fx, now)
         })
         .await?
     }
@@ -340,7 +365,8 @@ fn run(driver: &mut Driver, commands: mpsc::Receiver<Command>, clock: Clock) {
             .is_some_and(|d| d <= now_ms)
         {
             let fx = driver.coordinator.tick(now_ms);
-            driver.apply(fx);
+            // A failure is logged and the coordinator is back at the group log.
+            let _ = driver.apply(fx, now_ms);
         }
     }
     if let Some(store) = &mut driver.store {

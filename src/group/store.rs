@@ -262,29 +262,80 @@ impl GroupRecord {
     }
 }
 
-/// Decodes records until the data ends or stops making sense; returns them and the number
-/// of bytes that held whole, valid records.
-pub fn decode_all(data: &[u8]) -> (Vec<GroupRecord>, usize) {
-    let mut records = Vec::new();
-    let mut at = 0;
-    while data.len() - at >= RECORD_HEADER_BYTES {
-        let len = u32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]) as usize;
-        let crc = u32::from_be_bytes([data[at + 4], data[at + 5], data[at + 6], data[at + 7]]);
-        let start = at + RECORD_HEADER_BYTES;
-        if len > MAX_RECORD_BYTES || data.len() - start < len {
-            break;
-        }
-        let body = &data[start..start + len];
-        if crc32c::crc32c(body) != crc {
-            break;
-        }
-        match GroupRecord::decode(Bytes::copy_from_slice(body)) {
-            Ok(record) => records.push(record),
-            Err(_) => break,
-        }
-        at = start + len;
+/// What a replay of the group log found.
+#[derive(Debug, Default)]
+pub struct Replay {
+    pub records: Vec<GroupRecord>,
+    /// Bytes up to the end of the last valid record: anything after it is a torn tail.
+    pub valid_bytes: usize,
+    /// Damaged stretches skipped between valid records (each loses one or more records).
+    pub skipped: usize,
+}
+
+/// Record kinds, as the first byte of a body: what a record's start must look like.
+const KINDS: std::ops::RangeInclusive<u8> = OFFSET..=GROUP_TOMBSTONE;
+/// Bytes the search for the next valid record after a damaged one may checksum before the
+/// rest is taken for a torn tail: bounds the time a damaged log costs at start.
+const RESYNC_CRC_BYTES_MAX: usize = 256 * 1024 * 1024;
+
+/// The record whose header starts at `at`, if it is whole, has the right CRC and decodes;
+/// with the offset just past it. `crc_bytes` counts the bytes checksummed.
+fn record_at(data: &[u8], at: usize, crc_bytes: &mut usize) -> Option<(GroupRecord, usize)> {
+    let header = data.get(at..at + RECORD_HEADER_BYTES)?;
+    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let crc = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    let start = at + RECORD_HEADER_BYTES;
+    if len > MAX_RECORD_BYTES || data.len() - start < len || !KINDS.contains(data.get(start)?) {
+        return None;
     }
-    (records, at)
+    let body = &data[start..start + len];
+    *crc_bytes += len;
+    if crc32c::crc32c(body) != crc {
+        return None;
+    }
+    let record = GroupRecord::decode(Bytes::copy_from_slice(body)).ok()?;
+    Some((record, start + len))
+}
+
+/// Decodes every valid record. A damaged record (a flipped bit, a torn write the process
+/// survived) is skipped, not taken for the end: the next valid record is searched for byte
+/// by byte, and replay goes on from there. A damaged stretch with no valid record after it
+/// (or none within [`RESYNC_CRC_BYTES_MAX`] of checksumming) is a torn tail.
+pub fn decode_all(data: &[u8]) -> Replay {
+    let mut replay = Replay::default();
+    let mut at = 0;
+    while at < data.len() {
+        if let Some((record, next)) = record_at(data, at, &mut 0) {
+            replay.records.push(record);
+            replay.valid_bytes = next;
+            at = next;
+            continue;
+        }
+        let mut searched = 0;
+        let mut next_valid = None;
+        for from in at + 1..data.len() {
+            if searched > RESYNC_CRC_BYTES_MAX {
+                break;
+            }
+            if record_at(data, from, &mut searched).is_some() {
+                next_valid = Some(from);
+                break;
+            }
+        }
+        match next_valid {
+            Some(from) => {
+                replay.skipped += 1;
+                tracing::error!(
+                    at,
+                    skipped_bytes = from - at,
+                    "the group log has a damaged record; skipped it and kept the records after it"
+                );
+                at = from;
+            }
+            None => break,
+        }
+    }
+    replay
 }
 
 /// The group log file of a data directory.
@@ -312,7 +363,14 @@ impl GroupStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        let (records, valid) = decode_all(&data);
+        let Replay {
+            records,
+            valid_bytes: valid,
+            skipped,
+        } = decode_all(&data);
+        if skipped > 0 {
+            tracing::error!(path = %path.display(), skipped, "the group log had damaged records; they were skipped");
+        }
         if valid < data.len() {
             tracing::warn!(
                 path = %path.display(),
@@ -331,17 +389,42 @@ impl GroupStore {
         Ok((store, records))
     }
 
+    /// Appends `records`, all or none: a record over the replay limit is refused before
+    /// anything is written (replay would take it for damage), and a failed or partial write
+    /// is cut back, so the next append does not land after half a record.
     pub fn append(&mut self, records: &[GroupRecord]) -> io::Result<()> {
         if records.is_empty() {
             return Ok(());
         }
         let mut out = BytesMut::new();
         for record in records {
-            out.put_slice(&record.encode());
+            let encoded = record.encode();
+            let body_bytes = encoded.len() - RECORD_HEADER_BYTES;
+            if body_bytes > MAX_RECORD_BYTES {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "a group record of {body_bytes} bytes is over the {MAX_RECORD_BYTES}-byte limit"
+                    ),
+                ));
+            }
+            out.put_slice(&encoded);
         }
-        self.file.write_all(&out)?;
+        if let Err(e) = self.file.write_all(&out) {
+            if let Err(cut) = self.file.set_len(self.bytes_written) {
+                tracing::error!(error = %cut, "cannot cut a failed write off the group log");
+            }
+            return Err(e);
+        }
         self.bytes_written += out.len() as u64;
         Ok(())
+    }
+
+    /// Every valid record the file holds now: what the coordinator returns to when a write
+    /// failed.
+    pub fn replay(&self) -> io::Result<Vec<GroupRecord>> {
+        let data = std::fs::read(&self.path)?;
+        Ok(decode_all(&data).records)
     }
 
     /// Whether enough dead records piled up to make a rewrite worth it.
@@ -429,9 +512,10 @@ mod tests {
         for r in samples() {
             data.extend_from_slice(&r.encode());
         }
-        let (decoded, valid) = decode_all(&data);
-        assert_eq!(decoded, samples());
-        assert_eq!(valid, data.len());
+        let replay = decode_all(&data);
+        assert_eq!(replay.records, samples());
+        assert_eq!(replay.valid_bytes, data.len());
+        assert_eq!(replay.skipped, 0);
     }
 
     #[test]
@@ -442,12 +526,82 @@ mod tests {
         }
         let whole = data.len();
         for cut in 1..samples()[3].encode().len() {
-            let (decoded, valid) = decode_all(&data[..whole - cut]);
-            assert_eq!(decoded.len(), 3);
-            assert!(valid < whole);
+            let replay = decode_all(&data[..whole - cut]);
+            assert_eq!(replay.records.len(), 3);
+            assert!(replay.valid_bytes < whole);
         }
-        data[10] ^= 0xff;
-        assert!(decode_all(&data).0.is_empty());
+    }
+
+    #[test]
+    fn a_damaged_record_is_skipped_and_every_later_one_kept() {
+        let mut data = Vec::new();
+        for r in samples() {
+            data.extend_from_slice(&r.encode());
+        }
+        let first = samples()[0].encode().len();
+        // Every single-byte flip of the first record, its header included, loses that
+        // record alone.
+        for at in 0..first {
+            let mut damaged = data.clone();
+            damaged[at] ^= 0x40;
+            let replay = decode_all(&damaged);
+            assert_eq!(replay.records, samples()[1..].to_vec(), "flip at {at}");
+            assert_eq!(replay.skipped, 1);
+            assert_eq!(replay.valid_bytes, data.len());
+        }
+    }
+
+    #[test]
+    fn a_torn_write_followed_by_more_records_keeps_the_later_ones() {
+        let mut data = Vec::new();
+        data.extend_from_slice(&samples()[0].encode());
+        let torn = samples()[1].encode();
+        data.extend_from_slice(&torn[..torn.len() / 2]);
+        data.extend_from_slice(&samples()[2].encode());
+        data.extend_from_slice(&samples()[3].encode());
+        let replay = decode_all(&data);
+        assert_eq!(
+            replay.records,
+            vec![
+                samples()[0].clone(),
+                samples()[2].clone(),
+                samples()[3].clone()
+            ]
+        );
+        assert_eq!(replay.skipped, 1);
+    }
+
+    #[test]
+    fn a_record_over_the_limit_is_refused_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = GroupStore::open(dir.path()).unwrap();
+        store.append(&samples()[..1]).unwrap();
+        let huge = GroupRecord::Group {
+            group: "g".into(),
+            value: Some(GroupSnapshot {
+                protocol_type: Some("consumer".into()),
+                generation: 1,
+                protocol_name: Some("range".into()),
+                leader: Some("m1".into()),
+                state_timestamp_ms: 5,
+                members: vec![MemberSnapshot {
+                    member_id: "m1".into(),
+                    instance_id: None,
+                    client_id: "c".into(),
+                    client_host: "/127.0.0.1".into(),
+                    session_timeout_ms: 10_000,
+                    rebalance_timeout_ms: 30_000,
+                    subscription: Bytes::new(),
+                    assignment: Bytes::from(vec![7u8; MAX_RECORD_BYTES + 1]),
+                }],
+            }),
+        };
+        let error = store.append(&[samples()[2].clone(), huge]).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        store.append(&samples()[3..]).unwrap();
+        drop(store);
+        let (_, replayed) = GroupStore::open(dir.path()).unwrap();
+        assert_eq!(replayed, vec![samples()[0].clone(), samples()[3].clone()]);
     }
 
     #[test]
