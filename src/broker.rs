@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
-use crate::config::{split_host_port, Config, Storage};
+use crate::config::{pick_address, split_host_port, Config, Storage};
 use crate::data_dir_lock::DataDirLock;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
@@ -88,11 +88,11 @@ impl Broker {
             ),
         };
         // The admin listener comes first, so /health/ready can say "not yet" during recovery.
-        let http_listener = match config.http_addr() {
-            Some(addr) => Some(bind(addr, "--http").await?),
+        let http_listener = match config.http_address() {
+            Some(address) => Some(bind(address, "--http").await?),
             None => None,
         };
-        let listener = bind(config.listen, "--listen").await?;
+        let listener = bind(&config.listen, "--listen").await?;
         let local_addr = listener.local_addr()?;
         let (advertised_host, advertised_port) = match &config.advertise {
             Some(address) => split_host_port(address).ok_or_else(|| {
@@ -209,12 +209,35 @@ impl Broker {
     }
 }
 
-/// Binds a listener. The error names the address and the setting's flag: "Address already in
-/// use" alone does not say which of the two listeners failed.
-async fn bind(addr: SocketAddr, flag: &str) -> io::Result<TcpListener> {
+/// Resolves `address` (`host:port`, the host a name or an IP) and binds a listener there. The
+/// errors name the address and the setting's flag: "Address already in use" alone does not say
+/// which of the two listeners failed.
+async fn bind(address: &str, flag: &str) -> io::Result<TcpListener> {
+    let fail = |what: String, e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+    let (host, port) = split_host_port(address).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{flag} must be HOST:PORT, not {address:?}"),
+        )
+    })?;
+    let resolved = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| fail(format!("cannot resolve {address} ({flag})"), e))?;
+    let addr = pick_address(resolved).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("cannot resolve {address} ({flag}): no addresses"),
+        )
+    })?;
+    // The configured name too, when it is not the address itself.
+    let setting = if addr.to_string() == address {
+        flag.to_string()
+    } else {
+        format!("{flag} {address}")
+    };
     TcpListener::bind(addr)
         .await
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr} ({flag}): {e}")))
+        .map_err(|e| fail(format!("cannot listen on {addr} ({setting})"), e))
 }
 
 /// The cluster id, topics (logs recovered) and group coordinator of the configured storage.

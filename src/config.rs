@@ -37,15 +37,17 @@ fn env_value(raw: &str) -> toml::Value {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Address the Kafka listener binds (`127.0.0.1:0` picks a free port).
-    pub listen: SocketAddr,
+    /// `host:port` the Kafka listener binds (`127.0.0.1:0` picks a free port); a host name is
+    /// resolved when the broker starts, see [`pick_address`].
+    pub listen: String,
     /// `host:port` given to clients in Metadata; the bound address when unset.
     pub advertise: Option<String>,
     /// Data directory for the on-disk logs; ignored when `memory` is true.
     pub data_dir: PathBuf,
     /// Keep every log in memory instead of on disk.
     pub memory: bool,
-    /// Address of the HTTP admin listener (health, metrics), or "none".
+    /// `host:port` of the HTTP admin listener (health, metrics), or "none"; a host name is
+    /// resolved as `listen`'s is.
     pub http: String,
     /// Log line format: "text" or "json".
     pub log_format: String,
@@ -101,7 +103,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            listen: "127.0.0.1:9092".into(),
             advertise: None,
             data_dir: PathBuf::from("./sluice-data"),
             memory: false,
@@ -150,7 +152,7 @@ impl Config {
     /// An in-memory broker on a free loopback port: what tests embed.
     pub fn for_tests() -> Config {
         Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen: "127.0.0.1:0".into(),
             memory: true,
             http: "none".into(),
             ..Config::default()
@@ -222,9 +224,9 @@ impl Config {
             .collect()
     }
 
-    /// The admin HTTP address, or `None` when `http = "none"`.
-    pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http.parse().ok()
+    /// The admin HTTP listener's `host:port`, or `None` when `http = "none"`.
+    pub fn http_address(&self) -> Option<&str> {
+        (self.http != "none").then_some(self.http.as_str())
     }
 
     /// The broker-wide defaults of topic configs.
@@ -262,7 +264,13 @@ impl Config {
                 reason: reason.into(),
             })
         };
-        if self.http != "none" && self.http_addr().is_none() {
+        if split_host_port(&self.listen).is_none() {
+            return fail("listen", "must be HOST:PORT");
+        }
+        if self
+            .http_address()
+            .is_some_and(|a| split_host_port(a).is_none())
+        {
             return fail("http", "must be HOST:PORT or \"none\"");
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
@@ -324,6 +332,20 @@ impl Config {
     }
 }
 
+/// The address to bind among those a listener's host name resolved to: the first IPv4 one,
+/// else the first. `localhost` often resolves to `::1` first, and clients given
+/// `127.0.0.1` (the default everywhere in this project) or `localhost` mostly try IPv4.
+pub fn pick_address(resolved: impl IntoIterator<Item = SocketAddr>) -> Option<SocketAddr> {
+    let mut first = None;
+    for addr in resolved {
+        if addr.is_ipv4() {
+            return Some(addr);
+        }
+        first = first.or(Some(addr));
+    }
+    first
+}
+
 /// Splits `host:port` (IPv6 hosts in brackets) into its parts.
 pub fn split_host_port(address: &str) -> Option<(String, u16)> {
     let (host, port) = address.rsplit_once(':')?;
@@ -349,11 +371,8 @@ mod tests {
     #[test]
     fn defaults_need_no_file_and_no_environment() {
         let config = Config::load(None, env(&[("PATH", "/bin")])).unwrap();
-        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 9092)));
-        assert_eq!(
-            config.http_addr(),
-            Some(SocketAddr::from(([127, 0, 0, 1], 9644)))
-        );
+        assert_eq!(config.listen, "127.0.0.1:9092");
+        assert_eq!(config.http_address(), Some("127.0.0.1:9644"));
     }
 
     #[test]
@@ -371,8 +390,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.num_partitions, 8);
-        assert_eq!(config.listen.port(), 1234);
-        assert_eq!(config.http_addr(), None);
+        assert_eq!(config.listen, "127.0.0.1:1234");
+        assert_eq!(config.http_address(), None);
     }
 
     #[test]
@@ -384,11 +403,46 @@ mod tests {
         assert_eq!(key(&[("SLUICE_NUM_PARTITIONS", "many")]), "num_partitions");
         assert_eq!(key(&[("SLUICE_NUM_PARTITIONS", "0")]), "num_partitions");
         assert_eq!(key(&[("SLUICE_LISTEN", "nowhere")]), "listen");
+        assert_eq!(key(&[("SLUICE_LISTEN", "localhost:")]), "listen");
+        assert_eq!(key(&[("SLUICE_HTTP", "localhost")]), "http");
         assert!(
             checked(&[("SLUICE_BIN", "/usr/bin/x")]).is_ok(),
             "not a setting: ignored"
         );
         assert_eq!(key(&[("SLUICE_LOG_FORMAT", "xml")]), "log_format");
+    }
+
+    #[test]
+    fn listeners_take_host_names() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("SLUICE_LISTEN", "localhost:9092"),
+                ("SLUICE_HTTP", "[::1]:9644"),
+            ]),
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.listen, "localhost:9092");
+        assert_eq!(
+            split_host_port(&config.listen),
+            Some(("localhost".to_string(), 9092))
+        );
+        assert_eq!(
+            config.http_address().and_then(split_host_port),
+            Some(("::1".to_string(), 9644))
+        );
+        assert_eq!(split_host_port("localhost:http"), None, "a numeric port");
+    }
+
+    #[test]
+    fn the_first_ipv4_address_is_bound() {
+        let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 9092));
+        let v4 = SocketAddr::from(([127, 0, 0, 1], 9092));
+        let other_v4 = SocketAddr::from(([10, 0, 0, 1], 9092));
+        assert_eq!(pick_address([v6, v4, other_v4]), Some(v4));
+        assert_eq!(pick_address([v6]), Some(v6));
+        assert_eq!(pick_address([]), None);
     }
 
     #[test]

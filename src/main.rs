@@ -1,7 +1,6 @@
 //! The `sluice` command: parse flags, build the config, run until SIGINT or SIGTERM.
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,9 +26,9 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// Address to listen on for Kafka clients [default: 127.0.0.1:9092].
+    /// HOST:PORT to listen on for Kafka clients; HOST may be a name [default: 127.0.0.1:9092].
     #[arg(long)]
-    listen: Option<SocketAddr>,
+    listen: Option<String>,
     /// HOST:PORT given to clients in Metadata [default: the listen address].
     #[arg(long)]
     advertise: Option<String>,

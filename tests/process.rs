@@ -1209,3 +1209,49 @@ fn a_taken_port_exits_one_naming_the_address_and_the_flag() {
     }
     drop(taken);
 }
+
+/// `--listen` and `--http` take host names: `localhost` is resolved at start and bound on
+/// its IPv4 address, where clients reach it.
+#[test]
+fn listeners_take_host_names() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let kafka = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let log = dir.path().join("broker.log");
+    let out = File::create(&log).expect("create the log file");
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--memory"])
+        .args(["--listen", &format!("localhost:{}", kafka.port())])
+        .args(["--http", &format!("localhost:{}", http.port())])
+        .stdin(Stdio::null())
+        .stderr(out.try_clone().expect("clone the log file handle"))
+        .stdout(out);
+    clean_env(&mut command);
+    command.env("RUST_LOG", "sluice=info");
+    let mut broker = Sluice {
+        child: command.spawn().expect("spawn the sluice binary"),
+        kafka,
+        http,
+        log,
+    };
+    if let Err(why) = broker.wait_ready() {
+        panic!(
+            "--listen localhost:{}: {why}\n--- its log ---\n{}",
+            kafka.port(),
+            broker.log_text()
+        );
+    }
+    create_topic(&format!("localhost:{}", kafka.port()), "by-name", 1, &[]);
+    assert_ne!(
+        topic_id(kafka, "by-name"),
+        uuid::Uuid::nil(),
+        "the topic exists"
+    );
+    let text = broker.log_text();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("sluice ready") && l.contains(&format!("listen={kafka}"))),
+        "the ready line names the bound address {kafka}:\n{text}"
+    );
+}
