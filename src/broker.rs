@@ -141,7 +141,7 @@ impl Broker {
             listen = %local_addr,
             advertise = %format!("{}:{}", state.advertised_host, state.advertised_port),
             cluster_id = %state.cluster_id,
-            http = ?http_addr,
+            http = %http_addr.map_or_else(|| "none".to_string(), |a| a.to_string()),
             "sluice ready"
         );
         Ok(Broker {

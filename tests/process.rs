@@ -1255,3 +1255,61 @@ fn listeners_take_host_names() {
         "the ready line names the bound address {kafka}:\n{text}"
     );
 }
+
+/// The ready line names the admin listener's address, or `none` (not `Some(..)`/`None`).
+#[test]
+fn the_ready_line_names_the_http_address_or_none() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    let broker = Sluice::start(&Start {
+        data_dir: &data,
+        log: dir.path().join("with-http.log"),
+        rust_log: "sluice=info",
+        args: &[],
+    });
+    let text = broker.log_text();
+    let ready = text
+        .lines()
+        .find(|l| l.contains("sluice ready"))
+        .unwrap_or_else(|| panic!("a ready line:\n{text}"));
+    assert!(
+        ready.contains(&format!(" http={}", broker.http)) && !ready.contains("Some("),
+        "names {}: {ready}",
+        broker.http
+    );
+    drop(broker);
+
+    let log = dir.path().join("without-http.log");
+    let out = File::create(&log).expect("create the log file");
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--memory", "--http", "none"])
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stderr(out.try_clone().expect("clone the log file handle"))
+        .stdout(out);
+    clean_env(&mut command);
+    command.env("RUST_LOG", "sluice=info");
+    let mut broker = Sluice {
+        child: command.spawn().expect("spawn the sluice binary"),
+        kafka: SocketAddr::from(([127, 0, 0, 1], 0)),
+        http: SocketAddr::from(([127, 0, 0, 1], 0)),
+        log,
+    };
+    let started = Instant::now();
+    let ready = loop {
+        let text = broker.log_text();
+        if let Some(line) = text.lines().find(|l| l.contains("sluice ready")) {
+            break line.to_string();
+        }
+        if let Some((status, _)) = broker.wait_exit(Duration::ZERO) {
+            panic!("exited with {status} before it was ready:\n{text}");
+        }
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "not ready in {TIMEOUT:?}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(ready.contains(" http=none"), "names none: {ready}");
+}
