@@ -108,9 +108,25 @@ pub(crate) fn remove_clean_marker(dir: &Path) -> io::Result<()> {
     remove_if_present(&dir.join(CLEAN_MARKER))
 }
 
-/// The persisted log start offset, if any. A damaged file is ignored with a warning: the
-/// start offset then falls back to the first segment's base, which loses nothing.
-pub(crate) fn read_start_offset(dir: &Path) -> io::Result<Option<i64>> {
+/// A log start offset read back from its checkpoint file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PersistedStart {
+    pub offset: i64,
+    /// The file carried the checksum this version writes, and it matched. A file without
+    /// one (written by an older version) is believed only where believing it deletes
+    /// nothing that is there.
+    pub verified: bool,
+}
+
+/// The CRC32C a start-offset checkpoint carries: of the offset's decimal digits.
+fn start_offset_crc(offset: i64) -> u32 {
+    crc32c::crc32c(offset.to_string().as_bytes())
+}
+
+/// The persisted log start offset, if any. A damaged file (unreadable, or a checksum that
+/// does not match) is ignored with a warning: the start offset then falls back to the first
+/// segment's base, which loses nothing.
+pub(crate) fn read_start_offset(dir: &Path) -> io::Result<Option<PersistedStart>> {
     let path = dir.join(START_OFFSET_FILE);
     let text = match fs::read_to_string(&path) {
         Ok(text) => text,
@@ -118,20 +134,33 @@ pub(crate) fn read_start_offset(dir: &Path) -> io::Result<Option<i64>> {
         Err(e) if e.kind() == io::ErrorKind::InvalidData => String::new(),
         Err(e) => return Err(e),
     };
-    match text.trim().parse::<i64>() {
-        Ok(offset) if offset >= 0 => Ok(Some(offset)),
-        _ => {
-            tracing::warn!(path = %path.display(), "ignoring an unreadable log start offset");
-            Ok(None)
+    let mut fields = text.split_whitespace();
+    let offset = fields.next().and_then(|f| f.parse::<i64>().ok());
+    let crc = fields.next().map(|f| u32::from_str_radix(f, 16).ok());
+    let parsed = match (offset, crc, fields.next()) {
+        (Some(offset), None, None) if offset >= 0 => Some(PersistedStart {
+            offset,
+            verified: false,
+        }),
+        (Some(offset), Some(Some(crc)), None) if offset >= 0 && crc == start_offset_crc(offset) => {
+            Some(PersistedStart {
+                offset,
+                verified: true,
+            })
         }
+        _ => None,
+    };
+    if parsed.is_none() {
+        tracing::warn!(path = %path.display(), "ignoring a damaged log start offset checkpoint");
     }
+    Ok(parsed)
 }
 
 pub(crate) fn write_start_offset(dir: &Path, offset: i64) -> io::Result<()> {
     let path = dir.join(START_OFFSET_FILE);
     let tmp = dir.join(format!("{START_OFFSET_FILE}{TMP_SUFFIX}"));
     let mut file = File::create(&tmp)?;
-    writeln!(file, "{offset}")?;
+    writeln!(file, "{offset} {:08x}", start_offset_crc(offset))?;
     file.sync_all()?;
     fs::rename(&tmp, &path)?;
     sync_dir(dir)
@@ -195,8 +224,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read_start_offset(dir.path()).unwrap(), None);
         write_start_offset(dir.path(), 1234).unwrap();
-        assert_eq!(read_start_offset(dir.path()).unwrap(), Some(1234));
-        fs::write(dir.path().join(START_OFFSET_FILE), b"\xff\x00junk").unwrap();
+        let verified = PersistedStart {
+            offset: 1234,
+            verified: true,
+        };
+        assert_eq!(read_start_offset(dir.path()).unwrap(), Some(verified));
+        let file = dir.path().join(START_OFFSET_FILE);
+        fs::write(&file, b"\xff\x00junk").unwrap();
         assert_eq!(read_start_offset(dir.path()).unwrap(), None);
+        // One digit changed: the checksum no longer matches.
+        let text = format!("1284 {:08x}\n", start_offset_crc(1234));
+        fs::write(&file, text).unwrap();
+        assert_eq!(read_start_offset(dir.path()).unwrap(), None);
+        fs::write(&file, b"77\n").unwrap();
+        assert_eq!(
+            read_start_offset(dir.path()).unwrap(),
+            Some(PersistedStart {
+                offset: 77,
+                verified: false
+            })
+        );
     }
 }

@@ -112,7 +112,9 @@ impl SegmentedLog {
                 sealed,
             ),
             None => {
-                let base = persisted_start.unwrap_or(0);
+                let base = persisted_start
+                    .filter(|s| s.verified)
+                    .map_or(0, |s| s.offset);
                 (ActiveSegment::create(dir, base, &config, now_ms)?, &[][..])
             }
         };
@@ -137,7 +139,22 @@ impl SegmentedLog {
             clean_marker: false,
         };
         let first_base = log.first_base();
-        log.start_offset = persisted_start.unwrap_or(first_base).max(first_base);
+        // Only a checkpoint that proves itself may move the start past the end (and so empty
+        // the log); an unverified one is believed only within what the log holds.
+        let start = match persisted_start {
+            Some(start) if start.verified || start.offset <= log.end_offset() => start.offset,
+            Some(start) => {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    start_offset = start.offset,
+                    end_offset = log.end_offset(),
+                    "ignoring an unverified log start offset past the end of the log"
+                );
+                first_base
+            }
+            None => first_base,
+        };
+        log.start_offset = start.max(first_base);
         if log.start_offset > log.end_offset() {
             // A cut tail took the end below the start DeleteRecords had set. As Kafka does,
             // start over, empty, at the start offset: offsets below it were deleted anyway.

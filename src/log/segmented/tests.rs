@@ -828,3 +828,22 @@ fn sealed_segments_are_opened_when_the_read_runs_not_when_it_is_planned() {
         log.read(5, usize::MAX, true).unwrap().concat()
     );
 }
+
+/// A damaged start-offset checkpoint never deletes: a number past the end with a wrong
+/// checksum, or plain garbage, leaves every record in place.
+#[test]
+fn a_damaged_start_offset_checkpoint_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, model) = filled(dir.path(), 40);
+    drop(log);
+    for damage in [
+        &b"9999999\n"[..],
+        b"9999999 0badc0de\n",
+        b"30 0badc0de\n",
+        b"\xff garbage",
+    ] {
+        std::fs::write(dir.path().join("log-start-offset"), damage).unwrap();
+        let log = SegmentedLog::open(dir.path(), config(1000)).unwrap();
+        check(&log, &model);
+    }
+}
