@@ -1,7 +1,8 @@
 //! Broker configuration: the one place that knows every setting, its default and its unit.
 //!
-//! Values come from a TOML file (`--config`), then command-line flags; `Config::validate`
-//! rejects a bad value with the key's name before anything starts.
+//! Values come from a TOML file (`--config`), then `SLUICE_<KEY>` environment variables, then
+//! command-line flags; `Config::validate` rejects a bad value with the key's name before
+//! anything starts.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -20,6 +21,65 @@ pub enum Storage {
 
 /// Environment variables named `SLUICE_<KEY>` override the file's `key`.
 pub const ENV_PREFIX: &str = "SLUICE_";
+
+/// `SLUICE_*` variables that are not settings, so no warning: the config file's path (read by
+/// the command line), and the broker binary the interop test runners start.
+const NOT_SETTINGS: &[&str] = &["SLUICE_CONFIG", "SLUICE_BIN"];
+
+/// A `SLUICE_*` variable that names no setting: ignored, with a warning, since a misspelt
+/// name would otherwise leave its setting at the default without a word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownVariable {
+    /// The variable's name, as set.
+    pub name: String,
+    /// The setting it most likely meant, when one is close enough to be a typo.
+    pub closest: Option<String>,
+}
+
+impl fmt::Display for UnknownVariable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "environment variable {} is not a setting; ignored",
+            self.name
+        )?;
+        if let Some(key) = &self.closest {
+            write!(
+                f,
+                " (did you mean `{key}`, {ENV_PREFIX}{}?)",
+                key.to_ascii_uppercase()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The known key nearest to `key` by edit distance, if it is near enough to be a typo: at
+/// most 2 edits, or a third of the key's length for long keys.
+fn closest_key<'k>(key: &str, known: &'k [String]) -> Option<&'k str> {
+    let (distance, closest) = known
+        .iter()
+        .map(|k| (edit_distance(key, k), k.as_str()))
+        .min()?;
+    (distance <= (key.len() / 3).max(2)).then_some(closest)
+}
+
+/// Levenshtein distance: insertions, deletions and substitutions, one each.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    // One row of the table at a time: the distances from a's prefix to every prefix of b.
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
 
 /// An environment value as the TOML value it spells: a number or boolean when it reads as
 /// one, otherwise a string.
@@ -161,13 +221,23 @@ impl Config {
 
     /// Builds the config from a TOML file (if any), overridden by `SLUICE_<KEY>` variables
     /// from `env` (e.g. `SLUICE_NUM_PARTITIONS=4`). Keys left out keep their defaults.
-    /// Variables that name no setting (`SLUICE_CONFIG`, which names the file, among them) are
-    /// ignored. Values are checked for their
-    /// type here; call [`Config::validate`] once command-line flags are applied too.
+    /// Variables that name no setting are ignored; [`Config::load_with_warnings`] lists them.
+    /// Values are checked for their type here; call [`Config::validate`] once command-line
+    /// flags are applied too.
     pub fn load(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
+        Config::load_with_warnings(file, env).map(|(config, _)| config)
+    }
+
+    /// [`Config::load`], and the `SLUICE_*` variables it ignored because they name no setting
+    /// (`SLUICE_CONFIG` and `SLUICE_BIN`, which are not settings, left out), for the caller to
+    /// log once logging is set up.
+    pub fn load_with_warnings(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Config, Vec<UnknownVariable>), ConfigError> {
         let mut table = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -182,17 +252,26 @@ impl Config {
             None => toml::Table::new(),
         };
         let known = Config::keys();
+        let mut unknown = Vec::new();
         for (name, value) in env {
             let Some(key) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
             let key = key.to_ascii_lowercase();
-            // Other tools' SLUICE_* variables (a binary's path, say) are not settings.
+            // Ignored rather than refused: other tools may set SLUICE_* variables of their own.
             if !known.contains(&key) {
+                if !NOT_SETTINGS.contains(&name.as_str()) {
+                    unknown.push(UnknownVariable {
+                        closest: closest_key(&key, &known).map(str::to_string),
+                        name,
+                    });
+                }
                 continue;
             }
             table.insert(key, env_value(&value));
         }
+        // The environment's order is arbitrary; warnings in name order read the same each run.
+        unknown.sort_by(|a, b| a.name.cmp(&b.name));
         let config: Config =
             toml::Value::Table(table)
                 .try_into()
@@ -210,7 +289,7 @@ impl Config {
                         reason: message.lines().next().unwrap_or_default().to_string(),
                     }
                 })?;
-        Ok(config)
+        Ok((config, unknown))
     }
 
     /// Every setting's key.
@@ -410,6 +489,62 @@ mod tests {
             "not a setting: ignored"
         );
         assert_eq!(key(&[("SLUICE_LOG_FORMAT", "xml")]), "log_format");
+    }
+
+    #[test]
+    fn a_misspelt_variable_is_reported_with_the_closest_key() {
+        let (config, warnings) = Config::load_with_warnings(
+            None,
+            env(&[
+                ("SLUICE_NUM_PARTITON", "3"),
+                ("SLUICE_CONFIG", "sluice.toml"),
+                ("SLUICE_BIN", "/usr/bin/sluice"),
+                ("SLUICE_MAX_CONECTIONS", "5"),
+                ("SLUICE_WHATEVER_ELSE", "1"),
+                ("SLUICE_NUM_PARTITIONS", "2"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.num_partitions, 2, "the misspelt one is not applied");
+        assert_eq!(config.max_connections, Config::default().max_connections);
+        assert_eq!(
+            warnings,
+            vec![
+                UnknownVariable {
+                    name: "SLUICE_MAX_CONECTIONS".into(),
+                    closest: Some("max_connections".into()),
+                },
+                UnknownVariable {
+                    name: "SLUICE_NUM_PARTITON".into(),
+                    closest: Some("num_partitions".into()),
+                },
+                UnknownVariable {
+                    name: "SLUICE_WHATEVER_ELSE".into(),
+                    closest: None,
+                },
+            ],
+            "SLUICE_CONFIG and SLUICE_BIN are not settings and not warned about"
+        );
+        assert_eq!(
+            warnings[1].to_string(),
+            "environment variable SLUICE_NUM_PARTITON is not a setting; ignored \
+             (did you mean `num_partitions`, SLUICE_NUM_PARTITIONS?)"
+        );
+        assert_eq!(
+            warnings[2].to_string(),
+            "environment variable SLUICE_WHATEVER_ELSE is not a setting; ignored"
+        );
+    }
+
+    #[test]
+    fn edit_distance_counts_insertions_deletions_and_substitutions() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("http", "http"), 0);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("num_partiton", "num_partitions"), 2);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("listne", "listen"), 2);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use sluice::config::UnknownVariable;
 use sluice::{Broker, Config};
 
 #[derive(Parser)]
@@ -50,8 +51,10 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn into_config(self) -> Result<Config, sluice::ConfigError> {
-        let mut config = Config::load(self.config.as_deref(), std::env::vars())?;
+    /// The config, and the `SLUICE_*` variables it ignored (to be logged once logging is up).
+    fn into_config(self) -> Result<(Config, Vec<UnknownVariable>), sluice::ConfigError> {
+        let (mut config, unknown) =
+            Config::load_with_warnings(self.config.as_deref(), std::env::vars())?;
         if let Some(listen) = self.listen {
             config.listen = listen;
         }
@@ -72,7 +75,7 @@ impl ServeArgs {
             config.log_format = format;
         }
         config.validate()?;
-        Ok(config)
+        Ok((config, unknown))
     }
 }
 
@@ -85,10 +88,15 @@ const EXIT_BAD_CONFIG: u8 = 2;
 fn main() -> ExitCode {
     let Command::Serve(args) = Cli::parse().command;
     let config = args.into_config();
-    let json = config.as_ref().is_ok_and(|c| c.log_format == "json");
+    let json = config.as_ref().is_ok_and(|(c, _)| c.log_format == "json");
     init_logging(json);
     let config = match config {
-        Ok(config) => config,
+        Ok((config, unknown)) => {
+            for variable in unknown {
+                tracing::warn!("{variable}");
+            }
+            config
+        }
         Err(e) => {
             tracing::error!("{e}");
             return ExitCode::from(EXIT_BAD_CONFIG);

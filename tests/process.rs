@@ -180,6 +180,26 @@ impl Sluice {
         }
     }
 
+    /// Polls the log until the `sluice ready` line (returned), the child exits, or
+    /// [`TIMEOUT`]; for brokers without an admin listener to poll.
+    fn wait_ready_line(&mut self) -> String {
+        let started = Instant::now();
+        loop {
+            let text = self.log_text();
+            if let Some(line) = text.lines().find(|l| l.contains("sluice ready")) {
+                return line.to_string();
+            }
+            if let Some((status, _)) = self.wait_exit(Duration::ZERO) {
+                panic!("exited with {status} before it was ready:\n{text}");
+            }
+            assert!(
+                started.elapsed() < TIMEOUT,
+                "not ready in {TIMEOUT:?}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -1296,20 +1316,53 @@ fn the_ready_line_names_the_http_address_or_none() {
         http: SocketAddr::from(([127, 0, 0, 1], 0)),
         log,
     };
-    let started = Instant::now();
-    let ready = loop {
-        let text = broker.log_text();
-        if let Some(line) = text.lines().find(|l| l.contains("sluice ready")) {
-            break line.to_string();
-        }
-        if let Some((status, _)) = broker.wait_exit(Duration::ZERO) {
-            panic!("exited with {status} before it was ready:\n{text}");
-        }
-        assert!(
-            started.elapsed() < TIMEOUT,
-            "not ready in {TIMEOUT:?}:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let ready = broker.wait_ready_line();
     assert!(ready.contains(" http=none"), "names none: {ready}");
+}
+
+/// A misspelt `SLUICE_*` variable is ignored, but not silently: a warning names it and the
+/// setting it was probably meant for. `SLUICE_BIN` (the interop runners') is not warned about.
+#[test]
+fn a_misspelt_environment_variable_is_warned_about() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let log = dir.path().join("broker.log");
+    let out = File::create(&log).expect("create the log file");
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--memory", "--http", "none"])
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stderr(out.try_clone().expect("clone the log file handle"))
+        .stdout(out);
+    clean_env(&mut command);
+    command
+        .env("RUST_LOG", "sluice=info")
+        .env("SLUICE_NUM_PARTITON", "3")
+        .env("SLUICE_BIN", BIN);
+    let mut broker = Sluice {
+        child: command.spawn().expect("spawn the sluice binary"),
+        kafka: SocketAddr::from(([127, 0, 0, 1], 0)),
+        http: SocketAddr::from(([127, 0, 0, 1], 0)),
+        log,
+    };
+    broker.wait_ready_line();
+    let text = broker.log_text();
+    // Only warnings about variables: the open-file limit may warn on some machines.
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("environment variable"))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning, none for SLUICE_BIN:\n{text}"
+    );
+    assert!(
+        warnings[0].contains(
+            "environment variable SLUICE_NUM_PARTITON is not a setting; ignored \
+             (did you mean `num_partitions`, SLUICE_NUM_PARTITIONS?)"
+        ),
+        "names the variable and the key: {}",
+        warnings[0]
+    );
 }
