@@ -138,6 +138,10 @@ pub struct Config {
     /// A connection that sends no request for this long is closed (Kafka's
     /// `connections.max.idle.ms`).
     pub connections_max_idle_ms: u64,
+    /// Once a request's first byte arrived, the whole request must arrive within this long,
+    /// or the connection is closed: a client that dribbles a partial request cannot hold its
+    /// connection slot and buffer until the idle timeout.
+    pub request_read_timeout_ms: u64,
     /// How long a group formed from empty waits for more members before its first
     /// rebalance completes (Kafka's `group.initial.rebalance.delay.ms`; 0 here: quick in dev).
     pub group_initial_rebalance_delay_ms: i64,
@@ -181,6 +185,7 @@ impl Default for Config {
             fetch_wait_max_ms: 30_000,
             fetch_max_bytes: 57_671_680,
             connections_max_idle_ms: 600_000,
+            request_read_timeout_ms: 30_000,
             group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
@@ -375,6 +380,9 @@ impl Config {
         }
         if self.connections_max_idle_ms == 0 {
             return fail("connections_max_idle_ms", "must be at least 1");
+        }
+        if self.request_read_timeout_ms == 0 {
+            return fail("request_read_timeout_ms", "must be at least 1");
         }
         if self.max_connections == 0 {
             return fail("max_connections", "must be at least 1");

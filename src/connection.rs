@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::ApiKey;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
@@ -69,16 +69,13 @@ impl Connection {
     async fn serve_requests(&mut self, pending: &mut PendingResponses) -> Result<(), String> {
         let max_request_bytes = self.state.config.max_request_bytes;
         let idle = Duration::from_millis(self.state.config.connections_max_idle_ms);
+        let request_read = Duration::from_millis(self.state.config.request_read_timeout_ms);
         let socket = self.reader.get_ref().as_ref().as_raw_fd();
         // The first response after a wait for the socket goes out alone, so the peer works on
         // it while the rest of what it sent is handled.
         let mut first_since_wait = false;
         loop {
-            let buffered = frame::buffered_api_key(self.reader.buffer());
-            let next_frame = frame::read_frame(&mut self.reader, max_request_bytes, |rest| {
-                receive_low_water_mark(socket, rest)
-            });
-            let frame = match buffered {
+            let frame = match frame::buffered_api_key(self.reader.buffer()) {
                 // Already read: no wait, no timer. Another Produce lets its predecessor's
                 // response wait for the same write.
                 Some(api_key) => {
@@ -86,17 +83,34 @@ impl Connection {
                         pending.write_to(&mut self.writer, &self.state).await?;
                     }
                     first_since_wait = false;
-                    next_frame.await
+                    frame::read_frame(&mut self.reader, max_request_bytes, |rest| {
+                        receive_low_water_mark(socket, rest)
+                    })
+                    .await
                 }
                 None => {
                     pending.write_to(&mut self.writer, &self.state).await?;
                     first_since_wait = true;
+                    // Idle until the next request's first byte; from then on the whole
+                    // request must arrive within `request_read_timeout_ms`.
                     tokio::select! {
-                        frame = tokio::time::timeout(idle, next_frame) => match frame {
-                            Ok(frame) => frame,
+                        started = tokio::time::timeout(idle, self.reader.fill_buf()) => match started {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(e)) => return Err(format!("read failed: {e}")),
                             Err(_) => return Err(format!("idle for {} ms (connections_max_idle_ms)", idle.as_millis())),
                         },
                         _ = self.state.shutting_down() => return Ok(()),
+                    }
+                    let next_frame =
+                        frame::read_frame(&mut self.reader, max_request_bytes, |rest| {
+                            receive_low_water_mark(socket, rest)
+                        });
+                    match tokio::time::timeout(request_read, next_frame).await {
+                        Ok(frame) => frame,
+                        Err(_) => return Err(format!(
+                            "a request did not arrive whole within {} ms (request_read_timeout_ms)",
+                            request_read.as_millis()
+                        )),
                     }
                 }
             };
