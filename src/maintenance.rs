@@ -3,10 +3,15 @@
 //! the async workers.
 
 use std::collections::HashMap;
+use std::io;
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::broker::State;
+use crate::config::Storage;
+use crate::partition::Partition;
 
 /// How often flush deadlines are checked.
 const TICK: Duration = Duration::from_millis(100);
@@ -69,19 +74,56 @@ pub async fn run(state: Arc<State>) {
     }
 }
 
-/// Closes every log cleanly (flush, clean-shutdown marker), on a blocking thread.
+/// Closes every log cleanly, on a blocking thread: each is tidied, the data directory's
+/// filesystem is made durable with one `syncfs` — instead of an fsync per file of every
+/// partition, one after another (33 s for 10,000 partitions) — and only then is each log's
+/// clean-shutdown marker written, and those made durable the same way. A log that could not
+/// be tidied gets no marker: its next start recovers it.
 pub async fn close_logs(state: Arc<State>) {
     let closed = tokio::task::spawn_blocking(move || {
-        for topic in state.topics.all() {
-            for partition in &topic.partitions {
-                if let Err(e) = partition.close() {
-                    tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "close failed");
-                }
+        let partitions: Vec<_> = state
+            .topics
+            .all()
+            .iter()
+            .flat_map(|topic| topic.partitions.clone())
+            .collect();
+        let dir = match state.config.storage() {
+            Storage::Disk(dir) => dir,
+            Storage::Memory => return,
+        };
+        let failed = |partition: &Partition, e: &io::Error| {
+            tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "close failed");
+        };
+        let tidied: Vec<_> = partitions
+            .iter()
+            .filter(|p| p.tidy_for_close().inspect_err(|e| failed(p, e)).is_ok())
+            .collect();
+        if let Err(e) = sync_filesystem(&dir) {
+            tracing::error!(dir = %dir.display(), error = %e, "cannot make the data directory durable; no log is marked clean");
+            return;
+        }
+        for partition in tidied {
+            if let Err(e) = partition.mark_clean() {
+                failed(partition, &e);
             }
+        }
+        if let Err(e) = sync_filesystem(&dir) {
+            tracing::error!(dir = %dir.display(), error = %e, "cannot make the clean-shutdown markers durable");
         }
     })
     .await;
     if let Err(e) = closed {
         tracing::error!(error = %e, "closing the logs failed");
+    }
+}
+
+/// Makes everything written to the filesystem holding `dir` durable, in one call.
+fn sync_filesystem(dir: &Path) -> io::Result<()> {
+    let dir = std::fs::File::open(dir)?;
+    // SAFETY: a plain system call on a descriptor `dir` owns for the whole call.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }

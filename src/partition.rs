@@ -304,6 +304,19 @@ impl Partition {
         Ok(())
     }
 
+    /// [`Log::tidy_for_close`]: the first half of closing, with nothing made durable.
+    pub fn tidy_for_close(&self) -> io::Result<()> {
+        self.lock().log.tidy_for_close()
+    }
+
+    /// [`Log::mark_clean`], once the caller made the whole data directory durable.
+    pub fn mark_clean(&self) -> io::Result<()> {
+        let mut inner = self.lock();
+        inner.log.mark_clean()?;
+        inner.flushed_offset = inner.log.end_offset();
+        Ok(())
+    }
+
     /// Deletes old segments by `retention.ms` / `retention.bytes`. Blocks on the disk.
     pub fn apply_retention(
         &self,

@@ -216,6 +216,14 @@ impl Log for MemoryLog {
     fn close(&mut self) -> io::Result<()> {
         Ok(())
     }
+
+    fn tidy_for_close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn mark_clean(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
