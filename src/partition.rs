@@ -5,7 +5,8 @@
 //! each append, so a fetch never sees a batch before its append completed.
 
 use std::io;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::watch;
@@ -70,11 +71,41 @@ pub enum DeleteRecordsError {
     Storage(io::Error),
 }
 
+/// What a partition's data depends on, made durable once, before the partition's first
+/// fsync: its topic's definition and directory entries. A topic is then created without a
+/// disk flush (a test suite creating a topic per test pays none), yet is durable no later
+/// than the first of its records.
+pub struct DurableFirst {
+    done: AtomicBool,
+    sync: Box<dyn Fn() -> io::Result<()> + Send + Sync>,
+}
+
+impl DurableFirst {
+    pub fn new(sync: impl Fn() -> io::Result<()> + Send + Sync + 'static) -> Arc<DurableFirst> {
+        Arc::new(DurableFirst {
+            done: AtomicBool::new(false),
+            sync: Box::new(sync),
+        })
+    }
+
+    /// Runs the sync unless one already succeeded. Two callers at once may both run it,
+    /// which is harmless.
+    fn ensure(&self) -> io::Result<()> {
+        if self.done.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        (self.sync)()?;
+        self.done.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
 pub struct Partition {
     pub topic: String,
     pub index: i32,
     inner: Mutex<Inner>,
     high_watermark: watch::Sender<i64>,
+    durable_first: Option<Arc<DurableFirst>>,
 }
 
 impl Partition {
@@ -90,6 +121,20 @@ impl Partition {
                 flushed_offset: end_offset,
             }),
             high_watermark,
+            durable_first: None,
+        }
+    }
+
+    /// The same partition, whose fsyncs first make `prerequisite` durable.
+    pub fn depending_on(mut self, prerequisite: Arc<DurableFirst>) -> Partition {
+        self.durable_first = Some(prerequisite);
+        self
+    }
+
+    fn ensure_prerequisite(&self) -> io::Result<()> {
+        match &self.durable_first {
+            Some(prerequisite) => prerequisite.ensure(),
+            None => Ok(()),
         }
     }
 
@@ -285,6 +330,7 @@ impl Partition {
     /// Makes everything appended so far durable. Blocks on the disk: call it from a
     /// blocking thread. The lock is held only to see what to sync, not during the fsyncs.
     pub fn flush(&self) -> io::Result<()> {
+        self.ensure_prerequisite()?;
         let (plan, end_offset) = {
             let inner = self.lock();
             (inner.log.flush_plan()?, inner.log.end_offset())
@@ -298,6 +344,7 @@ impl Partition {
 
     /// Flushes and marks the log cleanly closed, for a fast restart. Blocks on the disk.
     pub fn close(&self) -> io::Result<()> {
+        self.ensure_prerequisite()?;
         let mut inner = self.lock();
         inner.log.close()?;
         inner.flushed_offset = inner.log.end_offset();
@@ -353,7 +400,7 @@ impl Partition {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
 
     use super::*;
@@ -416,5 +463,36 @@ mod tests {
         let read = partition.read(0, usize::MAX, true).unwrap();
         let bytes: usize = read.batches.iter().map(Bytes::len).sum();
         assert_eq!(bytes, 500 * two_records().len());
+    }
+
+    #[test]
+    fn the_first_flush_makes_the_prerequisite_durable_once_and_a_failure_is_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let syncs = Arc::new(AtomicUsize::new(0));
+        let fail_first = Arc::new(AtomicBool::new(true));
+        let prerequisite = {
+            let (syncs, fail_first) = (syncs.clone(), fail_first.clone());
+            DurableFirst::new(move || {
+                syncs.fetch_add(1, Ordering::SeqCst);
+                match fail_first.swap(false, Ordering::SeqCst) {
+                    true => Err(io::Error::other("the disk said no")),
+                    false => Ok(()),
+                }
+            })
+        };
+        let partition = Arc::into_inner(on_disk(dir.path()))
+            .unwrap()
+            .depending_on(prerequisite);
+        partition
+            .append(Bytes::from(batch(0, 0, 1, b"x")), None)
+            .unwrap();
+        assert!(
+            partition.flush().is_err(),
+            "no flush without its prerequisite"
+        );
+        partition.flush().unwrap();
+        partition.flush().unwrap();
+        partition.close().unwrap();
+        assert_eq!(syncs.load(Ordering::SeqCst), 2);
     }
 }

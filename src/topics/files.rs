@@ -55,17 +55,23 @@ fn aside_name(topic: &str, index: i32, id: Uuid) -> String {
     format!("{}{suffix}", &topic[..keep])
 }
 
-/// Writes a definition so that a crash leaves either the old file or the new one, and
-/// makes it durable before returning: a topic must outlive any record synced to it.
+/// Writes a definition so that a crash leaves either the old file or the new one. It is made
+/// durable by [`sync_definition`] before the first record of the topic is (see
+/// [`crate::partition::DurableFirst`]), and by the `syncfs` of a clean shutdown.
 pub(super) fn write_definition(data_dir: &Path, name: &str, file: &TopicFile) -> io::Result<()> {
     let text = toml::to_string(file).map_err(io::Error::other)?;
     let path = definition_path(data_dir, name);
     let aside = path.with_extension("tmp");
-    let temporary = File::create(&aside)?;
-    io::Write::write_all(&mut &temporary, text.as_bytes())?;
-    temporary.sync_all()?;
-    fs::rename(&aside, &path)?;
-    sync_dir(&data_dir.join(TOPICS_DIR))
+    fs::write(&aside, text)?;
+    fs::rename(&aside, &path)
+}
+
+/// Makes a topic's definition and its partitions' directory entries durable: a topic must
+/// outlive any record synced to it.
+pub(super) fn sync_definition(data_dir: &Path, name: &str) -> io::Result<()> {
+    File::open(definition_path(data_dir, name))?.sync_all()?;
+    sync_dir(&data_dir.join(TOPICS_DIR))?;
+    sync_dir(data_dir)
 }
 
 /// Reads every definition under `data_dir`, by name. A definition that cannot be read or
@@ -150,7 +156,7 @@ pub(super) fn make_partition_dirs(
         }
         fs::create_dir(&dir)?;
     }
-    sync_dir(data_dir)
+    Ok(())
 }
 
 /// Removes the partition directories of a creation that failed; errors are only logged

@@ -21,8 +21,8 @@ use uuid::Uuid;
 pub use config::{ConfigEntry, ConfigValueType, InvalidConfig, TopicConfig, TopicDefaults};
 
 use crate::clock::Clock;
-use crate::log::{Log, MemoryLog, SegmentedLog};
-use crate::partition::Partition;
+use crate::log::{MemoryLog, SegmentedLog};
+use crate::partition::{DurableFirst, Partition};
 
 /// Longest topic name Kafka accepts.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -258,9 +258,7 @@ impl Topics {
             };
             let config = TopicConfig::new(file.configs, defaults)
                 .map_err(|e| invalid(format!("config {}: {}", e.key, e.reason)))?;
-            let partitions = (0..file.partitions)
-                .map(|index| topics.open_partition(&name, index, &config))
-                .collect::<io::Result<Vec<_>>>()?;
+            let partitions = topics.open_partitions(&name, 0..file.partitions, &config)?;
             let since_ms = topics.shared.clock.now_ms() - PRODUCER_STATE_WINDOW_MS;
             for partition in &partitions {
                 partition.restore_producers(since_ms)?;
@@ -281,15 +279,44 @@ impl Topics {
         topic: &str,
         index: i32,
         config: &TopicConfig,
+        definition: Option<&Arc<DurableFirst>>,
     ) -> io::Result<Arc<Partition>> {
-        let log: Box<dyn Log> = match &self.shared.storage {
-            Storage::Memory => Box::new(MemoryLog::new()),
-            Storage::Disk(dir) => Box::new(SegmentedLog::open(
-                &files::partition_dir(dir, topic, index),
-                config.segment_config(self.shared.clock.clone()),
-            )?),
+        let partition = match &self.shared.storage {
+            Storage::Memory => Partition::new(topic.to_string(), index, Box::new(MemoryLog::new())),
+            Storage::Disk(dir) => {
+                let log = SegmentedLog::open(
+                    &files::partition_dir(dir, topic, index),
+                    config.segment_config(self.shared.clock.clone()),
+                )?;
+                Partition::new(topic.to_string(), index, Box::new(log))
+            }
         };
-        Ok(Arc::new(Partition::new(topic.to_string(), index, log)))
+        Ok(Arc::new(match definition {
+            Some(definition) => partition.depending_on(definition.clone()),
+            None => partition,
+        }))
+    }
+
+    /// Opens partitions `range` of a topic. On disk, each fsync of theirs first makes the
+    /// topic's definition durable, once for them all.
+    fn open_partitions(
+        &self,
+        topic: &str,
+        range: std::ops::Range<i32>,
+        config: &TopicConfig,
+    ) -> io::Result<Vec<Arc<Partition>>> {
+        let definition = match &self.shared.storage {
+            Storage::Memory => None,
+            Storage::Disk(dir) => {
+                let (dir, name) = (dir.clone(), topic.to_string());
+                Some(DurableFirst::new(move || {
+                    files::sync_definition(&dir, &name)
+                }))
+            }
+        };
+        range
+            .map(|i| self.open_partition(topic, i, config, definition.as_ref()))
+            .collect()
     }
 
     /// Opens partitions `range` of a topic being created or grown, in fresh directories;
@@ -301,19 +328,9 @@ impl Topics {
         config: &TopicConfig,
     ) -> io::Result<Vec<Arc<Partition>>> {
         let opened = match &self.shared.storage {
-            Storage::Memory => {
-                return range
-                    .map(|i| self.open_partition(topic, i, config))
-                    .collect()
-            }
-            Storage::Disk(dir) => {
-                files::make_partition_dirs(dir, topic, range.clone()).and_then(|()| {
-                    range
-                        .clone()
-                        .map(|i| self.open_partition(topic, i, config))
-                        .collect::<io::Result<Vec<_>>>()
-                })
-            }
+            Storage::Memory => return self.open_partitions(topic, range, config),
+            Storage::Disk(dir) => files::make_partition_dirs(dir, topic, range.clone())
+                .and_then(|()| self.open_partitions(topic, range.clone(), config)),
         };
         if opened.is_err() {
             if let Storage::Disk(dir) = &self.shared.storage {
