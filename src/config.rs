@@ -162,6 +162,9 @@ pub struct Config {
     /// How often retention deletes old segments, in milliseconds
     /// (Kafka's `log.retention.check.interval.ms`).
     pub log_retention_check_interval_ms: i64,
+    /// An idempotent producer quiet for this long is forgotten by each partition it wrote to
+    /// (Kafka's `producer.id.expiration.ms`), checked with retention.
+    pub producer_id_expiration_ms: i64,
 }
 
 impl Default for Config {
@@ -194,6 +197,7 @@ impl Default for Config {
             log_flush_interval_messages: i64::MAX,
             log_flush_interval_ms: i64::MAX,
             log_retention_check_interval_ms: 300_000,
+            producer_id_expiration_ms: 86_400_000,
         }
     }
 }
@@ -406,6 +410,9 @@ impl Config {
         }
         if self.log_retention_check_interval_ms < 1 {
             return fail("log_retention_check_interval_ms", "must be at least 1");
+        }
+        if self.producer_id_expiration_ms < 1 {
+            return fail("producer_id_expiration_ms", "must be at least 1");
         }
         if self.offsets_retention_minutes < 1 {
             return fail("offsets_retention_minutes", "must be at least 1");

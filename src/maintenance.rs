@@ -1,5 +1,6 @@
-//! Background upkeep of the logs: retention (`retention.ms`, `retention.bytes`) and the
-//! flush policy (`flush.messages`, `flush.ms`). Disk work runs on blocking threads, never on
+//! Background upkeep of the logs: retention (`retention.ms`, `retention.bytes`), the expiry
+//! of quiet idempotent producers (`producer.id.expiration.ms`, with retention's schedule) and
+//! the flush policy (`flush.messages`, `flush.ms`). Disk work runs on blocking threads, never on
 //! the async workers.
 
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ const TICK: Duration = Duration::from_millis(100);
 pub async fn run(state: Arc<State>) {
     let mut last_flush_ms: HashMap<(String, i32), i64> = HashMap::new();
     let mut next_retention_ms = 0i64;
+    let producer_id_expiration_ms = state.config.producer_id_expiration_ms;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
@@ -52,6 +54,7 @@ pub async fn run(state: Arc<State>) {
                         }
                     }
                     if retention_due {
+                        partition.expire_producers(now_ms, producer_id_expiration_ms);
                         match partition.apply_retention(now_ms, retention_ms, retention_bytes) {
                             Ok(0) => {}
                             Ok(deleted) => tracing::info!(

@@ -364,6 +364,11 @@ impl Partition {
         Ok(())
     }
 
+    /// Forgets idempotent producers quiet for `expiration_ms` (`producer.id.expiration.ms`).
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.lock().producers.expire(now_ms, expiration_ms)
+    }
+
     /// Deletes old segments by `retention.ms` / `retention.bytes`. Blocks on the disk.
     pub fn apply_retention(
         &self,

@@ -122,6 +122,33 @@ impl ProducerStates {
     }
 }
 
+impl ProducerStates {
+    /// Forgets producers whose latest batch is `expiration_ms` or more older than `now_ms`
+    /// (Kafka's `producer.id.expiration.ms`, measured as Kafka does, from the batch's
+    /// largest timestamp), so what a partition remembers is bounded by its recent writers.
+    /// A forgotten producer that writes again is treated as new. Returns how many were
+    /// forgotten.
+    pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers.retain(|_, entry| {
+            entry
+                .batches
+                .back()
+                .is_some_and(|last| now_ms.saturating_sub(last.max_timestamp) < expiration_ms)
+        });
+        before - self.producers.len()
+    }
+
+    /// How many producers are remembered.
+    pub fn len(&self) -> usize {
+        self.producers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.producers.is_empty()
+    }
+}
+
 /// The sequence after `sequence`, wrapping from `i32::MAX` to 0 as Kafka does.
 fn next_sequence(sequence: i32) -> i32 {
     if sequence == i32::MAX {
@@ -136,6 +163,42 @@ mod tests {
     use super::*;
 
     const PID: i64 = 7;
+
+    #[test]
+    fn producers_quiet_for_the_expiration_time_are_forgotten() {
+        let mut states = ProducerStates::new();
+        for (pid, timestamp) in [(1, 1_000), (2, 5_000), (3, 9_999)] {
+            states.record(
+                pid,
+                0,
+                ProducerBatch {
+                    first_sequence: 0,
+                    last_sequence: 0,
+                    first_offset: pid,
+                    last_offset: pid,
+                    max_timestamp: timestamp,
+                },
+            );
+        }
+        assert_eq!(
+            states.expire(11_000, 6_000),
+            2,
+            "1 and 2 are 6 s or more quiet"
+        );
+        assert_eq!(states.len(), 1);
+        let retry = ProducerFields {
+            producer_id: 1,
+            epoch: 0,
+            first_sequence: 5,
+            last_sequence: 5,
+        };
+        assert_eq!(
+            states.check(&retry),
+            Ok(SequenceCheck::Append),
+            "an expired producer starts afresh, at any sequence"
+        );
+        assert_eq!(states.expire(11_000, 6_000), 0);
+    }
 
     fn fields(epoch: i16, first: i32, last: i32) -> ProducerFields {
         ProducerFields {
