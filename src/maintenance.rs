@@ -18,7 +18,8 @@ use crate::partition::Partition;
 const TICK: Duration = Duration::from_millis(100);
 
 pub async fn run(state: Arc<State>) {
-    let mut last_flush_ms: HashMap<(String, i32), i64> = HashMap::new();
+    // By topic id and partition: no allocation per partition per tick.
+    let mut last_flush_ms: HashMap<(uuid::Uuid, i32), i64> = HashMap::new();
     let mut next_retention_ms = 0i64;
     let producer_id_expiration_ms = state.config.producer_id_expiration_ms;
     loop {
@@ -35,7 +36,7 @@ pub async fn run(state: Arc<State>) {
             let (flush_messages, flush_ms) = topic.config.flush_policy();
             let (retention_ms, retention_bytes) = topic.config.retention();
             for partition in &topic.partitions {
-                let key = (topic.name.clone(), partition.index);
+                let key = (topic.id, partition.index);
                 let last = *last_flush_ms.entry(key.clone()).or_insert(now_ms);
                 let unflushed = partition.unflushed_records();
                 let flush_due = unflushed > 0
