@@ -165,6 +165,8 @@ pub struct Config {
     /// An idempotent producer quiet for this long is forgotten by each partition it wrote to
     /// (Kafka's `producer.id.expiration.ms`), checked with retention.
     pub producer_id_expiration_ms: i64,
+    /// Per-partition series, and per-group series, one `/metrics` scrape renders at most.
+    pub metrics_series_max: usize,
 }
 
 impl Default for Config {
@@ -198,6 +200,7 @@ impl Default for Config {
             log_flush_interval_ms: i64::MAX,
             log_retention_check_interval_ms: 300_000,
             producer_id_expiration_ms: 86_400_000,
+            metrics_series_max: 10_000,
         }
     }
 }

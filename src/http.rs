@@ -36,14 +36,23 @@ async fn ready(Shared(state): Shared<Arc<State>>) -> impl IntoResponse {
     }
 }
 
+/// Renders the metrics. Per-partition and per-group series are gathered now, at most
+/// `metrics_series_max` of each (by topic and partition, then group, in name order): a
+/// scrape of a broker with 100,000 partitions costs no more than one of that many.
 async fn metrics(Shared(state): Shared<Arc<State>>) -> impl IntoResponse {
     let metrics = &state.metrics;
+    let series_max = state.config.metrics_series_max;
+    let mut omitted = 0usize;
     metrics.log_end_offset.clear();
     metrics.log_start_offset.clear();
     metrics.log_size_bytes.clear();
     let mut end_offsets = std::collections::HashMap::new();
     for topic in state.topics.all() {
         for partition in &topic.partitions {
+            if end_offsets.len() >= series_max {
+                omitted += 1;
+                continue;
+            }
             let labels = PartitionLabels {
                 topic: topic.name.clone(),
                 partition: partition.index,
@@ -69,8 +78,10 @@ async fn metrics(Shared(state): Shared<Arc<State>>) -> impl IntoResponse {
     }
     metrics.committed_offset.clear();
     metrics.consumer_lag.clear();
-    if let Ok(committed) = state.groups.all_offsets().await {
-        for (group, topic, partition, offset) in committed {
+    if let Ok(mut committed) = state.groups.all_offsets().await {
+        committed.sort_unstable();
+        omitted += committed.len().saturating_sub(series_max);
+        for (group, topic, partition, offset) in committed.into_iter().take(series_max) {
             let end = end_offsets.get(&(topic.clone(), partition)).copied();
             let labels = GroupPartitionLabels {
                 group,
@@ -86,6 +97,7 @@ async fn metrics(Shared(state): Shared<Arc<State>>) -> impl IntoResponse {
             }
         }
     }
+    metrics.series_omitted.set(omitted as i64);
     (
         [(
             header::CONTENT_TYPE,
@@ -93,4 +105,52 @@ async fn metrics(Shared(state): Shared<Arc<State>>) -> impl IntoResponse {
         )],
         metrics.render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::config::Config;
+    use crate::topics::NewTopic;
+
+    async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_scrape_renders_at_most_metrics_series_max_partitions_and_counts_the_rest() {
+        let broker = crate::broker::Broker::start(Config {
+            http: "127.0.0.1:0".into(),
+            metrics_series_max: 5,
+            ..Config::for_tests()
+        })
+        .await
+        .unwrap();
+        broker
+            .state()
+            .topics
+            .create(NewTopic {
+                name: "many".into(),
+                partitions: 8,
+                configs: Default::default(),
+            })
+            .unwrap();
+        let text = get(broker.http_addr().unwrap(), "/metrics").await;
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("sluice_log_end_offset{"))
+            .count();
+        assert_eq!(series, 5, "{text}");
+        assert!(
+            text.lines().any(|l| l == "sluice_metrics_series_omitted 3"),
+            "{text}"
+        );
+        broker.shutdown().await;
+    }
 }

@@ -69,6 +69,8 @@ pub struct Metrics {
     pub log_size_bytes: Family<PartitionLabels, Gauge>,
     pub committed_offset: Family<GroupPartitionLabels, Gauge>,
     pub consumer_lag: Family<GroupPartitionLabels, Gauge>,
+    /// Per-partition and per-group series left out of the last scrape by the series limit.
+    pub series_omitted: Gauge,
 }
 
 impl Metrics {
@@ -142,6 +144,12 @@ impl Metrics {
             "Log end offset minus committed offset, by group and partition",
             consumer_lag.clone(),
         );
+        let series_omitted = Gauge::default();
+        registry.register(
+            "metrics_series_omitted",
+            "Partition and group series the last scrape left out (metrics_series_max)",
+            series_omitted.clone(),
+        );
         let mut by_api: Vec<Option<ApiMetrics>> = Vec::new();
         for (key, name) in apis {
             let Ok(index) = usize::try_from(*key) else {
@@ -171,6 +179,7 @@ impl Metrics {
             log_size_bytes,
             committed_offset,
             consumer_lag,
+            series_omitted,
         }
     }
 
