@@ -142,6 +142,9 @@ pub struct Config {
     /// or the connection is closed: a client that dribbles a partial request cannot hold its
     /// connection slot and buffer until the idle timeout.
     pub request_read_timeout_ms: u64,
+    /// A connection whose client takes no byte of a response for this long is closed: a
+    /// client that never reads cannot keep its answers, and their memory, for ever.
+    pub response_write_timeout_ms: u64,
     /// How long a group formed from empty waits for more members before its first
     /// rebalance completes (Kafka's `group.initial.rebalance.delay.ms`; 0 here: quick in dev).
     pub group_initial_rebalance_delay_ms: i64,
@@ -191,6 +194,7 @@ impl Default for Config {
             fetch_max_bytes: 57_671_680,
             connections_max_idle_ms: 600_000,
             request_read_timeout_ms: 30_000,
+            response_write_timeout_ms: 30_000,
             group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
@@ -390,6 +394,9 @@ impl Config {
         }
         if self.request_read_timeout_ms == 0 {
             return fail("request_read_timeout_ms", "must be at least 1");
+        }
+        if self.response_write_timeout_ms == 0 {
+            return fail("response_write_timeout_ms", "must be at least 1");
         }
         if self.max_connections == 0 {
             return fail("max_connections", "must be at least 1");

@@ -107,10 +107,12 @@ impl Connection {
                         });
                     match tokio::time::timeout(request_read, next_frame).await {
                         Ok(frame) => frame,
-                        Err(_) => return Err(format!(
+                        Err(_) => {
+                            return Err(format!(
                             "a request did not arrive whole within {} ms (request_read_timeout_ms)",
                             request_read.as_millis()
-                        )),
+                        ))
+                        }
                     }
                 }
             };
@@ -169,7 +171,8 @@ impl PendingResponses {
         if self.chunks.is_empty() {
             return Ok(());
         }
-        let sent = write_chunks(writer, std::mem::take(&mut self.chunks))
+        let stall = Duration::from_millis(state.config.response_write_timeout_ms);
+        let sent = write_chunks(writer, std::mem::take(&mut self.chunks), stall)
             .await
             .map_err(|e| format!("write failed: {e}"))?;
         self.bytes = 0;
@@ -178,13 +181,28 @@ impl PendingResponses {
     }
 }
 
-/// Writes every chunk in order with vectored writes; returns the bytes written.
-async fn write_chunks(writer: &mut OwnedWriteHalf, mut chunks: Vec<Bytes>) -> io::Result<usize> {
+/// Writes every chunk in order with vectored writes; returns the bytes written. A peer that
+/// takes no byte for `stall` is cut off (`TimedOut`): a client that sends requests and never
+/// reads the answers cannot keep them, and the memory they hold, for ever.
+async fn write_chunks(
+    writer: &mut OwnedWriteHalf,
+    mut chunks: Vec<Bytes>,
+    stall: Duration,
+) -> io::Result<usize> {
     let total = chunks.iter().map(Bytes::len).sum();
     let mut first = 0;
     while first < chunks.len() {
         let slices: Vec<IoSlice<'_>> = chunks[first..].iter().map(|c| IoSlice::new(c)).collect();
-        let mut written = writer.write_vectored(&slices).await?;
+        let write = writer.write_vectored(&slices);
+        let mut written = tokio::time::timeout(stall, write).await.map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the client read nothing for {} ms (response_write_timeout_ms)",
+                    stall.as_millis()
+                ),
+            )
+        })??;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }

@@ -1,11 +1,16 @@
 //! Limits on what one connection may hold: a request that is sent only in part is cut off
-//! after `request_read_timeout_ms`, however slowly its bytes keep coming, while other
-//! connections are served.
+//! after `request_read_timeout_ms`, however slowly its bytes keep coming, and a client that
+//! never reads its answers after `response_write_timeout_ms`, while other connections are
+//! served.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use bytes::{BufMut, BytesMut};
+use kafka_protocol::messages::{ApiKey, MetadataRequest, RequestHeader};
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use sluice::topics::NewTopic;
 use sluice::Config;
 use sluice_interop_tests::{
     consume_all, create_topic, produce, producer_config, unique_topic, Record, TestBroker,
@@ -81,4 +86,99 @@ fn an_idle_connection_is_not_cut_off_by_the_request_read_timeout() {
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
         other => panic!("an idle connection stays open past the request read timeout: {other:?}"),
     }
+}
+
+/// A Metadata v12 request for every topic, framed.
+fn metadata_frame(correlation_id: i32) -> BytesMut {
+    let mut payload = BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(ApiKey::Metadata as i16)
+        .with_request_api_version(12)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str("never-reads")))
+        .encode(&mut payload, 2)
+        .expect("encode the header");
+    MetadataRequest::default()
+        .with_topics(None)
+        .encode(&mut payload, 12)
+        .expect("encode the body");
+    let mut frame = BytesMut::new();
+    frame.put_i32(payload.len() as i32);
+    frame.put_slice(&payload);
+    frame
+}
+
+#[test]
+fn a_client_that_never_reads_its_answers_is_cut_off_at_the_write_timeout() {
+    let broker = TestBroker::start_with(Config {
+        response_write_timeout_ms: 500,
+        ..Config::for_tests()
+    });
+    // 300 topics make each Metadata answer some 20 KB; 2,000 of them are far more than the
+    // sockets' buffers hold.
+    for i in 0..300 {
+        broker
+            .state()
+            .topics
+            .create(NewTopic {
+                name: format!("never-read-{i:03}"),
+                partitions: 1,
+                configs: Default::default(),
+            })
+            .expect("create a topic");
+    }
+    const REQUESTS: i32 = 2_000;
+    let mut stream = TcpStream::connect(broker.addr()).expect("connect");
+    let mut all = BytesMut::new();
+    for id in 0..REQUESTS {
+        all.extend_from_slice(&metadata_frame(id));
+    }
+    let writer = {
+        let mut stream = stream.try_clone().expect("clone the socket");
+        // The broker stops reading once it cannot write: this write may block, then fail.
+        std::thread::spawn(move || stream.write_all(&all).is_ok())
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    // Now read what the broker managed to send before it gave up: well short of every
+    // answer, then the end of the connection.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("set a read timeout");
+    let mut answered = 0;
+    let mut size = [0u8; 4];
+    loop {
+        match stream.read_exact(&mut size) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
+                ) =>
+            {
+                break
+            }
+            Err(e) => panic!("the broker neither answered nor closed: {e}"),
+        }
+        let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+        match stream.read_exact(&mut body) {
+            Ok(()) => answered += 1,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
+                ) =>
+            {
+                break
+            }
+            Err(e) => panic!("the broker neither answered nor closed: {e}"),
+        }
+    }
+    assert!(
+        answered < REQUESTS,
+        "all {answered} answers were written: the client was never cut off"
+    );
+    let _ = writer.join();
+    // The broker still serves others.
+    let topic = unique_topic("after-never-read");
+    create_topic(broker.bootstrap(), &topic, 1, &[]).expect("create the topic");
 }
