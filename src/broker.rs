@@ -68,6 +68,9 @@ pub struct Broker {
     server: JoinHandle<()>,
     http: Option<JoinHandle<()>>,
     maintenance: JoinHandle<()>,
+    /// Recovers the partition logs found at start while the broker serves.
+    recovery: Option<std::thread::JoinHandle<()>>,
+    stop_recovery: Arc<AtomicBool>,
 }
 
 impl Broker {
@@ -136,6 +139,14 @@ impl Broker {
         let http = http_listener.map(|l| tokio::spawn(http::serve(l, state.clone())));
         let server = tokio::spawn(server::run(listener, state.clone()));
         let maintenance = tokio::spawn(maintenance::run(state.clone()));
+        let stop_recovery = Arc::new(AtomicBool::new(false));
+        let recovery = {
+            let (topics, stop) = (state.topics.clone(), stop_recovery.clone());
+            let threads = std::thread::available_parallelism().map_or(2, usize::from);
+            std::thread::Builder::new()
+                .name("sluice-recovery".into())
+                .spawn(move || topics.recover_all(threads, &stop))?
+        };
         state.ready.store(true, Ordering::SeqCst);
         tracing::info!(
             listen = %local_addr,
@@ -152,6 +163,8 @@ impl Broker {
             server,
             http,
             maintenance,
+            recovery: Some(recovery),
+            stop_recovery,
         })
     }
 
@@ -195,6 +208,14 @@ impl Broker {
             let _ = tokio::time::timeout(SHUTDOWN_GRACE, http).await;
         }
         let _ = self.maintenance.await;
+        // Logs being recovered finish; the others stay as they are on disk.
+        self.stop_recovery.store(true, Ordering::SeqCst);
+        if let Some(recovery) = self.recovery {
+            let joined = tokio::task::spawn_blocking(move || recovery.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                tracing::error!("the log recovery thread failed");
+            }
+        }
         self.state.groups.stop();
         maintenance::close_logs(self.state.clone()).await;
         // The logs and the group log are closed: another broker may have the directory now.

@@ -100,7 +100,13 @@ pub async fn close_logs(state: Arc<State>) {
         };
         let tidied: Vec<_> = partitions
             .iter()
-            .filter(|p| p.tidy_for_close().inspect_err(|e| failed(p, e)).is_ok())
+            .filter(|p| match p.tidy_for_close() {
+                Ok(open) => open,
+                Err(e) => {
+                    failed(p, &e);
+                    false
+                }
+            })
             .collect();
         if let Err(e) = sync_filesystem(&dir) {
             tracing::error!(dir = %dir.display(), error = %e, "cannot make the data directory durable; no log is marked clean");

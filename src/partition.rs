@@ -6,12 +6,12 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::watch;
 
-use crate::log::{BatchMeta, Log};
+use crate::log::{BatchMeta, Log, OfflineLog};
 use crate::producer_state::{
     ProducerBatch, ProducerFields, ProducerStates, SequenceCheck, SequenceError,
 };
@@ -63,6 +63,53 @@ struct Inner {
     flushed_offset: i64,
 }
 
+/// Rebuilds the idempotent producers' state from the batches stamped at or after
+/// `since_ms`, so a producer retrying across a broker restart is still de-duplicated.
+/// Producers retry within their delivery timeout, so recent batches are what matters.
+fn restore_producers(inner: &mut Inner, since_ms: i64) -> io::Result<()> {
+    const READ_BYTES: usize = 1024 * 1024;
+    let Some(first) = inner.log.first_batch_at_or_after(since_ms)? else {
+        return Ok(());
+    };
+    let Ok(mut offset) = BatchHeader::parse(&first).map(|h| h.base_offset()) else {
+        return Ok(());
+    };
+    let end = inner.log.end_offset();
+    while offset < end {
+        let batches = inner.log.read(offset, READ_BYTES, true)?;
+        if batches.is_empty() {
+            break;
+        }
+        let Ok(batches) = batches
+            .iter()
+            .map(record_batch::split_batches)
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            return Ok(());
+        };
+        for bytes in batches.iter().flatten() {
+            let Ok(batch) = BatchHeader::parse(bytes) else {
+                return Ok(());
+            };
+            if batch.producer_id() >= 0 {
+                inner.producers.record(
+                    batch.producer_id(),
+                    batch.producer_epoch(),
+                    ProducerBatch {
+                        first_sequence: batch.base_sequence(),
+                        last_sequence: batch.last_sequence(),
+                        first_offset: batch.base_offset(),
+                        last_offset: batch.last_offset(),
+                        max_timestamp: batch.max_timestamp(),
+                    },
+                );
+            }
+            offset = batch.last_offset() + 1;
+        }
+    }
+    Ok(())
+}
+
 /// Why records could not be deleted (DeleteRecords).
 #[derive(Debug)]
 pub enum DeleteRecordsError {
@@ -100,29 +147,95 @@ impl DurableFirst {
     }
 }
 
+/// Opens a partition's log (recovering it if need be), and the time from which its
+/// idempotent producers are rebuilt.
+pub type LogOpener = Box<dyn FnOnce() -> io::Result<(Box<dyn Log>, Option<i64>)> + Send>;
+
 pub struct Partition {
     pub topic: String,
     pub index: i32,
-    inner: Mutex<Inner>,
+    /// Set once the log is open: at creation, or — for a partition found at start — by the
+    /// first use or the background recovery, whichever comes first.
+    inner: OnceLock<Mutex<Inner>>,
+    opener: Mutex<Option<LogOpener>>,
     high_watermark: watch::Sender<i64>,
     durable_first: Option<Arc<DurableFirst>>,
 }
 
 impl Partition {
     pub fn new(topic: String, index: i32, log: Box<dyn Log>) -> Partition {
-        let end_offset = log.end_offset();
-        let (high_watermark, _) = watch::channel(end_offset);
+        let partition = Partition::unopened(topic, index, None);
+        let _ = partition.inner.set(Mutex::new(partition.inner_for(log)));
+        partition
+    }
+
+    /// A partition whose log is opened (and recovered) by `opener` when it is first used,
+    /// or by [`open_now`](Partition::open_now): a broker with many partitions serves at once
+    /// and recovers them behind, instead of recovering every log before it starts. A log
+    /// that cannot be opened makes the partition offline, not the broker.
+    pub fn recovering(topic: String, index: i32, opener: LogOpener) -> Partition {
+        Partition::unopened(topic, index, Some(opener))
+    }
+
+    fn unopened(topic: String, index: i32, opener: Option<LogOpener>) -> Partition {
+        let (high_watermark, _) = watch::channel(0);
         Partition {
             topic,
             index,
-            inner: Mutex::new(Inner {
-                log,
-                producers: ProducerStates::new(),
-                flushed_offset: end_offset,
-            }),
+            inner: OnceLock::new(),
+            opener: Mutex::new(opener),
             high_watermark,
             durable_first: None,
         }
+    }
+
+    fn inner_for(&self, log: Box<dyn Log>) -> Inner {
+        let end_offset = log.end_offset();
+        self.high_watermark.send_replace(end_offset);
+        Inner {
+            log,
+            producers: ProducerStates::new(),
+            flushed_offset: end_offset,
+        }
+    }
+
+    /// Opens the log now if it is not open yet. Blocks on the disk.
+    pub fn open_now(&self) {
+        drop(self.lock());
+    }
+
+    /// Whether the log is open (recovered).
+    pub fn is_open(&self) -> bool {
+        self.inner.get().is_some()
+    }
+
+    fn open(&self) -> Mutex<Inner> {
+        let opener = self.opener.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let opened = match opener {
+            Some(open) => open(),
+            None => Err(io::Error::other("the partition has no log to open")),
+        };
+        let (log, producers_since_ms): (Box<dyn Log>, _) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::error!(topic = %self.topic, partition = self.index, error = %e, "cannot open the partition's log; it is offline");
+                (Box::new(OfflineLog::new(e.to_string())), None)
+            }
+        };
+        let mut inner = self.inner_for(log);
+        if let Some(since_ms) = producers_since_ms {
+            if let Err(e) = restore_producers(&mut inner, since_ms) {
+                tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "cannot rebuild idempotent producers");
+            }
+        }
+        Mutex::new(inner)
+    }
+
+    /// The log's lock, if the log is open; `None` leaves an unopened log unopened.
+    fn lock_if_open(&self) -> Option<MutexGuard<'_, Inner>> {
+        self.inner
+            .get()
+            .map(|inner| inner.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The same partition, whose fsyncs first make `prerequisite` durable.
@@ -141,7 +254,10 @@ impl Partition {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the log half-written (appends are one
         // call), so a poisoned lock is still usable.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .get_or_init(|| self.open())
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Appends one validated batch (exactly one, as the producer sent it); the log stamps its
@@ -273,63 +389,20 @@ impl Partition {
         self.lock().log.batch_with_max_timestamp()
     }
 
-    /// Rebuilds the idempotent producers' state from the batches stamped at or after
-    /// `since_ms`, so a producer retrying across a broker restart is still de-duplicated.
-    /// Producers retry within their delivery timeout, so recent batches are what matters.
-    pub fn restore_producers(&self, since_ms: i64) -> io::Result<()> {
-        const READ_BYTES: usize = 1024 * 1024;
-        let mut inner = self.lock();
-        let Some(first) = inner.log.first_batch_at_or_after(since_ms)? else {
-            return Ok(());
-        };
-        let Ok(mut offset) = BatchHeader::parse(&first).map(|h| h.base_offset()) else {
-            return Ok(());
-        };
-        let end = inner.log.end_offset();
-        while offset < end {
-            let batches = inner.log.read(offset, READ_BYTES, true)?;
-            if batches.is_empty() {
-                break;
-            }
-            let Ok(batches) = batches
-                .iter()
-                .map(record_batch::split_batches)
-                .collect::<Result<Vec<_>, _>>()
-            else {
-                return Ok(());
-            };
-            for bytes in batches.iter().flatten() {
-                let Ok(batch) = BatchHeader::parse(bytes) else {
-                    return Ok(());
-                };
-                if batch.producer_id() >= 0 {
-                    inner.producers.record(
-                        batch.producer_id(),
-                        batch.producer_epoch(),
-                        ProducerBatch {
-                            first_sequence: batch.base_sequence(),
-                            last_sequence: batch.last_sequence(),
-                            first_offset: batch.base_offset(),
-                            last_offset: batch.last_offset(),
-                            max_timestamp: batch.max_timestamp(),
-                        },
-                    );
-                }
-                offset = batch.last_offset() + 1;
-            }
-        }
-        Ok(())
-    }
-
     /// Records appended since the last completed flush began (offsets are dense).
     pub fn unflushed_records(&self) -> i64 {
-        let inner = self.lock();
-        (inner.log.end_offset() - inner.flushed_offset).max(0)
+        self.lock_if_open().map_or(0, |inner| {
+            (inner.log.end_offset() - inner.flushed_offset).max(0)
+        })
     }
 
     /// Makes everything appended so far durable. Blocks on the disk: call it from a
     /// blocking thread. The lock is held only to see what to sync, not during the fsyncs.
     pub fn flush(&self) -> io::Result<()> {
+        if !self.is_open() {
+            // Nothing was appended to a log not yet opened.
+            return Ok(());
+        }
         self.ensure_prerequisite()?;
         let (plan, end_offset) = {
             let inner = self.lock();
@@ -344,6 +417,10 @@ impl Partition {
 
     /// Flushes and marks the log cleanly closed, for a fast restart. Blocks on the disk.
     pub fn close(&self) -> io::Result<()> {
+        if !self.is_open() {
+            // Its files are as the last clean close or crash left them.
+            return Ok(());
+        }
         self.ensure_prerequisite()?;
         let mut inner = self.lock();
         inner.log.close()?;
@@ -352,8 +429,13 @@ impl Partition {
     }
 
     /// [`Log::tidy_for_close`]: the first half of closing, with nothing made durable.
-    pub fn tidy_for_close(&self) -> io::Result<()> {
-        self.lock().log.tidy_for_close()
+    /// `false` for a log never opened, which is left as it is (its files are as the last
+    /// clean close or crash left them, and get no new marker).
+    pub fn tidy_for_close(&self) -> io::Result<bool> {
+        match self.lock_if_open() {
+            Some(mut inner) => inner.log.tidy_for_close().map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// [`Log::mark_clean`], once the caller made the whole data directory durable.
@@ -366,7 +448,8 @@ impl Partition {
 
     /// Forgets idempotent producers quiet for `expiration_ms` (`producer.id.expiration.ms`).
     pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
-        self.lock().producers.expire(now_ms, expiration_ms)
+        self.lock_if_open()
+            .map_or(0, |mut inner| inner.producers.expire(now_ms, expiration_ms))
     }
 
     /// Deletes old segments by `retention.ms` / `retention.bytes`. Blocks on the disk.
@@ -376,7 +459,11 @@ impl Partition {
         retention_ms: i64,
         retention_bytes: i64,
     ) -> io::Result<usize> {
-        self.lock()
+        // A log not opened yet is left to its recovery; retention runs again soon.
+        let Some(mut inner) = self.lock_if_open() else {
+            return Ok(0);
+        };
+        inner
             .log
             .apply_retention(now_ms, retention_ms, retention_bytes)
     }

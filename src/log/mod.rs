@@ -12,6 +12,7 @@ mod flush;
 mod index_file;
 mod indexes;
 pub mod memory;
+mod offline;
 mod offset_index;
 mod read;
 mod recovery;
@@ -27,6 +28,7 @@ use bytes::Bytes;
 
 pub use flush::FlushPlan;
 pub use memory::MemoryLog;
+pub use offline::OfflineLog;
 pub use read::ReadPlan;
 pub use segmented::{SegmentConfig, SegmentedLog};
 

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use uuid::Uuid;
@@ -21,8 +22,8 @@ use uuid::Uuid;
 pub use config::{ConfigEntry, ConfigValueType, InvalidConfig, TopicConfig, TopicDefaults};
 
 use crate::clock::Clock;
-use crate::log::{MemoryLog, SegmentedLog};
-use crate::partition::{DurableFirst, Partition};
+use crate::log::{Log, MemoryLog, SegmentedLog};
+use crate::partition::{DurableFirst, LogOpener, Partition};
 
 /// Longest topic name Kafka accepts.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -240,8 +241,10 @@ impl Topics {
         self
     }
 
-    /// Loads every topic defined under `data_dir`, opens (recovering if need be) its
-    /// partition logs, and removes partition directories no topic owns.
+    /// Loads every topic defined under `data_dir` and removes partition directories no topic
+    /// owns. Partition logs are not opened here: each is opened (and recovered if need be)
+    /// by its first use or by [`Topics::recover_all`], so start-up costs the same however
+    /// many partitions there are.
     pub fn open(data_dir: &Path, defaults: TopicDefaults, clock: Clock) -> io::Result<Topics> {
         let topics = Topics::with_storage(defaults, Storage::Disk(data_dir.to_path_buf()), clock);
         let definitions = files::read_definitions(data_dir)?;
@@ -258,11 +261,7 @@ impl Topics {
             };
             let config = TopicConfig::new(file.configs, defaults)
                 .map_err(|e| invalid(format!("config {}: {}", e.key, e.reason)))?;
-            let partitions = topics.open_partitions(&name, 0..file.partitions, &config)?;
-            let since_ms = topics.shared.clock.now_ms() - PRODUCER_STATE_WINDOW_MS;
-            for partition in &partitions {
-                partition.restore_producers(since_ms)?;
-            }
+            let partitions = topics.found_partitions(data_dir, &name, file.partitions, &config);
             topics.changes().partitions += partitions.len();
             topics.register(Topic {
                 name,
@@ -317,6 +316,69 @@ impl Topics {
         range
             .map(|i| self.open_partition(topic, i, config, definition.as_ref()))
             .collect()
+    }
+
+    /// The partitions of a topic found at start, each opened when first used.
+    fn found_partitions(
+        &self,
+        data_dir: &Path,
+        topic: &str,
+        count: i32,
+        config: &TopicConfig,
+    ) -> Vec<Arc<Partition>> {
+        let (dir, name) = (data_dir.to_path_buf(), topic.to_string());
+        let definition = DurableFirst::new(move || files::sync_definition(&dir, &name));
+        (0..count)
+            .map(|index| {
+                let dir = files::partition_dir(data_dir, topic, index);
+                let segments = config.segment_config(self.shared.clock.clone());
+                let clock = self.shared.clock.clone();
+                let opener: LogOpener = Box::new(move || {
+                    let log = SegmentedLog::open(&dir, segments)?;
+                    let producers_since_ms = clock.now_ms() - PRODUCER_STATE_WINDOW_MS;
+                    Ok((Box::new(log) as Box<dyn Log>, Some(producers_since_ms)))
+                });
+                Arc::new(
+                    Partition::recovering(topic.to_string(), index, opener)
+                        .depending_on(definition.clone()),
+                )
+            })
+            .collect()
+    }
+
+    /// Opens (recovers) every partition not opened yet, on `threads` threads, until done or
+    /// until `stop` is set; Kafka's log recovery threads. Blocks: run it on threads of its
+    /// own while the broker serves.
+    pub fn recover_all(&self, threads: usize, stop: &AtomicBool) {
+        let pending: Vec<Arc<Partition>> = self
+            .all()
+            .iter()
+            .flat_map(|topic| topic.partitions.iter().filter(|p| !p.is_open()).cloned())
+            .collect();
+        let total = pending.len();
+        if total == 0 {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let queue = Mutex::new(pending);
+        std::thread::scope(|scope| {
+            for _ in 0..threads.max(1) {
+                scope.spawn(|| {
+                    while !stop.load(Ordering::Relaxed) {
+                        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                        match next {
+                            Some(partition) => partition.open_now(),
+                            None => break,
+                        }
+                    }
+                });
+            }
+        });
+        tracing::info!(
+            partitions = total,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "partition logs recovered"
+        );
     }
 
     /// Opens partitions `range` of a topic being created or grown, in fresh directories;

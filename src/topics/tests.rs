@@ -350,3 +350,45 @@ fn a_deletion_and_a_creation_of_one_name_are_ordered() {
         }
     }
 }
+
+#[test]
+fn partitions_found_at_start_open_when_used_and_a_broken_one_is_offline_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
+        let topic = topics.create(new_topic("lazy", 3)).unwrap();
+        for partition in &topic.partitions {
+            let batch = crate::protocol::record_batch::tests::batch(0, 0, 5, b"x");
+            partition.append(Bytes::from(batch), None).unwrap();
+        }
+    }
+    // Partition 1's segment file made unusable: a directory where the `.log` should be.
+    let broken = dir.path().join("lazy-1");
+    std::fs::remove_dir_all(&broken).unwrap();
+    std::fs::create_dir_all(broken.join("00000000000000000000.log")).unwrap();
+
+    let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
+    let topic = topics.get("lazy").unwrap();
+    assert!(
+        topic.partitions.iter().all(|p| !p.is_open()),
+        "nothing opened at start"
+    );
+    assert_eq!(topic.partitions[0].offsets().high_watermark, 1);
+    assert!(topic.partitions[0].is_open() && !topic.partitions[2].is_open());
+
+    topics.recover_all(2, &AtomicBool::new(false));
+    assert!(topic.partitions.iter().all(|p| p.is_open()));
+    assert_eq!(topic.partitions[2].offsets().high_watermark, 1);
+    let batch = crate::protocol::record_batch::tests::batch(0, 0, 5, b"y");
+    assert!(matches!(
+        topic.partitions[1].append(Bytes::from(batch.clone()), None),
+        Err(crate::partition::AppendError::Storage(_))
+    ));
+    assert_eq!(
+        topic.partitions[2]
+            .append(Bytes::from(batch), None)
+            .unwrap()
+            .base_offset,
+        1
+    );
+}
