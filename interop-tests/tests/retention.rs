@@ -206,7 +206,22 @@ fn a_compact_topic_keeps_every_record_past_retention_ms_and_bytes() {
         .expect("clock after 1970")
         .as_millis() as i64
         - 3_600_000;
-    produce_one_by_one(broker.bootstrap(), &topic, 60, Some(hour_ago));
+    // A compacted topic takes only keyed records, as in Kafka.
+    let mut config = producer_config(broker.bootstrap());
+    config.set("linger.ms", "0");
+    let producer = TestProducer::new(&config);
+    for i in 0..60 {
+        let record = Record {
+            key: Some(format!("key-{}", i % 7).into_bytes()),
+            value: Some(format!("value-{i:04}").into_bytes()),
+            timestamp: Some(hour_ago),
+            partition: Some(0),
+            ..Record::default()
+        };
+        let delivered = producer.send_one(&topic, &record);
+        assert_delivered(&delivered);
+        assert_eq!(delivered.offset, i as i64);
+    }
     // Retention runs every 50 ms: give it a few dozen chances.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(watermarks(broker.bootstrap(), &topic), (0, 60));
