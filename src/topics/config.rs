@@ -182,11 +182,33 @@ impl Default for TopicDefaults {
     }
 }
 
-/// A topic's configs: the overrides it was created with, over the defaults.
+/// A topic's configs: the overrides it was created with, over the defaults, and the
+/// effective values parsed once, when the config is made — produce and the upkeep loop read
+/// typed fields, never strings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TopicConfig {
     overrides: BTreeMap<String, String>,
     defaults: TopicDefaults,
+    typed: Typed,
+}
+
+/// The effective values the broker acts on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Typed {
+    segment_bytes: u64,
+    segment_ms: i64,
+    index_interval_bytes: usize,
+    max_index_bytes: usize,
+    retention_ms: i64,
+    retention_bytes: i64,
+    cleanup_deletes: bool,
+    cleanup_compacts: bool,
+    flush_messages: i64,
+    flush_ms: i64,
+    max_message_bytes: usize,
+    log_append_time: bool,
+    timestamp_before_max_ms: i64,
+    timestamp_after_max_ms: i64,
 }
 
 impl TopicConfig {
@@ -207,10 +229,36 @@ impl TopicConfig {
                 reason,
             })?;
         }
-        Ok(TopicConfig {
+        let mut config = TopicConfig {
             overrides,
             defaults,
-        })
+            typed: Typed::default(),
+        };
+        config.typed = config.parse();
+        Ok(config)
+    }
+
+    /// The effective values, from strings already checked by [`check_value`].
+    fn parse(&self) -> Typed {
+        let number = |key: &str| -> i64 { self.value(key).trim().parse().unwrap_or(0) };
+        let policies = self.value("cleanup.policy");
+        let policy = |wanted: &str| policies.split(',').any(|p| p.trim() == wanted);
+        Typed {
+            segment_bytes: number("segment.bytes") as u64,
+            segment_ms: number("segment.ms"),
+            index_interval_bytes: number("index.interval.bytes") as usize,
+            max_index_bytes: number("segment.index.bytes") as usize,
+            retention_ms: number("retention.ms"),
+            retention_bytes: number("retention.bytes"),
+            cleanup_deletes: policy("delete"),
+            cleanup_compacts: policy("compact"),
+            flush_messages: number("flush.messages"),
+            flush_ms: number("flush.ms"),
+            max_message_bytes: number("max.message.bytes").max(0) as usize,
+            log_append_time: self.value("message.timestamp.type") == "LogAppendTime",
+            timestamp_before_max_ms: number("message.timestamp.before.max.ms"),
+            timestamp_after_max_ms: number("message.timestamp.after.max.ms"),
+        }
     }
 
     /// Every known config with its effective value and whether it was set for this topic.
@@ -246,18 +294,13 @@ impl TopicConfig {
             .map_or_else(String::new, |(_, default, _)| default.to_string())
     }
 
-    fn number(&self, key: &str) -> i64 {
-        // Values were checked when the config was made.
-        self.value(key).trim().parse().unwrap_or(0)
-    }
-
     /// How this topic's partitions cut and index their segments.
     pub fn segment_config(&self, clock: Clock) -> SegmentConfig {
         SegmentConfig {
-            segment_bytes: self.number("segment.bytes") as u64,
-            segment_ms: self.number("segment.ms"),
-            index_interval_bytes: self.number("index.interval.bytes") as usize,
-            max_index_bytes: self.number("segment.index.bytes") as usize,
+            segment_bytes: self.typed.segment_bytes,
+            segment_ms: self.typed.segment_ms,
+            index_interval_bytes: self.typed.index_interval_bytes,
+            max_index_bytes: self.typed.max_index_bytes,
             clock,
         }
     }
@@ -267,31 +310,43 @@ impl TopicConfig {
     /// Streams changelog, a Connect or Schema Registry topic) keeps every record until
     /// compaction exists to shorten it.
     pub fn retention(&self) -> (i64, i64) {
-        if !self.cleanup_policy_deletes() {
+        if !self.typed.cleanup_deletes {
             return (-1, -1);
         }
-        (self.number("retention.ms"), self.number("retention.bytes"))
+        (self.typed.retention_ms, self.typed.retention_bytes)
     }
 
     /// Whether `cleanup.policy` includes `delete`.
     pub fn cleanup_policy_deletes(&self) -> bool {
-        self.value("cleanup.policy")
-            .split(',')
-            .any(|policy| policy.trim() == "delete")
+        self.typed.cleanup_deletes
+    }
+
+    /// Whether `cleanup.policy` includes `compact` (records must then have keys).
+    pub fn cleanup_policy_compacts(&self) -> bool {
+        self.typed.cleanup_compacts
     }
 
     /// `flush.messages` and `flush.ms`: how often appended data is fsynced.
     pub fn flush_policy(&self) -> (i64, i64) {
-        (self.number("flush.messages"), self.number("flush.ms"))
+        (self.typed.flush_messages, self.typed.flush_ms)
     }
 
     /// The largest batch this topic accepts, in bytes.
     pub fn max_message_bytes(&self) -> usize {
-        self.value("max.message.bytes").trim().parse().unwrap_or(0)
+        self.typed.max_message_bytes
     }
 
     /// True when the broker stamps batches with its own time.
     pub fn log_append_time(&self) -> bool {
-        self.value("message.timestamp.type") == "LogAppendTime"
+        self.typed.log_append_time
+    }
+
+    /// `message.timestamp.before.max.ms` and `message.timestamp.after.max.ms`: how far a
+    /// CreateTime record may lie before and after the broker's clock.
+    pub fn timestamp_bounds_ms(&self) -> (i64, i64) {
+        (
+            self.typed.timestamp_before_max_ms,
+            self.typed.timestamp_after_max_ms,
+        )
     }
 }
