@@ -37,7 +37,7 @@ pub async fn run(state: Arc<State>) {
             let (retention_ms, retention_bytes) = topic.config.retention();
             for partition in &topic.partitions {
                 let key = (topic.id, partition.index);
-                let last = *last_flush_ms.entry(key.clone()).or_insert(now_ms);
+                let last = *last_flush_ms.entry(key).or_insert(now_ms);
                 let unflushed = partition.unflushed_records();
                 let flush_due = unflushed > 0
                     && (unflushed >= flush_messages || now_ms.saturating_sub(last) >= flush_ms);
