@@ -88,6 +88,28 @@ fn an_idle_connection_is_not_cut_off_by_the_request_read_timeout() {
     }
 }
 
+/// Reads one response frame: `false` once the broker has closed the connection.
+fn read_response(stream: &mut TcpStream) -> bool {
+    let closed = |e: &std::io::Error| {
+        matches!(
+            e.kind(),
+            ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
+        )
+    };
+    let mut size = [0u8; 4];
+    match stream.read_exact(&mut size) {
+        Ok(()) => {}
+        Err(e) if closed(&e) => return false,
+        Err(e) => panic!("the broker neither answered nor closed: {e}"),
+    }
+    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+    match stream.read_exact(&mut body) {
+        Ok(()) => true,
+        Err(e) if closed(&e) => false,
+        Err(e) => panic!("the broker neither answered nor closed: {e}"),
+    }
+}
+
 /// A Metadata v12 request for every topic, framed.
 fn metadata_frame(correlation_id: i32) -> BytesMut {
     let mut payload = BytesMut::new();
@@ -145,33 +167,8 @@ fn a_client_that_never_reads_its_answers_is_cut_off_at_the_write_timeout() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("set a read timeout");
     let mut answered = 0;
-    let mut size = [0u8; 4];
-    loop {
-        match stream.read_exact(&mut size) {
-            Ok(()) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
-                ) =>
-            {
-                break
-            }
-            Err(e) => panic!("the broker neither answered nor closed: {e}"),
-        }
-        let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
-        match stream.read_exact(&mut body) {
-            Ok(()) => answered += 1,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
-                ) =>
-            {
-                break
-            }
-            Err(e) => panic!("the broker neither answered nor closed: {e}"),
-        }
+    while read_response(&mut stream) {
+        answered += 1;
     }
     assert!(
         answered < REQUESTS,

@@ -23,6 +23,15 @@ fn disk_config(dir: &Path) -> Config {
     }
 }
 
+/// A CreateTime an hour before now, in ms since the epoch.
+fn an_hour_ago_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+        - 3_600_000
+}
+
 /// Produces `count` records one per batch (each waits for its acknowledgement), valued by
 /// their index, with the given CreateTime.
 fn produce_one_by_one(bootstrap: &str, topic: &str, count: usize, timestamp: Option<i64>) {
@@ -164,11 +173,7 @@ fn retention_ms_deletes_segments_whose_records_are_old() {
         &[("segment.bytes", "1024"), ("retention.ms", "60000")],
     )
     .expect("create the topic");
-    let hour_ago = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64
-        - 3_600_000;
+    let hour_ago = an_hour_ago_ms();
     produce_one_by_one(broker.bootstrap(), &topic, 60, Some(hour_ago));
     let (low, high) = wait_for_retention(broker.bootstrap(), &topic);
     assert_eq!(high, 60);
@@ -201,11 +206,7 @@ fn a_compact_topic_keeps_every_record_past_retention_ms_and_bytes() {
         ],
     )
     .expect("create the topic");
-    let hour_ago = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64
-        - 3_600_000;
+    let hour_ago = an_hour_ago_ms();
     // A compacted topic takes only keyed records, as in Kafka.
     let mut config = producer_config(broker.bootstrap());
     config.set("linger.ms", "0");
