@@ -15,13 +15,14 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::ApiKey;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use crate::api;
 use crate::broker::State;
-use crate::protocol::frame::{self, FrameError};
+use crate::protocol::frame::{self, FrameError, FrameSource};
+use crate::protocol::read_buffer::ReadBuffer;
 use crate::protocol::request::{self, DecodeError};
 use crate::protocol::response;
 
@@ -30,7 +31,7 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 const PENDING_RESPONSE_BYTES: usize = 64 * 1024;
 
 pub struct Connection {
-    reader: BufReader<OwnedReadHalf>,
+    reader: ReadBuffer<OwnedReadHalf>,
     writer: OwnedWriteHalf,
     peer: SocketAddr,
     state: Arc<State>,
@@ -40,7 +41,7 @@ impl Connection {
     pub fn new(socket: TcpStream, peer: SocketAddr, state: Arc<State>) -> Connection {
         let (reader, writer) = socket.into_split();
         Connection {
-            reader: BufReader::with_capacity(READ_BUFFER_BYTES, reader),
+            reader: ReadBuffer::new(READ_BUFFER_BYTES, reader),
             writer,
             peer,
             state,
@@ -75,7 +76,7 @@ impl Connection {
         // it while the rest of what it sent is handled.
         let mut first_since_wait = false;
         loop {
-            let frame = match frame::buffered_api_key(self.reader.buffer()) {
+            let frame = match frame::buffered_api_key(self.reader.buffered()) {
                 // Already read: no wait, no timer. Another Produce lets its predecessor's
                 // response wait for the same write.
                 Some(api_key) => {
@@ -93,9 +94,19 @@ impl Connection {
                     first_since_wait = true;
                     // Idle until the next request's first byte; from then on the whole
                     // request must arrive within `request_read_timeout_ms`.
+                    // An idle connection holds no read buffer.
+                    self.reader.release();
+                    let waiting = self.reader.buffered().is_empty();
                     tokio::select! {
-                        started = tokio::time::timeout(idle, self.reader.fill_buf()) => match started {
-                            Ok(Ok(_)) => {}
+                        started = tokio::time::timeout(idle, async {
+                            if waiting {
+                                // Waits for a first byte (or the end) without reading it.
+                                self.reader.get_mut().peek(&mut [0u8; 1]).await.map(drop)
+                            } else {
+                                Ok(())
+                            }
+                        }) => match started {
+                            Ok(Ok(())) => {}
                             Ok(Err(e)) => return Err(format!("read failed: {e}")),
                             Err(_) => return Err(format!("idle for {} ms (connections_max_idle_ms)", idle.as_millis())),
                         },
@@ -279,7 +290,7 @@ mod tests {
             });
             let (socket, _) = listener.accept().await.unwrap();
             let fd = socket.as_raw_fd();
-            let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, socket);
+            let mut reader = ReadBuffer::new(READ_BUFFER_BYTES, socket);
             let read = frame::read_frame(&mut reader, 100 * 1024 * 1024, |rest| {
                 receive_low_water_mark(fd, rest)
             });

@@ -7,7 +7,18 @@ use std::fmt;
 use std::io;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt, BufReader};
+
+/// A buffered reader whose buffered bytes can be looked at without reading.
+pub trait FrameSource: AsyncBufRead + Unpin {
+    fn buffered(&self) -> &[u8];
+}
+
+impl<R: AsyncRead + Unpin> FrameSource for BufReader<R> {
+    fn buffered(&self) -> &[u8] {
+        self.buffer()
+    }
+}
 
 /// The most the frame buffer grows by per read.
 const READ_CHUNK_BYTES: usize = 1024 * 1024;
@@ -61,8 +72,8 @@ pub fn buffered_api_key(buffered: &[u8]) -> Option<i16> {
 /// be woken for less. Once told anything, it is told the rest again before every later wait,
 /// however small the rest has become — a mark left above what is still to come would never
 /// be reached, and the frame would never be read — and 0 once the frame is whole.
-pub async fn read_frame<R: AsyncRead + Unpin>(
-    reader: &mut BufReader<R>,
+pub async fn read_frame<R: FrameSource>(
+    reader: &mut R,
     max_request_bytes: usize,
     mut expect_more: impl FnMut(usize),
 ) -> Result<Bytes, FrameError> {
@@ -93,7 +104,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     let mut expected = false;
     while payload.len() < size {
         let rest = size - payload.len();
-        if (expected || rest >= EXPECT_MORE_MIN_BYTES) && reader.buffer().is_empty() {
+        if (expected || rest >= EXPECT_MORE_MIN_BYTES) && reader.buffered().is_empty() {
             expect_more(rest);
             expected = true;
         }

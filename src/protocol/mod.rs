@@ -2,6 +2,7 @@
 //! a zero-copy view of record-batch headers. No state and no files live here.
 
 pub mod frame;
+pub mod read_buffer;
 pub mod record_batch;
 pub mod request;
 pub mod response;
