@@ -2,16 +2,25 @@
 //!
 //! A request travels down this crate in one direction:
 //!
-//! - [`server`] accepts connections and owns shutdown;
+//! - [`server`] accepts connections (a permit each) and owns shutdown;
 //! - [`connection`] reads frames in order and writes their responses in order (pipelined
-//!   Produce responses share a write);
-//! - [`protocol`] is the wire: frames, request and response headers, the advertised
-//!   versions, and our zero-copy view of record-batch headers;
+//!   Produce responses share a write), with limits on half-sent requests and unread answers;
+//! - [`protocol`] is the wire: frames and the connection's read buffer, request and response
+//!   headers, the advertised versions, our zero-copy view of record-batch headers and the
+//!   validation of the records behind them;
 //! - [`api`] has one module per Kafka API, turning a request into calls on the broker;
 //! - [`broker`] is the shared state: cluster identity, [`topics`], producer ids, and the
-//!   [`group`] coordinator;
-//! - [`partition`] wraps one [`log`] with its locking and published end offsets;
-//! - [`log`] stores raw record batches by offset, in memory or in segment files.
+//!   [`group`] coordinator; and the embeddable running broker;
+//! - [`topics`] names topics and partitions, with their configs and their files on disk;
+//! - [`partition`] wraps one [`log`] with its locking, producer state and published end
+//!   offsets, opening (recovering) the log when first used;
+//! - [`log`] stores raw record batches by offset, in memory or in segment files;
+//! - [`producer_state`] de-duplicates idempotent producers' retries.
+//!
+//! Beside them: [`config`] (TOML, `SLUICE_*` variables, flags), [`http`] and [`metrics`]
+//! (health and Prometheus), [`maintenance`] (retention, flushes, producer expiry, the clean
+//! close), [`data_dir_lock`] (one broker per data directory), [`blocking`] (disk work from a
+//! handler), [`clock`] and [`alloc_guard`] (hostile-allocation checks in tests).
 //!
 //! [`Broker`] is the embeddable entry point: tests start one on `127.0.0.1:0`.
 
