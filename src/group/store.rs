@@ -300,7 +300,7 @@ fn record_at(data: &[u8], at: usize, crc_bytes: &mut usize) -> Option<(GroupReco
 /// Decodes every valid record. A damaged record (a flipped bit, a torn write the process
 /// survived) is skipped, not taken for the end: the next valid record is searched for byte
 /// by byte, and replay goes on from there. A damaged stretch with no valid record after it
-/// (or none within [`RESYNC_CRC_BYTES_MAX`] of checksumming) is a torn tail.
+/// (or none within `RESYNC_CRC_BYTES_MAX` bytes of checksumming) is a torn tail.
 pub fn decode_all(data: &[u8]) -> Replay {
     let mut replay = Replay::default();
     let mut at = 0;
