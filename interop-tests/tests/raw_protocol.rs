@@ -6,12 +6,14 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, MetadataRequest,
-    MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    FetchRequest, FetchResponse, MetadataRequest, MetadataResponse, ProduceRequest,
+    ProduceResponse, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::{
@@ -25,8 +27,10 @@ use tokio::net::TcpStream;
 /// Longest wait for any one read; far above what a healthy broker needs.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+const UNKNOWN_SERVER_ERROR: i16 = -1;
 const NONE: i16 = 0;
 const CORRUPT_MESSAGE: i16 = 2;
+const INVALID_TIMESTAMP: i16 = 32;
 const UNSUPPORTED_VERSION: i16 = 35;
 const INVALID_RECORD: i16 = 87;
 
@@ -230,13 +234,18 @@ fn records() -> Vec<Record> {
 
 /// One v2 batch (magic 2) holding `records`.
 fn encode_batch(records: &[Record]) -> Bytes {
+    encode_compressed(records, Compression::None)
+}
+
+/// One v2 batch holding `records`, compressed with `compression`.
+fn encode_compressed(records: &[Record], compression: Compression) -> Bytes {
     let mut batch = BytesMut::new();
     RecordBatchEncoder::encode(
         &mut batch,
         records,
         &RecordEncodeOptions {
             version: 2,
-            compression: Compression::None,
+            compression,
         },
     )
     .expect("encode a v2 record batch");
@@ -689,5 +698,214 @@ fn unknown_apis_and_unsupported_versions_close_the_connection() {
             .call(ApiKey::Metadata, 12, &MetadataRequest::default())
             .await;
         assert_eq!(response.brokers.len(), 1, "a new connection is served");
+    });
+}
+
+// Byte positions in a v2 batch header (see `sluice::protocol::record_batch`).
+const LAST_OFFSET_DELTA_AT: usize = 23;
+const RECORD_COUNT_AT: usize = 57;
+const RECORDS_AT: usize = 61;
+
+/// Recomputes the CRC32C of an edited batch, so that only the edit is wrong with it.
+fn with_fresh_crc(mut batch: BytesMut) -> Bytes {
+    sluice::protocol::record_validate::refresh_crc(&mut batch);
+    batch.freeze()
+}
+
+/// Creates `topic` (one partition) with `configs` through CreateTopics.
+async fn create_topic(wire: &mut Wire, topic: &str, configs: &[(&str, &str)]) {
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(5_000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name(topic))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(name, value)| {
+                        CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_string(name.to_string()))
+                            .with_value(Some(StrBytes::from_string(value.to_string())))
+                    })
+                    .collect(),
+            )]);
+    let response: CreateTopicsResponse = wire.call(ApiKey::CreateTopics, 7, &request).await;
+    assert_eq!(response.topics.len(), 1);
+    assert_eq!(
+        response.topics[0].error_code, NONE,
+        "{:?}",
+        response.topics[0]
+    );
+}
+
+async fn produce(wire: &mut Wire, topic: &str, batch: Bytes) -> (i16, i64) {
+    let response: ProduceResponse = wire
+        .call(ApiKey::Produce, 9, &produce_request(topic, -1, batch))
+        .await;
+    produce_outcome(&response, topic)
+}
+
+#[test]
+fn a_batch_whose_count_disagrees_with_its_records_is_invalid_record() {
+    let broker = TestBroker::start();
+    let addr = broker.addr();
+    broker.block_on(async {
+        let topic = "raw-miscounted";
+        let mut wire = Wire::connect(addr).await;
+        assert_one_partition(&metadata(&mut wire, topic).await, topic);
+        let batch = encode_batch(&records());
+        // The header claims 4 records (and offsets 0..=3, so it agrees with itself), over the
+        // bytes of 3; the CRC is recomputed, so only the count is wrong.
+        let mut miscounted = BytesMut::from(&batch[..]);
+        miscounted[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
+            .copy_from_slice(&3i32.to_be_bytes());
+        miscounted[RECORD_COUNT_AT..RECORD_COUNT_AT + 4].copy_from_slice(&4i32.to_be_bytes());
+        let miscounted = with_fresh_crc(miscounted);
+        assert!(BatchHeader::parse_checked(&miscounted).is_ok());
+        assert_eq!(
+            produce(&mut wire, topic, miscounted).await,
+            (INVALID_RECORD, -1)
+        );
+        // Nothing was stored: the intact batch lands at offset 0.
+        assert_eq!(produce(&mut wire, topic, batch).await, (NONE, 0));
+    });
+}
+
+#[test]
+fn a_compressed_batch_that_does_not_decompress_is_corrupt_message() {
+    let broker = TestBroker::start();
+    let addr = broker.addr();
+    broker.block_on(async {
+        let topic = "raw-undecompressible";
+        let mut wire = Wire::connect(addr).await;
+        assert_one_partition(&metadata(&mut wire, topic).await, topic);
+        for compression in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let batch = encode_compressed(&records(), compression);
+            // The compressed payload overwritten with bytes no codec reads; CRC recomputed.
+            let mut garbage = BytesMut::from(&batch[..]);
+            for byte in &mut garbage[RECORDS_AT..] {
+                *byte = 0xa5;
+            }
+            assert_eq!(
+                produce(&mut wire, topic, with_fresh_crc(garbage)).await,
+                (CORRUPT_MESSAGE, -1),
+                "{compression:?}"
+            );
+        }
+        // Well-formed compressed batches of every codec are stored, and read back.
+        for (i, compression) in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let batch = encode_compressed(&records(), compression);
+            assert_eq!(
+                produce(&mut wire, topic, batch).await,
+                (NONE, 3 * i as i64),
+                "{compression:?}"
+            );
+        }
+        let response: FetchResponse = wire
+            .call(ApiKey::Fetch, 12, &fetch_request(topic, 0, 0))
+            .await;
+        let (error, high_watermark, mut bytes) = fetch_outcome(&response);
+        assert_eq!((error, high_watermark), (NONE, 12));
+        let sets = RecordBatchDecoder::decode_all(&mut bytes).expect("decode fetched batches");
+        let values: Vec<Option<Bytes>> = sets
+            .iter()
+            .flat_map(|set| &set.records)
+            .map(|r| r.value.clone())
+            .collect();
+        assert_eq!(values.len(), 12);
+        assert_eq!(values[11], records()[2].value);
+    });
+}
+
+#[test]
+fn a_timestamp_past_message_timestamp_after_max_ms_is_invalid_timestamp() {
+    let broker = TestBroker::start();
+    let addr = broker.addr();
+    broker.block_on(async {
+        let topic = "raw-future-timestamps";
+        let mut wire = Wire::connect(addr).await;
+        create_topic(
+            &mut wire,
+            topic,
+            &[("message.timestamp.after.max.ms", "60000")],
+        )
+        .await;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("the clock is past 1970")
+            .as_millis() as i64;
+        let at = |timestamp: i64| {
+            let mut records = records();
+            for (i, record) in records.iter_mut().enumerate() {
+                record.timestamp = timestamp + i as i64;
+            }
+            records
+        };
+        // An hour ahead of the broker's clock, with the topic allowing a minute.
+        let ahead = encode_compressed(&at(now_ms + 3_600_000), Compression::Lz4);
+        assert_eq!(
+            produce(&mut wire, topic, ahead).await,
+            (INVALID_TIMESTAMP, -1)
+        );
+        // Now, and long ago (no `before` bound is set), are fine.
+        let current = encode_batch(&at(now_ms));
+        assert_eq!(produce(&mut wire, topic, current).await, (NONE, 0));
+        let old = encode_batch(&at(1_000_000_000_000));
+        assert_eq!(produce(&mut wire, topic, old).await, (NONE, 3));
+    });
+}
+
+#[test]
+fn fetch_with_an_unknown_isolation_level_is_refused() {
+    let broker = TestBroker::start();
+    let addr = broker.addr();
+    broker.block_on(async {
+        let topic = "raw-isolation";
+        let mut wire = Wire::connect(addr).await;
+        assert_one_partition(&metadata(&mut wire, topic).await, topic);
+        assert_eq!(
+            produce(&mut wire, topic, encode_batch(&records())).await,
+            (NONE, 0)
+        );
+        // Kafka's `IsolationLevel.forId(7)` throws; its error response is UNKNOWN_SERVER_ERROR
+        // at the top and, before v13, in every partition.
+        let request = fetch_request(topic, 0, 0).with_isolation_level(7);
+        let response: FetchResponse = wire.call(ApiKey::Fetch, 12, &request).await;
+        assert_eq!(response.error_code, UNKNOWN_SERVER_ERROR);
+        assert_eq!(response.responses.len(), 1);
+        let partition = &response.responses[0].partitions[0];
+        assert_eq!(
+            (
+                partition.error_code,
+                partition.high_watermark,
+                partition.records.as_ref().map_or(0, Bytes::len)
+            ),
+            (UNKNOWN_SERVER_ERROR, -1, 0)
+        );
+        // The connection still serves, and both known levels read.
+        for isolation_level in [0, 1] {
+            let request = fetch_request(topic, 0, 0).with_isolation_level(isolation_level);
+            let response: FetchResponse = wire.call(ApiKey::Fetch, 12, &request).await;
+            let (error, high_watermark, _) = fetch_outcome(&response);
+            assert_eq!(
+                (error, high_watermark),
+                (NONE, 3),
+                "level {isolation_level}"
+            );
+        }
     });
 }

@@ -25,7 +25,10 @@ use crate::partition::{Partition, ReadError};
 
 /// Fetch v13 names topics by id instead of by name.
 const FIRST_TOPIC_ID_VERSION: i16 = 13;
+const READ_UNCOMMITTED: i8 = 0;
 const READ_COMMITTED: i8 = 1;
+/// Fetch v7 added the top-level error code.
+const FIRST_TOP_LEVEL_ERROR_VERSION: i16 = 7;
 
 /// A requested partition, resolved against the broker's topics.
 struct Wanted {
@@ -52,6 +55,22 @@ pub async fn handle(state: &State, version: i16, request: FetchRequest) -> Fetch
     }
     let by_id = version >= FIRST_TOPIC_ID_VERSION;
     let topics = resolve(state, &request, by_id);
+    if !matches!(request.isolation_level, READ_UNCOMMITTED | READ_COMMITTED) {
+        // Kafka's `IsolationLevel.forId` throws for any other id, once a partition is to be
+        // read; the request's error response carries UNKNOWN_SERVER_ERROR. With nothing
+        // readable, Kafka never asks, and answers the partitions' own errors.
+        if topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .any(|w| w.partition.is_ok())
+        {
+            tracing::debug!(
+                isolation_level = request.isolation_level,
+                "fetch refused: unknown isolation level"
+            );
+            return refused(&request, version, ResponseError::UnknownServerError);
+        }
+    }
     let read_committed = request.isolation_level == READ_COMMITTED;
     let max_wait_ms = u64::try_from(request.max_wait_ms)
         .unwrap_or(0)
@@ -87,6 +106,39 @@ pub async fn handle(state: &State, version: i16, request: FetchRequest) -> Fetch
             _ = state.shutting_down() => stopping = true,
         }
     }
+}
+
+/// Kafka's error response to a whole Fetch (`FetchRequest.getErrorResponse`): the error at
+/// the top (v7+), and before v13 also in every requested partition; from v13 no partitions.
+fn refused(request: &FetchRequest, version: i16, error: ResponseError) -> FetchResponse {
+    let mut response = FetchResponse::default().with_session_id(request.session_id);
+    if version >= FIRST_TOP_LEVEL_ERROR_VERSION {
+        response.error_code = error.code();
+    }
+    if version < FIRST_TOPIC_ID_VERSION {
+        response.responses = request
+            .topics
+            .iter()
+            .map(|topic| {
+                let partitions = topic
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        PartitionData::default()
+                            .with_partition_index(p.partition)
+                            .with_error_code(error.code())
+                            .with_high_watermark(-1)
+                            .with_aborted_transactions(None)
+                            .with_records(Some(Bytes::new()))
+                    })
+                    .collect();
+                FetchableTopicResponse::default()
+                    .with_topic(topic.topic.clone())
+                    .with_partitions(partitions)
+            })
+            .collect();
+    }
+    response
 }
 
 fn resolve(state: &State, request: &FetchRequest, by_id: bool) -> Vec<WantedTopic> {
@@ -230,6 +282,51 @@ fn concat(batches: Vec<Bytes>) -> Bytes {
                 out.extend_from_slice(batch);
             }
             out.freeze()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::fetch_request::FetchTopic;
+    use kafka_protocol::messages::TopicName;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    use super::*;
+
+    /// The refusal of a whole Fetch has Kafka's shape in every version we speak, and encodes.
+    #[test]
+    fn a_refused_fetch_answers_in_kafkas_shape_for_each_version() {
+        let request = FetchRequest::default().with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str("t")))
+            .with_partitions(vec![
+                FetchPartition::default().with_partition(0),
+                FetchPartition::default().with_partition(1),
+            ])]);
+        let unknown = ResponseError::UnknownServerError.code();
+        for version in 4..=16 {
+            let response = refused(&request, version, ResponseError::UnknownServerError);
+            let mut encoded = BytesMut::new();
+            response
+                .encode(&mut encoded, version)
+                .unwrap_or_else(|e| panic!("v{version} encodes: {e}"));
+            let top = if version >= 7 { unknown } else { 0 };
+            assert_eq!(response.error_code, top, "v{version}");
+            let partitions: Vec<(i32, i16, i64)> = response
+                .responses
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| (p.partition_index, p.error_code, p.high_watermark))
+                .collect();
+            if version >= 13 {
+                assert!(partitions.is_empty(), "v{version}: {partitions:?}");
+            } else {
+                assert_eq!(
+                    partitions,
+                    [(0, unknown, -1), (1, unknown, -1)],
+                    "v{version}"
+                );
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Produce (key 0): validate each partition's record batch header, then append it as sent.
-//! Errors are per partition; the other partitions of the request still succeed.
+//! Produce (key 0): validate each partition's record batch — header, CRC, then its records —
+//! and append it as sent (with its max timestamp corrected, as Kafka does). Errors are per
+//! partition; the other partitions of the request still succeed.
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use crate::broker::State;
 use crate::partition::{AppendError, Partition};
 use crate::producer_state::SequenceError;
 use crate::protocol::record_batch::{BatchError, BatchHeader};
+use crate::protocol::record_validate::{self, RecordError, RecordRules};
 use crate::topics::Topic;
 
 /// Produce versions the crate decodes; older ones are answered UNSUPPORTED_VERSION.
@@ -132,19 +134,35 @@ fn produce_partition(
         return (failed(index, error, message.into()), None);
     };
     let records = data.records.unwrap_or_default();
-    let batch = match validate(&records, version, topic.config.max_message_bytes()) {
-        Ok(batch) => batch,
+    let max_message_bytes = topic.config.max_message_bytes();
+    let log_append_time = topic.config.log_append_time();
+    let now_ms = state.clock.now_ms();
+    let rules = RecordRules::for_topic(
+        topic.config.overrides(),
+        max_message_bytes,
+        log_append_time,
+        now_ms,
+    );
+    let (batch, max_timestamp) = match validate(&records, version, max_message_bytes, &rules) {
+        Ok(validated) => validated,
         Err((error, message)) => {
             tracing::debug!(topic = %topic.name, partition = index, %message, "produce refused");
             return (failed(index, error, message), None);
         }
     };
-    let log_append_time = topic.config.log_append_time().then(|| state.clock.now_ms());
-    let stored = if copy_batch {
+    // Kafka stores the largest record timestamp as the batch's, whatever the producer wrote:
+    // the time index and time-based retention trust it.
+    let fix_max_timestamp = !log_append_time && max_timestamp != batch.max_timestamp();
+    let stored = if fix_max_timestamp {
+        let mut copy = records.to_vec();
+        record_validate::set_max_timestamp(&mut copy, max_timestamp);
+        Bytes::from(copy)
+    } else if copy_batch {
         Bytes::copy_from_slice(&records)
     } else {
         records.clone()
     };
+    let log_append_time = log_append_time.then_some(now_ms);
     let response = match partition.append(stored, log_append_time) {
         Ok(appended) => {
             let (flush_messages, _) = topic.config.flush_policy();
@@ -184,12 +202,14 @@ const ZSTD: i16 = 4;
 
 /// Checks a partition's records as Kafka's produce path does: exactly one v2 batch, a
 /// matching CRC32C, a consistent offset range and count, a size within the topic's
-/// `max.message.bytes`, and zstd only from Produce v7.
-fn validate(
-    records: &[u8],
+/// `max.message.bytes`, zstd only from Produce v7, and then every record (`rules`). Returns
+/// the batch and its largest record timestamp.
+fn validate<'a>(
+    records: &'a [u8],
     version: i16,
     max_message_bytes: usize,
-) -> Result<BatchHeader<'_>, (ResponseError, String)> {
+    rules: &RecordRules,
+) -> Result<(BatchHeader<'a>, i64), (ResponseError, String)> {
     let invalid = |message: &str| (ResponseError::InvalidRecord, message.to_string());
     let batch = BatchHeader::parse_checked(records).map_err(|e| match e {
         BatchError::UnsupportedMagic(_) => (ResponseError::InvalidRecord, e.to_string()),
@@ -227,27 +247,58 @@ fn validate(
     if batch.producer_id() >= 0 && batch.base_sequence() < 0 {
         return Err(invalid("an idempotent batch must carry a sequence number"));
     }
-    if batch.is_transactional() || batch.is_control() {
+    if batch.is_control() {
+        return Err(invalid("clients may not write control batches"));
+    }
+    // Requests with a transactional id were refused before; Kafka answers a transactional
+    // batch without one so.
+    if batch.is_transactional() {
         return Err((
-            ResponseError::InvalidTxnState,
-            "transactional batches are not supported".into(),
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "a transactional batch needs a transactional id".into(),
         ));
     }
-    Ok(batch)
+    let checked = record_validate::check_records(&batch, rules).map_err(|e| match e {
+        RecordError::Invalid(why) => (ResponseError::InvalidRecord, why),
+        RecordError::Corrupt(why) => (ResponseError::CorruptMessage, why),
+        RecordError::Timestamp(why) => (ResponseError::InvalidTimestamp, why),
+    })?;
+    Ok((batch, checked.max_timestamp))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::record_batch::tests::batch;
+    use crate::protocol::record_validate::tests::{
+        batch_over, compress, record, rules, valid_batch, TIMESTAMP,
+    };
 
-    /// A batch whose attributes say zstd (the records themselves are opaque here).
-    fn zstd_batch() -> Vec<u8> {
-        let mut bytes = batch(0, 0, 1, b"payload");
-        bytes[22] = ZSTD as u8;
+    /// A well-formed uncompressed batch of one record holding `value`.
+    fn batch(value: &[u8]) -> Vec<u8> {
+        batch_over(&record(0, 0, None, Some(value), &[]), 1, 0, TIMESTAMP)
+    }
+
+    fn with_attributes(mut bytes: Vec<u8>, bits: u8) -> Vec<u8> {
+        bytes[22] |= bits;
         let crc = crc32c::crc32c(&bytes[21..]);
         bytes[17..21].copy_from_slice(&crc.to_be_bytes());
         bytes
+    }
+
+    async fn broker_with_topic(partitions: i32) -> (crate::broker::Broker, Arc<State>) {
+        let broker = crate::broker::Broker::start(crate::config::Config::for_tests())
+            .await
+            .unwrap();
+        let state = broker.state().clone();
+        state
+            .topics
+            .create(crate::topics::NewTopic {
+                name: "t".into(),
+                partitions,
+                configs: Default::default(),
+            })
+            .unwrap();
+        (broker, state)
     }
 
     /// A request for topic `t`, partitions 0 and (with `partitions` 2) 1, whose batches are
@@ -275,21 +326,10 @@ mod tests {
     /// it came.
     #[tokio::test]
     async fn in_memory_batches_sharing_a_frame_do_not_keep_it() {
-        let broker = crate::broker::Broker::start(crate::config::Config::for_tests())
-            .await
-            .unwrap();
-        let state = broker.state().clone();
-        state
-            .topics
-            .create(crate::topics::NewTopic {
-                name: "t".into(),
-                partitions: 2,
-                configs: Default::default(),
-            })
-            .unwrap();
-        let first = batch(0, 0, 1, b"first");
+        let (broker, state) = broker_with_topic(2).await;
+        let first = batch(b"first");
         let mut frame = first.clone();
-        frame.extend(batch(0, 0, 1, b"second"));
+        frame.extend(batch(b"second"));
         let frame = Bytes::from(frame);
 
         let response = handle(&state, 9, request_from_one_frame(&frame, first.len(), 2))
@@ -306,7 +346,7 @@ mod tests {
             "both batches were copied out of the frame"
         );
 
-        let alone = Bytes::from(batch(0, 0, 1, b"alone"));
+        let alone = Bytes::from(batch(b"alone"));
         handle(&state, 9, request_from_one_frame(&alone, alone.len(), 1))
             .await
             .unwrap();
@@ -317,30 +357,80 @@ mod tests {
         broker.shutdown().await;
     }
 
+    /// The error code `validate` answers `bytes` with (0 when it passes).
+    fn code(bytes: &[u8]) -> i16 {
+        validate(bytes, 9, 1 << 20, &rules()).map_or_else(|(e, _)| e.code(), |_| 0)
+    }
+
     #[test]
     fn zstd_needs_produce_v7() {
-        let bytes = zstd_batch();
-        let refused = validate(&bytes, 6, 1 << 20).unwrap_err();
+        let bytes = valid_batch(3, ZSTD);
+        let refused = validate(&bytes, 6, 1 << 20, &rules()).unwrap_err();
         assert_eq!(refused.0, ResponseError::UnsupportedCompressionType);
-        assert_eq!(validate(&bytes, 7, 1 << 20).unwrap().compression(), ZSTD);
+        let (batch, _) = validate(&bytes, 7, 1 << 20, &rules()).unwrap();
+        assert_eq!(batch.compression(), ZSTD);
     }
 
     #[test]
     fn two_batches_and_oversized_batches_are_refused() {
-        let mut two = batch(0, 0, 1, b"a");
-        two.extend(batch(0, 0, 1, b"b"));
+        let mut two = batch(b"a");
+        two.extend(batch(b"b"));
+        assert_eq!(code(&two), ResponseError::InvalidRecord.code());
+        let one = batch(b"abc");
         assert_eq!(
-            validate(&two, 9, 1 << 20).unwrap_err().0,
-            ResponseError::InvalidRecord
-        );
-        let one = batch(0, 0, 1, b"abc");
-        assert_eq!(
-            validate(&one, 9, 10).unwrap_err().0,
+            validate(&one, 9, 10, &rules()).unwrap_err().0,
             ResponseError::MessageTooLarge
         );
-        assert_eq!(
-            validate(&one[..30], 9, 1 << 20).unwrap_err().0,
-            ResponseError::CorruptMessage
+        assert_eq!(code(&one[..30]), ResponseError::CorruptMessage.code());
+    }
+
+    #[test]
+    fn record_refusals_answer_kafkas_codes() {
+        // The header counts 2 records over the bytes of 1: INVALID_RECORD.
+        let miscounted = batch_over(&record(0, 0, None, Some(b"v"), &[]), 2, 0, TIMESTAMP);
+        assert_eq!(code(&miscounted), ResponseError::InvalidRecord.code());
+        // An lz4 batch whose payload is not lz4: CORRUPT_MESSAGE.
+        let garbage = batch_over(&[7; 40], 1, 3, TIMESTAMP);
+        assert_eq!(code(&garbage), ResponseError::CorruptMessage.code());
+        // A timestamp a day ahead on a topic that allows an hour: INVALID_TIMESTAMP.
+        let mut overrides = std::collections::BTreeMap::new();
+        overrides.insert("message.timestamp.after.max.ms".into(), "3600000".into());
+        let bounded = RecordRules::for_topic(&overrides, 1 << 20, false, TIMESTAMP);
+        let ahead = batch_over(
+            &compress(1, &record(0, 86_400_000, None, Some(b"v"), &[])),
+            1,
+            1,
+            TIMESTAMP + 86_400_000,
         );
+        let refused = validate(&ahead, 9, 1 << 20, &bounded).unwrap_err();
+        assert_eq!(refused.0, ResponseError::InvalidTimestamp);
+        assert_eq!(code(&ahead), 0, "without the bound it passes");
+        // Control batches from a client, transactional batches without a transactional id.
+        let control = with_attributes(batch(b"v"), 0x20);
+        assert_eq!(code(&control), ResponseError::InvalidRecord.code());
+        let transactional = with_attributes(batch(b"v"), 0x10);
+        assert_eq!(
+            code(&transactional),
+            ResponseError::TransactionalIdAuthorizationFailed.code()
+        );
+    }
+
+    /// A producer's max timestamp is replaced by its records' largest, as Kafka does: the time
+    /// index and retention trust it.
+    #[tokio::test]
+    async fn the_stored_max_timestamp_is_the_records() {
+        let (broker, state) = broker_with_topic(1).await;
+        let mut payload = record(0, 5, None, Some(b"a"), &[]);
+        payload.extend(record(1, 2, None, Some(b"b"), &[]));
+        let lying = Bytes::from(batch_over(&payload, 2, 0, i64::MAX));
+        let response = handle(&state, 9, request_from_one_frame(&lying, lying.len(), 1))
+            .await
+            .unwrap();
+        assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+        let topic = state.topics.get("t").unwrap();
+        let read = topic.partition(0).unwrap().read(0, 1 << 20, true).unwrap();
+        let stored = BatchHeader::parse_checked(&read.batches[0]).unwrap();
+        assert_eq!(stored.max_timestamp(), TIMESTAMP + 5);
+        broker.shutdown().await;
     }
 }

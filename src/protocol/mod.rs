@@ -4,6 +4,7 @@
 pub mod frame;
 pub mod read_buffer;
 pub mod record_batch;
+pub mod record_validate;
 pub mod request;
 pub mod response;
 pub mod rope;
