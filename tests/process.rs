@@ -795,7 +795,7 @@ fn health_and_metrics_follow_produce_and_fetch() {
 
 #[test]
 fn acknowledged_records_survive_kill_dash_nine() {
-    const CYCLES: usize = 5;
+    const CYCLES: usize = 20;
     const PARTITIONS: i32 = 3;
     let topic = "crash-topic";
     let dir = tempfile::tempdir().expect("a temporary directory");
