@@ -1,0 +1,233 @@
+//! The classic group protocol as a pure state machine: every call takes the current time and
+//! returns its effects — answers to parked requests and records to persist. No I/O, no
+//! tokio, no wall clock; timers are deadlines that [`Coordinator::tick`] acts on.
+//!
+//! The rules follow Kafka's classic group coordinator (`GroupMetadataManager` and
+//! `ClassicGroup` in Apache Kafka's group-coordinator module): join and sync phases,
+//! MEMBER_ID_REQUIRED for new dynamic members, leader election among members who rejoined,
+//! protocol choice by vote, static membership, session and rebalance timeouts.
+
+mod group;
+mod membership;
+mod offsets;
+mod rebalance;
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
+use super::store::GroupRecord;
+use super::types::*;
+use group::{apply_snapshot, Group};
+use rebalance::{expire_members, expire_pending_sync, on_join_deadline};
+
+/// Coordinator settings (Kafka's `group.*` and `offsets.*` broker configs).
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    pub initial_rebalance_delay_ms: i64,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    /// How long offsets of an empty group are kept.
+    pub offsets_retention_ms: i64,
+    pub offsets_retention_check_interval_ms: i64,
+    /// A new member whose join never completes is dropped after this long.
+    pub new_member_join_timeout_ms: i64,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            initial_rebalance_delay_ms: 0,
+            min_session_timeout_ms: 6_000,
+            max_session_timeout_ms: 1_800_000,
+            offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
+            offsets_retention_check_interval_ms: 600_000,
+            new_member_join_timeout_ms: 300_000,
+        }
+    }
+}
+
+/// What a call did beyond its return value.
+#[derive(Debug, Default, PartialEq)]
+pub struct Effects {
+    pub replies: Vec<Reply>,
+    pub records: Vec<GroupRecord>,
+}
+
+/// All groups of the broker and their committed offsets.
+#[derive(Debug, Default)]
+pub struct Coordinator {
+    config: GroupConfig,
+    groups: HashMap<String, Group>,
+    next_retention_check_ms: i64,
+}
+
+impl Coordinator {
+    pub fn new(config: GroupConfig) -> Coordinator {
+        Coordinator {
+            config,
+            ..Coordinator::default()
+        }
+    }
+
+    /// Rebuilds the coordinator from persisted records, in log order. Groups that had members
+    /// come back Stable with their assignments; each member gets a fresh session to heartbeat.
+    pub fn restore(config: GroupConfig, records: Vec<GroupRecord>, now_ms: i64) -> Coordinator {
+        let mut coordinator = Coordinator::new(config);
+        for record in records {
+            match record {
+                GroupRecord::Offset {
+                    group,
+                    topic,
+                    partition,
+                    value,
+                } => {
+                    let entry = coordinator
+                        .groups
+                        .entry(group.clone())
+                        .or_insert_with(|| Group::new(&group, now_ms));
+                    match value {
+                        Some(offset) => {
+                            entry.offsets.insert((topic, partition), offset);
+                        }
+                        None => {
+                            entry.offsets.remove(&(topic, partition));
+                        }
+                    }
+                }
+                GroupRecord::Group { group, value: None } => {
+                    coordinator.groups.remove(&group);
+                }
+                GroupRecord::Group {
+                    group,
+                    value: Some(snapshot),
+                } => {
+                    let entry = coordinator
+                        .groups
+                        .entry(group.clone())
+                        .or_insert_with(|| Group::new(&group, now_ms));
+                    apply_snapshot(entry, snapshot, now_ms);
+                }
+            }
+        }
+        coordinator
+    }
+
+    /// Every live group and offset as records: what a compacted store holds.
+    pub fn snapshot_records(&self) -> Vec<GroupRecord> {
+        let mut records = Vec::new();
+        for group in self.groups.values() {
+            records.push(GroupRecord::Group {
+                group: group.id.clone(),
+                value: Some(group.snapshot()),
+            });
+            for ((topic, partition), offset) in &group.offsets {
+                records.push(GroupRecord::Offset {
+                    group: group.id.clone(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                    value: Some(offset.clone()),
+                });
+            }
+        }
+        records
+    }
+
+    pub fn describe(&self, group_id: &str) -> GroupDescription {
+        let Some(group) = self.groups.get(group_id) else {
+            return GroupDescription {
+                group_id: group_id.to_string(),
+                state: GroupState::Dead,
+                protocol_type: String::new(),
+                protocol_name: String::new(),
+                members: Vec::new(),
+            };
+        };
+        let protocol = group.protocol_name.clone().unwrap_or_default();
+        let stable = group.state == GroupState::Stable;
+        GroupDescription {
+            group_id: group.id.clone(),
+            state: group.state,
+            protocol_type: group.protocol_type.clone().unwrap_or_default(),
+            protocol_name: if stable {
+                protocol.clone()
+            } else {
+                String::new()
+            },
+            members: group
+                .members
+                .iter()
+                .map(|m| MemberDescription {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: if stable {
+                        m.metadata(&protocol)
+                    } else {
+                        Bytes::new()
+                    },
+                    assignment: if stable {
+                        m.assignment.clone()
+                    } else {
+                        Bytes::new()
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    pub fn list(&self) -> Vec<GroupListing> {
+        let mut listings: Vec<GroupListing> = self
+            .groups
+            .values()
+            .map(|g| GroupListing {
+                group_id: g.id.clone(),
+                protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                state: g.state,
+            })
+            .collect();
+        listings.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        listings
+    }
+
+    /// The earliest deadline at which [`Coordinator::tick`] has work, if any.
+    pub fn next_deadline_ms(&self) -> Option<i64> {
+        let groups = self.groups.values().flat_map(|g| {
+            let members = g.members.iter().map(|m| m.heartbeat_deadline_ms);
+            let pending = g.pending_members.values().copied();
+            members
+                .chain(pending)
+                .chain(g.join_deadline_ms)
+                .chain(g.sync_deadline_ms)
+        });
+        let retention = (!self.groups.is_empty()).then_some(self.next_retention_check_ms);
+        groups.chain(retention).min()
+    }
+
+    /// Acts on every deadline that has passed: expired sessions, join and sync phases that
+    /// ran out of time, and offset retention.
+    pub fn tick(&mut self, now_ms: i64) -> Effects {
+        let mut fx = Effects::default();
+        let config = self.config.clone();
+        for group in self.groups.values_mut() {
+            expire_members(group, &config, now_ms, &mut fx);
+            if group.join_deadline_ms.is_some_and(|d| d <= now_ms) {
+                group.join_deadline_ms = None;
+                on_join_deadline(group, &config, now_ms, &mut fx);
+            }
+            if group.sync_deadline_ms.is_some_and(|d| d <= now_ms) {
+                group.sync_deadline_ms = None;
+                expire_pending_sync(group, &config, now_ms, &mut fx);
+            }
+        }
+        if self.next_retention_check_ms == 0 {
+            // The first check comes one interval after the coordinator's first tick.
+            self.next_retention_check_ms = now_ms + config.offsets_retention_check_interval_ms;
+        } else if now_ms >= self.next_retention_check_ms {
+            self.next_retention_check_ms = now_ms + config.offsets_retention_check_interval_ms;
+            self.expire_offsets(now_ms, &mut fx);
+        }
+        fx
+    }
+}
