@@ -12,6 +12,10 @@
 //!
 //! Every child is killed when its guard drops, so a failing assertion leaves no broker behind.
 //! Every wait is bounded.
+//!
+//! The binary is `target/<profile>/sluice`, built by the first test that needs it when it is
+//! missing or older than the sources (see [`bin`]), so `cargo test --workspace` from a fresh
+//! clone runs these tests against the broker as it is in the work tree.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -20,7 +24,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -39,10 +43,153 @@ use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sluice");
-
 /// The longest any one wait may take; a healthy run needs a small fraction of it.
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------------------
+// The binary under test
+// ---------------------------------------------------------------------------------------
+
+/// The `sluice` binary of the profile these tests were built with (`target/<profile>/sluice`,
+/// next to this test's `deps/` directory), built first if it is missing or older than the
+/// broker's sources. `CARGO_BIN_EXE_sluice` is only set for the `sluice` package's own tests,
+/// and a build script cannot build a binary of the workspace, so the first caller in this
+/// process runs `cargo build -p sluice --bin sluice` for the same profile; the others wait
+/// for it. A failed build fails every test with cargo's output.
+fn bin() -> &'static Path {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BIN.get_or_init(locate_or_build_sluice) {
+        Ok(path) => path,
+        Err(why) => panic!("{why}"),
+    }
+}
+
+fn locate_or_build_sluice() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe()
+        .and_then(|exe| exe.canonicalize())
+        .map_err(|e| format!("cannot locate this test executable: {e}"))?;
+    // target/[<triple>/]<profile>/deps/process-<hash>
+    let profile_dir = exe
+        .parent()
+        .filter(|dir| dir.file_name().is_some_and(|name| name == "deps"))
+        .and_then(Path::parent)
+        .ok_or_else(|| {
+            format!(
+                "this test executable ({}) is not in a cargo `<target>/<profile>/deps/` \
+                 directory, so the sluice binary cannot be found next to it",
+                exe.display()
+            )
+        })?;
+    let profile_name = profile_dir
+        .file_name()
+        .and_then(|name| name.to_str())
+        .ok_or_else(|| format!("no profile name in {}", profile_dir.display()))?;
+    // The `dev` and `test` profiles build into `debug/`; every other profile into its name.
+    let profile = if profile_name == "debug" {
+        "dev"
+    } else {
+        profile_name
+    };
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .and_then(|dir| dir.canonicalize().ok())
+        .ok_or_else(|| {
+            format!(
+                "cannot open the target directory of {}",
+                env!("CARGO_TARGET_TMPDIR")
+            )
+        })?;
+    let above = profile_dir.parent();
+    let triple = if above == Some(target_dir.as_path()) {
+        None
+    } else if above.and_then(Path::parent) == Some(target_dir.as_path()) {
+        above.and_then(Path::file_name)
+    } else {
+        return Err(format!(
+            "this test executable ({}) is not under the target directory it was built for ({})",
+            exe.display(),
+            target_dir.display()
+        ));
+    };
+    let binary = profile_dir.join(format!("sluice{}", std::env::consts::EXE_SUFFIX));
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("interop-tests sits in the workspace root");
+    if is_newer_than_sources(&binary, workspace) {
+        return Ok(binary);
+    }
+
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "--quiet", "-p", "sluice", "--bin", "sluice"])
+        .args(["--profile", profile])
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir);
+    if let Some(triple) = triple {
+        build.arg("--target").arg(triple);
+    }
+    eprintln!("building the broker for the process tests: {build:?}");
+    let output = build
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run cargo to build the sluice binary ({build:?}): {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building the sluice binary failed ({}): {build:?}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    if !binary.is_file() {
+        return Err(format!(
+            "{build:?} succeeded but left no binary at {}",
+            binary.display()
+        ));
+    }
+    Ok(binary)
+}
+
+/// Whether `binary` exists and is newer than every file the broker is built from (the
+/// workspace manifest and lock file, and `src/`). When it is not, cargo decides what to rebuild.
+fn is_newer_than_sources(binary: &Path, workspace: &Path) -> bool {
+    fn newest(path: &Path, newest_seen: &mut SystemTime) -> io::Result<()> {
+        let meta = std::fs::metadata(path)?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path)? {
+                newest(&entry?.path(), newest_seen)?;
+            }
+        } else {
+            *newest_seen = (*newest_seen).max(meta.modified()?);
+        }
+        Ok(())
+    }
+    let Ok(built) = std::fs::metadata(binary).and_then(|meta| meta.modified()) else {
+        return false;
+    };
+    let mut sources = UNIX_EPOCH;
+    let scanned = ["Cargo.toml", "Cargo.lock", "src"]
+        .iter()
+        .try_for_each(|name| newest(&workspace.join(name), &mut sources));
+    scanned.is_ok() && built > sources
+}
+
+/// The `sluice` package's version, from its manifest (`CARGO_PKG_VERSION` is this crate's).
+fn sluice_version() -> &'static str {
+    const MANIFEST: &str = include_str!("../../Cargo.toml");
+    MANIFEST
+        .split_once("\n[package]")
+        .and_then(|(_, package)| {
+            package
+                .lines()
+                .take_while(|line| !line.starts_with('['))
+                .find_map(|line| line.strip_prefix("version = \""))
+        })
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("the root Cargo.toml's [package] has a version = \"...\" line")
+}
 
 // ---------------------------------------------------------------------------------------
 // The broker process
@@ -80,7 +227,7 @@ impl Sluice {
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let out = File::create(&start.log).expect("create the broker's log file");
         let err = out.try_clone().expect("clone the log file handle");
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(bin());
         command
             .arg("serve")
             .args(["--listen", &kafka.to_string()])
@@ -1011,7 +1158,7 @@ fn bad_config_exits_two_naming_the_key_and_version_exits_zero() {
 
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, "num_partitions = \"many\"\n").expect("write the config file");
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(bin());
     serve(&mut command);
     command.arg("--config").arg(&file);
     let output = run_to_exit(&mut command);
@@ -1019,7 +1166,7 @@ fn bad_config_exits_two_naming_the_key_and_version_exits_zero() {
     assert_eq!(output.status.code(), Some(2), "exit code; printed:\n{text}");
     assert!(text.contains("num_partitions"), "names the key:\n{text}");
 
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(bin());
     serve(&mut command);
     command.env("SLUICE_LOG_FORMAT", "xml");
     let output = run_to_exit(&mut command);
@@ -1027,13 +1174,13 @@ fn bad_config_exits_two_naming_the_key_and_version_exits_zero() {
     assert_eq!(output.status.code(), Some(2), "exit code; printed:\n{text}");
     assert!(text.contains("log_format"), "names the key:\n{text}");
 
-    let output = run_to_exit(Command::new(BIN).arg("--version"));
+    let output = run_to_exit(Command::new(bin()).arg("--version"));
     let text = printed(&output);
     assert_eq!(output.status.code(), Some(0), "--version; printed:\n{text}");
     assert!(
-        String::from_utf8_lossy(&output.stdout).contains(env!("CARGO_PKG_VERSION")),
+        String::from_utf8_lossy(&output.stdout).contains(sluice_version()),
         "--version prints {}:\n{text}",
-        env!("CARGO_PKG_VERSION")
+        sluice_version()
     );
 }
 
@@ -1093,7 +1240,7 @@ fn a_flag_overrides_an_invalid_environment_value() {
     let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let log = dir.path().join("broker.log");
     let out = File::create(&log).expect("create the log file");
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(bin());
     command
         .arg("serve")
         .args(["--listen", &kafka.to_string()])
@@ -1211,7 +1358,7 @@ fn a_taken_port_exits_one_naming_the_address_and_the_flag() {
         )
     };
     for (flag, other) in [("--listen", "--http"), ("--http", "--listen")] {
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(bin());
         command
             .args(["serve", "--memory"])
             .args([flag, &addr.to_string()])
@@ -1239,7 +1386,7 @@ fn listeners_take_host_names() {
     let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let log = dir.path().join("broker.log");
     let out = File::create(&log).expect("create the log file");
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(bin());
     command
         .args(["serve", "--memory"])
         .args(["--listen", &format!("localhost:{}", kafka.port())])
@@ -1301,7 +1448,7 @@ fn the_ready_line_names_the_http_address_or_none() {
 
     let log = dir.path().join("without-http.log");
     let out = File::create(&log).expect("create the log file");
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(bin());
     command
         .args(["serve", "--memory", "--http", "none"])
         .args(["--listen", "127.0.0.1:0"])
@@ -1327,7 +1474,7 @@ fn a_misspelt_environment_variable_is_warned_about() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let log = dir.path().join("broker.log");
     let out = File::create(&log).expect("create the log file");
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(bin());
     command
         .args(["serve", "--memory", "--http", "none"])
         .args(["--listen", "127.0.0.1:0"])
@@ -1338,7 +1485,7 @@ fn a_misspelt_environment_variable_is_warned_about() {
     command
         .env("RUST_LOG", "sluice=info")
         .env("SLUICE_NUM_PARTITON", "3")
-        .env("SLUICE_BIN", BIN);
+        .env("SLUICE_BIN", bin());
     let mut broker = Sluice {
         child: command.spawn().expect("spawn the sluice binary"),
         kafka: SocketAddr::from(([127, 0, 0, 1], 0)),
