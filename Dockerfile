@@ -1,4 +1,7 @@
 # Multi-stage build: compile in the Rust image, run from a small Debian base as a non-root user.
+# No architecture-specific step: both base images are multi-arch, so the same file builds for
+# amd64 and arm64 (docker buildx build --platform linux/amd64,linux/arm64 -t sluice .; a
+# platform other than the host's is built under emulation).
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
@@ -17,10 +20,17 @@ COPY --from=build /src/target/release/sluice /usr/local/bin/sluice
 USER sluice
 VOLUME /var/lib/sluice
 EXPOSE 9092 9644
-# Inside a container the listener binds every interface; clients are told the address set in
-# SLUICE_ADVERTISE (e.g. docker run -e SLUICE_ADVERTISE=localhost:9092 -p 9092:9092 sluice).
+# Inside a container the listener binds every interface. No address for clients is baked in:
+# the right one depends on where they run, so pass it with -e SLUICE_ADVERTISE=HOST:PORT
+# (localhost:9092 for clients on the host with -p 9092:9092, the container's name for clients
+# in other containers on its network).
 ENV SLUICE_LISTEN=0.0.0.0:9092 \
     SLUICE_HTTP=0.0.0.0:9644 \
-    SLUICE_ADVERTISE=localhost:9092 \
     SLUICE_DATA_DIR=/var/lib/sluice
+# Ready once recovery is done and the Kafka listener serves: GET /health/ready on the admin
+# listener answers 200. The image has no curl; bash (essential in Debian, so in the slim
+# image) opens the connection with /dev/tcp. It asks the port of SLUICE_HTTP; with the admin
+# listener off (SLUICE_HTTP=none) or moved by an --http argument, run with --no-healthcheck.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${SLUICE_HTTP##*:} && printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && read -r _ status _ <&3 && [ \"$status\" = 200 ]"]
 ENTRYPOINT ["sluice", "serve"]
