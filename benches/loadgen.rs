@@ -4,15 +4,15 @@
 //!
 //! ```sh
 //! cargo build --release -p sluice
-//! cargo bench --bench loadgen -- produce --broker-bin target/release/sluice --memory \
+//! cargo bench -p sluice-interop-tests --bench loadgen -- produce --broker-bin target/release/sluice --memory \
 //!     --messages 1000000 --size 100 --acks 1 --linger-ms 5
-//! cargo bench --bench loadgen -- consume --broker-bin target/release/sluice \
+//! cargo bench -p sluice-interop-tests --bench loadgen -- consume --broker-bin target/release/sluice \
 //!     --data-dir target/loadgen-data --messages 200000 --size 1000 --group
-//! cargo bench --bench loadgen -- e2e --broker-bin target/release/sluice --memory \
+//! cargo bench -p sluice-interop-tests --bench loadgen -- e2e --broker-bin target/release/sluice --memory \
 //!     --rate 10000 --duration-s 20 --linger-ms 0
-//! cargo bench --bench loadgen -- single-produce --broker-bin target/release/sluice --memory
-//! cargo bench --bench loadgen -- startup --broker-bin target/release/sluice --memory --runs 10
-//! cargo bench --bench loadgen -- produce --bootstrap 127.0.0.1:9092   # a running broker
+//! cargo bench -p sluice-interop-tests --bench loadgen -- single-produce --broker-bin target/release/sluice --memory
+//! cargo bench -p sluice-interop-tests --bench loadgen -- startup --broker-bin target/release/sluice --memory --runs 10
+//! cargo bench -p sluice-interop-tests --bench loadgen -- produce --bootstrap 127.0.0.1:9092   # a running broker
 //! ```
 //!
 //! With `--broker-bin` the generator starts the broker itself (`--memory`, or `--data-dir DIR`
@@ -231,7 +231,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
     if args.len() == 1 {
         println!(
-            "loadgen: nothing to do without a mode; try `cargo bench --bench loadgen -- --help`"
+            "loadgen: nothing to do without a mode; try `cargo bench -p sluice-interop-tests --bench loadgen -- --help`"
         );
         return ExitCode::SUCCESS;
     }

@@ -90,7 +90,7 @@ else
         BUILT_REV="$BUILT_REV + uncommitted changes"
     fi
     log "building the load generator"
-    LOADGEN=$(nice -n 10 cargo bench --bench loadgen --no-run --message-format=json 2>/dev/null \
+    LOADGEN=$(nice -n 10 cargo bench -p sluice-interop-tests --bench loadgen --no-run --message-format=json 2>/dev/null \
         | jq -r 'select(.reason == "compiler-artifact" and .target.name == "loadgen") | .executable // empty' \
         | tail -1)
     if [[ -z "$LOADGEN" || ! -x "$LOADGEN" ]]; then
