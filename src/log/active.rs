@@ -90,6 +90,17 @@ impl ActiveSegment {
         } else {
             None
         };
+        // A clean close vouches for the batches before the last index entry, but the first
+        // one is read below (its timestamp starts the segment's age): when it does not read
+        // back, nothing before the tail is trusted and the whole segment is scanned.
+        let resumed = match resumed {
+            Some(resumed) if first_batch_reads(&log, size)? => Some(resumed),
+            Some(_) => {
+                tracing::warn!(dir = %dir.display(), base_offset, "first batch of the active segment does not read back after a clean close");
+                None
+            }
+            None => None,
+        };
         let (indexes, scanned) = match resumed {
             Some(resumed) => resumed,
             None => recovery::rebuild(dir, base_offset, &log, size, config, true)?,
@@ -301,4 +312,13 @@ fn write_all_vectored_at(file: &File, parts: &[&[u8]], mut position: u64) -> io:
         }
     }
     Ok(())
+}
+
+/// Whether the segment's first batch header reads back (an empty segment does).
+fn first_batch_reads(log: &File, size: u64) -> io::Result<bool> {
+    match BatchInfo::read_at(log, 0, size) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(false),
+        Err(e) => Err(e),
+    }
 }
