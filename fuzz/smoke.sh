@@ -2,7 +2,8 @@
 # CI's short fuzz run: builds every fuzz target with nightly, replays the committed
 # regression inputs, then fuzzes each target for FUZZ_SMOKE_SECONDS (30) from its seeds.
 # Exits non-zero on any crash, hang (-timeout) or memory blow-up (-rss_limit_mb); prints
-# SKIPPED and exits 0 where no nightly toolchain is installed (cargo-fuzz needs one).
+# SKIPPED and exits 0 where no nightly toolchain is installed (cargo-fuzz needs one), except
+# under CI=true, where that fails.
 #
 # The long run (10 million executions per target) is fuzz/long-run.sh; see fuzz/README.md.
 set -euo pipefail
@@ -13,6 +14,11 @@ SECONDS_PER_TARGET=${FUZZ_SMOKE_SECONDS:-30}
 LIMITS=(-rss_limit_mb=2048 -timeout=10)
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
+  # CI's machine image has nightly: there a missing one is a failure, not a skip.
+  if [ -n "${CI:-}" ]; then
+    echo "fuzz smoke: FAILED: no nightly toolchain (cargo-fuzz needs one)" >&2
+    exit 1
+  fi
   echo "fuzz smoke: SKIPPED (no nightly toolchain; install it with: rustup toolchain install nightly)"
   exit 0
 fi

@@ -49,8 +49,10 @@ impl BatchInfo {
         if delta < 0 || base_offset < 0 {
             return Err(invalid(position, "offsets are negative"));
         }
+        // The log's end is `last_offset + 1`: a batch ending at i64::MAX leaves no end.
         let last_offset = base_offset
             .checked_add(i64::from(delta))
+            .filter(|&last| last < i64::MAX)
             .ok_or_else(|| invalid(position, "last offset overflows"))?;
         Ok(BatchInfo {
             position,

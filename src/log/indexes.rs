@@ -41,7 +41,7 @@ impl SegmentIndexes {
         let mut indexes = Self::open(dir, base_offset, config, offset_entries, time_entries)?;
         if let Some((timestamp, relative)) = indexes.times.last() {
             indexes.max_timestamp = timestamp;
-            indexes.offset_of_max_timestamp = base_offset + i64::from(relative);
+            indexes.offset_of_max_timestamp = absolute(base_offset, relative)?;
         }
         Ok(indexes)
     }
@@ -165,4 +165,15 @@ impl SegmentIndexes {
             self.times.path().to_path_buf(),
         ]
     }
+}
+
+/// The offset an index entry names: `base_offset` plus the entry's relative offset. A
+/// damaged index can name one past `i64::MAX`: `InvalidData`, so it is rebuilt.
+pub(crate) fn absolute(base_offset: i64, relative: u32) -> io::Result<i64> {
+    base_offset.checked_add(i64::from(relative)).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("index entry {relative} past base offset {base_offset} overflows"),
+        )
+    })
 }

@@ -15,7 +15,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::batch_info::BatchInfo;
-use super::indexes::SegmentIndexes;
+use super::indexes::{absolute, SegmentIndexes};
 use super::segmented::SegmentConfig;
 use crate::protocol::record_batch::BatchHeader;
 
@@ -100,6 +100,10 @@ pub(crate) fn resume(
     let mut indexes = match SegmentIndexes::open_existing(dir, base_offset, config) {
         Ok(indexes) => indexes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            tracing::warn!(base_offset, why = %e, "active segment index is damaged");
+            return Ok(None);
+        }
         Err(e) => return Err(e),
     };
     let checked = indexes
@@ -111,7 +115,14 @@ pub(crate) fn resume(
         return Ok(None);
     }
     let (relative, position) = indexes.offsets.last().unwrap_or((0, 0));
-    let start_offset = base_offset + i64::from(relative);
+    let Ok(start_offset) = absolute(base_offset, relative) else {
+        tracing::warn!(
+            base_offset,
+            relative,
+            "active segment index names an offset past the end of the offset range"
+        );
+        return Ok(None);
+    };
     let scanned = scan(
         log,
         u64::from(position),
@@ -125,10 +136,9 @@ pub(crate) fn resume(
         tracing::warn!(base_offset, %why, "active segment tail does not check out");
         return Ok(None);
     }
-    let time_index_ahead = indexes
-        .times
-        .last()
-        .is_some_and(|(_, relative)| base_offset + i64::from(relative) >= scanned.next_offset);
+    let time_index_ahead = indexes.times.last().is_some_and(|(_, relative)| {
+        absolute(base_offset, relative).map_or(true, |offset| offset >= scanned.next_offset)
+    });
     if time_index_ahead {
         return Ok(None);
     }

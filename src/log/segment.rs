@@ -11,6 +11,7 @@ use std::os::unix::io::AsRawFd;
 use bytes::Bytes;
 
 use super::batch_info::BatchInfo;
+use super::indexes::absolute;
 use super::offset_index::OffsetIndex;
 use super::time_index::TimeIndex;
 use crate::protocol::record_batch::HEADER_BYTES;
@@ -51,9 +52,8 @@ impl SegmentView<'_> {
         let hint = self
             .times
             .lookup(timestamp)
-            .map_or(self.base_offset, |(_, relative)| {
-                self.base_offset + i64::from(relative)
-            });
+            .and_then(|(_, relative)| absolute(self.base_offset, relative).ok())
+            .unwrap_or(self.base_offset);
         let Some(mut batch) = self.find(hint.max(from_offset))? else {
             return Ok(None);
         };

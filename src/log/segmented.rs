@@ -150,6 +150,10 @@ impl SegmentedLog {
                     end_offset = log.end_offset(),
                     "ignoring an unverified log start offset past the end of the log"
                 );
+                // Replaced, so that the next open, after appends have taken the end past
+                // it, does not believe it then (found by fuzzing: the start moved forward
+                // over acknowledged records at the second open).
+                files::write_start_offset(dir, first_base)?;
                 first_base
             }
             None => first_base,

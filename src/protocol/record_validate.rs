@@ -215,17 +215,24 @@ pub fn check_records(batch: &BatchHeader<'_>, rules: &RecordRules) -> Result<Che
             )
         }),
         4 => with_workspace(|ws| {
-            let context = zstd_context(&mut ws.zstd)?;
-            let decoder = Zstd(zstd::stream::read::Decoder::with_context(records, context));
-            let checked = walk(
-                &mut StreamSource::new(decoder, &mut ws.scratch, budget),
-                batch,
-                rules,
-            );
+            let reused = ws.zstd.is_some();
+            let checked = walk_zstd(ws, records, batch, rules, budget);
             if checked.is_err() {
                 // A refused frame may have grown the context's window (up to the budget):
                 // the thread does not keep that.
                 ws.zstd = None;
+                // A frame that lies about its content size decodes or not depending on the
+                // buffers an earlier frame left in the context (zstd keeps larger ones for a
+                // while): found by fuzzing, the same batch was refused on its second look.
+                // A fresh context has the last word, so the verdict depends on the batch
+                // alone. Only refused batches pay for it.
+                if reused {
+                    let again = walk_zstd(ws, records, batch, rules, budget);
+                    if again.is_err() {
+                        ws.zstd = None;
+                    }
+                    return again;
+                }
             }
             checked
         }),
@@ -761,6 +768,23 @@ impl Workspace {
             zstd: None,
         }
     }
+}
+
+/// Walks the records of a zstd batch with this thread's context.
+fn walk_zstd(
+    ws: &mut Workspace,
+    records: &[u8],
+    batch: &BatchHeader<'_>,
+    rules: &RecordRules,
+    budget: u64,
+) -> Result<Checked, RecordError> {
+    let context = zstd_context(&mut ws.zstd)?;
+    let decoder = Zstd(zstd::stream::read::Decoder::with_context(records, context));
+    walk(
+        &mut StreamSource::new(decoder, &mut ws.scratch, budget),
+        batch,
+        rules,
+    )
 }
 
 /// This thread's zstd context (made on first use), reset for a new frame.

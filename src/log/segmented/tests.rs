@@ -847,3 +847,46 @@ fn a_damaged_start_offset_checkpoint_deletes_nothing() {
         check(&log, &model);
     }
 }
+
+/// An unverified checkpoint past the end is ignored at open and replaced, so that appends
+/// taking the end past it do not make the next open believe it (found by fuzzing).
+#[test]
+fn an_ignored_start_offset_checkpoint_stays_ignored_after_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SegmentedLog::open(dir.path(), config(1000)).unwrap());
+    std::fs::write(dir.path().join("log-start-offset"), b"2\n").unwrap();
+    let mut log = SegmentedLog::open(dir.path(), config(1000)).unwrap();
+    assert_eq!((log.start_offset(), log.end_offset()), (0, 0));
+    let (bytes, meta) = make(0, 4, 1_000, 10);
+    log.append(bytes, meta).unwrap();
+    drop(log);
+    let log = SegmentedLog::open(dir.path(), config(1000)).unwrap();
+    assert_eq!((log.start_offset(), log.end_offset()), (0, 5));
+}
+
+/// A batch whose last offset is `i64::MAX` leaves the log no end offset: refused, and the
+/// log is unchanged (found by fuzzing: the end overflowed).
+#[test]
+fn a_batch_ending_at_the_largest_offset_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::log::files::write_start_offset(dir.path(), i64::MAX - 2).unwrap();
+    let mut log = SegmentedLog::open(dir.path(), config(1000)).unwrap();
+    assert_eq!(log.end_offset(), i64::MAX - 2);
+    let (bytes, _) = make(0, 2, 1_000, 10);
+    let meta = BatchMeta {
+        base_offset: i64::MAX - 2,
+        last_offset: i64::MAX,
+        max_timestamp: 1_000,
+    };
+    let error = log.append(bytes, meta).unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    assert_eq!(log.end_offset(), i64::MAX - 2);
+    let (bytes, _) = make(0, 1, 1_000, 10);
+    let meta = BatchMeta {
+        base_offset: i64::MAX - 2,
+        last_offset: i64::MAX - 1,
+        max_timestamp: 1_000,
+    };
+    log.append(bytes, meta).unwrap();
+    assert_eq!(log.end_offset(), i64::MAX);
+}
