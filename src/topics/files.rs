@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::metadata::{MetadataRecord, MetadataStore, TopicDefinition};
 use super::validate_name;
 
 /// The directory under the data dir that holds topic definitions.
@@ -24,9 +25,41 @@ const DELETED_SUFFIX: &str = "-delete";
 /// Longest file name most filesystems allow, in bytes.
 const MAX_FILE_NAME_BYTES: usize = 255;
 
-/// A topic as stored in `<data>/topics/<name>.toml`.
+/// The topic definitions of a data directory, one file per topic.
+pub(super) struct FileStore {
+    data_dir: PathBuf,
+}
+
+impl FileStore {
+    pub(super) fn new(data_dir: &Path) -> FileStore {
+        FileStore {
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+}
+
+impl MetadataStore for FileStore {
+    fn load(&self) -> io::Result<Vec<TopicDefinition>> {
+        read_definitions(&self.data_dir)
+    }
+
+    fn persist(&self, record: &MetadataRecord) -> io::Result<()> {
+        match record {
+            MetadataRecord::TopicDefined(definition) => {
+                write_definition(&self.data_dir, definition)
+            }
+            MetadataRecord::TopicRemoved { name } => remove_definition(&self.data_dir, name),
+        }
+    }
+
+    fn make_durable(&self, topic: &str) -> io::Result<()> {
+        sync_definition(&self.data_dir, topic)
+    }
+}
+
+/// A topic as stored in `<data>/topics/<name>.toml` (the name is the file's).
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) struct TopicFile {
+struct TopicFile {
     pub id: Uuid,
     pub partitions: i32,
     pub configs: BTreeMap<String, String>,
@@ -58,9 +91,14 @@ fn aside_name(topic: &str, index: i32, id: Uuid) -> String {
 /// Writes a definition so that a crash leaves either the old file or the new one. It is made
 /// durable by [`sync_definition`] before the first record of the topic is (see
 /// [`crate::partition::DurableFirst`]), and by the `syncfs` of a clean shutdown.
-pub(super) fn write_definition(data_dir: &Path, name: &str, file: &TopicFile) -> io::Result<()> {
-    let text = toml::to_string(file).map_err(io::Error::other)?;
-    let path = definition_path(data_dir, name);
+fn write_definition(data_dir: &Path, definition: &TopicDefinition) -> io::Result<()> {
+    let file = TopicFile {
+        id: definition.id,
+        partitions: definition.partitions,
+        configs: definition.configs.clone(),
+    };
+    let text = toml::to_string(&file).map_err(io::Error::other)?;
+    let path = definition_path(data_dir, &definition.name);
     let aside = path.with_extension("tmp");
     fs::write(&aside, text)?;
     fs::rename(&aside, &path)
@@ -68,7 +106,7 @@ pub(super) fn write_definition(data_dir: &Path, name: &str, file: &TopicFile) ->
 
 /// Makes a topic's definition and its partitions' directory entries durable: a topic must
 /// outlive any record synced to it.
-pub(super) fn sync_definition(data_dir: &Path, name: &str) -> io::Result<()> {
+fn sync_definition(data_dir: &Path, name: &str) -> io::Result<()> {
     File::open(definition_path(data_dir, name))?.sync_all()?;
     sync_dir(&data_dir.join(TOPICS_DIR))?;
     sync_dir(data_dir)
@@ -76,7 +114,7 @@ pub(super) fn sync_definition(data_dir: &Path, name: &str) -> io::Result<()> {
 
 /// Reads every definition under `data_dir`, by name. A definition that cannot be read or
 /// names an invalid topic is an error: starting without it would lose the topic.
-pub(super) fn read_definitions(data_dir: &Path) -> io::Result<Vec<(String, TopicFile)>> {
+fn read_definitions(data_dir: &Path) -> io::Result<Vec<TopicDefinition>> {
     let dir = data_dir.join(TOPICS_DIR);
     fs::create_dir_all(&dir)?;
     let mut definitions = Vec::new();
@@ -98,21 +136,23 @@ pub(super) fn read_definitions(data_dir: &Path) -> io::Result<Vec<(String, Topic
         let text = fs::read_to_string(&path)?;
         let file: TopicFile = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         validate_name(name).map_err(|e| invalid(e.to_string()))?;
-        definitions.push((name.to_string(), file));
+        definitions.push(TopicDefinition {
+            name: name.to_string(),
+            id: file.id,
+            partitions: file.partitions,
+            configs: file.configs,
+        });
     }
-    definitions.sort_by(|a, b| a.0.cmp(&b.0));
+    definitions.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(definitions)
 }
 
 /// Removes what no definition owns: partition directories of deletions cut short, and of
 /// creations that failed or were cut short before their definition was written.
-pub(super) fn remove_leftovers(
-    data_dir: &Path,
-    definitions: &[(String, TopicFile)],
-) -> io::Result<()> {
+pub(super) fn remove_leftovers(data_dir: &Path, definitions: &[TopicDefinition]) -> io::Result<()> {
     let owned: HashSet<String> = definitions
         .iter()
-        .flat_map(|(name, file)| (0..file.partitions).map(move |i| format!("{name}-{i}")))
+        .flat_map(|d| (0..d.partitions).map(move |i| format!("{}-{i}", d.name)))
         .collect();
     for entry in fs::read_dir(data_dir)? {
         let entry = entry?;
@@ -174,7 +214,7 @@ pub(super) fn remove_partition_dirs(data_dir: &Path, topic: &str, range: std::op
 
 /// Removes a topic's definition, durably: the commit point of its deletion. Nothing else
 /// is changed; on an error the topic is as it was.
-pub(super) fn remove_definition(data_dir: &Path, topic: &str) -> io::Result<()> {
+fn remove_definition(data_dir: &Path, topic: &str) -> io::Result<()> {
     match fs::remove_file(definition_path(data_dir, topic)) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}

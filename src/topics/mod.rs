@@ -1,29 +1,39 @@
 //! Topics: name ↔ topic id ↔ partitions, and each topic's configs.
 //!
+//! Every change is a [`MetadataRecord`] persisted by the [`MetadataStore`] (the topic files of
+//! the data directory, or nothing in memory) before the in-memory registry applies it; a
+//! change the store refuses is not made. Configs are parsed into typed values once, when a
+//! topic is registered.
+//!
 //! Changes of one name (create, grow, delete) are ordered: each claims the name first and
 //! waits while another change holds it, so a deletion's files and a new topic's of the same
 //! name never mix. File work runs outside the registry lock, on the caller's (blocking)
 //! thread: lookups by produce and fetch never wait for a disk.
 
 mod config;
+mod errors;
 mod files;
+mod metadata;
+mod opening;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use uuid::Uuid;
 
 pub use config::{ConfigEntry, ConfigValueType, InvalidConfig, TopicConfig, TopicDefaults};
+pub use errors::{validate_name, CreateError, PartitionsError};
+pub use metadata::{MemoryStore, MetadataRecord, MetadataStore, TopicDefinition};
+
+use metadata::{Registry, RegistryChange};
 
 use crate::clock::Clock;
-use crate::log::{Log, MemoryLog, SegmentedLog};
-use crate::partition::{DurableFirst, LogOpener, Partition};
+use crate::partition::Partition;
 
 /// Longest topic name Kafka accepts.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -56,108 +66,12 @@ impl fmt::Debug for Topic {
     }
 }
 
-/// Why a topic cannot be created.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CreateError {
-    AlreadyExists,
-    InvalidName(String),
-    InvalidPartitions(i32),
-    InvalidConfig(InvalidConfig),
-    /// The broker holds `limit` partitions at most (`max_partitions`).
-    TooManyPartitions {
-        limit: usize,
-    },
-    /// The topic's files could not be written.
-    Storage(String),
-}
-
-impl fmt::Display for CreateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CreateError::AlreadyExists => write!(f, "topic already exists"),
-            CreateError::InvalidName(why) => write!(f, "invalid topic name: {why}"),
-            CreateError::InvalidPartitions(n) => {
-                write!(
-                    f,
-                    "number of partitions {n} is outside 1..={MAX_PARTITIONS}"
-                )
-            }
-            CreateError::InvalidConfig(c) => write!(f, "invalid config {}: {}", c.key, c.reason),
-            CreateError::TooManyPartitions { limit } => write!(
-                f,
-                "the broker would hold more than {limit} partitions (max_partitions)"
-            ),
-            CreateError::Storage(e) => write!(f, "cannot store the topic: {e}"),
-        }
-    }
-}
-
-/// Why a topic cannot grow (CreatePartitions).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PartitionsError {
-    UnknownTopic,
-    /// Partitions only grow, up to [`MAX_PARTITIONS`].
-    InvalidCount {
-        current: i32,
-        count: i32,
-    },
-    /// The broker holds `limit` partitions at most (`max_partitions`).
-    TooManyPartitions {
-        limit: usize,
-    },
-    Storage(String),
-}
-
-impl fmt::Display for PartitionsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PartitionsError::UnknownTopic => write!(f, "the topic does not exist"),
-            PartitionsError::InvalidCount { current, count } => write!(
-                f,
-                "the topic has {current} partitions; {count} is not more, or is more than {MAX_PARTITIONS}"
-            ),
-            PartitionsError::TooManyPartitions { limit } => write!(
-                f,
-                "the broker would hold more than {limit} partitions (max_partitions)"
-            ),
-            PartitionsError::Storage(e) => write!(f, "cannot store the topic: {e}"),
-        }
-    }
-}
-
-/// Checks a topic name as Kafka does: 1–249 of `[a-zA-Z0-9._-]`, and not `.` or `..`.
-pub fn validate_name(name: &str) -> Result<(), CreateError> {
-    let invalid = |why: &str| Err(CreateError::InvalidName(why.to_string()));
-    if name.is_empty() {
-        return invalid("the name is empty");
-    }
-    if name == "." || name == ".." {
-        return invalid("'.' and '..' are not allowed");
-    }
-    if name.len() > MAX_TOPIC_NAME_LEN {
-        return invalid("the name is longer than 249 characters");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-    {
-        return invalid("only ASCII letters, digits, '.', '_' and '-' are allowed");
-    }
-    Ok(())
-}
-
 /// What a new topic is to be.
 #[derive(Debug, Clone)]
 pub struct NewTopic {
     pub name: String,
     pub partitions: i32,
     pub configs: BTreeMap<String, String>,
-}
-
-#[derive(Default)]
-struct Registry {
-    by_name: HashMap<String, Arc<Topic>>,
-    by_id: HashMap<Uuid, Arc<Topic>>,
 }
 
 /// What changes are under way.
@@ -169,10 +83,10 @@ struct Changes {
     partitions: usize,
 }
 
-/// Where topics keep their data.
+/// Where topics keep their records; their definitions go through the [`MetadataStore`].
 enum Storage {
     Memory,
-    /// Partition logs in `<dir>/<topic>-<partition>/`, topic definitions in `<dir>/topics/`.
+    /// Partition logs in `<dir>/<topic>-<partition>/`.
     Disk(PathBuf),
 }
 
@@ -181,6 +95,8 @@ pub const DEFAULT_MAX_PARTITIONS: usize = 20_000;
 
 struct Shared {
     registry: RwLock<Registry>,
+    /// Persists every change before the registry applies it.
+    store: Arc<dyn MetadataStore>,
     changes: Mutex<Changes>,
     /// Signalled when a claimed name is released.
     released: Condvar,
@@ -219,9 +135,23 @@ impl Topics {
     }
 
     fn with_storage(defaults: TopicDefaults, storage: Storage, clock: Clock) -> Topics {
+        let store: Arc<dyn MetadataStore> = match &storage {
+            Storage::Memory => Arc::new(MemoryStore),
+            Storage::Disk(dir) => Arc::new(files::FileStore::new(dir)),
+        };
+        Topics::with_store(defaults, storage, store, clock)
+    }
+
+    fn with_store(
+        defaults: TopicDefaults,
+        storage: Storage,
+        store: Arc<dyn MetadataStore>,
+        clock: Clock,
+    ) -> Topics {
         Topics {
             shared: Arc::new(Shared {
                 registry: RwLock::new(Registry::default()),
+                store,
                 changes: Mutex::new(Changes::default()),
                 released: Condvar::new(),
                 defaults,
@@ -247,9 +177,15 @@ impl Topics {
     /// many partitions there are.
     pub fn open(data_dir: &Path, defaults: TopicDefaults, clock: Clock) -> io::Result<Topics> {
         let topics = Topics::with_storage(defaults, Storage::Disk(data_dir.to_path_buf()), clock);
-        let definitions = files::read_definitions(data_dir)?;
+        let definitions = topics.shared.store.load()?;
         files::remove_leftovers(data_dir, &definitions)?;
-        for (name, file) in definitions {
+        for definition in definitions {
+            let TopicDefinition {
+                name,
+                id,
+                partitions,
+                configs,
+            } = definition;
             let invalid = |why: String| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -259,13 +195,13 @@ impl Topics {
                     ),
                 )
             };
-            let config = TopicConfig::new(file.configs, defaults)
+            let config = TopicConfig::new(configs, defaults)
                 .map_err(|e| invalid(format!("config {}: {}", e.key, e.reason)))?;
-            let partitions = topics.found_partitions(data_dir, &name, file.partitions, &config);
+            let partitions = topics.found_partitions(data_dir, &name, partitions, &config);
             topics.changes().partitions += partitions.len();
             topics.register(Topic {
                 name,
-                id: file.id,
+                id,
                 config,
                 partitions,
             });
@@ -273,140 +209,9 @@ impl Topics {
         Ok(topics)
     }
 
-    fn open_partition(
-        &self,
-        topic: &str,
-        index: i32,
-        config: &TopicConfig,
-        definition: Option<&Arc<DurableFirst>>,
-    ) -> io::Result<Arc<Partition>> {
-        let partition = match &self.shared.storage {
-            Storage::Memory => Partition::new(topic.to_string(), index, Box::new(MemoryLog::new())),
-            Storage::Disk(dir) => {
-                let log = SegmentedLog::open(
-                    &files::partition_dir(dir, topic, index),
-                    config.segment_config(self.shared.clock.clone()),
-                )?;
-                Partition::new(topic.to_string(), index, Box::new(log))
-            }
-        };
-        Ok(Arc::new(match definition {
-            Some(definition) => partition.depending_on(definition.clone()),
-            None => partition,
-        }))
-    }
-
-    /// Opens partitions `range` of a topic. On disk, each fsync of theirs first makes the
-    /// topic's definition durable, once for them all.
-    fn open_partitions(
-        &self,
-        topic: &str,
-        range: std::ops::Range<i32>,
-        config: &TopicConfig,
-    ) -> io::Result<Vec<Arc<Partition>>> {
-        let definition = match &self.shared.storage {
-            Storage::Memory => None,
-            Storage::Disk(dir) => {
-                let (dir, name) = (dir.clone(), topic.to_string());
-                Some(DurableFirst::new(move || {
-                    files::sync_definition(&dir, &name)
-                }))
-            }
-        };
-        range
-            .map(|i| self.open_partition(topic, i, config, definition.as_ref()))
-            .collect()
-    }
-
-    /// The partitions of a topic found at start, each opened when first used.
-    fn found_partitions(
-        &self,
-        data_dir: &Path,
-        topic: &str,
-        count: i32,
-        config: &TopicConfig,
-    ) -> Vec<Arc<Partition>> {
-        let (dir, name) = (data_dir.to_path_buf(), topic.to_string());
-        let definition = DurableFirst::new(move || files::sync_definition(&dir, &name));
-        (0..count)
-            .map(|index| {
-                let dir = files::partition_dir(data_dir, topic, index);
-                let segments = config.segment_config(self.shared.clock.clone());
-                let clock = self.shared.clock.clone();
-                let opener: LogOpener = Box::new(move || {
-                    let log = SegmentedLog::open(&dir, segments)?;
-                    let producers_since_ms = clock.now_ms() - PRODUCER_STATE_WINDOW_MS;
-                    Ok((Box::new(log) as Box<dyn Log>, Some(producers_since_ms)))
-                });
-                Arc::new(
-                    Partition::recovering(topic.to_string(), index, opener)
-                        .depending_on(definition.clone()),
-                )
-            })
-            .collect()
-    }
-
-    /// Opens (recovers) every partition not opened yet, on `threads` threads, until done or
-    /// until `stop` is set; Kafka's log recovery threads. Blocks: run it on threads of its
-    /// own while the broker serves.
-    pub fn recover_all(&self, threads: usize, stop: &AtomicBool) {
-        let pending: Vec<Arc<Partition>> = self
-            .all()
-            .iter()
-            .flat_map(|topic| topic.partitions.iter().filter(|p| !p.is_open()).cloned())
-            .collect();
-        let total = pending.len();
-        if total == 0 {
-            return;
-        }
-        let started = std::time::Instant::now();
-        let queue = Mutex::new(pending);
-        std::thread::scope(|scope| {
-            for _ in 0..threads.max(1) {
-                scope.spawn(|| {
-                    while !stop.load(Ordering::Relaxed) {
-                        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
-                        match next {
-                            Some(partition) => partition.open_now(),
-                            None => break,
-                        }
-                    }
-                });
-            }
-        });
-        tracing::info!(
-            partitions = total,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "partition logs recovered"
-        );
-    }
-
-    /// Opens partitions `range` of a topic being created or grown, in fresh directories;
-    /// on an error nothing of them is left.
-    fn open_new_partitions(
-        &self,
-        topic: &str,
-        range: std::ops::Range<i32>,
-        config: &TopicConfig,
-    ) -> io::Result<Vec<Arc<Partition>>> {
-        let opened = match &self.shared.storage {
-            Storage::Memory => return self.open_partitions(topic, range, config),
-            Storage::Disk(dir) => files::make_partition_dirs(dir, topic, range.clone())
-                .and_then(|()| self.open_partitions(topic, range.clone(), config)),
-        };
-        if opened.is_err() {
-            if let Storage::Disk(dir) = &self.shared.storage {
-                files::remove_partition_dirs(dir, topic, range);
-            }
-        }
-        opened
-    }
-
     fn register(&self, topic: Topic) -> Arc<Topic> {
         let topic = Arc::new(topic);
-        let mut registry = self.write();
-        registry.by_name.insert(topic.name.clone(), topic.clone());
-        registry.by_id.insert(topic.id, topic.clone());
+        self.write().apply(RegistryChange::Put(topic.clone()));
         topic
     }
 
@@ -470,16 +275,16 @@ impl Topics {
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
-        self.read().by_name.get(name).cloned()
+        self.read().by_name(name).cloned()
     }
 
     pub fn get_by_id(&self, id: &Uuid) -> Option<Arc<Topic>> {
-        self.read().by_id.get(id).cloned()
+        self.read().by_id(id).cloned()
     }
 
     /// Every topic, by name.
     pub fn all(&self) -> Vec<Arc<Topic>> {
-        let mut topics: Vec<_> = self.read().by_name.values().cloned().collect();
+        let mut topics: Vec<_> = self.read().topics().cloned().collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         topics
     }
@@ -512,16 +317,16 @@ impl Topics {
         let grown = self
             .open_new_partitions(name, current..count, &topic.config)
             .and_then(|new| {
-                if let Storage::Disk(dir) = &self.shared.storage {
-                    let file = files::TopicFile {
-                        id: topic.id,
-                        partitions: count,
-                        configs: topic.config.overrides().clone(),
-                    };
-                    if let Err(e) = files::write_definition(dir, name, &file) {
-                        files::remove_partition_dirs(dir, name, current..count);
-                        return Err(e);
-                    }
+                let grown = MetadataRecord::TopicDefined(TopicDefinition {
+                    name: name.to_string(),
+                    id: topic.id,
+                    partitions: count,
+                    configs: topic.config.overrides().clone(),
+                });
+                if let Err(e) = self.shared.store.persist(&grown) {
+                    drop(new);
+                    self.remove_new_partition_dirs(name, current..count);
+                    return Err(e);
                 }
                 Ok(new)
             });
@@ -553,14 +358,13 @@ impl Topics {
         let Some(topic) = self.get(name) else {
             return Ok(None);
         };
-        if let Storage::Disk(dir) = &self.shared.storage {
-            files::remove_definition(dir, name)?;
-        }
-        {
-            let mut registry = self.write();
-            registry.by_name.remove(name);
-            registry.by_id.remove(&topic.id);
-        }
+        let removed = MetadataRecord::TopicRemoved {
+            name: name.to_string(),
+        };
+        self.shared.store.persist(&removed)?;
+        self.write().apply(RegistryChange::Remove {
+            name: name.to_string(),
+        });
         self.release_partitions(topic.partitions.len());
         let aside = match &self.shared.storage {
             Storage::Memory => Vec::new(),
@@ -609,17 +413,16 @@ impl Topics {
         let made = self
             .open_new_partitions(&new.name, 0..new.partitions, &config)
             .and_then(|partitions| {
-                if let Storage::Disk(dir) = &self.shared.storage {
-                    let file = files::TopicFile {
-                        id,
-                        partitions: new.partitions,
-                        configs: new.configs.clone(),
-                    };
-                    if let Err(e) = files::write_definition(dir, &new.name, &file) {
-                        drop(partitions);
-                        files::remove_partition_dirs(dir, &new.name, 0..new.partitions);
-                        return Err(e);
-                    }
+                let created = MetadataRecord::TopicDefined(TopicDefinition {
+                    name: new.name.clone(),
+                    id,
+                    partitions: new.partitions,
+                    configs: new.configs.clone(),
+                });
+                if let Err(e) = self.shared.store.persist(&created) {
+                    drop(partitions);
+                    self.remove_new_partition_dirs(&new.name, 0..new.partitions);
+                    return Err(e);
                 }
                 Ok(partitions)
             });

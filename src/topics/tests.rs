@@ -2,6 +2,7 @@
 
 use super::*;
 use bytes::Bytes;
+use std::sync::atomic::AtomicBool;
 
 fn new_topic(name: &str, partitions: i32) -> NewTopic {
     NewTopic {
@@ -391,4 +392,38 @@ fn partitions_found_at_start_open_when_used_and_a_broken_one_is_offline_alone() 
             .base_offset,
         1
     );
+}
+
+/// A metadata store that refuses every change, as a full or failed disk would.
+struct RefusingStore;
+
+impl MetadataStore for RefusingStore {
+    fn load(&self) -> io::Result<Vec<TopicDefinition>> {
+        Ok(Vec::new())
+    }
+
+    fn persist(&self, _record: &MetadataRecord) -> io::Result<()> {
+        Err(io::Error::other("the metadata store refuses"))
+    }
+
+    fn make_durable(&self, _topic: &str) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_change_the_metadata_store_refuses_is_not_made() {
+    let topics = Topics::with_store(
+        TopicDefaults::default(),
+        Storage::Memory,
+        Arc::new(RefusingStore),
+        Clock::System,
+    );
+    match topics.create(new_topic("refused", 3)) {
+        Err(CreateError::Storage(why)) => assert!(why.contains("refuses"), "{why}"),
+        other => panic!("created although the store refused: {other:?}"),
+    }
+    assert!(topics.get("refused").is_none());
+    assert!(topics.all().is_empty());
+    assert_eq!(topics.partition_count(), 0, "the partitions are given back");
 }
