@@ -13,6 +13,9 @@
 //!
 //! The broker binary installs it; so do test binaries that feed hostile frames to a broker.
 
+// Unsafe code here: a GlobalAlloc implementation for tests; each block says why it is sound.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
 
@@ -51,37 +54,46 @@ unsafe fn map(size: usize) -> *mut u8 {
 unsafe impl GlobalAlloc for GuardedAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if is_lazy(layout.size(), layout.align()) {
+            // SAFETY: `map` has no preconditions beyond a size, which `layout` gives.
             unsafe { map(layout.size()) }
         } else {
+            // SAFETY: the caller's layout contract is passed on unchanged.
             unsafe { System.alloc(layout) }
         }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if is_lazy(layout.size(), layout.align()) {
-            // Anonymous mappings are zero-filled.
+            // SAFETY: as in `alloc`; anonymous mappings are zero-filled.
             unsafe { map(layout.size()) }
         } else {
+            // SAFETY: the caller's layout contract is passed on unchanged.
             unsafe { System.alloc_zeroed(layout) }
         }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if is_lazy(layout.size(), layout.align()) {
+            // SAFETY: a lazy layout's pointer came from `map` with this same size.
             unsafe { libc::munmap(ptr.cast(), layout.size()) };
         } else {
+            // SAFETY: a small layout's pointer came from `System` with this same layout.
             unsafe { System.dealloc(ptr, layout) }
         }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if !is_lazy(layout.size(), layout.align()) && !is_lazy(new_size, layout.align()) {
+            // SAFETY: both sizes are `System`'s, and the caller's contract is passed on.
             return unsafe { System.realloc(ptr, layout, new_size) };
         }
         // SAFETY: the caller guarantees `new_size` with this alignment is a valid layout.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        // SAFETY: `new_layout` is valid (above) and has a non-zero size, as `realloc`'s does.
         let moved = unsafe { self.alloc(new_layout) };
         if !moved.is_null() {
+            // SAFETY: both blocks are live and distinct, each at least the copied length;
+            // `ptr` was allocated by this allocator with `layout`.
             unsafe {
                 ptr::copy_nonoverlapping(ptr, moved, layout.size().min(new_size));
                 self.dealloc(ptr, layout);

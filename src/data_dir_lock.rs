@@ -8,6 +8,9 @@
 //! holds it. The file is never deleted: unlinking a lock file lets a third process lock a fresh
 //! file while a second still waits on the old inode.
 
+// Unsafe code here: flock, which std does not wrap; each block says why it is sound.
+#![allow(unsafe_code)]
+
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;

@@ -1,5 +1,8 @@
 //! The `sluice` command: parse flags, build the config, run until SIGINT or SIGTERM.
 
+// Unsafe code here: raising RLIMIT_NOFILE with getrlimit/setrlimit; each block says why it is sound.
+#![allow(unsafe_code)]
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -3,6 +3,9 @@
 //! the flush policy (`flush.messages`, `flush.ms`). Disk work runs on blocking threads, never on
 //! the async workers.
 
+// Unsafe code here: syncfs, which std does not wrap; each block says why it is sound.
+#![allow(unsafe_code)]
+
 use std::collections::HashMap;
 use std::io;
 use std::os::unix::io::AsRawFd;

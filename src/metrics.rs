@@ -167,7 +167,7 @@ impl Metrics {
         }
         Metrics {
             registry,
-            started: Instant::now(),
+            started: crate::clock::monotonic_now(),
             by_api,
             errors,
             bytes_in,

@@ -7,7 +7,7 @@ use kafka_protocol::records::{
 
 /// One v2 batch of `count` records with `value_bytes` values (no keys or headers), offsets
 /// from `base_offset`, as a producer sends it.
-pub fn batch(count: usize, value_bytes: usize, base_offset: i64) -> Bytes {
+pub(crate) fn batch(count: usize, value_bytes: usize, base_offset: i64) -> Bytes {
     let records: Vec<Record> = (0..count)
         .map(|i| Record {
             transactional: false,

@@ -1,5 +1,8 @@
 //! The active segment: the one segment appended to, with its indexes mapped for writing.
 
+// Unsafe code here: pwritev, which std does not wrap for a positioned write; each block says why it is sound.
+#![allow(unsafe_code)]
+
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -44,7 +47,7 @@ pub(crate) struct ActiveSegment {
 
 impl ActiveSegment {
     /// A new, empty segment at `base_offset`, replacing any files of that name.
-    pub fn create(
+    pub(super) fn create(
         dir: &Path,
         base_offset: i64,
         config: &SegmentConfig,
@@ -75,7 +78,7 @@ impl ActiveSegment {
     /// Opens the last segment of a log. After a clean shutdown its indexes are trusted and
     /// only the tail past the last index entry is checked; otherwise, or if that check
     /// fails, every batch is checked and the indexes rebuilt. A torn or corrupt tail is cut.
-    pub fn open(
+    pub(super) fn open(
         dir: &Path,
         base_offset: i64,
         config: &SegmentConfig,
@@ -136,19 +139,19 @@ impl ActiveSegment {
         })
     }
 
-    pub fn base_offset(&self) -> i64 {
+    pub(super) fn base_offset(&self) -> i64 {
         self.base_offset
     }
 
-    pub fn size(&self) -> u64 {
+    pub(super) fn size(&self) -> u64 {
         self.size
     }
 
-    pub fn next_offset(&self) -> i64 {
+    pub(super) fn next_offset(&self) -> i64 {
         self.next_offset
     }
 
-    pub fn max_timestamp(&self) -> i64 {
+    pub(super) fn max_timestamp(&self) -> i64 {
         self.indexes.max_timestamp()
     }
 
@@ -156,7 +159,12 @@ impl ActiveSegment {
     /// take it past `segment.bytes`, its offsets would not fit the indexes' 32-bit relative
     /// offsets, an index is full, or `segment.ms` has passed since the first batch — measured
     /// between batch timestamps as in Kafka, or by the clock for batches without them.
-    pub fn should_roll(&self, batch: &BatchInfo, config: &SegmentConfig, now_ms: i64) -> bool {
+    pub(super) fn should_roll(
+        &self,
+        batch: &BatchInfo,
+        config: &SegmentConfig,
+        now_ms: i64,
+    ) -> bool {
         if self.size == 0 {
             return false;
         }
@@ -173,7 +181,7 @@ impl ActiveSegment {
     /// rest, written together. On a failed write (of the `.log` or of an index entry: a full
     /// disk) the file is cut back and the segment is as it was, so a later append does not
     /// land after half a batch and the batch is not found by a restart.
-    pub fn append(
+    pub(super) fn append(
         &mut self,
         offset_field: &[u8],
         rest: &[u8],
@@ -201,7 +209,7 @@ impl ActiveSegment {
 
     /// Where the batch holding `offset` starts (the segment's size when none does yet). For
     /// the latest batches this reads nothing; older ones are found through the index.
-    pub fn position_of(&self, offset: i64) -> io::Result<u64> {
+    pub(super) fn position_of(&self, offset: i64) -> io::Result<u64> {
         if offset >= self.next_offset {
             return Ok(self.size);
         }
@@ -217,11 +225,11 @@ impl ActiveSegment {
     }
 
     /// The `.log`, for reads that run after the log's lock is released.
-    pub fn log_handle(&self) -> Arc<File> {
+    pub(super) fn log_handle(&self) -> Arc<File> {
         self.log.clone()
     }
 
-    pub fn view(&self) -> SegmentView<'_> {
+    pub(super) fn view(&self) -> SegmentView<'_> {
         SegmentView {
             base_offset: self.base_offset,
             log: &self.log,
@@ -234,14 +242,14 @@ impl ActiveSegment {
 
     /// What a flush syncs: the `.log`, shared, and the paths of both indexes (an fsync of an
     /// index file writes what was stored through its mapping too).
-    pub fn files_to_sync(&self) -> (Arc<File>, [PathBuf; 2]) {
+    pub(super) fn files_to_sync(&self) -> (Arc<File>, [PathBuf; 2]) {
         (self.log.clone(), self.indexes.paths())
     }
 
     /// Writes the final time-index entry and trims both indexes, for a clean close; the
     /// caller flushes next. The segment stays readable, and its now full indexes make the
     /// next append roll a new segment.
-    pub fn close(&mut self) -> io::Result<()> {
+    pub(super) fn close(&mut self) -> io::Result<()> {
         self.reservation.release(&self.log, self.size);
         self.indexes.finish()?;
         self.indexes.trim()
@@ -251,7 +259,7 @@ impl ActiveSegment {
     /// paths of its files are returned, for the next flush to fsync. A failure here touches only the
     /// index files, which the first read of the sealed segment checks and rebuilds if need
     /// be, so it is logged rather than returned: the segment is sealed either way.
-    pub fn seal(mut self) -> (SealedSegment, Vec<PathBuf>) {
+    pub(super) fn seal(mut self) -> (SealedSegment, Vec<PathBuf>) {
         self.reservation.release(&self.log, self.size);
         if let Err(e) = self.indexes.finish().and_then(|()| self.indexes.trim()) {
             tracing::warn!(base_offset = self.base_offset, error = %e, "could not trim indexes");

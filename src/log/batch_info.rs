@@ -31,7 +31,7 @@ pub(crate) struct BatchInfo {
 impl BatchInfo {
     /// Reads the fields from the first [`HEADER_BYTES`] of `header` (more bytes are ignored).
     /// Anything that cannot be a v2 batch header is `InvalidData`.
-    pub fn parse(position: u64, header: &[u8]) -> io::Result<BatchInfo> {
+    pub(crate) fn parse(position: u64, header: &[u8]) -> io::Result<BatchInfo> {
         if header.len() < HEADER_BYTES {
             return Err(invalid(position, "header is truncated"));
         }
@@ -65,7 +65,7 @@ impl BatchInfo {
 
     /// Reads the header of the batch at `position` in a `.log` file whose readable end is
     /// `end`. `None` exactly at `end`; a header or batch running past `end` is `InvalidData`.
-    pub fn read_at(log: &File, position: u64, end: u64) -> io::Result<Option<BatchInfo>> {
+    pub(crate) fn read_at(log: &File, position: u64, end: u64) -> io::Result<Option<BatchInfo>> {
         if position >= end {
             return Ok(None);
         }
@@ -82,7 +82,7 @@ impl BatchInfo {
     }
 
     /// The position just past this batch: where the next one starts.
-    pub fn end(&self) -> u64 {
+    pub(crate) fn end(&self) -> u64 {
         self.position + self.size
     }
 }

@@ -12,6 +12,9 @@
 //! of entries (a page holds hundreds; an entry is added per `index.interval.bytes` of log),
 //! and no descriptor is held between them.
 
+// Unsafe code here: mmap of index files and the page size; each block says why it is sound.
+#![allow(unsafe_code)]
+
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -65,7 +68,7 @@ impl IndexFile {
     /// Opens `path` for appending, creating it if needed: the first `entries` entries already
     /// in the file are kept, anything after them is discarded, and the file grows to room for
     /// `max_entries` (at least `entries`).
-    pub fn open_writable(
+    pub(super) fn open_writable(
         path: &Path,
         entry_bytes: usize,
         entries: usize,
@@ -93,7 +96,7 @@ impl IndexFile {
     }
 
     /// Opens a sealed segment's trimmed index read-only; every whole entry in it counts.
-    pub fn open_read_only(path: &Path, entry_bytes: usize) -> io::Result<IndexFile> {
+    pub(super) fn open_read_only(path: &Path, entry_bytes: usize) -> io::Result<IndexFile> {
         let file = File::open(path)?;
         let length = file.metadata()?.len();
         if length % entry_bytes as u64 != 0 {
@@ -118,17 +121,17 @@ impl IndexFile {
         })
     }
 
-    pub fn entries(&self) -> usize {
+    pub(super) fn entries(&self) -> usize {
         self.entries
     }
 
     /// How many entries fit without growing the file.
-    pub fn capacity(&self) -> usize {
+    pub(super) fn capacity(&self) -> usize {
         self.map.bytes().len() / self.entry_bytes
     }
 
     /// The bytes of entry `i`, which must be below `entries()`.
-    pub fn entry(&self, i: usize) -> &[u8] {
+    pub(super) fn entry(&self, i: usize) -> &[u8] {
         let at = i * self.entry_bytes;
         &self.map.bytes()[at..at + self.entry_bytes]
     }
@@ -136,7 +139,7 @@ impl IndexFile {
     /// Writes the next entry; on an error (a full disk) the index is as it was. Callers
     /// check `capacity()` first: a full or read-only index is a bug in the caller, reported
     /// as an error rather than a panic.
-    pub fn push(&mut self, entry: &[u8]) -> io::Result<()> {
+    pub(super) fn push(&mut self, entry: &[u8]) -> io::Result<()> {
         debug_assert_eq!(entry.len(), self.entry_bytes);
         let at = self.entries * self.entry_bytes;
         let end = at + self.entry_bytes;
@@ -169,7 +172,7 @@ impl IndexFile {
 
     /// Shrinks the file to its entries. The index stays usable for lookups; having no spare
     /// room it reports itself full, so an append after a trim rolls a new segment.
-    pub fn trim(&mut self) -> io::Result<()> {
+    pub(super) fn trim(&mut self) -> io::Result<()> {
         let used = (self.entries * self.entry_bytes) as u64;
         if self.map.bytes().len() as u64 == used {
             return Ok(());
@@ -193,7 +196,7 @@ impl IndexFile {
         resized
     }
 
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.path
     }
 }

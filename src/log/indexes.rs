@@ -25,13 +25,17 @@ pub(crate) struct SegmentIndexes {
 
 impl SegmentIndexes {
     /// Empty indexes for the segment at `base_offset`, replacing any files already there.
-    pub fn create(dir: &Path, base_offset: i64, config: &SegmentConfig) -> io::Result<Self> {
+    pub(super) fn create(dir: &Path, base_offset: i64, config: &SegmentConfig) -> io::Result<Self> {
         Self::open(dir, base_offset, config, 0, 0)
     }
 
     /// The indexes a clean shutdown left, taking every whole entry in each (trimmed) file.
     /// The caller sanity-checks them before trusting them. Missing files are `NotFound`.
-    pub fn open_existing(dir: &Path, base_offset: i64, config: &SegmentConfig) -> io::Result<Self> {
+    pub(super) fn open_existing(
+        dir: &Path,
+        base_offset: i64,
+        config: &SegmentConfig,
+    ) -> io::Result<Self> {
         let entries = |ext: &str, entry_bytes: usize| -> io::Result<usize> {
             let length = std::fs::metadata(segment_path(dir, base_offset, ext))?.len();
             Ok(usize::try_from(length / entry_bytes as u64).unwrap_or(usize::MAX))
@@ -72,12 +76,12 @@ impl SegmentIndexes {
         })
     }
 
-    pub fn max_timestamp(&self) -> i64 {
+    pub(super) fn max_timestamp(&self) -> i64 {
         self.max_timestamp
     }
 
     /// True when either index has no room left: the segment must roll.
-    pub fn is_full(&self) -> bool {
+    pub(super) fn is_full(&self) -> bool {
         self.offsets.is_full() || self.times.is_full()
     }
 
@@ -88,7 +92,7 @@ impl SegmentIndexes {
     /// On an error (an index write failed) nothing is noted: an entry written before the
     /// failure names this batch's offset and position, which the same offsets appended again
     /// occupy.
-    pub fn record(&mut self, batch: &BatchInfo) -> io::Result<()> {
+    pub(super) fn record(&mut self, batch: &BatchInfo) -> io::Result<()> {
         let before = (
             self.max_timestamp,
             self.offset_of_max_timestamp,
@@ -132,7 +136,7 @@ impl SegmentIndexes {
 
     /// Records the final largest timestamp, so a sealed segment's last time-index entry is
     /// its largest timestamp. Called when sealing and on close.
-    pub fn finish(&mut self) -> io::Result<()> {
+    pub(super) fn finish(&mut self) -> io::Result<()> {
         self.append_time_entry(true)
     }
 
@@ -154,12 +158,12 @@ impl SegmentIndexes {
         u32::try_from(offset - self.base_offset).ok()
     }
 
-    pub fn trim(&mut self) -> io::Result<()> {
+    pub(super) fn trim(&mut self) -> io::Result<()> {
         self.offsets.trim()?;
         self.times.trim()
     }
 
-    pub fn paths(&self) -> [PathBuf; 2] {
+    pub(super) fn paths(&self) -> [PathBuf; 2] {
         [
             self.offsets.path().to_path_buf(),
             self.times.path().to_path_buf(),

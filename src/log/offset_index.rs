@@ -18,24 +18,28 @@ pub(crate) struct OffsetIndex {
 
 impl OffsetIndex {
     /// Opens for appending, keeping the first `entries` entries (see [`IndexFile`]).
-    pub fn open_writable(path: &Path, entries: usize, max_entries: usize) -> io::Result<Self> {
+    pub(crate) fn open_writable(
+        path: &Path,
+        entries: usize,
+        max_entries: usize,
+    ) -> io::Result<Self> {
         Ok(OffsetIndex {
             file: IndexFile::open_writable(path, ENTRY_BYTES, entries, max_entries)?,
         })
     }
 
     /// Opens a sealed segment's index for lookups.
-    pub fn open_read_only(path: &Path) -> io::Result<Self> {
+    pub(crate) fn open_read_only(path: &Path) -> io::Result<Self> {
         Ok(OffsetIndex {
             file: IndexFile::open_read_only(path, ENTRY_BYTES)?,
         })
     }
 
-    pub fn entries(&self) -> usize {
+    pub(crate) fn entries(&self) -> usize {
         self.file.entries()
     }
 
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.file.entries() >= self.file.capacity()
     }
 
@@ -48,13 +52,13 @@ impl OffsetIndex {
         )
     }
 
-    pub fn last(&self) -> Option<(u32, u32)> {
+    pub(crate) fn last(&self) -> Option<(u32, u32)> {
         self.entries().checked_sub(1).map(|i| self.get(i))
     }
 
     /// The position of the last indexed batch starting at or before `relative_offset`; the
     /// segment's start (0) when no entry is that early.
-    pub fn lookup(&self, relative_offset: u32) -> u64 {
+    pub(crate) fn lookup(&self, relative_offset: u32) -> u64 {
         let mut low = 0;
         let mut high = self.entries();
         // Binary search directly over the mapped entries: the first entry past the target.
@@ -69,7 +73,7 @@ impl OffsetIndex {
         low.checked_sub(1).map_or(0, |i| u64::from(self.get(i).1))
     }
 
-    pub fn append(&mut self, relative_offset: u32, position: u32) -> io::Result<()> {
+    pub(crate) fn append(&mut self, relative_offset: u32, position: u32) -> io::Result<()> {
         let mut entry = [0u8; ENTRY_BYTES];
         entry[..4].copy_from_slice(&relative_offset.to_be_bytes());
         entry[4..].copy_from_slice(&position.to_be_bytes());
@@ -79,7 +83,7 @@ impl OffsetIndex {
     /// Checks what can be checked without reading the `.log`: entries strictly increasing in
     /// both offset and position, and positions inside a `.log` of `log_size` bytes. A file
     /// left untrimmed by a crash, zero-filled by a power loss, or overwritten fails this.
-    pub fn sanity_check(&self, log_size: u64) -> Result<(), String> {
+    pub(crate) fn sanity_check(&self, log_size: u64) -> Result<(), String> {
         let mut previous: Option<(u32, u32)> = None;
         for i in 0..self.entries() {
             let (offset, position) = self.get(i);
@@ -96,11 +100,11 @@ impl OffsetIndex {
         Ok(())
     }
 
-    pub fn trim(&mut self) -> io::Result<()> {
+    pub(crate) fn trim(&mut self) -> io::Result<()> {
         self.file.trim()
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.file.path()
     }
 }

@@ -6,6 +6,9 @@
 //! is untouched, so readers and recovery see only what was written. When the segment is
 //! sealed or closed, what was reserved and not written is given back.
 
+// Unsafe code here: fallocate, which std does not wrap; each block says why it is sound.
+#![allow(unsafe_code)]
+
 use std::fs::File;
 use std::io;
 
@@ -26,7 +29,7 @@ pub(crate) struct Reservation {
 
 impl Reservation {
     /// A file of `size` bytes with nothing reserved beyond them (that this process knows of).
-    pub fn new(size: u64) -> Reservation {
+    pub(super) fn new(size: u64) -> Reservation {
         Reservation {
             reserved_to: size,
             supported: cfg!(target_os = "linux"),
@@ -35,7 +38,7 @@ impl Reservation {
 
     /// Makes sure `[size, size + len)` is reserved before it is written. Failure is not an
     /// error: the write that follows allocates as usual, and reports a full disk itself.
-    pub fn before_write(&mut self, file: &File, size: u64, len: u64, segment_bytes: u64) {
+    pub(super) fn before_write(&mut self, file: &File, size: u64, len: u64, segment_bytes: u64) {
         let end = size + len;
         if !self.supported || end <= self.reserved_to {
             return;
@@ -57,7 +60,7 @@ impl Reservation {
     /// Gives back what was reserved past `size`: the segment will not grow any more.
     /// Truncating to the size it already has is what frees blocks past the end (a hole
     /// punched past the end is ignored by ext4).
-    pub fn release(&mut self, file: &File, size: u64) {
+    pub(super) fn release(&mut self, file: &File, size: u64) {
         if self.reserved_to > size {
             if let Err(e) = file.set_len(size) {
                 tracing::debug!(error = %e, "could not give back space reserved past the end");

@@ -33,7 +33,7 @@ pub(crate) struct SealedSegment {
 }
 
 impl SealedSegment {
-    pub fn new(base_offset: i64, size: u64, max_timestamp: Option<i64>) -> SealedSegment {
+    pub(crate) fn new(base_offset: i64, size: u64, max_timestamp: Option<i64>) -> SealedSegment {
         let cell = OnceLock::new();
         if let Some(max) = max_timestamp {
             let _ = cell.set(max);
@@ -46,11 +46,11 @@ impl SealedSegment {
         }
     }
 
-    pub fn known_max_timestamp(&self) -> Option<i64> {
+    pub(crate) fn known_max_timestamp(&self) -> Option<i64> {
         self.max_timestamp.get().copied()
     }
 
-    pub fn mark_deleted(&self) {
+    pub(crate) fn mark_deleted(&self) {
         self.deleted.store(true, Ordering::SeqCst);
     }
 
@@ -112,7 +112,7 @@ impl OpenSegment {
         })
     }
 
-    pub fn view(&self) -> SegmentView<'_> {
+    pub(crate) fn view(&self) -> SegmentView<'_> {
         SegmentView {
             base_offset: self.base_offset,
             log: &self.log,
@@ -146,7 +146,7 @@ pub(crate) struct OpenSegments {
 }
 
 impl OpenSegments {
-    pub fn new(capacity: usize) -> OpenSegments {
+    pub(crate) fn new(capacity: usize) -> OpenSegments {
         OpenSegments {
             capacity: capacity.max(1),
             open: Mutex::new(Vec::new()),
@@ -160,7 +160,7 @@ impl OpenSegments {
 
     /// The open segment, opening it (and closing the least recently used) if need be; from
     /// `log` when the caller has its `.log` open already.
-    pub fn get(
+    pub(crate) fn get(
         &self,
         dir: &Path,
         segment: &SealedSegment,
@@ -189,7 +189,7 @@ impl OpenSegments {
     }
 
     /// The segment at `base_offset` if it is open, without opening it.
-    pub fn get_open(&self, base_offset: i64) -> Option<Arc<OpenSegment>> {
+    pub(crate) fn get_open(&self, base_offset: i64) -> Option<Arc<OpenSegment>> {
         Self::take_open(&mut self.lock(), base_offset)
     }
 
@@ -202,12 +202,12 @@ impl OpenSegments {
     }
 
     /// Closes the segment at `base_offset` if it is open (before its files are deleted).
-    pub fn forget(&self, base_offset: i64) {
+    pub(crate) fn forget(&self, base_offset: i64) {
         self.lock().retain(|s| s.base_offset != base_offset);
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().len()
     }
 }
@@ -227,7 +227,7 @@ pub(crate) struct ToOpen {
 impl ToOpen {
     /// The segment, opened (or found open); `None` when it was deleted meanwhile, and only
     /// the `.log` held here can still be read.
-    pub fn open(&self) -> io::Result<Option<Arc<OpenSegment>>> {
+    pub(crate) fn open(&self) -> io::Result<Option<Arc<OpenSegment>>> {
         if let Some(open) = self.cache.get_open(self.segment.base_offset) {
             return Ok(Some(open));
         }

@@ -4,6 +4,9 @@
 //! the active segment is taken under the log's lock, so it sees the segment as it was when
 //! the read began.
 
+// Unsafe code here: a read into uninitialised spare capacity (no zeroing of every read buffer); each block says why it is sound.
+#![allow(unsafe_code)]
+
 use std::fs::File;
 use std::io;
 use std::os::unix::io::AsRawFd;
@@ -34,14 +37,14 @@ impl SegmentView<'_> {
 
     /// The batch holding `offset`, or the first batch after it; `None` when the segment ends
     /// first. An index lookup, then a scan of at most about one index interval of headers.
-    pub fn find(&self, offset: i64) -> io::Result<Option<BatchInfo>> {
+    pub(crate) fn find(&self, offset: i64) -> io::Result<Option<BatchInfo>> {
         let indexed = self.offsets.lookup(self.relative(offset));
         walk_to(self.log, self.size, indexed, offset)
     }
 
     /// The first batch holding `from_offset` or later whose largest timestamp is at least
     /// `timestamp`. The time index says where such a batch can first be.
-    pub fn first_at_or_after(
+    pub(crate) fn first_at_or_after(
         &self,
         timestamp: i64,
         from_offset: i64,
@@ -71,7 +74,7 @@ impl SegmentView<'_> {
     /// The largest timestamp of the batches holding `from_offset` or later, by a scan: for
     /// the one segment whose start DeleteRecords cut off, where the index's maximum may lie
     /// in the deleted part.
-    pub fn max_timestamp_from(&self, from_offset: i64) -> io::Result<i64> {
+    pub(crate) fn max_timestamp_from(&self, from_offset: i64) -> io::Result<i64> {
         let mut max = i64::MIN;
         let mut next = self.find(from_offset)?;
         while let Some(batch) = next {
@@ -81,7 +84,7 @@ impl SegmentView<'_> {
         Ok(max)
     }
 
-    pub fn read_batch(&self, batch: &BatchInfo) -> io::Result<Bytes> {
+    pub(crate) fn read_batch(&self, batch: &BatchInfo) -> io::Result<Bytes> {
         read_batch(self.log, batch)
     }
 }

@@ -1,4 +1,4 @@
-//! The log on disk: a directory of segments (see [`files`](super::files) for the layout),
+//! The log on disk: a directory of segments (see [`super::files`] for the layout),
 //! appended to at the last, the active one; all others are sealed and never change.
 //!
 //! Opening costs a directory listing and a `stat` per segment, whatever the log's size:

@@ -23,25 +23,29 @@ pub(crate) struct TimeIndex {
 
 impl TimeIndex {
     /// Opens for appending, keeping the first `entries` entries (see [`IndexFile`]).
-    pub fn open_writable(path: &Path, entries: usize, max_entries: usize) -> io::Result<Self> {
+    pub(crate) fn open_writable(
+        path: &Path,
+        entries: usize,
+        max_entries: usize,
+    ) -> io::Result<Self> {
         Ok(TimeIndex {
             file: IndexFile::open_writable(path, ENTRY_BYTES, entries, max_entries)?,
         })
     }
 
     /// Opens a sealed segment's index for lookups.
-    pub fn open_read_only(path: &Path) -> io::Result<Self> {
+    pub(crate) fn open_read_only(path: &Path) -> io::Result<Self> {
         Ok(TimeIndex {
             file: IndexFile::open_read_only(path, ENTRY_BYTES)?,
         })
     }
 
-    pub fn entries(&self) -> usize {
+    pub(crate) fn entries(&self) -> usize {
         self.file.entries()
     }
 
     /// Full for ordinary entries: the last slot is kept for [`TimeIndex::append_final`].
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.file.entries() + 1 >= self.file.capacity()
     }
 
@@ -56,13 +60,13 @@ impl TimeIndex {
         )
     }
 
-    pub fn last(&self) -> Option<(i64, u32)> {
+    pub(crate) fn last(&self) -> Option<(i64, u32)> {
         self.entries().checked_sub(1).map(|i| self.get(i))
     }
 
     /// The last entry whose timestamp is below `timestamp`: a search for the first batch
     /// at or after `timestamp` can start at its offset. `None`: start at the segment's start.
-    pub fn lookup(&self, timestamp: i64) -> Option<(i64, u32)> {
+    pub(crate) fn lookup(&self, timestamp: i64) -> Option<(i64, u32)> {
         let mut low = 0;
         let mut high = self.entries();
         while low < high {
@@ -78,7 +82,7 @@ impl TimeIndex {
 
     /// Adds `(timestamp, relative_offset)` if `timestamp` is above the last entry's and the
     /// index has room for an ordinary entry.
-    pub fn maybe_append(&mut self, timestamp: i64, relative_offset: u32) -> io::Result<()> {
+    pub(crate) fn maybe_append(&mut self, timestamp: i64, relative_offset: u32) -> io::Result<()> {
         if self.is_full() {
             return Ok(());
         }
@@ -86,7 +90,7 @@ impl TimeIndex {
     }
 
     /// Like [`TimeIndex::maybe_append`], but may use the slot kept for sealing.
-    pub fn append_final(&mut self, timestamp: i64, relative_offset: u32) -> io::Result<()> {
+    pub(crate) fn append_final(&mut self, timestamp: i64, relative_offset: u32) -> io::Result<()> {
         if self.last().is_some_and(|(last, _)| last >= timestamp) {
             return Ok(());
         }
@@ -99,7 +103,7 @@ impl TimeIndex {
     /// Checks what can be checked without reading the `.log`: timestamps strictly
     /// increasing, offsets never decreasing and below `relative_end` (the segment's end
     /// offset relative to its base), and at least one entry when the segment holds batches.
-    pub fn sanity_check(&self, relative_end: u64, has_batches: bool) -> Result<(), String> {
+    pub(crate) fn sanity_check(&self, relative_end: u64, has_batches: bool) -> Result<(), String> {
         if has_batches && self.entries() == 0 {
             return Err("no entry for a segment with batches".to_string());
         }
@@ -119,11 +123,11 @@ impl TimeIndex {
         Ok(())
     }
 
-    pub fn trim(&mut self) -> io::Result<()> {
+    pub(crate) fn trim(&mut self) -> io::Result<()> {
         self.file.trim()
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.file.path()
     }
 }

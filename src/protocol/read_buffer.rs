@@ -6,6 +6,9 @@
 //! every page). This buffer is allocated uninitialised when bytes are to be read, and
 //! [`release`](ReadBuffer::release)d when it is empty, so an idle connection holds none.
 
+// Unsafe code here: reading into uninitialised spare capacity; each block says why it is sound.
+#![allow(unsafe_code)]
+
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};

@@ -5,6 +5,9 @@
 //! a reference to the original `Bytes` in its list of chunks, so record data goes from the
 //! log to the socket (vectored write) without another copy.
 
+// Unsafe code here: a BufMut implementation, an unsafe trait; each block says why it is sound.
+#![allow(unsafe_code)]
+
 use std::ops::Range;
 
 use bytes::buf::UninitSlice;

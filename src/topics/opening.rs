@@ -91,7 +91,7 @@ impl Topics {
         if total == 0 {
             return;
         }
-        let started = std::time::Instant::now();
+        let started = crate::clock::monotonic_now();
         let queue = Mutex::new(pending);
         std::thread::scope(|scope| {
             for _ in 0..threads.max(1) {
