@@ -210,19 +210,12 @@ impl Default for Config {
 }
 
 /// A setting that cannot be used, named by its key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid config `{key}`: {reason}")]
 pub struct ConfigError {
     pub key: String,
     pub reason: String,
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid config `{}`: {}", self.key, self.reason)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 impl Config {
     /// An in-memory broker on a free loopback port: what tests embed.

@@ -1,76 +1,44 @@
 //! Why a topic change is refused, and the topic-name rule.
 
-use std::fmt;
+use std::io;
+use std::sync::Arc;
 
 use super::{InvalidConfig, MAX_PARTITIONS, MAX_TOPIC_NAME_LEN};
 
 /// Why a topic cannot be created.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CreateError {
+    #[error("topic already exists")]
     AlreadyExists,
+    #[error("invalid topic name: {0}")]
     InvalidName(String),
+    #[error("number of partitions {0} is outside 1..={MAX_PARTITIONS}")]
     InvalidPartitions(i32),
+    #[error("invalid config {}: {}", .0.key, .0.reason)]
     InvalidConfig(InvalidConfig),
     /// The broker holds `limit` partitions at most (`max_partitions`).
-    TooManyPartitions {
-        limit: usize,
-    },
-    /// The topic's files could not be written.
-    Storage(String),
-}
-
-impl fmt::Display for CreateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CreateError::AlreadyExists => write!(f, "topic already exists"),
-            CreateError::InvalidName(why) => write!(f, "invalid topic name: {why}"),
-            CreateError::InvalidPartitions(n) => {
-                write!(
-                    f,
-                    "number of partitions {n} is outside 1..={MAX_PARTITIONS}"
-                )
-            }
-            CreateError::InvalidConfig(c) => write!(f, "invalid config {}: {}", c.key, c.reason),
-            CreateError::TooManyPartitions { limit } => write!(
-                f,
-                "the broker would hold more than {limit} partitions (max_partitions)"
-            ),
-            CreateError::Storage(e) => write!(f, "cannot store the topic: {e}"),
-        }
-    }
+    #[error("the broker would hold more than {limit} partitions (max_partitions)")]
+    TooManyPartitions { limit: usize },
+    /// The topic's files could not be written. Shared, so the error stays cloneable.
+    #[error("cannot store the topic: {0}")]
+    Storage(#[source] Arc<io::Error>),
 }
 
 /// Why a topic cannot grow (CreatePartitions).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PartitionsError {
+    #[error("the topic does not exist")]
     UnknownTopic,
     /// Partitions only grow, up to [`MAX_PARTITIONS`].
-    InvalidCount {
-        current: i32,
-        count: i32,
-    },
+    #[error(
+        "the topic has {current} partitions; {count} is not more, or is more than {MAX_PARTITIONS}"
+    )]
+    InvalidCount { current: i32, count: i32 },
     /// The broker holds `limit` partitions at most (`max_partitions`).
-    TooManyPartitions {
-        limit: usize,
-    },
-    Storage(String),
-}
-
-impl fmt::Display for PartitionsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PartitionsError::UnknownTopic => write!(f, "the topic does not exist"),
-            PartitionsError::InvalidCount { current, count } => write!(
-                f,
-                "the topic has {current} partitions; {count} is not more, or is more than {MAX_PARTITIONS}"
-            ),
-            PartitionsError::TooManyPartitions { limit } => write!(
-                f,
-                "the broker would hold more than {limit} partitions (max_partitions)"
-            ),
-            PartitionsError::Storage(e) => write!(f, "cannot store the topic: {e}"),
-        }
-    }
+    #[error("the broker would hold more than {limit} partitions (max_partitions)")]
+    TooManyPartitions { limit: usize },
+    #[error("cannot store the topic: {0}")]
+    Storage(#[source] Arc<io::Error>),
 }
 
 /// Checks a topic name as Kafka does: 1–249 of `[a-zA-Z0-9._-]`, and not `.` or `..`.

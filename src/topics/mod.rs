@@ -334,7 +334,7 @@ impl Topics {
             Ok(new) => new,
             Err(e) => {
                 self.release_partitions(added);
-                return Err(PartitionsError::Storage(e.to_string()));
+                return Err(PartitionsError::Storage(Arc::new(e)));
             }
         };
         let mut partitions = topic.partitions.clone();
@@ -430,7 +430,7 @@ impl Topics {
             Ok(partitions) => partitions,
             Err(e) => {
                 self.release_partitions(count);
-                return Err(CreateError::Storage(e.to_string()));
+                return Err(CreateError::Storage(Arc::new(e)));
             }
         };
         let topic = self.register(Topic {

@@ -28,10 +28,10 @@ fn create_then_find_by_name_and_id() {
     let topic = topics.create(new_topic("t", 3)).unwrap();
     assert_eq!(topics.get("t").unwrap().id, topic.id);
     assert_eq!(topics.get_by_id(&topic.id).unwrap().partitions.len(), 3);
-    assert_eq!(
-        topics.create(new_topic("t", 1)).unwrap_err(),
-        CreateError::AlreadyExists
-    );
+    assert!(matches!(
+        topics.create(new_topic("t", 1)),
+        Err(CreateError::AlreadyExists)
+    ));
 }
 
 #[test]
@@ -166,17 +166,17 @@ fn partitions_only_grow_and_the_new_count_survives_a_restart() {
         before.partitions[1]
             .append(Bytes::from(batch), None)
             .unwrap();
-        assert_eq!(
+        assert!(matches!(
             topics.add_partitions("grows", 2, false),
             Err(PartitionsError::InvalidCount {
                 current: 2,
                 count: 2
             })
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             topics.add_partitions("nope", 3, false),
             Err(PartitionsError::UnknownTopic)
-        );
+        ));
         topics.add_partitions("grows", 5, true).unwrap();
         assert_eq!(
             topics.get("grows").unwrap().partitions.len(),
@@ -297,14 +297,14 @@ fn a_failed_creation_leaves_nothing_behind() {
 fn the_partition_limit_counts_every_topic_and_frees_deleted_ones() {
     let topics = Topics::new(TopicDefaults::default()).with_max_partitions(10);
     topics.create(new_topic("a", 6)).unwrap();
-    assert_eq!(
-        topics.create(new_topic("b", 5)).unwrap_err(),
-        CreateError::TooManyPartitions { limit: 10 }
-    );
-    assert_eq!(
+    assert!(matches!(
+        topics.create(new_topic("b", 5)),
+        Err(CreateError::TooManyPartitions { limit: 10 })
+    ));
+    assert!(matches!(
         topics.add_partitions("a", 11, false),
         Err(PartitionsError::TooManyPartitions { limit: 10 })
-    );
+    ));
     topics.create(new_topic("b", 4)).unwrap();
     assert!(topics.delete("a").unwrap().is_some());
     topics.create(new_topic("c", 6)).unwrap();
@@ -420,7 +420,7 @@ fn a_change_the_metadata_store_refuses_is_not_made() {
         Clock::System,
     );
     match topics.create(new_topic("refused", 3)) {
-        Err(CreateError::Storage(why)) => assert!(why.contains("refuses"), "{why}"),
+        Err(CreateError::Storage(why)) => assert!(why.to_string().contains("refuses"), "{why}"),
         other => panic!("created although the store refused: {other:?}"),
     }
     assert!(topics.get("refused").is_none());
