@@ -25,6 +25,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, Timestamp, TopicPartitionList};
+pub mod wire;
+
 use sluice::broker::State;
 use sluice::protocol::record_batch::split_batches;
 use sluice::{Broker, Config};
