@@ -820,7 +820,6 @@ fn sluice_answers_as_kafka_does() {
             unexplained.push(format!("{scenario}\n{}", differences.join("\n")));
         }
     }
-    drop(targets);
     eprintln!(
         "differential: {} scenarios, {same} identical, {} allow-listed, {} unexplained",
         SCENARIOS.len(),
