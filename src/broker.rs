@@ -1,48 +1,124 @@
-//! The broker: its shared state ([`State`]) and the embeddable running handle ([`Broker`]).
+//! The broker: the domain service every connection shares — the node's identity, the
+//! [`Topics`], the producer-id allocator and the group coordinator, with the metrics and the
+//! clock they use. [`crate::node::Node`] builds it and runs the listeners around it.
 
-use std::io;
-use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
-use crate::config::{pick_address, split_host_port, Config, Storage};
+use crate::config::Config;
 use crate::data_dir_lock::DataDirLock;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
-use crate::protocol::versions;
 use crate::topics::Topics;
-use crate::{http, maintenance, server};
 
-/// What every connection shares: identity, topics, and the producer-id allocator.
-pub struct State {
-    pub config: Config,
-    pub node_id: i32,
-    pub cluster_id: String,
+/// What every connection shares: identity, topics, groups and the producer-id allocator.
+pub struct Broker {
+    config: Config,
+    node_id: i32,
+    cluster_id: String,
     /// Host and port given to clients in Metadata.
+    advertised_host: String,
+    advertised_port: i32,
+    topics: Topics,
+    groups: GroupCoordinator,
+    metrics: Metrics,
+    /// True once the broker serves clients; false again while it shuts down.
+    ready: AtomicBool,
+    clock: Clock,
+    next_producer_id: AtomicI64,
+    shutdown: watch::Receiver<bool>,
+    /// The data directory's lock (none in memory). Here rather than in the node so that a
+    /// node dropped without [`crate::node::Node::shutdown`] keeps it while its tasks still use
+    /// the storage; shutdown takes it out once the logs are closed.
+    data_dir_lock: Mutex<Option<DataDirLock>>,
+}
+
+/// What [`Broker::new`] is built from: the node opened the storage and chose the addresses.
+pub(crate) struct BrokerParts {
+    pub config: Config,
+    pub cluster_id: String,
     pub advertised_host: String,
     pub advertised_port: i32,
     pub topics: Topics,
     pub groups: GroupCoordinator,
     pub metrics: Metrics,
-    /// True once the broker serves clients; false again while it shuts down.
-    pub ready: AtomicBool,
     pub clock: Clock,
-    next_producer_id: AtomicI64,
-    shutdown: watch::Receiver<bool>,
-    /// The data directory's lock (none in memory). Here rather than in [`Broker`] so that a
-    /// broker dropped without [`Broker::shutdown`] keeps it while its tasks still use the
-    /// storage; shutdown takes it out once the logs are closed.
-    data_dir_lock: Mutex<Option<DataDirLock>>,
+    pub shutdown: watch::Receiver<bool>,
+    pub data_dir_lock: Option<DataDirLock>,
 }
 
-impl State {
+impl Broker {
+    /// A broker that is not ready yet: the node marks it ready once its listeners serve.
+    pub(crate) fn new(parts: BrokerParts) -> Broker {
+        Broker {
+            node_id: parts.config.node_id,
+            cluster_id: parts.cluster_id,
+            advertised_host: parts.advertised_host,
+            advertised_port: parts.advertised_port,
+            topics: parts.topics,
+            groups: parts.groups,
+            metrics: parts.metrics,
+            ready: AtomicBool::new(false),
+            // Seeded from the clock so ids from an earlier run of this data directory are
+            // not handed out again.
+            next_producer_id: AtomicI64::new(parts.clock.now_ms() * 1000),
+            clock: parts.clock,
+            shutdown: parts.shutdown,
+            data_dir_lock: Mutex::new(parts.data_dir_lock),
+            config: parts.config,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    /// The host given to clients in Metadata and FindCoordinator.
+    pub fn advertised_host(&self) -> &str {
+        &self.advertised_host
+    }
+
+    /// The port given to clients with [`Broker::advertised_host`].
+    pub fn advertised_port(&self) -> i32 {
+        self.advertised_port
+    }
+
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    pub fn groups(&self) -> &GroupCoordinator {
+        &self.groups
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Whether the broker serves clients (for /health/ready).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
     /// A fresh producer id for InitProducerId; never reused within this process.
     pub fn allocate_producer_id(&self) -> i64 {
         self.next_producer_id.fetch_add(1, Ordering::Relaxed)
@@ -54,286 +130,14 @@ impl State {
         // An error means the sender is gone: the broker is going away too.
         let _ = shutdown.wait_for(|&stop| stop).await;
     }
-}
 
-/// How long shutdown waits for connections to finish their requests in flight.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// A running broker. Dropping it does not stop it; call [`Broker::shutdown`].
-pub struct Broker {
-    local_addr: SocketAddr,
-    http_addr: Option<SocketAddr>,
-    state: Arc<State>,
-    shutdown: watch::Sender<bool>,
-    server: JoinHandle<()>,
-    http: Option<JoinHandle<()>>,
-    maintenance: JoinHandle<()>,
-    /// Recovers the partition logs found at start while the broker serves.
-    recovery: Option<std::thread::JoinHandle<()>>,
-    stop_recovery: Arc<AtomicBool>,
-}
-
-impl Broker {
-    /// Binds the listener, loads or creates the broker's identity, and starts serving.
-    pub async fn start(config: Config) -> io::Result<Broker> {
-        config
-            .validate()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        // Before anything reads or writes the data directory. Before the ports too: a second
-        // broker started with the same settings then names the real conflict, the directory
-        // and who holds it, rather than a taken port.
-        let data_dir_lock = match config.storage() {
-            Storage::Memory => None,
-            Storage::Disk(dir) => Some(
-                tokio::task::spawn_blocking(move || DataDirLock::acquire(&dir))
-                    .await
-                    .map_err(io::Error::other)??,
-            ),
-        };
-        // The admin listener comes first, so /health/ready can say "not yet" during recovery.
-        let http_listener = match config.http_address() {
-            Some(address) => Some(bind(address, "--http").await?),
-            None => None,
-        };
-        let listener = bind(&config.listen, "--listen").await?;
-        let local_addr = listener.local_addr()?;
-        let (advertised_host, advertised_port) = match &config.advertise {
-            Some(address) => split_host_port(address).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "advertise must be HOST:PORT")
-            })?,
-            None => (local_addr.ip().to_string(), local_addr.port()),
-        };
-        // Opening the data directory reads and recovers logs: a blocking thread's work.
-        let opening = config.clone();
-        let (cluster_id, topics, groups) =
-            tokio::task::spawn_blocking(move || open_storage(&opening))
-                .await
-                .map_err(io::Error::other)??;
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let state = Arc::new(State {
-            node_id: config.node_id,
-            cluster_id,
-            advertised_host,
-            advertised_port: i32::from(advertised_port),
-            topics,
-            groups,
-            metrics: Metrics::new(
-                &versions::SUPPORTED
-                    .iter()
-                    .map(|s| (s.key as i16, format!("{:?}", s.key)))
-                    .collect::<Vec<_>>(),
-            ),
-            ready: AtomicBool::new(false),
-            clock: Clock::System,
-            // Seeded from the clock so ids from an earlier run of this data directory are
-            // not handed out again.
-            next_producer_id: AtomicI64::new(Clock::System.now_ms() * 1000),
-            shutdown: shutdown_rx,
-            data_dir_lock: Mutex::new(data_dir_lock),
-            config,
-        });
-        let http_addr = match &http_listener {
-            Some(l) => Some(l.local_addr()?),
-            None => None,
-        };
-        let http = http_listener.map(|l| tokio::spawn(http::serve(l, state.clone())));
-        let server = tokio::spawn(server::run(listener, state.clone()));
-        let maintenance = tokio::spawn(maintenance::run(state.clone()));
-        let stop_recovery = Arc::new(AtomicBool::new(false));
-        let recovery = {
-            let (topics, stop) = (state.topics.clone(), stop_recovery.clone());
-            let threads = std::thread::available_parallelism().map_or(2, usize::from);
-            std::thread::Builder::new()
-                .name("sluice-recovery".into())
-                .spawn(move || topics.recover_all(threads, &stop))?
-        };
-        state.ready.store(true, Ordering::SeqCst);
-        tracing::info!(
-            listen = %local_addr,
-            advertise = %format!("{}:{}", state.advertised_host, state.advertised_port),
-            cluster_id = %state.cluster_id,
-            http = %http_addr.map_or_else(|| "none".to_string(), |a| a.to_string()),
-            "sluice ready"
-        );
-        Ok(Broker {
-            local_addr,
-            http_addr,
-            state,
-            shutdown,
-            server,
-            http,
-            maintenance,
-            recovery: Some(recovery),
-            stop_recovery,
-        })
-    }
-
-    /// The address the listener is bound to.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// The admin HTTP listener's address, when it is on.
-    pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http_addr
-    }
-
-    /// What a client puts in `bootstrap.servers`.
-    pub fn bootstrap_servers(&self) -> String {
-        self.local_addr.to_string()
-    }
-
-    pub fn state(&self) -> &Arc<State> {
-        &self.state
-    }
-
-    /// Stops accepting, lets in-flight requests finish (for up to five seconds), then stops
-    /// the group coordinator and closes the logs.
-    pub async fn shutdown(self) {
-        self.state.ready.store(false, Ordering::SeqCst);
-        self.shutdown.send_replace(true);
-        let server = self.server;
-        let abort = server.abort_handle();
-        match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
-            Err(_) => {
-                tracing::warn!(
-                    "connections still busy after the shutdown grace period; closing them"
-                );
-                abort.abort();
-            }
-        }
-        if let Some(http) = self.http {
-            let _ = tokio::time::timeout(SHUTDOWN_GRACE, http).await;
-        }
-        let _ = self.maintenance.await;
-        // Logs being recovered finish; the others stay as they are on disk.
-        self.stop_recovery.store(true, Ordering::SeqCst);
-        if let Some(recovery) = self.recovery {
-            let joined = tokio::task::spawn_blocking(move || recovery.join()).await;
-            if !matches!(joined, Ok(Ok(()))) {
-                tracing::error!("the log recovery thread failed");
-            }
-        }
-        self.state.groups.stop();
-        maintenance::close_logs(self.state.clone()).await;
-        // The logs and the group log are closed: another broker may have the directory now.
+    /// Gives up the data directory: call once its logs and the group log are closed.
+    pub(crate) fn release_data_dir(&self) {
         drop(
-            self.state
-                .data_dir_lock
+            self.data_dir_lock
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take(),
         );
-        tracing::info!("shutdown complete");
-    }
-}
-
-/// Resolves `address` (`host:port`, the host a name or an IP) and binds a listener there. The
-/// errors name the address and the setting's flag: "Address already in use" alone does not say
-/// which of the two listeners failed.
-async fn bind(address: &str, flag: &str) -> io::Result<TcpListener> {
-    let fail = |what: String, e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
-    let (host, port) = split_host_port(address).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{flag} must be HOST:PORT, not {address:?}"),
-        )
-    })?;
-    let resolved = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|e| fail(format!("cannot resolve {address} ({flag})"), e))?;
-    let addr = pick_address(resolved).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("cannot resolve {address} ({flag}): no addresses"),
-        )
-    })?;
-    // The configured name too, when it is not the address itself.
-    let setting = if addr.to_string() == address {
-        flag.to_string()
-    } else {
-        format!("{flag} {address}")
-    };
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| fail(format!("cannot listen on {addr} ({setting})"), e))
-}
-
-/// The cluster id, topics (logs recovered) and group coordinator of the configured storage.
-fn open_storage(config: &Config) -> io::Result<(String, Topics, GroupCoordinator)> {
-    Ok(match config.storage() {
-        Storage::Memory => (
-            new_cluster_id(),
-            Topics::new(config.topic_defaults()).with_max_partitions(config.max_partitions),
-            GroupCoordinator::start(config.group_config(), None, Clock::System)?,
-        ),
-        Storage::Disk(dir) => (
-            load_or_create_cluster_id(&dir)?,
-            Topics::open(&dir, config.topic_defaults(), Clock::System)?
-                .with_max_partitions(config.max_partitions),
-            GroupCoordinator::start(config.group_config(), Some(&dir), Clock::System)?,
-        ),
-    })
-}
-
-/// A cluster id as Kafka writes them: a random UUID in URL-safe base64, unpadded.
-fn new_cluster_id() -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    let mut out = String::with_capacity(22);
-    for chunk in bytes.chunks(3) {
-        let mut group = [0u8; 3];
-        group[..chunk.len()].copy_from_slice(chunk);
-        let n = u32::from_be_bytes([0, group[0], group[1], group[2]]);
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-fn load_or_create_cluster_id(data_dir: &Path) -> io::Result<String> {
-    std::fs::create_dir_all(data_dir)?;
-    let path = data_dir.join("cluster_id");
-    match std::fs::read_to_string(&path) {
-        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is empty", path.display()),
-        )),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let id = new_cluster_id();
-            let temporary = data_dir.join("cluster_id.tmp");
-            std::fs::write(&temporary, format!("{id}\n"))?;
-            std::fs::rename(&temporary, &path)?;
-            Ok(id)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cluster_ids_look_like_kafkas() {
-        let id = new_cluster_id();
-        assert_eq!(id.len(), 22);
-        assert!(id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-        assert_ne!(id, new_cluster_id());
-    }
-
-    #[test]
-    fn the_cluster_id_survives_a_restart() {
-        let dir = std::env::temp_dir().join(format!("sluice-cluster-id-{}", uuid::Uuid::new_v4()));
-        let first = load_or_create_cluster_id(&dir).unwrap();
-        assert_eq!(load_or_create_cluster_id(&dir).unwrap(), first);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

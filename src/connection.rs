@@ -23,7 +23,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use crate::api;
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::protocol::frame::{self, FrameError, FrameSource};
 use crate::protocol::read_buffer::ReadBuffer;
 use crate::protocol::request::{self, DecodeError};
@@ -37,28 +37,28 @@ pub struct Connection {
     reader: ReadBuffer<OwnedReadHalf>,
     writer: OwnedWriteHalf,
     peer: SocketAddr,
-    state: Arc<State>,
+    broker: Arc<Broker>,
 }
 
 impl Connection {
-    pub fn new(socket: TcpStream, peer: SocketAddr, state: Arc<State>) -> Connection {
+    pub fn new(socket: TcpStream, peer: SocketAddr, broker: Arc<Broker>) -> Connection {
         let (reader, writer) = socket.into_split();
         Connection {
             reader: ReadBuffer::new(READ_BUFFER_BYTES, reader),
             writer,
             peer,
-            state,
+            broker,
         }
     }
 
     pub async fn run(mut self) {
         let peer = self.peer;
-        self.state.metrics.connection_opened();
+        self.broker.metrics().connection_opened();
         match self.serve().await {
             Ok(()) => tracing::debug!(%peer, "connection closed"),
             Err(reason) => tracing::warn!(%peer, %reason, "closing connection"),
         }
-        self.state.metrics.connection_closed();
+        self.broker.metrics().connection_closed();
     }
 
     /// Serves requests until the peer leaves (`Ok`) or must be cut off (`Err` with the reason).
@@ -66,14 +66,14 @@ impl Connection {
     async fn serve(&mut self) -> Result<(), String> {
         let mut pending = PendingResponses::default();
         let outcome = self.serve_requests(&mut pending).await;
-        let written = pending.write_to(&mut self.writer, &self.state).await;
+        let written = pending.write_to(&mut self.writer, &self.broker).await;
         outcome.and(written)
     }
 
     async fn serve_requests(&mut self, pending: &mut PendingResponses) -> Result<(), String> {
-        let max_request_bytes = self.state.config.max_request_bytes;
-        let idle = Duration::from_millis(self.state.config.connections_max_idle_ms);
-        let request_read = Duration::from_millis(self.state.config.request_read_timeout_ms);
+        let max_request_bytes = self.broker.config().max_request_bytes;
+        let idle = Duration::from_millis(self.broker.config().connections_max_idle_ms);
+        let request_read = Duration::from_millis(self.broker.config().request_read_timeout_ms);
         let socket = self.reader.get_ref().as_ref().as_raw_fd();
         // The first response after a wait for the socket goes out alone, so the peer works on
         // it while the rest of what it sent is handled.
@@ -84,7 +84,7 @@ impl Connection {
                 // response wait for the same write.
                 Some(api_key) => {
                     if api_key != ApiKey::Produce as i16 || first_since_wait {
-                        pending.write_to(&mut self.writer, &self.state).await?;
+                        pending.write_to(&mut self.writer, &self.broker).await?;
                     }
                     first_since_wait = false;
                     frame::read_frame(&mut self.reader, max_request_bytes, |rest| {
@@ -93,7 +93,7 @@ impl Connection {
                     .await
                 }
                 None => {
-                    pending.write_to(&mut self.writer, &self.state).await?;
+                    pending.write_to(&mut self.writer, &self.broker).await?;
                     first_since_wait = true;
                     // Idle until the next request's first byte; from then on the whole
                     // request must arrive within `request_read_timeout_ms`.
@@ -113,7 +113,7 @@ impl Connection {
                             Ok(Err(e)) => return Err(format!("read failed: {e}")),
                             Err(_) => return Err(format!("idle for {} ms (connections_max_idle_ms)", idle.as_millis())),
                         },
-                        _ = self.state.shutting_down() => return Ok(()),
+                        _ = self.broker.shutting_down() => return Ok(()),
                     }
                     let next_frame =
                         frame::read_frame(&mut self.reader, max_request_bytes, |rest| {
@@ -136,14 +136,14 @@ impl Connection {
                 Err(e) => return Err(e.to_string()),
             };
             let arrived = crate::clock::monotonic_now();
-            self.state.metrics.received(frame.len() + 4);
+            self.broker.metrics().received(frame.len() + 4);
             let response = match request::decode(frame) {
                 Ok(request) => {
                     let (api_key, version, correlation_id) =
                         (request.api_key, request.version(), request.correlation_id());
-                    let body = api::handle(&self.state, request, self.peer).await;
+                    let body = api::handle(&self.broker, request, self.peer).await;
                     let codes = body.as_ref().map(|b| b.error_codes()).unwrap_or_default();
-                    self.state.metrics.request(
+                    self.broker.metrics().request(
                         api_key as i16,
                         arrived.elapsed(),
                         codes.into_iter(),
@@ -162,7 +162,7 @@ impl Connection {
             let response = response.map_err(|e| format!("cannot encode response: {e}"))?;
             pending.push(response);
             if pending.bytes >= PENDING_RESPONSE_BYTES {
-                pending.write_to(&mut self.writer, &self.state).await?;
+                pending.write_to(&mut self.writer, &self.broker).await?;
             }
         }
     }
@@ -181,16 +181,20 @@ impl PendingResponses {
         self.chunks.extend(response);
     }
 
-    async fn write_to(&mut self, writer: &mut OwnedWriteHalf, state: &State) -> Result<(), String> {
+    async fn write_to(
+        &mut self,
+        writer: &mut OwnedWriteHalf,
+        broker: &Broker,
+    ) -> Result<(), String> {
         if self.chunks.is_empty() {
             return Ok(());
         }
-        let stall = Duration::from_millis(state.config.response_write_timeout_ms);
+        let stall = Duration::from_millis(broker.config().response_write_timeout_ms);
         let sent = write_chunks(writer, std::mem::take(&mut self.chunks), stall)
             .await
             .map_err(|e| format!("write failed: {e}"))?;
         self.bytes = 0;
-        state.metrics.sent(sent);
+        broker.metrics().sent(sent);
         Ok(())
     }
 }

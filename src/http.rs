@@ -1,6 +1,5 @@
 //! The HTTP admin listener: liveness, readiness and Prometheus metrics.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::State as Shared;
@@ -10,16 +9,16 @@ use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::metrics::{GroupPartitionLabels, PartitionLabels};
 
-pub async fn serve(listener: TcpListener, state: Arc<State>) {
+pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
     let router = Router::new()
         .route("/health/live", get(|| async { "live\n" }))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
-        .with_state(state.clone());
-    let stopping = state.clone();
+        .with_state(broker.clone());
+    let stopping = broker.clone();
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move { stopping.shutting_down().await })
         .await;
@@ -28,8 +27,8 @@ pub async fn serve(listener: TcpListener, state: Arc<State>) {
     }
 }
 
-async fn ready(Shared(state): Shared<Arc<State>>) -> impl IntoResponse {
-    if state.ready.load(Ordering::SeqCst) {
+async fn ready(Shared(broker): Shared<Arc<Broker>>) -> impl IntoResponse {
+    if broker.is_ready() {
         (StatusCode::OK, "ready\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
@@ -39,15 +38,15 @@ async fn ready(Shared(state): Shared<Arc<State>>) -> impl IntoResponse {
 /// Renders the metrics. Per-partition and per-group series are gathered now, at most
 /// `metrics_series_max` of each (by topic and partition, then group, in name order): a
 /// scrape of a broker with 100,000 partitions costs no more than one of that many.
-async fn metrics(Shared(state): Shared<Arc<State>>) -> impl IntoResponse {
-    let metrics = &state.metrics;
-    let series_max = state.config.metrics_series_max;
+async fn metrics(Shared(broker): Shared<Arc<Broker>>) -> impl IntoResponse {
+    let metrics = broker.metrics();
+    let series_max = broker.config().metrics_series_max;
     let mut omitted = 0usize;
     metrics.log_end_offset.clear();
     metrics.log_start_offset.clear();
     metrics.log_size_bytes.clear();
     let mut end_offsets = std::collections::HashMap::new();
-    for topic in state.topics.all() {
+    for topic in broker.topics().all() {
         for partition in &topic.partitions {
             if end_offsets.len() >= series_max {
                 omitted += 1;
@@ -78,7 +77,7 @@ async fn metrics(Shared(state): Shared<Arc<State>>) -> impl IntoResponse {
     }
     metrics.committed_offset.clear();
     metrics.consumer_lag.clear();
-    if let Ok(mut committed) = state.groups.all_offsets().await {
+    if let Ok(mut committed) = broker.groups().all_offsets().await {
         committed.sort_unstable();
         omitted += committed.len().saturating_sub(series_max);
         for (group, topic, partition, offset) in committed.into_iter().take(series_max) {
@@ -125,23 +124,22 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_scrape_renders_at_most_metrics_series_max_partitions_and_counts_the_rest() {
-        let broker = crate::broker::Broker::start(Config {
+        let node = crate::node::Node::start(Config {
             http: "127.0.0.1:0".into(),
             metrics_series_max: 5,
             ..Config::for_tests()
         })
         .await
         .unwrap();
-        broker
-            .state()
-            .topics
+        node.broker()
+            .topics()
             .create(NewTopic {
                 name: "many".into(),
                 partitions: 8,
                 configs: Default::default(),
             })
             .unwrap();
-        let text = get(broker.http_addr().unwrap(), "/metrics").await;
+        let text = get(node.http_addr().unwrap(), "/metrics").await;
         let series = text
             .lines()
             .filter(|l| l.starts_with("sluice_log_end_offset{"))
@@ -151,6 +149,6 @@ mod tests {
             text.lines().any(|l| l == "sluice_metrics_series_omitted 3"),
             "{text}"
         );
-        broker.shutdown().await;
+        node.shutdown().await;
     }
 }

@@ -9,20 +9,25 @@
 //!   headers, the advertised versions, our zero-copy view of record-batch headers and the
 //!   validation of the records behind them;
 //! - [`api`] has one module per Kafka API, turning a request into calls on the broker;
-//! - [`broker`] is the shared state: cluster identity, [`topics`], producer ids, and the
-//!   [`group`] coordinator; and the embeddable running broker;
+//! - [`broker`] is the domain service every connection shares: cluster identity,
+//!   [`topics`], producer ids, and the [`group`] coordinator;
 //! - [`topics`] names topics and partitions, with their configs and their files on disk;
 //! - [`partition`] wraps one [`log`] with its locking, producer state and published end
 //!   offsets, opening (recovering) the log when first used;
 //! - [`log`] stores raw record batches by offset, in memory or in segment files;
 //! - [`producer_state`] de-duplicates idempotent producers' retries.
 //!
+//! [`node`] runs one process around the broker: it binds the listeners, opens the storage,
+//! starts [`server`], [`http`] and [`maintenance`], and shuts them down in order; it is the
+//! only module that imports them.
+//!
 //! Beside them: [`config`] (TOML, `SLUICE_*` variables, flags), [`http`] and [`metrics`]
 //! (health and Prometheus), [`maintenance`] (retention, flushes, producer expiry, the clean
 //! close), [`data_dir_lock`] (one broker per data directory), [`blocking`] (disk work from a
 //! handler), [`clock`] and [`alloc_guard`] (hostile-allocation checks in tests).
 //!
-//! [`Broker`] is the embeddable entry point: tests start one on `127.0.0.1:0`.
+//! [`Node`] is the embeddable entry point: tests start one on `127.0.0.1:0` and look at what
+//! it stores through [`Node::broker`].
 
 pub mod alloc_guard;
 pub mod api;
@@ -37,6 +42,7 @@ pub mod http;
 pub mod log;
 pub mod maintenance;
 pub mod metrics;
+pub mod node;
 pub mod partition;
 pub mod producer_state;
 pub mod protocol;
@@ -44,6 +50,7 @@ pub mod server;
 pub mod topics;
 
 pub use broker::Broker;
+pub use node::Node;
 
 // Unit tests feed hostile frames to the decoders; see `alloc_guard` for why.
 #[cfg(test)]

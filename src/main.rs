@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sluice::config::UnknownVariable;
-use sluice::{Broker, Config};
+use sluice::{Config, Node};
 
 #[derive(Parser)]
 #[command(
@@ -155,8 +155,8 @@ fn init_logging(json: bool) {
 }
 
 async fn serve(config: Config) -> ExitCode {
-    let broker = match Broker::start(config).await {
-        Ok(broker) => broker,
+    let node = match Node::start(config).await {
+        Ok(node) => node,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
             return ExitCode::FAILURE;
@@ -164,7 +164,7 @@ async fn serve(config: Config) -> ExitCode {
     };
     wait_for_signal().await;
     tracing::info!("shutting down");
-    broker.shutdown().await;
+    node.shutdown().await;
     ExitCode::SUCCESS
 }
 

@@ -13,29 +13,29 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::config::Storage;
 use crate::partition::Partition;
 
 /// How often flush deadlines are checked.
 const TICK: Duration = Duration::from_millis(100);
 
-pub async fn run(state: Arc<State>) {
+pub async fn run(broker: Arc<Broker>) {
     // By topic id and partition: no allocation per partition per tick.
     let mut last_flush_ms: HashMap<(uuid::Uuid, i32), i64> = HashMap::new();
     let mut next_retention_ms = 0i64;
-    let producer_id_expiration_ms = state.config.producer_id_expiration_ms;
+    let producer_id_expiration_ms = broker.config().producer_id_expiration_ms;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
-            _ = state.shutting_down() => return,
+            _ = broker.shutting_down() => return,
         }
-        let now_ms = state.clock.now_ms();
+        let now_ms = broker.clock().now_ms();
         let retention_due = now_ms >= next_retention_ms;
         if retention_due {
-            next_retention_ms = now_ms + state.config.log_retention_check_interval_ms;
+            next_retention_ms = now_ms + broker.config().log_retention_check_interval_ms;
         }
-        for topic in state.topics.all() {
+        for topic in broker.topics().all() {
             let (flush_messages, flush_ms) = topic.config.flush_policy();
             let (retention_ms, retention_bytes) = topic.config.retention();
             for partition in &topic.partitions {
@@ -86,15 +86,15 @@ pub async fn run(state: Arc<State>) {
 /// partition, one after another (33 s for 10,000 partitions) — and only then is each log's
 /// clean-shutdown marker written, and those made durable the same way. A log that could not
 /// be tidied gets no marker: its next start recovers it.
-pub async fn close_logs(state: Arc<State>) {
+pub async fn close_logs(broker: Arc<Broker>) {
     let closed = tokio::task::spawn_blocking(move || {
-        let partitions: Vec<_> = state
-            .topics
+        let partitions: Vec<_> = broker
+            .topics()
             .all()
             .iter()
             .flat_map(|topic| topic.partitions.clone())
             .collect();
-        let dir = match state.config.storage() {
+        let dir = match broker.config().storage() {
             Storage::Disk(dir) => dir,
             Storage::Memory => return,
         };

@@ -7,11 +7,11 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::connection::Connection;
 
-pub async fn run(listener: TcpListener, state: Arc<State>) {
-    let permits = Arc::new(Semaphore::new(state.config.max_connections));
+pub async fn run(listener: TcpListener, broker: Arc<Broker>) {
+    let permits = Arc::new(Semaphore::new(broker.config().max_connections));
     let mut connections = JoinSet::new();
     loop {
         let permit = tokio::select! {
@@ -19,11 +19,11 @@ pub async fn run(listener: TcpListener, state: Arc<State>) {
                 Ok(permit) => permit,
                 Err(_) => break,
             },
-            _ = state.shutting_down() => break,
+            _ = broker.shutting_down() => break,
         };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = state.shutting_down() => break,
+            _ = broker.shutting_down() => break,
         };
         let (socket, peer) = match accepted {
             Ok(accepted) => accepted,
@@ -37,9 +37,9 @@ pub async fn run(listener: TcpListener, state: Arc<State>) {
         if let Err(e) = socket.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "could not set TCP_NODELAY");
         }
-        let state = state.clone();
+        let broker = broker.clone();
         connections.spawn(async move {
-            Connection::new(socket, peer, state).run().await;
+            Connection::new(socket, peer, broker).run().await;
             drop(permit);
         });
         // Reap finished connection tasks so the set does not grow without bound.

@@ -9,6 +9,8 @@
 //!   comparisons, and fail when more records arrive than expected;
 //! - [`create_topic`] / [`create_topics`] go through rdkafka's AdminClient (CreateTopics).
 
+pub mod wire;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,11 +27,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, Timestamp, TopicPartitionList};
-pub mod wire;
-
-use sluice::broker::State;
 use sluice::protocol::record_batch::split_batches;
-use sluice::{Broker, Config};
+use sluice::{Broker, Config, Node};
 use tokio::runtime::Runtime;
 
 /// How long any single wait in a test may take before the test fails. Generous: the suite
@@ -63,7 +62,7 @@ pub fn unique_topic(prefix: &str) -> String {
 /// An in-process broker with its own runtime; shut down (and checked to stop) on drop.
 pub struct TestBroker {
     runtime: Option<Runtime>,
-    broker: Option<Broker>,
+    node: Option<Node>,
     addr: SocketAddr,
     bootstrap: String,
 }
@@ -83,15 +82,15 @@ impl TestBroker {
             .enable_all()
             .build()
             .expect("build the broker's runtime");
-        let broker = runtime
-            .block_on(Broker::start(config))
+        let node = runtime
+            .block_on(Node::start(config))
             .expect("start the broker");
-        let addr = broker.local_addr();
+        let addr = node.local_addr();
         assert!(addr.ip().is_loopback(), "tests listen on loopback only");
-        let bootstrap = broker.bootstrap_servers();
+        let bootstrap = node.bootstrap_servers();
         TestBroker {
             runtime: Some(runtime),
-            broker: Some(broker),
+            node: Some(node),
             addr,
             bootstrap,
         }
@@ -107,12 +106,12 @@ impl TestBroker {
         self.addr
     }
 
-    /// The broker's shared state: lets a test look at what was stored, byte for byte.
-    pub fn state(&self) -> &Arc<State> {
-        self.broker
+    /// The broker the node runs: lets a test look at what was stored, byte for byte.
+    pub fn broker(&self) -> &Arc<Broker> {
+        self.node
             .as_ref()
             .expect("the broker lives until drop")
-            .state()
+            .broker()
     }
 
     /// Runs async client code (raw sockets) on the broker's runtime.
@@ -126,11 +125,11 @@ impl TestBroker {
 
 impl Drop for TestBroker {
     fn drop(&mut self) {
-        let (Some(runtime), Some(broker)) = (self.runtime.take(), self.broker.take()) else {
+        let (Some(runtime), Some(node)) = (self.runtime.take(), self.node.take()) else {
             return;
         };
         let stopped = runtime.block_on(async {
-            tokio::time::timeout(Duration::from_secs(10), broker.shutdown()).await
+            tokio::time::timeout(Duration::from_secs(10), node.shutdown()).await
         });
         runtime.shutdown_timeout(Duration::from_secs(1));
         if stopped.is_err() && !std::thread::panicking() {
@@ -142,8 +141,8 @@ impl Drop for TestBroker {
 /// Every batch stored in one partition, as the broker holds it (base offsets stamped).
 pub fn stored_batches(broker: &TestBroker, topic: &str, partition: i32) -> Vec<Bytes> {
     let topic = broker
-        .state()
-        .topics
+        .broker()
+        .topics()
         .get(topic)
         .unwrap_or_else(|| panic!("topic {topic} exists on the broker"));
     topic

@@ -87,7 +87,7 @@ fn metadata_auto_creates_a_topic_when_the_client_allows_it() {
         (Some(RDKafkaErrorCode::UnknownTopicOrPartition), vec![])
     );
     assert!(!listed(&allowing, &not_created));
-    assert!(broker.state().topics.get(&not_created).is_none());
+    assert!(broker.broker().topics().get(&not_created).is_none());
 }
 
 #[test]
@@ -178,12 +178,12 @@ fn create_topics_reports_kafkas_error_codes() {
     assert_eq!(describe(&client, &defaults), (None, on_node_zero(1)));
     for refused in [&three_replicas, &unknown_config, &bad_value, &no_partitions] {
         assert!(!listed(&client, refused), "{refused} was not created");
-        assert!(broker.state().topics.get(refused).is_none());
+        assert!(broker.broker().topics().get(refused).is_none());
     }
-    assert!(broker.state().topics.get("bad name!").is_none());
+    assert!(broker.broker().topics().get("bad name!").is_none());
     let overrides = broker
-        .state()
-        .topics
+        .broker()
+        .topics()
         .get(&good)
         .expect("created")
         .config

@@ -138,8 +138,8 @@ fn a_client_that_never_reads_its_answers_is_cut_off_at_the_write_timeout() {
     // sockets' buffers hold.
     for i in 0..300 {
         broker
-            .state()
-            .topics
+            .broker()
+            .topics()
             .create(NewTopic {
                 name: format!("never-read-{i:03}"),
                 partitions: 1,

@@ -45,7 +45,7 @@ fn a_deleted_topic_goes_with_its_data_and_committed_offsets() {
             RDKafkaErrorCode::UnknownTopicOrPartition
         ))
     );
-    assert!(broker.state().topics.get(&topic).is_none());
+    assert!(broker.broker().topics().get(&topic).is_none());
     let metadata = consumer.fetch_metadata(None, TIMEOUT).expect("metadata");
     assert!(
         metadata.topics().iter().all(|t| t.name() != topic),

@@ -60,7 +60,7 @@ fn topic_and_broker_configs_are_described() {
         DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
             .with_resource_type(2)
             .with_resource_name(StrBytes::from_static_str("no-such-topic"))]);
-    let response = sluice::api::describe_configs::handle(broker.state(), 4, request);
+    let response = sluice::api::describe_configs::handle(broker.broker(), 4, request);
     assert_eq!(
         response.results[0].error_code,
         RDKafkaErrorCode::UnknownTopicOrPartition as i16

@@ -50,7 +50,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{BorrowedMessage, DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use sluice::{Broker, Config};
+use sluice::{Config, Node};
 
 /// Longest wait for anything that should take well under a second on a healthy broker.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -87,7 +87,7 @@ fn init_tracing() {
 /// A broker in its own runtime, so the test thread may block in rdkafka calls.
 struct Sluice {
     runtime: Option<tokio::runtime::Runtime>,
-    broker: Option<Broker>,
+    node: Option<Node>,
     addr: SocketAddr,
 }
 
@@ -99,13 +99,13 @@ impl Sluice {
             .enable_all()
             .build()
             .expect("build the broker's runtime");
-        let broker = runtime
-            .block_on(Broker::start(config))
+        let node = runtime
+            .block_on(Node::start(config))
             .expect("start the broker");
-        let addr = broker.local_addr();
+        let addr = node.local_addr();
         Sluice {
             runtime: Some(runtime),
-            broker: Some(broker),
+            node: Some(node),
             addr,
         }
     }
@@ -125,11 +125,11 @@ impl Sluice {
     }
 
     fn shutdown(&mut self) {
-        let (Some(runtime), Some(broker)) = (self.runtime.take(), self.broker.take()) else {
+        let (Some(runtime), Some(node)) = (self.runtime.take(), self.node.take()) else {
             return;
         };
         let stopped = runtime.block_on(async {
-            tokio::time::timeout(Duration::from_secs(10), broker.shutdown()).await
+            tokio::time::timeout(Duration::from_secs(10), node.shutdown()).await
         });
         runtime.shutdown_timeout(Duration::from_secs(1));
         if stopped.is_err() && !thread::panicking() {

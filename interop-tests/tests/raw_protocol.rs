@@ -590,7 +590,7 @@ fn a_parked_fetch_waits_for_max_wait_ms_and_wakes_on_append() {
 fn bad_frame_lengths_close_only_their_connection() {
     let broker = TestBroker::start();
     let addr = broker.addr();
-    let max_request_bytes = broker.state().config.max_request_bytes;
+    let max_request_bytes = broker.broker().config().max_request_bytes;
     broker.block_on(async {
         let mut bystander = Wire::connect(addr).await;
         let response: ApiVersionsResponse = bystander

@@ -130,7 +130,13 @@ fn retention_bytes_deletes_whole_old_segments_and_survives_a_restart() {
         produce_one_by_one(broker.bootstrap(), &topic, 120, None);
         let marks = wait_for_retention(broker.bootstrap(), &topic);
         assert_eq!(marks.1, 120);
-        let partition = broker.state().topics.get(&topic).expect("topic").partitions[0].clone();
+        let partition = broker
+            .broker()
+            .topics()
+            .get(&topic)
+            .expect("topic")
+            .partitions[0]
+            .clone();
         // Kafka keeps deleting the oldest segment while the rest still holds retention.bytes,
         // so what is left is at least retention.bytes and at most that plus a segment.
         let left = partition.size_bytes();
@@ -140,13 +146,16 @@ fn retention_bytes_deletes_whole_old_segments_and_survives_a_restart() {
         );
         assert_out_of_range(broker.bootstrap(), &topic, 0);
         assert_readable_from(broker.bootstrap(), &topic, marks.0, marks.1);
-        (broker.state().topics.get(&topic).expect("topic").id, marks)
+        (
+            broker.broker().topics().get(&topic).expect("topic").id,
+            marks,
+        )
     };
     let broker = TestBroker::start_with(disk_config(dir.path()));
     assert_eq!(
         broker
-            .state()
-            .topics
+            .broker()
+            .topics()
             .get(&topic)
             .expect("topic survives")
             .id,
@@ -178,7 +187,13 @@ fn retention_ms_deletes_segments_whose_records_are_old() {
     let (low, high) = wait_for_retention(broker.bootstrap(), &topic);
     assert_eq!(high, 60);
     // Every sealed segment is older than retention.ms; only the active one is kept.
-    let partition = broker.state().topics.get(&topic).expect("topic").partitions[0].clone();
+    let partition = broker
+        .broker()
+        .topics()
+        .get(&topic)
+        .expect("topic")
+        .partitions[0]
+        .clone();
     assert!(
         partition.size_bytes() <= 1024,
         "{} bytes left",
@@ -296,7 +311,13 @@ fn flush_messages_fsyncs_before_the_acknowledgement() {
     produce_one_by_one(broker.bootstrap(), &flushed, 5, None);
     produce_one_by_one(broker.bootstrap(), &lazy, 5, None);
     let unflushed = |topic: &str| {
-        broker.state().topics.get(topic).expect("topic").partitions[0].unflushed_records()
+        broker
+            .broker()
+            .topics()
+            .get(topic)
+            .expect("topic")
+            .partitions[0]
+            .unflushed_records()
     };
     assert_eq!(
         unflushed(&flushed),

@@ -139,11 +139,11 @@ fn auto_creation_and_create_topics_are_bounded_and_the_broker_starts_again() {
         assert_eq!(count_codes(&third, NONE), 250, "max_partitions reached");
         assert_eq!(count_codes(&third, UNKNOWN_TOPIC_OR_PARTITION), 50);
         assert_eq!(count_codes(&third, LEADER_NOT_AVAILABLE), 25_000 - 250 - 50);
-        assert_eq!(broker.state().topics.partition_count(), 250);
+        assert_eq!(broker.broker().topics().partition_count(), 250);
 
         let refused = create_topics(broker.addr(), &[("one-more", 1)]);
         assert_eq!(refused.topics[0].error_code, POLICY_VIOLATION);
-        assert!(broker.state().topics.get("one-more").is_none());
+        assert!(broker.broker().topics().get("one-more").is_none());
     }
     let on_disk = std::fs::read_dir(dir.path().join("topics"))
         .expect("the definitions")
@@ -158,7 +158,7 @@ fn auto_creation_and_create_topics_are_bounded_and_the_broker_starts_again() {
         max_partitions: 1_000,
         ..config(dir.path())
     });
-    assert_eq!(broker.state().topics.all().len(), 250);
+    assert_eq!(broker.broker().topics().all().len(), 250);
     let response = create_topics(broker.addr(), &[("a", 30), ("b", 10), ("c", 1)]);
     let codes: Vec<i16> = response.topics.iter().map(|t| t.error_code).collect();
     assert_eq!(
@@ -166,5 +166,5 @@ fn auto_creation_and_create_topics_are_bounded_and_the_broker_starts_again() {
         vec![NONE, NONE, POLICY_VIOLATION],
         "40 partitions per request"
     );
-    assert_eq!(broker.state().topics.partition_count(), 290);
+    assert_eq!(broker.broker().topics().partition_count(), 290);
 }

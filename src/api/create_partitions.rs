@@ -8,13 +8,13 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::topics::PartitionsError;
 
-pub fn handle(state: &State, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
     let mut seen = HashSet::new();
     // Partitions this request may still create (`max_partitions_per_request`).
-    let mut budget = state.config.max_partitions_per_request;
+    let mut budget = broker.config().max_partitions_per_request;
     let results = request
         .topics
         .into_iter()
@@ -23,7 +23,7 @@ pub fn handle(state: &State, request: CreatePartitionsRequest) -> CreatePartitio
             let on_this_broker = topic.assignments.as_ref().is_none_or(|assignments| {
                 assignments
                     .iter()
-                    .all(|a| a.broker_ids.len() == 1 && a.broker_ids[0].0 == state.node_id)
+                    .all(|a| a.broker_ids.len() == 1 && a.broker_ids[0].0 == broker.node_id())
             });
             let outcome = if !seen.insert(name.clone()) {
                 Err((
@@ -35,12 +35,12 @@ pub fn handle(state: &State, request: CreatePartitionsRequest) -> CreatePartitio
                     ResponseError::InvalidReplicaAssignment,
                     format!(
                         "new partitions can only be placed on broker {}",
-                        state.node_id
+                        broker.node_id()
                     ),
                 ))
             } else {
                 grow(
-                    state,
+                    broker,
                     &name,
                     topic.count,
                     request.validate_only,
@@ -61,24 +61,24 @@ pub fn handle(state: &State, request: CreatePartitionsRequest) -> CreatePartitio
 
 /// Grows one topic, within what the request may still create.
 fn grow(
-    state: &State,
+    broker: &Broker,
     name: &str,
     count: i32,
     validate_only: bool,
     budget: &mut usize,
 ) -> Result<(), (ResponseError, String)> {
-    let current = state.topics.get(name).map_or(0, |t| t.partitions.len());
+    let current = broker.topics().get(name).map_or(0, |t| t.partitions.len());
     let added = usize::try_from(count).unwrap_or(0).saturating_sub(current);
     if added > *budget {
         return Err((
             ResponseError::PolicyViolation,
             format!(
                 "the request would create more than {} partitions (max_partitions_per_request)",
-                state.config.max_partitions_per_request
+                broker.config().max_partitions_per_request
             ),
         ));
     }
-    crate::blocking::run(|| state.topics.add_partitions(name, count, validate_only)).map_err(
+    crate::blocking::run(|| broker.topics().add_partitions(name, count, validate_only)).map_err(
         |e| {
             let error = match e {
                 PartitionsError::UnknownTopic => ResponseError::UnknownTopicOrPartition,

@@ -11,24 +11,24 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::topics::{CreateError, NewTopic, TopicConfig};
 
 /// Kafka's `ConfigSource` values for describe-style config entries.
 pub const SOURCE_TOPIC_CONFIG: i8 = 1;
 pub const SOURCE_DEFAULT_CONFIG: i8 = 5;
 
-pub fn handle(state: &State, version: i16, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub fn handle(broker: &Broker, version: i16, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let mut seen = std::collections::HashSet::new();
     // Partitions this request may still create (`max_partitions_per_request`).
-    let mut budget = state.config.max_partitions_per_request;
+    let mut budget = broker.config().max_partitions_per_request;
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
             let name = topic.name.clone();
             let result = if seen.insert(name.to_string()) {
-                create(state, topic, request.validate_only, &mut budget)
+                create(broker, topic, request.validate_only, &mut budget)
             } else {
                 Err((
                     ResponseError::InvalidRequest,
@@ -63,7 +63,7 @@ pub fn handle(state: &State, version: i16, request: CreateTopicsRequest) -> Crea
 type Created = (uuid::Uuid, i32, TopicConfig);
 
 fn create(
-    state: &State,
+    broker: &Broker,
     topic: CreatableTopic,
     validate_only: bool,
     budget: &mut usize,
@@ -94,19 +94,19 @@ fn create(
         let on_this_broker = topic
             .assignments
             .iter()
-            .all(|a| a.broker_ids.len() == 1 && a.broker_ids[0].0 == state.node_id);
+            .all(|a| a.broker_ids.len() == 1 && a.broker_ids[0].0 == broker.node_id());
         if !dense || !on_this_broker {
             return Err((
                 ResponseError::InvalidReplicaAssignment,
                 format!(
                     "assignments must cover partitions 0.. on broker {} only",
-                    state.node_id
+                    broker.node_id()
                 ),
             ));
         }
         indexes.len() as i32
     } else if topic.num_partitions == -1 {
-        state.config.num_partitions
+        broker.config().num_partitions
     } else {
         topic.num_partitions
     };
@@ -135,17 +135,17 @@ fn create(
             ResponseError::PolicyViolation,
             format!(
                 "the request would create more than {} partitions (max_partitions_per_request)",
-                state.config.max_partitions_per_request
+                broker.config().max_partitions_per_request
             ),
         ));
     }
     let outcome = if validate_only {
-        state
-            .topics
+        broker
+            .topics()
             .validate(&new)
             .map(|config| (uuid::Uuid::nil(), partitions, config))
     } else {
-        crate::blocking::run(|| state.topics.create(new))
+        crate::blocking::run(|| broker.topics().create(new))
             .map(|t| (t.id, t.partitions.len() as i32, t.config.clone()))
     };
     if outcome.is_ok() {

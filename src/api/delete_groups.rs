@@ -4,11 +4,11 @@ use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use super::group_error_code;
-use crate::broker::State;
+use crate::broker::Broker;
 
-pub async fn handle(state: &State, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+pub async fn handle(broker: &Broker, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let ids: Vec<String> = request.groups_names.iter().map(|g| g.to_string()).collect();
-    let outcomes = match state.groups.delete_groups(ids).await {
+    let outcomes = match broker.groups().delete_groups(ids).await {
         Ok(outcomes) => outcomes,
         Err(e) => vec![Some(e); request.groups_names.len()],
     };

@@ -9,13 +9,13 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use kafka_protocol::ResponseError;
 
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::partition::{DeleteRecordsError, Partition};
 
-pub async fn handle(state: &State, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub async fn handle(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        let known = state.topics.get(topic.name.as_str());
+        let known = broker.topics().get(topic.name.as_str());
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
             let partition = known

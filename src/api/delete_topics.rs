@@ -9,13 +9,13 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::topic_name;
-use crate::broker::State;
+use crate::broker::Broker;
 
 /// v6 names topics by name or by id.
 const FIRST_TOPIC_ID_VERSION: i16 = 6;
 
 pub async fn handle(
-    state: &State,
+    broker: &Broker,
     version: i16,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
@@ -27,8 +27,8 @@ pub async fn handle(
             .map(|t| {
                 let name = t.name.map(|n| n.to_string()).filter(|n| !n.is_empty());
                 let name = name.or_else(|| {
-                    state
-                        .topics
+                    broker
+                        .topics()
                         .get_by_id(&t.topic_id)
                         .map(|topic| topic.name.clone())
                 });
@@ -46,7 +46,7 @@ pub async fn handle(
     for (name, id) in wanted {
         let result = DeletableTopicResult::default().with_name(name.as_deref().map(topic_name));
         let deleted = match name.as_deref() {
-            Some(name) => crate::blocking::run(|| state.topics.delete(name)),
+            Some(name) => crate::blocking::run(|| broker.topics().delete(name)),
             None => Ok(None),
         };
         let topic = match deleted {
@@ -75,7 +75,7 @@ pub async fn handle(
                 continue;
             }
         };
-        if let Err(e) = state.groups.forget_topic(topic.name.clone()).await {
+        if let Err(e) = broker.groups().forget_topic(topic.name.clone()).await {
             tracing::warn!(topic = %topic.name, error = ?e, "cannot drop the deleted topic's committed offsets");
         }
         responses.push(if version >= FIRST_TOPIC_ID_VERSION {

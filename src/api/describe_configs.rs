@@ -9,7 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::create_topics::{SOURCE_DEFAULT_CONFIG, SOURCE_TOPIC_CONFIG};
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::topics::ConfigValueType;
 
 const RESOURCE_TOPIC: i8 = 2;
@@ -29,7 +29,7 @@ struct Described {
 }
 
 pub fn handle(
-    state: &State,
+    broker: &Broker,
     version: i16,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
@@ -38,8 +38,8 @@ pub fn handle(
         .into_iter()
         .map(|resource| {
             let described = match resource.resource_type {
-                RESOURCE_TOPIC => topic_configs(state, resource.resource_name.as_str()),
-                RESOURCE_BROKER => broker_configs(state, resource.resource_name.as_str()),
+                RESOURCE_TOPIC => topic_configs(broker, resource.resource_name.as_str()),
+                RESOURCE_BROKER => broker_configs(broker, resource.resource_name.as_str()),
                 other => Err((
                     ResponseError::InvalidRequest,
                     format!("resource type {other} has no configs here"),
@@ -97,8 +97,8 @@ fn answer(config: Described, version: i16) -> DescribeConfigsResourceResult {
 /// A resource's configs, or why there are none.
 type Configs = Result<Vec<Described>, (ResponseError, String)>;
 
-fn topic_configs(state: &State, name: &str) -> Configs {
-    let topic = state.topics.get(name).ok_or_else(|| {
+fn topic_configs(broker: &Broker, name: &str) -> Configs {
+    let topic = broker.topics().get(name).ok_or_else(|| {
         (
             ResponseError::UnknownTopicOrPartition,
             format!("topic {name} does not exist"),
@@ -123,16 +123,20 @@ fn topic_configs(state: &State, name: &str) -> Configs {
 }
 
 /// The broker's settings that have a Kafka name.
-fn broker_configs(state: &State, name: &str) -> Configs {
-    if !name.is_empty() && name != state.node_id.to_string() {
+fn broker_configs(broker: &Broker, name: &str) -> Configs {
+    if !name.is_empty() && name != broker.node_id().to_string() {
         return Err((
             ResponseError::InvalidRequest,
-            format!("this is broker {}, not {name}", state.node_id),
+            format!("this is broker {}, not {name}", broker.node_id()),
         ));
     }
-    let c = &state.config;
+    let c = &broker.config();
     let settings: [(&str, String, ConfigValueType); 15] = [
-        ("broker.id", state.node_id.to_string(), ConfigValueType::Int),
+        (
+            "broker.id",
+            broker.node_id().to_string(),
+            ConfigValueType::Int,
+        ),
         (
             "auto.create.topics.enable",
             c.auto_create_topics.to_string(),

@@ -6,14 +6,14 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, Gr
 use kafka_protocol::protocol::StrBytes;
 
 use super::{group_error_code, str_bytes};
-use crate::broker::State;
+use crate::broker::Broker;
 
 /// READ, DELETE and DESCRIBE on a group: all allowed, there are no ACLs.
 const ALL_GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub async fn handle(
-    state: &State,
+    broker: &Broker,
     version: i16,
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
@@ -23,7 +23,7 @@ pub async fn handle(
         AUTHORIZED_OPERATIONS_OMITTED
     };
     let ids: Vec<String> = request.groups.iter().map(|g| g.to_string()).collect();
-    let groups = match state.groups.describe(ids.clone()).await {
+    let groups = match broker.groups().describe(ids.clone()).await {
         Ok(descriptions) => descriptions
             .into_iter()
             .map(|d| {

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::metadata::LEADER_EPOCH;
 use super::topic_name;
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::partition::{Partition, ReadError};
 
 /// Fetch v13 names topics by id instead of by name.
@@ -42,7 +42,7 @@ struct WantedTopic {
     partitions: Vec<Wanted>,
 }
 
-pub async fn handle(state: &State, version: i16, request: FetchRequest) -> FetchResponse {
+pub async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> FetchResponse {
     if version >= 7 {
         if request.session_id != 0 {
             return FetchResponse::default()
@@ -54,7 +54,7 @@ pub async fn handle(state: &State, version: i16, request: FetchRequest) -> Fetch
         }
     }
     let by_id = version >= FIRST_TOPIC_ID_VERSION;
-    let topics = resolve(state, &request, by_id);
+    let topics = resolve(broker, &request, by_id);
     if !matches!(request.isolation_level, READ_UNCOMMITTED | READ_COMMITTED) {
         // Kafka's `IsolationLevel.forId` throws for any other id, once a partition is to be
         // read; the request's error response carries UNKNOWN_SERVER_ERROR. With nothing
@@ -74,13 +74,13 @@ pub async fn handle(state: &State, version: i16, request: FetchRequest) -> Fetch
     let read_committed = request.isolation_level == READ_COMMITTED;
     let max_wait_ms = u64::try_from(request.max_wait_ms)
         .unwrap_or(0)
-        .min(state.config.fetch_wait_max_ms);
+        .min(broker.config().fetch_wait_max_ms);
     let deadline = Instant::now() + Duration::from_millis(max_wait_ms);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     // As Kafka's `fetch.max.bytes`: a client cannot make one fetch hold more than this.
     let max_bytes = usize::try_from(request.max_bytes)
         .unwrap_or(0)
-        .min(state.config.fetch_max_bytes);
+        .min(broker.config().fetch_max_bytes);
 
     // Subscribed before the first read, so an append between the read and the wait still
     // wakes us.
@@ -103,7 +103,7 @@ pub async fn handle(state: &State, version: i16, request: FetchRequest) -> Fetch
         tokio::select! {
             _ = any_append => {}
             _ = tokio::time::sleep_until(deadline) => {}
-            _ = state.shutting_down() => stopping = true,
+            _ = broker.shutting_down() => stopping = true,
         }
     }
 }
@@ -141,15 +141,15 @@ fn refused(request: &FetchRequest, version: i16, error: ResponseError) -> FetchR
     response
 }
 
-fn resolve(state: &State, request: &FetchRequest, by_id: bool) -> Vec<WantedTopic> {
+fn resolve(broker: &Broker, request: &FetchRequest, by_id: bool) -> Vec<WantedTopic> {
     request
         .topics
         .iter()
         .map(|fetch_topic| {
             let topic = if by_id {
-                state.topics.get_by_id(&fetch_topic.topic_id)
+                broker.topics().get_by_id(&fetch_topic.topic_id)
             } else {
-                state.topics.get(fetch_topic.topic.as_str())
+                broker.topics().get(fetch_topic.topic.as_str())
             };
             let unknown = if by_id {
                 ResponseError::UnknownTopicId

@@ -5,7 +5,7 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::broker::State;
+use crate::broker::Broker;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
@@ -13,12 +13,12 @@ const KEY_TYPE_TRANSACTION: i8 = 1;
 const FIRST_BATCHED_VERSION: i16 = 4;
 
 pub fn handle(
-    state: &State,
+    broker: &Broker,
     version: i16,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let known_type = matches!(request.key_type, KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION);
-    let host = StrBytes::from_string(state.advertised_host.clone());
+    let host = StrBytes::from_string(broker.advertised_host().to_string());
     if version >= FIRST_BATCHED_VERSION {
         let coordinators = request
             .coordinator_keys
@@ -29,9 +29,9 @@ pub fn handle(
                     .with_error_message(None);
                 if known_type {
                     coordinator
-                        .with_node_id(BrokerId(state.node_id))
+                        .with_node_id(BrokerId(broker.node_id()))
                         .with_host(host.clone())
-                        .with_port(state.advertised_port)
+                        .with_port(broker.advertised_port())
                 } else {
                     coordinator
                         .with_node_id(BrokerId(-1))
@@ -47,9 +47,9 @@ pub fn handle(
     let response = FindCoordinatorResponse::default().with_error_message(None);
     if known_type {
         response
-            .with_node_id(BrokerId(state.node_id))
+            .with_node_id(BrokerId(broker.node_id()))
             .with_host(host)
-            .with_port(state.advertised_port)
+            .with_port(broker.advertised_port())
     } else {
         response
             .with_node_id(BrokerId(-1))

@@ -3,16 +3,16 @@
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use super::group_error_code;
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::group::MemberRef;
 
-pub async fn handle(state: &State, request: HeartbeatRequest) -> HeartbeatResponse {
+pub async fn handle(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
     let member = MemberRef {
         member_id: request.member_id.to_string(),
         instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
     };
-    let outcome = state
-        .groups
+    let outcome = broker
+        .groups()
         .heartbeat(request.group_id.to_string(), request.generation_id, member)
         .await;
     HeartbeatResponse::default().with_error_code(outcome.err().map_or(0, group_error_code))

@@ -4,9 +4,9 @@
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use kafka_protocol::ResponseError;
 
-use crate::broker::State;
+use crate::broker::Broker;
 
-pub fn handle(state: &State, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {
     if request.transactional_id.is_some() {
         tracing::warn!("InitProducerId with a transactional id: transactions are not supported");
         return InitProducerIdResponse::default()
@@ -15,6 +15,6 @@ pub fn handle(state: &State, request: InitProducerIdRequest) -> InitProducerIdRe
             .with_producer_epoch(-1);
     }
     InitProducerIdResponse::default()
-        .with_producer_id(ProducerId(state.allocate_producer_id()))
+        .with_producer_id(ProducerId(broker.allocate_producer_id()))
         .with_producer_epoch(0)
 }

@@ -6,11 +6,11 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{group_error_code, str_bytes};
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::group::JoinRequest;
 
 pub async fn handle(
-    state: &State,
+    broker: &Broker,
     version: i16,
     client_id: &str,
     client_host: &str,
@@ -39,7 +39,7 @@ pub async fn handle(
         requires_known_member_id: version >= 4,
         supports_skip_assignment: version >= 9,
     };
-    let result = state.groups.join(join).await;
+    let result = broker.groups().join(join).await;
     let members = result
         .members
         .into_iter()

@@ -4,12 +4,16 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::group_error_code;
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::group::MemberRef;
 
 const FIRST_BATCHED_VERSION: i16 = 3;
 
-pub async fn handle(state: &State, version: i16, request: LeaveGroupRequest) -> LeaveGroupResponse {
+pub async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: LeaveGroupRequest,
+) -> LeaveGroupResponse {
     let leaving: Vec<MemberRef> = if version >= FIRST_BATCHED_VERSION {
         request
             .members
@@ -25,8 +29,8 @@ pub async fn handle(state: &State, version: i16, request: LeaveGroupRequest) -> 
             instance_id: None,
         }]
     };
-    let outcomes = match state
-        .groups
+    let outcomes = match broker
+        .groups()
         .leave(request.group_id.to_string(), leaving)
         .await
     {

@@ -5,10 +5,14 @@ use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{group_error_code, str_bytes};
-use crate::broker::State;
+use crate::broker::Broker;
 
-pub async fn handle(state: &State, version: i16, request: ListGroupsRequest) -> ListGroupsResponse {
-    let listings = match state.groups.list().await {
+pub async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let listings = match broker.groups().list().await {
         Ok(listings) => listings,
         Err(e) => return ListGroupsResponse::default().with_error_code(group_error_code(e)),
     };

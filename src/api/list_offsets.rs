@@ -15,7 +15,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 use kafka_protocol::ResponseError;
 
 use super::metadata::LEADER_EPOCH;
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::partition::Partition;
 use crate::protocol::record_batch::BatchHeader;
 use crate::topics::Topic;
@@ -25,12 +25,12 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
-pub fn handle(state: &State, version: i16, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let topics = request
         .topics
         .into_iter()
         .map(|t| {
-            let topic = state.topics.get(t.name.as_str());
+            let topic = broker.topics().get(t.name.as_str());
             let partitions = t
                 .partitions
                 .iter()

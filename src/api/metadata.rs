@@ -13,7 +13,7 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::topic_name;
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::topics::{CreateError, NewTopic, Topic};
 
 /// Sent when the client did not ask for authorized operations (Kafka's "omitted").
@@ -25,9 +25,9 @@ const ALL_TOPIC_OPERATIONS: i32 =
 /// The leader epoch of every partition: one broker, never re-elected.
 pub const LEADER_EPOCH: i32 = 0;
 
-pub fn handle(state: &State, version: i16, request: MetadataRequest) -> MetadataResponse {
+pub fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> MetadataResponse {
     let auto_create =
-        state.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
+        broker.config().auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
     let operations = if version >= 8 && request.include_topic_authorized_operations {
         ALL_TOPIC_OPERATIONS
     } else {
@@ -39,22 +39,22 @@ pub fn handle(state: &State, version: i16, request: MetadataRequest) -> Metadata
         _ => None,
     };
     // Topics this request may still auto-create (`auto_create_topics_max_per_request`).
-    let mut budget = state.config.auto_create_topics_max_per_request;
+    let mut budget = broker.config().auto_create_topics_max_per_request;
     let topics: Vec<MetadataResponseTopic> = match requested {
-        None => state
-            .topics
+        None => broker
+            .topics()
             .all()
             .iter()
-            .map(|topic| describe(topic, state.node_id, operations))
+            .map(|topic| describe(topic, broker.node_id(), operations))
             .collect(),
         Some(requested) => requested
             .into_iter()
             .map(|wanted| match wanted.name {
                 Some(name) if !name.is_empty() => {
-                    lookup_or_create(state, name.as_str(), auto_create, &mut budget, operations)
+                    lookup_or_create(broker, name.as_str(), auto_create, &mut budget, operations)
                 }
-                _ => match state.topics.get_by_id(&wanted.topic_id) {
-                    Some(topic) => describe(&topic, state.node_id, operations),
+                _ => match broker.topics().get_by_id(&wanted.topic_id) {
+                    Some(topic) => describe(&topic, broker.node_id(), operations),
                     None => MetadataResponseTopic::default()
                         .with_error_code(ResponseError::UnknownTopicId.code())
                         .with_topic_id(wanted.topic_id)
@@ -69,11 +69,11 @@ pub fn handle(state: &State, version: i16, request: MetadataRequest) -> Metadata
         .collect();
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(state.node_id))
-            .with_host(StrBytes::from_string(state.advertised_host.clone()))
-            .with_port(state.advertised_port)])
-        .with_cluster_id(Some(StrBytes::from_string(state.cluster_id.clone())))
-        .with_controller_id(BrokerId(state.node_id))
+            .with_node_id(BrokerId(broker.node_id()))
+            .with_host(StrBytes::from_string(broker.advertised_host().to_string()))
+            .with_port(broker.advertised_port())])
+        .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id().to_string())))
+        .with_controller_id(BrokerId(broker.node_id()))
         .with_topics(topics)
         .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
 }
@@ -92,14 +92,14 @@ fn for_version(mut topic: MetadataResponseTopic, version: i16) -> MetadataRespon
 }
 
 fn lookup_or_create(
-    state: &State,
+    broker: &Broker,
     name: &str,
     auto_create: bool,
     budget: &mut usize,
     operations: i32,
 ) -> MetadataResponseTopic {
-    if let Some(topic) = state.topics.get(name) {
-        return describe(&topic, state.node_id, operations);
+    if let Some(topic) = broker.topics().get(name) {
+        return describe(&topic, broker.node_id(), operations);
     }
     let failed = |error: ResponseError| {
         MetadataResponseTopic::default()
@@ -119,14 +119,14 @@ fn lookup_or_create(
     *budget -= 1;
     let new = NewTopic {
         name: name.to_string(),
-        partitions: state.config.num_partitions,
+        partitions: broker.config().num_partitions,
         configs: BTreeMap::new(),
     };
-    match crate::blocking::run(|| state.topics.create(new)) {
-        Ok(topic) => describe(&topic, state.node_id, operations),
+    match crate::blocking::run(|| broker.topics().create(new)) {
+        Ok(topic) => describe(&topic, broker.node_id(), operations),
         // Another connection created it between our lookup and our create.
-        Err(CreateError::AlreadyExists) => match state.topics.get(name) {
-            Some(topic) => describe(&topic, state.node_id, operations),
+        Err(CreateError::AlreadyExists) => match broker.topics().get(name) {
+            Some(topic) => describe(&topic, broker.node_id(), operations),
             None => failed(ResponseError::UnknownTopicOrPartition),
         },
         Err(CreateError::InvalidName(_)) => failed(ResponseError::InvalidTopicException),

@@ -30,13 +30,13 @@ use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::group::GroupError;
 use crate::protocol::request::{Request, RequestBody};
 use crate::protocol::response::ResponseBody;
 
 /// Handles one request from `peer`. `None` means no response is written (Produce with acks=0).
-pub async fn handle(state: &State, request: Request, peer: SocketAddr) -> Option<ResponseBody> {
+pub async fn handle(broker: &Broker, request: Request, peer: SocketAddr) -> Option<ResponseBody> {
     let version = request.version();
     let client_id = request
         .header
@@ -46,62 +46,64 @@ pub async fn handle(state: &State, request: Request, peer: SocketAddr) -> Option
         .to_string();
     let body = match request.body {
         RequestBody::ApiVersions(_) => ResponseBody::ApiVersions(api_versions::handle(version)),
-        RequestBody::Metadata(r) => ResponseBody::Metadata(metadata::handle(state, version, r)),
-        RequestBody::Produce(r) => ResponseBody::Produce(produce::handle(state, version, r).await?),
-        RequestBody::Fetch(r) => ResponseBody::Fetch(fetch::handle(state, version, r).await),
+        RequestBody::Metadata(r) => ResponseBody::Metadata(metadata::handle(broker, version, r)),
+        RequestBody::Produce(r) => {
+            ResponseBody::Produce(produce::handle(broker, version, r).await?)
+        }
+        RequestBody::Fetch(r) => ResponseBody::Fetch(fetch::handle(broker, version, r).await),
         RequestBody::ListOffsets(r) => {
-            ResponseBody::ListOffsets(list_offsets::handle(state, version, r))
+            ResponseBody::ListOffsets(list_offsets::handle(broker, version, r))
         }
         RequestBody::CreateTopics(r) => {
-            ResponseBody::CreateTopics(create_topics::handle(state, version, r))
+            ResponseBody::CreateTopics(create_topics::handle(broker, version, r))
         }
         RequestBody::InitProducerId(r) => {
-            ResponseBody::InitProducerId(init_producer_id::handle(state, r))
+            ResponseBody::InitProducerId(init_producer_id::handle(broker, r))
         }
         RequestBody::FindCoordinator(r) => {
-            ResponseBody::FindCoordinator(find_coordinator::handle(state, version, r))
+            ResponseBody::FindCoordinator(find_coordinator::handle(broker, version, r))
         }
         RequestBody::JoinGroup(r) => {
             // Kafka shows a member's host as the client address with a leading slash.
             let host = format!("/{}", peer.ip());
-            ResponseBody::JoinGroup(join_group::handle(state, version, &client_id, &host, r).await)
+            ResponseBody::JoinGroup(join_group::handle(broker, version, &client_id, &host, r).await)
         }
         RequestBody::SyncGroup(r) => {
-            ResponseBody::SyncGroup(sync_group::handle(state, version, r).await)
+            ResponseBody::SyncGroup(sync_group::handle(broker, version, r).await)
         }
-        RequestBody::Heartbeat(r) => ResponseBody::Heartbeat(heartbeat::handle(state, r).await),
+        RequestBody::Heartbeat(r) => ResponseBody::Heartbeat(heartbeat::handle(broker, r).await),
         RequestBody::LeaveGroup(r) => {
-            ResponseBody::LeaveGroup(leave_group::handle(state, version, r).await)
+            ResponseBody::LeaveGroup(leave_group::handle(broker, version, r).await)
         }
         RequestBody::OffsetCommit(r) => {
-            ResponseBody::OffsetCommit(offset_commit::handle(state, r).await)
+            ResponseBody::OffsetCommit(offset_commit::handle(broker, r).await)
         }
         RequestBody::OffsetFetch(r) => {
-            ResponseBody::OffsetFetch(offset_fetch::handle(state, version, r).await)
+            ResponseBody::OffsetFetch(offset_fetch::handle(broker, version, r).await)
         }
         RequestBody::DescribeGroups(r) => {
-            ResponseBody::DescribeGroups(describe_groups::handle(state, version, r).await)
+            ResponseBody::DescribeGroups(describe_groups::handle(broker, version, r).await)
         }
         RequestBody::ListGroups(r) => {
-            ResponseBody::ListGroups(list_groups::handle(state, version, r).await)
+            ResponseBody::ListGroups(list_groups::handle(broker, version, r).await)
         }
         RequestBody::DeleteGroups(r) => {
-            ResponseBody::DeleteGroups(delete_groups::handle(state, r).await)
+            ResponseBody::DeleteGroups(delete_groups::handle(broker, r).await)
         }
         RequestBody::OffsetDelete(r) => {
-            ResponseBody::OffsetDelete(offset_delete::handle(state, r).await)
+            ResponseBody::OffsetDelete(offset_delete::handle(broker, r).await)
         }
         RequestBody::CreatePartitions(r) => {
-            ResponseBody::CreatePartitions(create_partitions::handle(state, r))
+            ResponseBody::CreatePartitions(create_partitions::handle(broker, r))
         }
         RequestBody::DescribeConfigs(r) => {
-            ResponseBody::DescribeConfigs(describe_configs::handle(state, version, r))
+            ResponseBody::DescribeConfigs(describe_configs::handle(broker, version, r))
         }
         RequestBody::DeleteTopics(r) => {
-            ResponseBody::DeleteTopics(delete_topics::handle(state, version, r).await)
+            ResponseBody::DeleteTopics(delete_topics::handle(broker, version, r).await)
         }
         RequestBody::DeleteRecords(r) => {
-            ResponseBody::DeleteRecords(delete_records::handle(state, r).await)
+            ResponseBody::DeleteRecords(delete_records::handle(broker, r).await)
         }
     };
     Some(body)

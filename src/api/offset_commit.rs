@@ -8,16 +8,16 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use kafka_protocol::ResponseError;
 
 use super::group_error_code;
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::group::{MemberRef, OffsetToCommit};
 
-pub async fn handle(state: &State, request: OffsetCommitRequest) -> OffsetCommitResponse {
-    let max_metadata = state.config.offset_metadata_max_bytes;
+pub async fn handle(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitResponse {
+    let max_metadata = broker.config().offset_metadata_max_bytes;
     // Each partition's own verdict; the valid ones are committed together.
     let mut verdicts: Vec<Vec<Option<ResponseError>>> = Vec::with_capacity(request.topics.len());
     let mut offsets = Vec::new();
     for topic in &request.topics {
-        let known = state.topics.get(topic.name.as_str());
+        let known = broker.topics().get(topic.name.as_str());
         let mut topic_verdicts = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
             let metadata = p
@@ -50,8 +50,8 @@ pub async fn handle(state: &State, request: OffsetCommitRequest) -> OffsetCommit
         member_id: request.member_id.to_string(),
         instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
     };
-    let group_error = state
-        .groups
+    let group_error = broker
+        .groups()
         .commit(
             request.group_id.to_string(),
             request.generation_id_or_member_epoch,

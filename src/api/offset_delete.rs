@@ -14,12 +14,12 @@ use kafka_protocol::protocol::Decodable;
 use kafka_protocol::ResponseError;
 
 use super::group_error_code;
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::group::{GroupError, GroupState};
 
-pub async fn handle(state: &State, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub async fn handle(broker: &Broker, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let group_id = request.group_id.to_string();
-    let description = match state.groups.describe(vec![group_id.clone()]).await {
+    let description = match broker.groups().describe(vec![group_id.clone()]).await {
         Ok(mut d) if !d.is_empty() => d.remove(0),
         Ok(_) => return failed(GroupError::CoordinatorNotAvailable),
         Err(e) => return failed(e),
@@ -50,7 +50,7 @@ pub async fn handle(state: &State, request: OffsetDeleteRequest) -> OffsetDelete
                 .map(|p| (t.name.to_string(), p.partition_index))
         })
         .collect();
-    if let Err(e) = state.groups.delete_offsets(group_id, deletable).await {
+    if let Err(e) = broker.groups().delete_offsets(group_id, deletable).await {
         return failed(e);
     }
     let topics = request

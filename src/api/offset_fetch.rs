@@ -11,7 +11,7 @@ use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse}
 use kafka_protocol::protocol::StrBytes;
 
 use super::{group_error_code, topic_name};
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::group::{CommittedOffset, GroupError};
 
 const FIRST_MULTI_GROUP_VERSION: i16 = 8;
@@ -20,7 +20,7 @@ const FIRST_MULTI_GROUP_VERSION: i16 = 8;
 type TopicOffsets = BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>>;
 
 pub async fn handle(
-    state: &State,
+    broker: &Broker,
     version: i16,
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
@@ -28,7 +28,7 @@ pub async fn handle(
         let mut groups = Vec::with_capacity(request.groups.len());
         for group in request.groups {
             let wanted = partitions(group.topics, |t| (t.name.to_string(), t.partition_indexes));
-            let response = match fetch(state, group.group_id.to_string(), wanted).await {
+            let response = match fetch(broker, group.group_id.to_string(), wanted).await {
                 Ok(offsets) => OffsetFetchResponseGroup::default().with_topics(
                     offsets
                         .into_iter()
@@ -61,7 +61,7 @@ pub async fn handle(
     let wanted = partitions(request.topics, |t| {
         (t.name.to_string(), t.partition_indexes)
     });
-    match fetch(state, request.group_id.to_string(), wanted).await {
+    match fetch(broker, request.group_id.to_string(), wanted).await {
         Ok(offsets) => OffsetFetchResponse::default().with_topics(
             offsets
                 .into_iter()
@@ -117,11 +117,11 @@ fn fields(offset: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
 }
 
 async fn fetch(
-    state: &State,
+    broker: &Broker,
     group_id: String,
     wanted: Option<Vec<(String, i32)>>,
 ) -> Result<TopicOffsets, GroupError> {
-    let offsets = state.groups.fetch_offsets(group_id, wanted).await?;
+    let offsets = broker.groups().fetch_offsets(group_id, wanted).await?;
     let mut by_topic: TopicOffsets = BTreeMap::new();
     for (topic, partition, offset) in offsets {
         by_topic.entry(topic).or_default().push((partition, offset));

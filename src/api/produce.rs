@@ -11,7 +11,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::partition::{AppendError, Partition};
 use crate::producer_state::SequenceError;
 use crate::protocol::record_batch::{BatchError, BatchHeader};
@@ -23,7 +23,7 @@ const FIRST_SUPPORTED_VERSION: i16 = 3;
 
 /// `None` when the producer asked for no acknowledgement (acks=0).
 pub async fn handle(
-    state: &State,
+    broker: &Broker,
     version: i16,
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
@@ -53,20 +53,20 @@ pub async fn handle(
         .iter()
         .map(|t| t.partition_data.len())
         .sum();
-    let copy_batches = state.config.memory && batches > 1;
+    let copy_batches = broker.config().memory && batches > 1;
     // Partitions whose flush policy (`flush.messages`) says to fsync before acknowledging:
     // (topic position, partition position) in the response, and the partition.
     let mut to_flush: Vec<(usize, usize, Arc<Partition>)> = Vec::new();
     let mut responses: Vec<TopicProduceResponse> = Vec::with_capacity(request.topic_data.len());
     for (t, topic_data) in request.topic_data.into_iter().enumerate() {
-        let topic = state.topics.get(topic_data.name.as_str());
+        let topic = broker.topics().get(topic_data.name.as_str());
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
         for (p, data) in topic_data.partition_data.into_iter().enumerate() {
             let response = match refusal {
                 Some((error, message)) => failed(data.index, error, message.to_string()),
                 None => {
                     let (response, flush) =
-                        produce_partition(state, version, topic.as_deref(), data, copy_batches);
+                        produce_partition(broker, version, topic.as_deref(), data, copy_batches);
                     if let Some(partition) = flush {
                         to_flush.push((t, p, partition));
                     }
@@ -121,7 +121,7 @@ fn failed(index: i32, error: ResponseError, message: String) -> PartitionProduce
 /// Appends one partition's batch. The partition comes back when `flush.messages` says the
 /// append must be fsynced before it is acknowledged.
 fn produce_partition(
-    state: &State,
+    broker: &Broker,
     version: i16,
     topic: Option<&Topic>,
     data: PartitionProduceData,
@@ -136,7 +136,7 @@ fn produce_partition(
     let records = data.records.unwrap_or_default();
     let max_message_bytes = topic.config.max_message_bytes();
     let log_append_time = topic.config.log_append_time();
-    let now_ms = state.clock.now_ms();
+    let now_ms = broker.clock().now_ms();
     let rules = RecordRules::for_topic(
         topic.config.overrides(),
         max_message_bytes,
@@ -285,20 +285,20 @@ mod tests {
         bytes
     }
 
-    async fn broker_with_topic(partitions: i32) -> (crate::broker::Broker, Arc<State>) {
-        let broker = crate::broker::Broker::start(crate::config::Config::for_tests())
+    async fn broker_with_topic(partitions: i32) -> (crate::node::Node, Arc<Broker>) {
+        let node = crate::node::Node::start(crate::config::Config::for_tests())
             .await
             .unwrap();
-        let state = broker.state().clone();
-        state
-            .topics
+        let broker = node.broker().clone();
+        broker
+            .topics()
             .create(crate::topics::NewTopic {
                 name: "t".into(),
                 partitions,
                 configs: Default::default(),
             })
             .unwrap();
-        (broker, state)
+        (node, broker)
     }
 
     /// A request for topic `t`, partitions 0 and (with `partitions` 2) 1, whose batches are
@@ -326,13 +326,13 @@ mod tests {
     /// it came.
     #[tokio::test]
     async fn in_memory_batches_sharing_a_frame_do_not_keep_it() {
-        let (broker, state) = broker_with_topic(2).await;
+        let (node, broker) = broker_with_topic(2).await;
         let first = batch(b"first");
         let mut frame = first.clone();
         frame.extend(batch(b"second"));
         let frame = Bytes::from(frame);
 
-        let response = handle(&state, 9, request_from_one_frame(&frame, first.len(), 2))
+        let response = handle(&broker, 9, request_from_one_frame(&frame, first.len(), 2))
             .await
             .unwrap();
         let codes: Vec<i16> = response.responses[0]
@@ -347,14 +347,14 @@ mod tests {
         );
 
         let alone = Bytes::from(batch(b"alone"));
-        handle(&state, 9, request_from_one_frame(&alone, alone.len(), 1))
+        handle(&broker, 9, request_from_one_frame(&alone, alone.len(), 1))
             .await
             .unwrap();
         assert!(
             !alone.is_unique(),
             "a batch alone in its frame is kept as sent"
         );
-        broker.shutdown().await;
+        node.shutdown().await;
     }
 
     /// The error code `validate` answers `bytes` with (0 when it passes).
@@ -419,18 +419,18 @@ mod tests {
     /// index and retention trust it.
     #[tokio::test]
     async fn the_stored_max_timestamp_is_the_records() {
-        let (broker, state) = broker_with_topic(1).await;
+        let (node, broker) = broker_with_topic(1).await;
         let mut payload = record(0, 5, None, Some(b"a"), &[]);
         payload.extend(record(1, 2, None, Some(b"b"), &[]));
         let lying = Bytes::from(batch_over(&payload, 2, 0, i64::MAX));
-        let response = handle(&state, 9, request_from_one_frame(&lying, lying.len(), 1))
+        let response = handle(&broker, 9, request_from_one_frame(&lying, lying.len(), 1))
             .await
             .unwrap();
         assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
-        let topic = state.topics.get("t").unwrap();
+        let topic = broker.topics().get("t").unwrap();
         let read = topic.partition(0).unwrap().read(0, 1 << 20, true).unwrap();
         let stored = BatchHeader::parse_checked(&read.batches[0]).unwrap();
         assert_eq!(stored.max_timestamp(), TIMESTAMP + 5);
-        broker.shutdown().await;
+        node.shutdown().await;
     }
 }

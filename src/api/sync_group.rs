@@ -4,10 +4,10 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::group_error_code;
-use crate::broker::State;
+use crate::broker::Broker;
 use crate::group::SyncRequest;
 
-pub async fn handle(state: &State, version: i16, request: SyncGroupRequest) -> SyncGroupResponse {
+pub async fn handle(broker: &Broker, version: i16, request: SyncGroupRequest) -> SyncGroupResponse {
     let sync = SyncRequest {
         group_id: request.group_id.to_string(),
         generation_id: request.generation_id,
@@ -21,7 +21,7 @@ pub async fn handle(state: &State, version: i16, request: SyncGroupRequest) -> S
             .map(|a| (a.member_id.to_string(), a.assignment))
             .collect(),
     };
-    let result = state.groups.sync(sync).await;
+    let result = broker.groups().sync(sync).await;
     let response = SyncGroupResponse::default()
         .with_error_code(result.error.map_or(0, group_error_code))
         .with_assignment(result.assignment);

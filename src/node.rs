@@ -1,0 +1,297 @@
+//! The node: one running Sluice process, embeddable. It binds the listeners, opens the
+//! storage (the cluster id, the topics' logs, the group log), builds the [`Broker`] and runs
+//! the front ends ([`server`], [`http`]) and the upkeep tasks ([`maintenance`]) around it,
+//! and shuts them down in order. The only module that imports the front ends.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::broker::{Broker, BrokerParts};
+use crate::clock::Clock;
+use crate::config::{pick_address, split_host_port, Config, Storage};
+use crate::data_dir_lock::DataDirLock;
+use crate::group::GroupCoordinator;
+use crate::metrics::Metrics;
+use crate::protocol::versions;
+use crate::topics::Topics;
+use crate::{http, maintenance, server};
+
+/// How long shutdown waits for connections to finish their requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A running node. Dropping it does not stop it; call [`Node::shutdown`].
+pub struct Node {
+    local_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
+    broker: Arc<Broker>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    http: Option<JoinHandle<()>>,
+    maintenance: JoinHandle<()>,
+    /// Recovers the partition logs found at start while the broker serves.
+    recovery: Option<std::thread::JoinHandle<()>>,
+    stop_recovery: Arc<AtomicBool>,
+}
+
+impl Node {
+    /// Binds the listener, loads or creates the broker's identity, and starts serving.
+    pub async fn start(config: Config) -> io::Result<Node> {
+        config
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        // Before anything reads or writes the data directory. Before the ports too: a second
+        // broker started with the same settings then names the real conflict, the directory
+        // and who holds it, rather than a taken port.
+        let data_dir_lock = match config.storage() {
+            Storage::Memory => None,
+            Storage::Disk(dir) => Some(
+                tokio::task::spawn_blocking(move || DataDirLock::acquire(&dir))
+                    .await
+                    .map_err(io::Error::other)??,
+            ),
+        };
+        // The admin listener comes first, so /health/ready can say "not yet" during recovery.
+        let http_listener = match config.http_address() {
+            Some(address) => Some(bind(address, "--http").await?),
+            None => None,
+        };
+        let listener = bind(&config.listen, "--listen").await?;
+        let local_addr = listener.local_addr()?;
+        let (advertised_host, advertised_port) = match &config.advertise {
+            Some(address) => split_host_port(address).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "advertise must be HOST:PORT")
+            })?,
+            None => (local_addr.ip().to_string(), local_addr.port()),
+        };
+        // Opening the data directory reads and recovers logs: a blocking thread's work.
+        let opening = config.clone();
+        let (cluster_id, topics, groups) =
+            tokio::task::spawn_blocking(move || open_storage(&opening))
+                .await
+                .map_err(io::Error::other)??;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let broker = Arc::new(Broker::new(BrokerParts {
+            cluster_id,
+            advertised_host,
+            advertised_port: i32::from(advertised_port),
+            topics,
+            groups,
+            metrics: Metrics::new(
+                &versions::SUPPORTED
+                    .iter()
+                    .map(|s| (s.key as i16, format!("{:?}", s.key)))
+                    .collect::<Vec<_>>(),
+            ),
+            clock: Clock::System,
+            shutdown: shutdown_rx,
+            data_dir_lock,
+            config,
+        }));
+        let http_addr = match &http_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
+        let http = http_listener.map(|l| tokio::spawn(http::serve(l, broker.clone())));
+        let server = tokio::spawn(server::run(listener, broker.clone()));
+        let maintenance = tokio::spawn(maintenance::run(broker.clone()));
+        let stop_recovery = Arc::new(AtomicBool::new(false));
+        let recovery = {
+            let (topics, stop) = (broker.topics().clone(), stop_recovery.clone());
+            let threads = std::thread::available_parallelism().map_or(2, usize::from);
+            std::thread::Builder::new()
+                .name("sluice-recovery".into())
+                .spawn(move || topics.recover_all(threads, &stop))?
+        };
+        broker.set_ready(true);
+        tracing::info!(
+            listen = %local_addr,
+            advertise = %format!("{}:{}", broker.advertised_host(), broker.advertised_port()),
+            cluster_id = %broker.cluster_id(),
+            http = %http_addr.map_or_else(|| "none".to_string(), |a| a.to_string()),
+            "sluice ready"
+        );
+        Ok(Node {
+            local_addr,
+            http_addr,
+            broker,
+            shutdown,
+            server,
+            http,
+            maintenance,
+            recovery: Some(recovery),
+            stop_recovery,
+        })
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The admin HTTP listener's address, when it is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// What a client puts in `bootstrap.servers`.
+    pub fn bootstrap_servers(&self) -> String {
+        self.local_addr.to_string()
+    }
+
+    /// The broker this node runs: lets an embedder (or a test) look at what it holds.
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Stops accepting, lets in-flight requests finish (for up to five seconds), then stops
+    /// the group coordinator and closes the logs.
+    pub async fn shutdown(self) {
+        self.broker.set_ready(false);
+        self.shutdown.send_replace(true);
+        let server = self.server;
+        let abort = server.abort_handle();
+        match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+            Err(_) => {
+                tracing::warn!(
+                    "connections still busy after the shutdown grace period; closing them"
+                );
+                abort.abort();
+            }
+        }
+        if let Some(http) = self.http {
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, http).await;
+        }
+        let _ = self.maintenance.await;
+        // Logs being recovered finish; the others stay as they are on disk.
+        self.stop_recovery.store(true, Ordering::SeqCst);
+        if let Some(recovery) = self.recovery {
+            let joined = tokio::task::spawn_blocking(move || recovery.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                tracing::error!("the log recovery thread failed");
+            }
+        }
+        self.broker.groups().stop();
+        maintenance::close_logs(self.broker.clone()).await;
+        // The logs and the group log are closed: another broker may have the directory now.
+        self.broker.release_data_dir();
+        tracing::info!("shutdown complete");
+    }
+}
+
+/// Resolves `address` (`host:port`, the host a name or an IP) and binds a listener there. The
+/// errors name the address and the setting's flag: "Address already in use" alone does not say
+/// which of the two listeners failed.
+async fn bind(address: &str, flag: &str) -> io::Result<TcpListener> {
+    let fail = |what: String, e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+    let (host, port) = split_host_port(address).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{flag} must be HOST:PORT, not {address:?}"),
+        )
+    })?;
+    let resolved = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| fail(format!("cannot resolve {address} ({flag})"), e))?;
+    let addr = pick_address(resolved).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("cannot resolve {address} ({flag}): no addresses"),
+        )
+    })?;
+    // The configured name too, when it is not the address itself.
+    let setting = if addr.to_string() == address {
+        flag.to_string()
+    } else {
+        format!("{flag} {address}")
+    };
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| fail(format!("cannot listen on {addr} ({setting})"), e))
+}
+
+/// The cluster id, topics (logs recovered) and group coordinator of the configured storage.
+fn open_storage(config: &Config) -> io::Result<(String, Topics, GroupCoordinator)> {
+    Ok(match config.storage() {
+        Storage::Memory => (
+            new_cluster_id(),
+            Topics::new(config.topic_defaults()).with_max_partitions(config.max_partitions),
+            GroupCoordinator::start(config.group_config(), None, Clock::System)?,
+        ),
+        Storage::Disk(dir) => (
+            load_or_create_cluster_id(&dir)?,
+            Topics::open(&dir, config.topic_defaults(), Clock::System)?
+                .with_max_partitions(config.max_partitions),
+            GroupCoordinator::start(config.group_config(), Some(&dir), Clock::System)?,
+        ),
+    })
+}
+
+/// A cluster id as Kafka writes them: a random UUID in URL-safe base64, unpadded.
+fn new_cluster_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let mut out = String::with_capacity(22);
+    for chunk in bytes.chunks(3) {
+        let mut group = [0u8; 3];
+        group[..chunk.len()].copy_from_slice(chunk);
+        let n = u32::from_be_bytes([0, group[0], group[1], group[2]]);
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+fn load_or_create_cluster_id(data_dir: &Path) -> io::Result<String> {
+    std::fs::create_dir_all(data_dir)?;
+    let path = data_dir.join("cluster_id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is empty", path.display()),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let id = new_cluster_id();
+            let temporary = data_dir.join("cluster_id.tmp");
+            std::fs::write(&temporary, format!("{id}\n"))?;
+            std::fs::rename(&temporary, &path)?;
+            Ok(id)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ids_look_like_kafkas() {
+        let id = new_cluster_id();
+        assert_eq!(id.len(), 22);
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_ne!(id, new_cluster_id());
+    }
+
+    #[test]
+    fn the_cluster_id_survives_a_restart() {
+        let dir = std::env::temp_dir().join(format!("sluice-cluster-id-{}", uuid::Uuid::new_v4()));
+        let first = load_or_create_cluster_id(&dir).unwrap();
+        assert_eq!(load_or_create_cluster_id(&dir).unwrap(), first);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
