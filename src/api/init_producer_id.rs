@@ -7,10 +7,18 @@ use kafka_protocol::ResponseError;
 use crate::broker::Broker;
 
 pub fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {
-    if request.transactional_id.is_some() {
-        tracing::warn!("InitProducerId with a transactional id: transactions are not supported");
+    if let Some(id) = &request.transactional_id {
+        // An empty id is a malformed request, as Kafka's transaction coordinator says.
+        let error = if id.is_empty() {
+            ResponseError::InvalidRequest
+        } else {
+            tracing::warn!(
+                "InitProducerId with a transactional id: transactions are not supported"
+            );
+            ResponseError::TransactionalIdAuthorizationFailed
+        };
         return InitProducerIdResponse::default()
-            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
+            .with_error_code(error.code())
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
     }
