@@ -7,20 +7,13 @@
 //! in-flight requests costs few writes, not one per request. The first response after a wait
 //! for the socket still goes out alone, so the peer is never idle while the rest is handled.
 
-// Unsafe code here: the SO_RCVLOWAT socket option, which std does not wrap; each block says why it is sound.
-#![allow(unsafe_code)]
-
 use std::io::{self, IoSlice};
-use std::net::SocketAddr;
-use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::ApiKey;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::api;
 use crate::broker::Broker;
@@ -28,36 +21,42 @@ use crate::protocol::frame::{self, FrameError, FrameSource};
 use crate::protocol::read_buffer::ReadBuffer;
 use crate::protocol::request::{self, DecodeError};
 use crate::protocol::response;
+use crate::session::Session;
+use crate::transport::Transport;
 
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Responses held back for one write are written at once beyond this many bytes.
 const PENDING_RESPONSE_BYTES: usize = 64 * 1024;
 
-pub struct Connection {
-    reader: ReadBuffer<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
-    peer: SocketAddr,
+/// A connection over any [`Transport`]: requests and responses share the one stream, which
+/// is never read and written at the same time (a response is written before the next
+/// request is read), so it is not split.
+pub struct Connection<S> {
+    /// The stream, behind the read buffer; responses are written to `stream.get_mut()`.
+    stream: ReadBuffer<S>,
+    session: Session,
     broker: Arc<Broker>,
 }
 
-impl Connection {
-    pub fn new(socket: TcpStream, peer: SocketAddr, broker: Arc<Broker>) -> Connection {
-        let (reader, writer) = socket.into_split();
+impl<S: Transport> Connection<S> {
+    pub fn new(stream: S, session: Session, broker: Arc<Broker>) -> Connection<S> {
         Connection {
-            reader: ReadBuffer::new(READ_BUFFER_BYTES, reader),
-            writer,
-            peer,
+            stream: ReadBuffer::new(READ_BUFFER_BYTES, stream),
+            session,
             broker,
         }
     }
 
     pub async fn run(mut self) {
-        let peer = self.peer;
+        let peer = self.session.peer();
         self.broker.metrics().connection_opened();
         match self.serve().await {
             Ok(()) => tracing::debug!(%peer, "connection closed"),
             Err(reason) => tracing::warn!(%peer, %reason, "closing connection"),
         }
+        // The write side is closed before the stream is dropped, as a TCP write half does
+        // when it is dropped: the peer sees the end of the responses.
+        let _ = self.stream.get_mut().shutdown().await;
         self.broker.metrics().connection_closed();
     }
 
@@ -66,7 +65,7 @@ impl Connection {
     async fn serve(&mut self) -> Result<(), String> {
         let mut pending = PendingResponses::default();
         let outcome = self.serve_requests(&mut pending).await;
-        let written = pending.write_to(&mut self.writer, &self.broker).await;
+        let written = pending.write_to(self.stream.get_mut(), &self.broker).await;
         outcome.and(written)
     }
 
@@ -74,37 +73,43 @@ impl Connection {
         let max_request_bytes = self.broker.config().max_request_bytes;
         let idle = Duration::from_millis(self.broker.config().connections_max_idle_ms);
         let request_read = Duration::from_millis(self.broker.config().request_read_timeout_ms);
-        let socket = self.reader.get_ref().as_ref().as_raw_fd();
+        let low_water_mark = self.stream.get_ref().low_water_mark();
+        let expect_more = move |rest: usize| {
+            if let Some(mark) = low_water_mark {
+                mark.set(rest);
+            }
+        };
         // The first response after a wait for the socket goes out alone, so the peer works on
         // it while the rest of what it sent is handled.
         let mut first_since_wait = false;
         loop {
-            let frame = match frame::buffered_api_key(self.reader.buffered()) {
+            let frame = match frame::buffered_api_key(self.stream.buffered()) {
                 // Already read: no wait, no timer. Another Produce lets its predecessor's
                 // response wait for the same write.
                 Some(api_key) => {
                     if api_key != ApiKey::Produce as i16 || first_since_wait {
-                        pending.write_to(&mut self.writer, &self.broker).await?;
+                        pending
+                            .write_to(self.stream.get_mut(), &self.broker)
+                            .await?;
                     }
                     first_since_wait = false;
-                    frame::read_frame(&mut self.reader, max_request_bytes, |rest| {
-                        receive_low_water_mark(socket, rest)
-                    })
-                    .await
+                    frame::read_frame(&mut self.stream, max_request_bytes, expect_more).await
                 }
                 None => {
-                    pending.write_to(&mut self.writer, &self.broker).await?;
+                    pending
+                        .write_to(self.stream.get_mut(), &self.broker)
+                        .await?;
                     first_since_wait = true;
                     // Idle until the next request's first byte; from then on the whole
                     // request must arrive within `request_read_timeout_ms`.
                     // An idle connection holds no read buffer.
-                    self.reader.release();
-                    let waiting = self.reader.buffered().is_empty();
+                    self.stream.release();
+                    let waiting = self.stream.buffered().is_empty();
                     tokio::select! {
                         started = tokio::time::timeout(idle, async {
                             if waiting {
                                 // Waits for a first byte (or the end) without reading it.
-                                self.reader.get_mut().peek(&mut [0u8; 1]).await.map(drop)
+                                self.stream.get_mut().wait_for_input().await
                             } else {
                                 Ok(())
                             }
@@ -116,9 +121,7 @@ impl Connection {
                         _ = self.broker.shutting_down() => return Ok(()),
                     }
                     let next_frame =
-                        frame::read_frame(&mut self.reader, max_request_bytes, |rest| {
-                            receive_low_water_mark(socket, rest)
-                        });
+                        frame::read_frame(&mut self.stream, max_request_bytes, expect_more);
                     match tokio::time::timeout(request_read, next_frame).await {
                         Ok(frame) => frame,
                         Err(_) => {
@@ -141,7 +144,7 @@ impl Connection {
                 Ok(request) => {
                     let (api_key, version, correlation_id) =
                         (request.api_key, request.version(), request.correlation_id());
-                    let body = api::handle(&self.broker, request, self.peer).await;
+                    let body = api::handle(&self.broker, &mut self.session, request).await;
                     let codes = body.as_ref().map(|b| b.error_codes()).unwrap_or_default();
                     self.broker.metrics().request(
                         api_key as i16,
@@ -162,7 +165,9 @@ impl Connection {
             let response = response.map_err(|e| format!("cannot encode response: {e}"))?;
             pending.push(response);
             if pending.bytes >= PENDING_RESPONSE_BYTES {
-                pending.write_to(&mut self.writer, &self.broker).await?;
+                pending
+                    .write_to(self.stream.get_mut(), &self.broker)
+                    .await?;
             }
         }
     }
@@ -181,9 +186,9 @@ impl PendingResponses {
         self.chunks.extend(response);
     }
 
-    async fn write_to(
+    async fn write_to<W: AsyncWrite + Unpin>(
         &mut self,
-        writer: &mut OwnedWriteHalf,
+        writer: &mut W,
         broker: &Broker,
     ) -> Result<(), String> {
         if self.chunks.is_empty() {
@@ -202,8 +207,8 @@ impl PendingResponses {
 /// Writes every chunk in order with vectored writes; returns the bytes written. A peer that
 /// takes no byte for `stall` is cut off (`TimedOut`): a client that sends requests and never
 /// reads the answers cannot keep them, and the memory they hold, for ever.
-async fn write_chunks(
-    writer: &mut OwnedWriteHalf,
+async fn write_chunks<W: AsyncWrite + Unpin>(
+    writer: &mut W,
     mut chunks: Vec<Bytes>,
     stall: Duration,
 ) -> io::Result<usize> {
@@ -235,35 +240,9 @@ async fn write_chunks(
     Ok(total)
 }
 
-/// The most a socket is asked to gather before it wakes the connection.
-const LOW_WATER_MARK_MAX_BYTES: usize = 1024 * 1024;
-
-/// Asks the socket not to wake the connection before `rest` bytes (at most
-/// [`LOW_WATER_MARK_MAX_BYTES`]) have arrived, or before any, for 0: a large produce request
-/// is then received in a few large reads rather than many small ones, each a wake-up. The
-/// kernel still wakes the reader when its receive window would otherwise close. Failure only
-/// costs wake-ups, so it is logged, not returned.
-fn receive_low_water_mark(socket: RawFd, rest: usize) {
-    let bytes = rest.clamp(1, LOW_WATER_MARK_MAX_BYTES) as libc::c_int;
-    // SAFETY: a socket option on a descriptor the connection owns, with a live `c_int`.
-    let set = unsafe {
-        libc::setsockopt(
-            socket,
-            libc::SOL_SOCKET,
-            libc::SO_RCVLOWAT,
-            (&bytes as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if set != 0 {
-        tracing::debug!(error = %io::Error::last_os_error(), "cannot set SO_RCVLOWAT");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
 
     /// Frame sizes on both sides of every threshold of the read path: the 64 KiB read buffer,
@@ -296,11 +275,11 @@ mod tests {
                 stream
             });
             let (socket, _) = listener.accept().await.unwrap();
-            let fd = socket.as_raw_fd();
+            let mark = socket
+                .low_water_mark()
+                .expect("a TCP socket has a low-water mark");
             let mut reader = ReadBuffer::new(READ_BUFFER_BYTES, socket);
-            let read = frame::read_frame(&mut reader, 100 * 1024 * 1024, |rest| {
-                receive_low_water_mark(fd, rest)
-            });
+            let read = frame::read_frame(&mut reader, 100 * 1024 * 1024, |rest| mark.set(rest));
             let frame = tokio::time::timeout(Duration::from_secs(10), read)
                 .await
                 .unwrap_or_else(|_| panic!("a frame of {size} bytes never arrived"))
@@ -309,5 +288,74 @@ mod tests {
             assert!(frame.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
             drop(writer.await.unwrap());
         }
+    }
+
+    /// A stream with no socket under it, as a TLS stream will be. It cannot wait for input
+    /// without reading it, so its connection starts the request read timer at once.
+    impl Transport for tokio::io::DuplexStream {
+        async fn wait_for_input(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The whole path over a non-TCP transport: a request framed in, its response framed out,
+    /// and the end of the stream ends the connection.
+    #[tokio::test]
+    async fn a_connection_serves_a_transport_that_is_not_tcp() {
+        use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
+        use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+        use tokio::io::AsyncReadExt;
+
+        let node = crate::node::Node::start(crate::config::Config::for_tests())
+            .await
+            .unwrap();
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let session = Session::new(
+            crate::session::PLAINTEXT_LISTENER,
+            "127.0.0.1:6000".parse().unwrap(),
+        );
+        let served = tokio::spawn(Connection::new(server, session, node.broker().clone()).run());
+
+        let mut request = bytes::BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(ApiKey::ApiVersions as i16)
+            .with_request_api_version(3)
+            .with_correlation_id(11)
+            .with_client_id(Some(StrBytes::from_static_str("duplex")))
+            .encode(&mut request, ApiKey::ApiVersions.request_header_version(3))
+            .unwrap();
+        ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("test"))
+            .with_client_software_version(StrBytes::from_static_str("1"))
+            .encode(&mut request, 3)
+            .unwrap();
+        client
+            .write_all(&(request.len() as i32).to_be_bytes())
+            .await
+            .unwrap();
+        client.write_all(&request).await.unwrap();
+
+        let size = tokio::time::timeout(Duration::from_secs(5), client.read_i32())
+            .await
+            .expect("a response within 5 s")
+            .unwrap();
+        let mut response = vec![0u8; usize::try_from(size).unwrap()];
+        client.read_exact(&mut response).await.unwrap();
+        let mut response = Bytes::from(response);
+        assert_eq!(response.get_i32(), 11, "the correlation id comes back");
+        let answer = ApiVersionsResponse::decode(&mut response, 3).unwrap();
+        assert_eq!(answer.error_code, 0);
+        assert_eq!(
+            answer.api_keys.len(),
+            crate::protocol::versions::SUPPORTED.len()
+        );
+        assert!(response.is_empty(), "nothing after the body");
+
+        drop(client);
+        tokio::time::timeout(Duration::from_secs(5), served)
+            .await
+            .expect("the connection ends with its stream")
+            .unwrap();
+        node.shutdown().await;
     }
 }

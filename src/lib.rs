@@ -4,10 +4,14 @@
 //!
 //! - [`server`] accepts connections (a permit each) and owns shutdown;
 //! - [`connection`] reads frames in order and writes their responses in order (pipelined
-//!   Produce responses share a write), with limits on half-sent requests and unread answers;
-//! - [`protocol`] is the wire: frames and the connection's read buffer, request and response
-//!   headers, the advertised versions, our zero-copy view of record-batch headers and the
-//!   validation of the records behind them;
+//!   Produce responses share a write), with limits on half-sent requests and unread answers,
+//!   over any [`transport`] (TCP today);
+//! - [`session`] is what a connection knows of its peer (listener, principal, client
+//!   software) and the `RequestContext` every handler gets;
+//! - [`protocol`] is the wire: frames and the connection's read buffer, the API table
+//!   (`protocol::apis`: each API's versions, types and handler, declared once) and the request
+//!   decoding, response encoding and advertised versions expanded from it, our zero-copy view
+//!   of record-batch headers and the validation of the records behind them;
 //! - [`api`] has one module per Kafka API, turning a request into calls on the broker;
 //! - [`broker`] is the domain service every connection shares: cluster identity,
 //!   [`topics`], producer ids, and the [`group`] coordinator;
@@ -47,7 +51,9 @@ pub mod partition;
 pub mod producer_state;
 pub mod protocol;
 pub mod server;
+pub mod session;
 pub mod topics;
+pub mod transport;
 
 pub use broker::Broker;
 pub use node::Node;

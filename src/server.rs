@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 
 use crate::broker::Broker;
 use crate::connection::Connection;
+use crate::session::{Session, PLAINTEXT_LISTENER};
 
 pub async fn run(listener: TcpListener, broker: Arc<Broker>) {
     let permits = Arc::new(Semaphore::new(broker.config().max_connections));
@@ -39,7 +40,9 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>) {
         }
         let broker = broker.clone();
         connections.spawn(async move {
-            Connection::new(socket, peer, broker).run().await;
+            Connection::new(socket, Session::new(PLAINTEXT_LISTENER, peer), broker)
+                .run()
+                .await;
             drop(permit);
         });
         // Reap finished connection tasks so the set does not grow without bound.

@@ -6,6 +6,7 @@ use kafka_protocol::messages::DescribeConfigsRequest;
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminOptions, ConfigSource, ResourceSpecifier};
 use rdkafka::types::RDKafkaErrorCode;
+use sluice::session::{RequestContext, Session, PLAINTEXT_LISTENER};
 use sluice_interop_tests::*;
 
 #[test]
@@ -60,7 +61,14 @@ fn topic_and_broker_configs_are_described() {
         DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
             .with_resource_type(2)
             .with_resource_name(StrBytes::from_static_str("no-such-topic"))]);
-    let response = sluice::api::describe_configs::handle(broker.broker(), 4, request);
+    let session = Session::new(PLAINTEXT_LISTENER, broker.addr());
+    let context = RequestContext::new(&session, "describe-configs-test");
+    let response = broker.block_on(sluice::api::describe_configs::handle(
+        broker.broker(),
+        &context,
+        4,
+        request,
+    ));
     assert_eq!(
         response.results[0].error_code,
         RDKafkaErrorCode::UnknownTopicOrPartition as i16

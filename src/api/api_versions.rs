@@ -1,14 +1,22 @@
-//! ApiVersions (key 18): the advertised table from `protocol::versions`.
+//! ApiVersions (key 18): the advertised table from `protocol::versions`, which is the API
+//! table (`protocol::apis`).
 
 use bytes::Bytes;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::ResponseError;
 
+use crate::broker::Broker;
 use crate::protocol::response::{self, ResponseBody};
 use crate::protocol::versions::{self, SUPPORTED};
+use crate::session::RequestContext;
 
-pub fn handle(_version: i16) -> ApiVersionsResponse {
+pub async fn handle(
+    _broker: &Broker,
+    _context: &RequestContext<'_>,
+    _version: i16,
+    _request: ApiVersionsRequest,
+) -> ApiVersionsResponse {
     let api_keys = SUPPORTED
         .iter()
         .map(|s| {

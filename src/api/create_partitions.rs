@@ -9,9 +9,15 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
+use crate::session::RequestContext;
 use crate::topics::PartitionsError;
 
-pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub async fn handle(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    _version: i16,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let mut seen = HashSet::new();
     // Partitions this request may still create (`max_partitions_per_request`).
     let mut budget = broker.config().max_partitions_per_request;

@@ -12,13 +12,19 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
+use crate::session::RequestContext;
 use crate::topics::{CreateError, NewTopic, TopicConfig};
 
 /// Kafka's `ConfigSource` values for describe-style config entries.
 pub const SOURCE_TOPIC_CONFIG: i8 = 1;
 pub const SOURCE_DEFAULT_CONFIG: i8 = 5;
 
-pub fn handle(broker: &Broker, version: i16, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn handle(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    version: i16,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let mut seen = std::collections::HashSet::new();
     // Partitions this request may still create (`max_partitions_per_request`).
     let mut budget = broker.config().max_partitions_per_request;

@@ -11,8 +11,14 @@ use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
 use crate::partition::{DeleteRecordsError, Partition};
+use crate::session::RequestContext;
 
-pub async fn handle(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub async fn handle(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    _version: i16,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let known = broker.topics().get(topic.name.as_str());

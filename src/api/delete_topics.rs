@@ -10,12 +10,14 @@ use uuid::Uuid;
 
 use super::topic_name;
 use crate::broker::Broker;
+use crate::session::RequestContext;
 
 /// v6 names topics by name or by id.
 const FIRST_TOPIC_ID_VERSION: i16 = 6;
 
 pub async fn handle(
     broker: &Broker,
+    _context: &RequestContext<'_>,
     version: i16,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {

@@ -10,6 +10,7 @@ use kafka_protocol::ResponseError;
 
 use super::create_topics::{SOURCE_DEFAULT_CONFIG, SOURCE_TOPIC_CONFIG};
 use crate::broker::Broker;
+use crate::session::RequestContext;
 use crate::topics::ConfigValueType;
 
 const RESOURCE_TOPIC: i8 = 2;
@@ -28,8 +29,9 @@ struct Described {
     value_type: ConfigValueType,
 }
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
+    _context: &RequestContext<'_>,
     version: i16,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {

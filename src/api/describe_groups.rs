@@ -7,6 +7,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{group_error_code, str_bytes};
 use crate::broker::Broker;
+use crate::session::RequestContext;
 
 /// READ, DELETE and DESCRIBE on a group: all allowed, there are no ACLs.
 const ALL_GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
@@ -14,6 +15,7 @@ const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub async fn handle(
     broker: &Broker,
+    _context: &RequestContext<'_>,
     version: i16,
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {

@@ -22,6 +22,7 @@ use super::metadata::LEADER_EPOCH;
 use super::topic_name;
 use crate::broker::Broker;
 use crate::partition::{Partition, ReadError};
+use crate::session::RequestContext;
 
 /// Fetch v13 names topics by id instead of by name.
 const FIRST_TOPIC_ID_VERSION: i16 = 13;
@@ -42,7 +43,12 @@ struct WantedTopic {
     partitions: Vec<Wanted>,
 }
 
-pub async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> FetchResponse {
+pub async fn handle(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    version: i16,
+    request: FetchRequest,
+) -> FetchResponse {
     if version >= 7 {
         if request.session_id != 0 {
             return FetchResponse::default()

@@ -6,14 +6,16 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
+use crate::session::RequestContext;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 /// v4 asks for several keys at once.
 const FIRST_BATCHED_VERSION: i16 = 4;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
+    _context: &RequestContext<'_>,
     version: i16,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {

@@ -5,8 +5,14 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 use super::group_error_code;
 use crate::broker::Broker;
 use crate::group::MemberRef;
+use crate::session::RequestContext;
 
-pub async fn handle(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
+pub async fn handle(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    _version: i16,
+    request: HeartbeatRequest,
+) -> HeartbeatResponse {
     let member = MemberRef {
         member_id: request.member_id.to_string(),
         instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),

@@ -5,8 +5,14 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
+use crate::session::RequestContext;
 
-pub fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub async fn handle(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    _version: i16,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     if let Some(id) = &request.transactional_id {
         // An empty id is a malformed request, as Kafka's transaction coordinator says.
         let error = if id.is_empty() {

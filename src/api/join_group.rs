@@ -8,12 +8,12 @@ use kafka_protocol::protocol::StrBytes;
 use super::{group_error_code, str_bytes};
 use crate::broker::Broker;
 use crate::group::JoinRequest;
+use crate::session::RequestContext;
 
 pub async fn handle(
     broker: &Broker,
+    context: &RequestContext<'_>,
     version: i16,
-    client_id: &str,
-    client_host: &str,
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
     // v0 has no rebalance timeout: the session timeout serves for both.
@@ -26,8 +26,9 @@ pub async fn handle(
         group_id: request.group_id.to_string(),
         member_id: request.member_id.to_string(),
         instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
-        client_id: client_id.to_string(),
-        client_host: client_host.to_string(),
+        client_id: context.client_id().to_string(),
+        // Kafka shows a member's host as the client address with a leading slash.
+        client_host: format!("/{}", context.peer().ip()),
         session_timeout_ms: request.session_timeout_ms,
         rebalance_timeout_ms,
         protocol_type: request.protocol_type.to_string(),

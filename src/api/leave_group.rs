@@ -6,11 +6,13 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use super::group_error_code;
 use crate::broker::Broker;
 use crate::group::MemberRef;
+use crate::session::RequestContext;
 
 const FIRST_BATCHED_VERSION: i16 = 3;
 
 pub async fn handle(
     broker: &Broker,
+    _context: &RequestContext<'_>,
     version: i16,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {

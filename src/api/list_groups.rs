@@ -6,9 +6,11 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{group_error_code, str_bytes};
 use crate::broker::Broker;
+use crate::session::RequestContext;
 
 pub async fn handle(
     broker: &Broker,
+    _context: &RequestContext<'_>,
     version: i16,
     request: ListGroupsRequest,
 ) -> ListGroupsResponse {

@@ -18,6 +18,7 @@ use super::metadata::LEADER_EPOCH;
 use crate::broker::Broker;
 use crate::partition::Partition;
 use crate::protocol::record_batch::BatchHeader;
+use crate::session::RequestContext;
 use crate::topics::Topic;
 
 const LATEST: i64 = -1;
@@ -25,7 +26,12 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
-pub fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub async fn handle(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    version: i16,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let topics = request
         .topics
         .into_iter()

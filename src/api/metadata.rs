@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::topic_name;
 use crate::broker::Broker;
+use crate::session::RequestContext;
 use crate::topics::{CreateError, NewTopic, Topic};
 
 /// Sent when the client did not ask for authorized operations (Kafka's "omitted").
@@ -25,7 +26,12 @@ const ALL_TOPIC_OPERATIONS: i32 =
 /// The leader epoch of every partition: one broker, never re-elected.
 pub const LEADER_EPOCH: i32 = 0;
 
-pub fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> MetadataResponse {
+pub async fn handle(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    version: i16,
+    request: MetadataRequest,
+) -> MetadataResponse {
     let auto_create =
         broker.config().auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
     let operations = if version >= 8 && request.include_topic_authorized_operations {

@@ -1,5 +1,8 @@
 //! One module per Kafka API: each turns a decoded request into calls on the broker and maps
-//! the broker's errors to Kafka error codes.
+//! the broker's errors to Kafka error codes. Each has
+//! `pub async fn handle(&Broker, &RequestContext, version, Request) -> Response` (Produce:
+//! `Option<Response>`, for acks=0); the API table (`protocol::apis`) names the module, and
+//! [`handle`] dispatches to it.
 
 pub mod api_versions;
 pub mod create_partitions;
@@ -24,90 +27,85 @@ pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
 
-use std::net::SocketAddr;
-
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
 use crate::group::GroupError;
+use crate::protocol::apis::api_table;
 use crate::protocol::request::{Request, RequestBody};
 use crate::protocol::response::ResponseBody;
+use crate::session::{RequestContext, Session};
 
-/// Handles one request from `peer`. `None` means no response is written (Produce with acks=0).
-pub async fn handle(broker: &Broker, request: Request, peer: SocketAddr) -> Option<ResponseBody> {
-    let version = request.version();
-    let client_id = request
-        .header
-        .client_id
-        .as_ref()
-        .map_or("", |c| c.as_str())
-        .to_string();
-    let body = match request.body {
-        RequestBody::ApiVersions(_) => ResponseBody::ApiVersions(api_versions::handle(version)),
-        RequestBody::Metadata(r) => ResponseBody::Metadata(metadata::handle(broker, version, r)),
-        RequestBody::Produce(r) => {
-            ResponseBody::Produce(produce::handle(broker, version, r).await?)
+/// ApiVersions carries the client's software name and version from this version on.
+const CLIENT_SOFTWARE_FIRST_VERSION: i16 = 3;
+
+/// Handles one request of `session`. `None` means no response is written (Produce with
+/// acks=0).
+pub async fn handle(
+    broker: &Broker,
+    session: &mut Session,
+    request: Request,
+) -> Option<ResponseBody> {
+    let Request { header, body, .. } = request;
+    let version = header.request_api_version;
+    if let RequestBody::ApiVersions(r) = &body {
+        // Kept for the connection's later requests, as Kafka does.
+        if version >= CLIENT_SOFTWARE_FIRST_VERSION {
+            session.remember_client_software(
+                r.client_software_name.as_str(),
+                r.client_software_version.as_str(),
+            );
         }
-        RequestBody::Fetch(r) => ResponseBody::Fetch(fetch::handle(broker, version, r).await),
-        RequestBody::ListOffsets(r) => {
-            ResponseBody::ListOffsets(list_offsets::handle(broker, version, r))
-        }
-        RequestBody::CreateTopics(r) => {
-            ResponseBody::CreateTopics(create_topics::handle(broker, version, r))
-        }
-        RequestBody::InitProducerId(r) => {
-            ResponseBody::InitProducerId(init_producer_id::handle(broker, r))
-        }
-        RequestBody::FindCoordinator(r) => {
-            ResponseBody::FindCoordinator(find_coordinator::handle(broker, version, r))
-        }
-        RequestBody::JoinGroup(r) => {
-            // Kafka shows a member's host as the client address with a leading slash.
-            let host = format!("/{}", peer.ip());
-            ResponseBody::JoinGroup(join_group::handle(broker, version, &client_id, &host, r).await)
-        }
-        RequestBody::SyncGroup(r) => {
-            ResponseBody::SyncGroup(sync_group::handle(broker, version, r).await)
-        }
-        RequestBody::Heartbeat(r) => ResponseBody::Heartbeat(heartbeat::handle(broker, r).await),
-        RequestBody::LeaveGroup(r) => {
-            ResponseBody::LeaveGroup(leave_group::handle(broker, version, r).await)
-        }
-        RequestBody::OffsetCommit(r) => {
-            ResponseBody::OffsetCommit(offset_commit::handle(broker, r).await)
-        }
-        RequestBody::OffsetFetch(r) => {
-            ResponseBody::OffsetFetch(offset_fetch::handle(broker, version, r).await)
-        }
-        RequestBody::DescribeGroups(r) => {
-            ResponseBody::DescribeGroups(describe_groups::handle(broker, version, r).await)
-        }
-        RequestBody::ListGroups(r) => {
-            ResponseBody::ListGroups(list_groups::handle(broker, version, r).await)
-        }
-        RequestBody::DeleteGroups(r) => {
-            ResponseBody::DeleteGroups(delete_groups::handle(broker, r).await)
-        }
-        RequestBody::OffsetDelete(r) => {
-            ResponseBody::OffsetDelete(offset_delete::handle(broker, r).await)
-        }
-        RequestBody::CreatePartitions(r) => {
-            ResponseBody::CreatePartitions(create_partitions::handle(broker, r))
-        }
-        RequestBody::DescribeConfigs(r) => {
-            ResponseBody::DescribeConfigs(describe_configs::handle(broker, version, r))
-        }
-        RequestBody::DeleteTopics(r) => {
-            ResponseBody::DeleteTopics(delete_topics::handle(broker, version, r).await)
-        }
-        RequestBody::DeleteRecords(r) => {
-            ResponseBody::DeleteRecords(delete_records::handle(broker, r).await)
+    }
+    let client_id = header.client_id.as_ref().map_or("", |c| c.as_str());
+    let context = RequestContext::new(session, client_id);
+    dispatch(broker, &context, version, body).await
+}
+
+/// What a handler returns: its response, or `None` for no response at all.
+trait Answer<R> {
+    fn into_answer(self) -> Option<R>;
+}
+
+macro_rules! dispatch_to_handlers {
+    ($(($name:ident, $min:literal, $max:literal, $request:ident, $response:ident, $module:ident)),* $(,)?) => {
+        $(
+            impl Answer<kafka_protocol::messages::$response> for kafka_protocol::messages::$response {
+                fn into_answer(self) -> Option<kafka_protocol::messages::$response> {
+                    Some(self)
+                }
+            }
+
+            impl Answer<kafka_protocol::messages::$response>
+                for Option<kafka_protocol::messages::$response>
+            {
+                fn into_answer(self) -> Option<kafka_protocol::messages::$response> {
+                    self
+                }
+            }
+        )*
+
+        /// Calls the table's handler for the body's API.
+        async fn dispatch(
+            broker: &Broker,
+            context: &RequestContext<'_>,
+            version: i16,
+            body: RequestBody,
+        ) -> Option<ResponseBody> {
+            match body {
+                $(RequestBody::$name(request) => {
+                    Answer::<kafka_protocol::messages::$response>::into_answer(
+                        $module::handle(broker, context, version, request).await,
+                    )
+                    .map(ResponseBody::$name)
+                })*
+            }
         }
     };
-    Some(body)
 }
+api_table!(dispatch_to_handlers);
 
 pub fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
@@ -134,4 +132,63 @@ pub fn group_error_code(error: GroupError) -> i16 {
         GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
     };
     error.code()
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::node::Node;
+    use crate::session::{ClientSoftware, PLAINTEXT_LISTENER};
+
+    /// The table's (key, min, max) rows, expanded here rather than read from `SUPPORTED`.
+    macro_rules! table_rows {
+        ($(($name:ident, $min:literal, $max:literal, $request:ident, $response:ident, $module:ident)),* $(,)?) => {
+            vec![$((ApiKey::$name as i16, $min, $max),)*]
+        };
+    }
+
+    fn api_versions(version: i16, request: ApiVersionsRequest) -> Request {
+        Request {
+            header: RequestHeader::default()
+                .with_request_api_key(ApiKey::ApiVersions as i16)
+                .with_request_api_version(version)
+                .with_client_id(Some(str_bytes("app"))),
+            api_key: ApiKey::ApiVersions,
+            body: RequestBody::ApiVersions(request),
+        }
+    }
+
+    #[tokio::test]
+    async fn api_versions_answers_the_table_and_v3_names_the_client_software() {
+        let node = Node::start(Config::for_tests()).await.unwrap();
+        let mut session = Session::new(PLAINTEXT_LISTENER, "127.0.0.1:5000".parse().unwrap());
+        let named = ApiVersionsRequest::default()
+            .with_client_software_name(str_bytes("librdkafka"))
+            .with_client_software_version(str_bytes("2.3.0"));
+
+        let old = handle(node.broker(), &mut session, api_versions(2, named.clone())).await;
+        assert_eq!(session.client_software(), None, "v2 carries no software");
+        let Some(ResponseBody::ApiVersions(answer)) = old else {
+            panic!("ApiVersions is answered with ApiVersions: {old:?}");
+        };
+        let advertised: Vec<(i16, i16, i16)> = answer
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, k.min_version, k.max_version))
+            .collect();
+        let table: Vec<(i16, i16, i16)> = api_table!(table_rows);
+        assert_eq!(advertised, table);
+        assert_eq!(answer.error_code, 0);
+
+        handle(node.broker(), &mut session, api_versions(3, named)).await;
+        let software = ClientSoftware {
+            name: "librdkafka".into(),
+            version: "2.3.0".into(),
+        };
+        assert_eq!(session.client_software(), Some(&software));
+        node.shutdown().await;
+    }
 }

@@ -10,8 +10,14 @@ use kafka_protocol::ResponseError;
 use super::group_error_code;
 use crate::broker::Broker;
 use crate::group::{MemberRef, OffsetToCommit};
+use crate::session::RequestContext;
 
-pub async fn handle(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitResponse {
+pub async fn handle(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    _version: i16,
+    request: OffsetCommitRequest,
+) -> OffsetCommitResponse {
     let max_metadata = broker.config().offset_metadata_max_bytes;
     // Each partition's own verdict; the valid ones are committed together.
     let mut verdicts: Vec<Vec<Option<ResponseError>>> = Vec::with_capacity(request.topics.len());

@@ -16,8 +16,14 @@ use kafka_protocol::ResponseError;
 use super::group_error_code;
 use crate::broker::Broker;
 use crate::group::{GroupError, GroupState};
+use crate::session::RequestContext;
 
-pub async fn handle(broker: &Broker, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub async fn handle(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    _version: i16,
+    request: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
     let group_id = request.group_id.to_string();
     let description = match broker.groups().describe(vec![group_id.clone()]).await {
         Ok(mut d) if !d.is_empty() => d.remove(0),

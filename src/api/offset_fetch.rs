@@ -13,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{group_error_code, topic_name};
 use crate::broker::Broker;
 use crate::group::{CommittedOffset, GroupError};
+use crate::session::RequestContext;
 
 const FIRST_MULTI_GROUP_VERSION: i16 = 8;
 
@@ -21,6 +22,7 @@ type TopicOffsets = BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>>;
 
 pub async fn handle(
     broker: &Broker,
+    _context: &RequestContext<'_>,
     version: i16,
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {

@@ -16,6 +16,7 @@ use crate::partition::{AppendError, Partition};
 use crate::producer_state::SequenceError;
 use crate::protocol::record_batch::{BatchError, BatchHeader};
 use crate::protocol::record_validate::{self, RecordError, RecordRules};
+use crate::session::RequestContext;
 use crate::topics::Topic;
 
 /// Produce versions the crate decodes; older ones are answered UNSUPPORTED_VERSION.
@@ -24,6 +25,7 @@ const FIRST_SUPPORTED_VERSION: i16 = 3;
 /// `None` when the producer asked for no acknowledgement (acks=0).
 pub async fn handle(
     broker: &Broker,
+    _context: &RequestContext<'_>,
     version: i16,
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
@@ -285,6 +287,18 @@ mod tests {
         bytes
     }
 
+    /// The context of a request from a plaintext client.
+    fn context() -> RequestContext<'static> {
+        static SESSION: std::sync::LazyLock<crate::session::Session> =
+            std::sync::LazyLock::new(|| {
+                crate::session::Session::new(
+                    crate::session::PLAINTEXT_LISTENER,
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
+                )
+            });
+        RequestContext::new(&SESSION, "produce-test")
+    }
+
     async fn broker_with_topic(partitions: i32) -> (crate::node::Node, Arc<Broker>) {
         let node = crate::node::Node::start(crate::config::Config::for_tests())
             .await
@@ -332,9 +346,14 @@ mod tests {
         frame.extend(batch(b"second"));
         let frame = Bytes::from(frame);
 
-        let response = handle(&broker, 9, request_from_one_frame(&frame, first.len(), 2))
-            .await
-            .unwrap();
+        let response = handle(
+            &broker,
+            &context(),
+            9,
+            request_from_one_frame(&frame, first.len(), 2),
+        )
+        .await
+        .unwrap();
         let codes: Vec<i16> = response.responses[0]
             .partition_responses
             .iter()
@@ -347,9 +366,14 @@ mod tests {
         );
 
         let alone = Bytes::from(batch(b"alone"));
-        handle(&broker, 9, request_from_one_frame(&alone, alone.len(), 1))
-            .await
-            .unwrap();
+        handle(
+            &broker,
+            &context(),
+            9,
+            request_from_one_frame(&alone, alone.len(), 1),
+        )
+        .await
+        .unwrap();
         assert!(
             !alone.is_unique(),
             "a batch alone in its frame is kept as sent"
@@ -423,9 +447,14 @@ mod tests {
         let mut payload = record(0, 5, None, Some(b"a"), &[]);
         payload.extend(record(1, 2, None, Some(b"b"), &[]));
         let lying = Bytes::from(batch_over(&payload, 2, 0, i64::MAX));
-        let response = handle(&broker, 9, request_from_one_frame(&lying, lying.len(), 1))
-            .await
-            .unwrap();
+        let response = handle(
+            &broker,
+            &context(),
+            9,
+            request_from_one_frame(&lying, lying.len(), 1),
+        )
+        .await
+        .unwrap();
         assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
         let topic = broker.topics().get("t").unwrap();
         let read = topic.partition(0).unwrap().read(0, 1 << 20, true).unwrap();

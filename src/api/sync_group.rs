@@ -6,8 +6,14 @@ use kafka_protocol::protocol::StrBytes;
 use super::group_error_code;
 use crate::broker::Broker;
 use crate::group::SyncRequest;
+use crate::session::RequestContext;
 
-pub async fn handle(broker: &Broker, version: i16, request: SyncGroupRequest) -> SyncGroupResponse {
+pub async fn handle(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    version: i16,
+    request: SyncGroupRequest,
+) -> SyncGroupResponse {
     let sync = SyncRequest {
         group_id: request.group_id.to_string(),
         generation_id: request.generation_id,

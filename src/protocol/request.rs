@@ -5,16 +5,10 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
-    DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest,
-    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest,
-    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, RequestHeader,
-    SyncGroupRequest,
-};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestHeader};
 use kafka_protocol::protocol::Decodable;
 
+use super::apis::api_table;
 use super::versions;
 
 /// A decoded request: its header and its body.
@@ -35,32 +29,26 @@ impl Request {
     }
 }
 
-/// The bodies of the APIs this broker implements.
-#[derive(Debug)]
-pub enum RequestBody {
-    ApiVersions(ApiVersionsRequest),
-    Metadata(MetadataRequest),
-    Produce(ProduceRequest),
-    Fetch(FetchRequest),
-    ListOffsets(ListOffsetsRequest),
-    CreateTopics(CreateTopicsRequest),
-    InitProducerId(InitProducerIdRequest),
-    OffsetCommit(OffsetCommitRequest),
-    OffsetFetch(OffsetFetchRequest),
-    FindCoordinator(FindCoordinatorRequest),
-    JoinGroup(JoinGroupRequest),
-    Heartbeat(HeartbeatRequest),
-    LeaveGroup(LeaveGroupRequest),
-    SyncGroup(SyncGroupRequest),
-    DescribeGroups(DescribeGroupsRequest),
-    ListGroups(ListGroupsRequest),
-    DeleteGroups(DeleteGroupsRequest),
-    OffsetDelete(OffsetDeleteRequest),
-    DeleteRecords(DeleteRecordsRequest),
-    DeleteTopics(DeleteTopicsRequest),
-    DescribeConfigs(DescribeConfigsRequest),
-    CreatePartitions(CreatePartitionsRequest),
+macro_rules! request_bodies {
+    ($(($name:ident, $min:literal, $max:literal, $request:ident, $response:ident, $module:ident)),* $(,)?) => {
+        /// The bodies of the APIs this broker implements, one per entry of the API table.
+        #[derive(Debug)]
+        pub enum RequestBody {
+            $($name(kafka_protocol::messages::$request),)*
+        }
+
+        /// The body of `api_key` in `version`, by the table's request type.
+        fn decode_table_body(api_key: ApiKey, version: i16, mut buf: Bytes) -> anyhow::Result<RequestBody> {
+            Ok(match api_key {
+                $(ApiKey::$name => RequestBody::$name(
+                    kafka_protocol::messages::$request::decode(&mut buf, version)?,
+                ),)*
+                other => anyhow::bail!("no decoder for {other:?}"),
+            })
+        }
+    };
 }
+api_table!(request_bodies);
 
 /// Why a frame did not become a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +95,7 @@ impl fmt::Display for DecodeError {
 const FIXED_HEADER_BYTES: usize = 8;
 
 /// Produce v0–2 bodies are v3 bodies without the leading nullable transactional id.
-const PRODUCE_FIRST_CRATE_VERSION: i16 = 3;
+pub(crate) const PRODUCE_FIRST_CRATE_VERSION: i16 = 3;
 
 pub fn decode(frame: Bytes) -> Result<Request, DecodeError> {
     if frame.len() < FIXED_HEADER_BYTES {
@@ -152,74 +140,18 @@ pub fn decode(frame: Bytes) -> Result<Request, DecodeError> {
     .unwrap_or_else(|_| Err(malformed("decoder panicked".into())))
 }
 
-fn decode_body(api_key: ApiKey, version: i16, mut buf: Bytes) -> anyhow::Result<RequestBody> {
-    Ok(match api_key {
-        ApiKey::ApiVersions => {
-            RequestBody::ApiVersions(ApiVersionsRequest::decode(&mut buf, version)?)
-        }
-        ApiKey::Metadata => RequestBody::Metadata(MetadataRequest::decode(&mut buf, version)?),
-        ApiKey::Produce if version < PRODUCE_FIRST_CRATE_VERSION => {
-            let mut v3 = BytesMut::with_capacity(buf.len() + 2);
-            v3.put_i16(-1);
-            v3.put_slice(&buf);
-            let mut v3 = v3.freeze();
-            RequestBody::Produce(ProduceRequest::decode(
-                &mut v3,
-                PRODUCE_FIRST_CRATE_VERSION,
-            )?)
-        }
-        ApiKey::Produce => RequestBody::Produce(ProduceRequest::decode(&mut buf, version)?),
-        ApiKey::Fetch => RequestBody::Fetch(FetchRequest::decode(&mut buf, version)?),
-        ApiKey::ListOffsets => {
-            RequestBody::ListOffsets(ListOffsetsRequest::decode(&mut buf, version)?)
-        }
-        ApiKey::CreateTopics => {
-            RequestBody::CreateTopics(CreateTopicsRequest::decode(&mut buf, version)?)
-        }
-        ApiKey::InitProducerId => {
-            RequestBody::InitProducerId(InitProducerIdRequest::decode(&mut buf, version)?)
-        }
-        ApiKey::OffsetCommit => {
-            RequestBody::OffsetCommit(OffsetCommitRequest::decode(&mut buf, version)?)
-        }
-        ApiKey::OffsetFetch => {
-            RequestBody::OffsetFetch(OffsetFetchRequest::decode(&mut buf, version)?)
-        }
-        ApiKey::FindCoordinator => {
-            RequestBody::FindCoordinator(FindCoordinatorRequest::decode(&mut buf, version)?)
-        }
-        ApiKey::JoinGroup => RequestBody::JoinGroup(JoinGroupRequest::decode(&mut buf, version)?),
-        ApiKey::Heartbeat => RequestBody::Heartbeat(HeartbeatRequest::decode(&mut buf, version)?),
-        ApiKey::LeaveGroup => {
-            RequestBody::LeaveGroup(LeaveGroupRequest::decode(&mut buf, version)?)
-        }
-        ApiKey::SyncGroup => RequestBody::SyncGroup(SyncGroupRequest::decode(&mut buf, version)?),
-        ApiKey::DescribeGroups => {
-            RequestBody::DescribeGroups(DescribeGroupsRequest::decode(&mut buf, version)?)
-        }
-        ApiKey::ListGroups => {
-            RequestBody::ListGroups(ListGroupsRequest::decode(&mut buf, version)?)
-        }
-        ApiKey::DeleteGroups => {
-            RequestBody::DeleteGroups(DeleteGroupsRequest::decode(&mut buf, version)?)
-        }
-        ApiKey::OffsetDelete => {
-            RequestBody::OffsetDelete(OffsetDeleteRequest::decode(&mut buf, version)?)
-        }
-        ApiKey::CreatePartitions => {
-            RequestBody::CreatePartitions(CreatePartitionsRequest::decode(&mut buf, version)?)
-        }
-        ApiKey::DescribeConfigs => {
-            RequestBody::DescribeConfigs(DescribeConfigsRequest::decode(&mut buf, version)?)
-        }
-        ApiKey::DeleteTopics => {
-            RequestBody::DeleteTopics(DeleteTopicsRequest::decode(&mut buf, version)?)
-        }
-        ApiKey::DeleteRecords => {
-            RequestBody::DeleteRecords(DeleteRecordsRequest::decode(&mut buf, version)?)
-        }
-        other => anyhow::bail!("no decoder for {other:?}"),
-    })
+fn decode_body(api_key: ApiKey, version: i16, buf: Bytes) -> anyhow::Result<RequestBody> {
+    if api_key == ApiKey::Produce && version < PRODUCE_FIRST_CRATE_VERSION {
+        let mut v3 = BytesMut::with_capacity(buf.len() + 2);
+        v3.put_i16(-1);
+        v3.put_slice(&buf);
+        let mut v3 = v3.freeze();
+        return Ok(RequestBody::Produce(ProduceRequest::decode(
+            &mut v3,
+            PRODUCE_FIRST_CRATE_VERSION,
+        )?));
+    }
+    decode_table_body(api_key, version, buf)
 }
 
 #[cfg(test)]
