@@ -6,8 +6,7 @@
 //! - [`connection`] reads frames in order and writes their responses in order (pipelined
 //!   Produce responses share a write), with limits on half-sent requests and unread answers;
 //! - [`protocol`] is the wire: frames and the connection's read buffer, request and response
-//!   headers, the advertised versions, our zero-copy view of record-batch headers and the
-//!   validation of the records behind them;
+//!   headers, the advertised versions;
 //! - [`api`] has one module per Kafka API, turning a request into calls on the broker;
 //! - [`broker`] is the shared state: cluster identity, [`topics`], producer ids, and the
 //!   [`group`] coordinator; and the embeddable running broker;
@@ -15,7 +14,10 @@
 //! - [`partition`] wraps one [`log`] with its locking, producer state and published end
 //!   offsets, opening (recovering) the log when first used;
 //! - [`log`] stores raw record batches by offset, in memory or in segment files;
-//! - [`producer_state`] de-duplicates idempotent producers' retries.
+//! - [`producer_state`] de-duplicates idempotent producers' retries;
+//! - [`record`] is the record format, a leaf under all of them: the zero-copy view of v2
+//!   batch headers and their CRC, the validation of the records behind them (bounded walks,
+//!   bounded decompression), finding a record by timestamp, and control batches.
 //!
 //! Beside them: [`config`] (TOML, `SLUICE_*` variables, flags), [`http`] and [`metrics`]
 //! (health and Prometheus), [`maintenance`] (retention, flushes, producer expiry, the clean
@@ -40,6 +42,7 @@ pub mod metrics;
 pub mod partition;
 pub mod producer_state;
 pub mod protocol;
+pub mod record;
 pub mod server;
 pub mod topics;
 

@@ -26,7 +26,7 @@ use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers, Message
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, Timestamp, TopicPartitionList};
 use sluice::broker::State;
-use sluice::protocol::record_batch::split_batches;
+use sluice::record::batch::split_batches;
 use sluice::{Broker, Config};
 use tokio::runtime::Runtime;
 

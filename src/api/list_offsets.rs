@@ -17,7 +17,7 @@ use kafka_protocol::ResponseError;
 use super::metadata::LEADER_EPOCH;
 use crate::broker::State;
 use crate::partition::Partition;
-use crate::protocol::record_batch::BatchHeader;
+use crate::record::batch::BatchHeader;
 use crate::topics::Topic;
 
 const LATEST: i64 = -1;

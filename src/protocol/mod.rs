@@ -1,10 +1,8 @@
-//! The Kafka wire: frames, request decoding, response encoding, the advertised versions and
-//! a zero-copy view of record-batch headers. No state and no files live here.
+//! The Kafka wire: frames, request decoding, response encoding and the advertised versions.
+//! No state and no files live here; record batches are [`record`](crate::record)'s.
 
 pub mod frame;
 pub mod read_buffer;
-pub mod record_batch;
-pub mod record_validate;
 pub mod request;
 pub mod response;
 pub mod rope;
