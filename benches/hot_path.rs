@@ -8,8 +8,8 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use sluice::log::{BatchMeta, Log, MemoryLog};
-use sluice::protocol::record_batch::BatchHeader;
-use sluice::protocol::record_validate::{check_records, RecordRules};
+use sluice::record::batch::BatchHeader;
+use sluice::record::validate::{check_records, RecordRules};
 
 mod common;
 
@@ -193,7 +193,7 @@ fn compressed(batch: &Bytes, id: u8) -> Bytes {
     let length = (out.len() - 12) as i32;
     out[8..12].copy_from_slice(&length.to_be_bytes());
     out[22] = id;
-    sluice::protocol::record_validate::refresh_crc(&mut out);
+    sluice::record::validate::refresh_crc(&mut out);
     out.freeze()
 }
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use sluice::log::{BatchMeta, Log, MemoryLog, SegmentConfig, SegmentedLog};
-use sluice::protocol::record_batch::{set_base_offset, split_batches, BatchHeader};
+use sluice::record::batch::{set_base_offset, split_batches, BatchHeader};
 
 mod common;
 

@@ -10,8 +10,7 @@
 //!   software) and the `RequestContext` every handler gets;
 //! - [`protocol`] is the wire: frames and the connection's read buffer, the API table
 //!   (`protocol::apis`: each API's versions, types and handler, declared once) and the request
-//!   decoding, response encoding and advertised versions expanded from it, our zero-copy view
-//!   of record-batch headers and the validation of the records behind them;
+//!   decoding, response encoding and advertised versions expanded from it;
 //! - [`api`] has one module per Kafka API, turning a request into calls on the broker;
 //! - [`broker`] is the domain service every connection shares: cluster identity,
 //!   [`topics`], producer ids, and the [`group`] coordinator;
@@ -19,7 +18,10 @@
 //! - [`partition`] wraps one [`log`] with its locking, producer state and published end
 //!   offsets, opening (recovering) the log when first used;
 //! - [`log`] stores raw record batches by offset, in memory or in segment files;
-//! - [`producer_state`] de-duplicates idempotent producers' retries.
+//! - [`producer_state`] de-duplicates idempotent producers' retries;
+//! - [`record`] is the record format, a leaf under all of them: the zero-copy view of v2
+//!   batch headers and their CRC, the validation of the records behind them (bounded walks,
+//!   bounded decompression), finding a record by timestamp, and control batches.
 //!
 //! [`node`] runs one process around the broker: it binds the listeners, opens the storage,
 //! starts [`server`], [`http`] and [`maintenance`], and shuts them down in order; it is the
@@ -50,6 +52,7 @@ pub mod node;
 pub mod partition;
 pub mod producer_state;
 pub mod protocol;
+pub mod record;
 pub mod server;
 pub mod session;
 pub mod topics;

@@ -15,7 +15,7 @@ use crate::log::{BatchMeta, Log, OfflineLog};
 use crate::producer_state::{
     ProducerBatch, ProducerFields, ProducerStates, SequenceCheck, SequenceError,
 };
-use crate::protocol::record_batch::{self, BatchHeader};
+use crate::record::batch::{self as record_batch, BatchHeader};
 
 /// Where an appended (or de-duplicated) batch went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -497,7 +497,7 @@ mod tests {
 
     use super::*;
     use crate::log::{SegmentConfig, SegmentedLog};
-    use crate::protocol::record_batch::tests::batch;
+    use crate::record::test_batches::batch;
 
     fn on_disk(dir: &std::path::Path) -> Arc<Partition> {
         let config = SegmentConfig {

@@ -1,6 +1,6 @@
 //! Record batches from a producer: the zero-copy header view
 //! (`BatchHeader::parse`, `parse_checked`, every accessor, `split_batches`) and the record
-//! validator behind it (`record_validate::check_records`, decompression included), with the
+//! validator behind it (`record::validate::check_records`, decompression included), with the
 //! header edits produce makes (`set_max_timestamp`, `set_log_append_time`). Nothing may
 //! panic, and what passed must still pass after the edits.
 //!
@@ -18,11 +18,11 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use sluice::protocol::record_batch::{
+use sluice::record::batch::{
     set_base_offset, set_log_append_time, split_batches, BatchError, BatchHeader, HEADER_BYTES,
     LOG_OVERHEAD,
 };
-use sluice::protocol::record_validate::{check_records, set_max_timestamp, RecordRules};
+use sluice::record::validate::{check_records, set_max_timestamp, RecordRules};
 
 // As the broker binary runs: see the request_decode target for why.
 #[global_allocator]

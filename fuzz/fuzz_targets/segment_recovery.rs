@@ -29,7 +29,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use sluice::clock::Clock;
 use sluice::log::{BatchMeta, Log, SegmentConfig, SegmentedLog};
-use sluice::protocol::record_batch::{split_batches, BatchHeader};
+use sluice::record::batch::{split_batches, BatchHeader};
 use sluice_fuzz_common::{batch_size, last_offset_delta, refresh_crc, set_base_offset};
 
 /// A fixed clock: a run must be reproducible from its input alone.

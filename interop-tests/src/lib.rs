@@ -27,7 +27,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, Timestamp, TopicPartitionList};
-use sluice::protocol::record_batch::split_batches;
+use sluice::record::batch::split_batches;
 use sluice::{Broker, Config, Node};
 use tokio::runtime::Runtime;
 

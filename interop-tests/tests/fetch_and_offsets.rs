@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
-use sluice::protocol::record_batch::BatchHeader;
+use sluice::record::batch::BatchHeader;
 use sluice_interop_tests::{
     assert_delivered, assigned_consumer, consume_exactly, consumer_config, create_topic,
     producer_config, stored_batches, unique_topic, Received, Record, TestBroker, TestProducer,

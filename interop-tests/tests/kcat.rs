@@ -8,7 +8,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sluice::protocol::record_batch::BatchHeader;
+use sluice::record::batch::BatchHeader;
 use sluice_interop_tests::{create_topic, stored_batches, unique_topic, TestBroker};
 
 /// How long one kcat run may take before it is killed and the test fails.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::{Offset, Timestamp};
-use sluice::protocol::record_batch::BatchHeader;
+use sluice::record::batch::BatchHeader;
 use sluice_interop_tests::{
     assert_all_delivered, assert_delivered, assigned_consumer, consume_all, consume_exactly,
     consumer_config, create_topic, produce, producer_config, stored_batches, unique_topic,

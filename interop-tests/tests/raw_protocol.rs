@@ -19,7 +19,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use sluice::protocol::record_batch::BatchHeader;
+use sluice::record::batch::BatchHeader;
 use sluice_interop_tests::TestBroker;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -701,14 +701,14 @@ fn unknown_apis_and_unsupported_versions_close_the_connection() {
     });
 }
 
-// Byte positions in a v2 batch header (see `sluice::protocol::record_batch`).
+// Byte positions in a v2 batch header (see `sluice::record::batch`).
 const LAST_OFFSET_DELTA_AT: usize = 23;
 const RECORD_COUNT_AT: usize = 57;
 const RECORDS_AT: usize = 61;
 
 /// Recomputes the CRC32C of an edited batch, so that only the edit is wrong with it.
 fn with_fresh_crc(mut batch: BytesMut) -> Bytes {
-    sluice::protocol::record_validate::refresh_crc(&mut batch);
+    sluice::record::validate::refresh_crc(&mut batch);
     batch.freeze()
 }
 

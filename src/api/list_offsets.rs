@@ -17,7 +17,7 @@ use kafka_protocol::ResponseError;
 use super::metadata::LEADER_EPOCH;
 use crate::broker::Broker;
 use crate::partition::Partition;
-use crate::protocol::record_batch::BatchHeader;
+use crate::record::batch::BatchHeader;
 use crate::session::RequestContext;
 use crate::topics::Topic;
 

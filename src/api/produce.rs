@@ -14,8 +14,8 @@ use kafka_protocol::ResponseError;
 use crate::broker::Broker;
 use crate::partition::{AppendError, Partition};
 use crate::producer_state::SequenceError;
-use crate::protocol::record_batch::{BatchError, BatchHeader};
-use crate::protocol::record_validate::{self, RecordError, RecordRules};
+use crate::record::batch::{BatchError, BatchHeader};
+use crate::record::validate::{self as record_validate, RecordError, RecordRules};
 use crate::session::RequestContext;
 use crate::topics::Topic;
 
@@ -271,7 +271,7 @@ fn validate<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::record_validate::tests::{
+    use crate::record::test_batches::{
         batch_over, compress, record, rules, valid_batch, TIMESTAMP,
     };
 

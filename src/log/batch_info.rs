@@ -1,15 +1,15 @@
 //! The few header fields the log needs to walk a `.log` file, read with positional reads.
 //!
-//! [`BatchHeader`](crate::protocol::record_batch::BatchHeader) wants the whole batch in
+//! [`BatchHeader`](crate::record::batch::BatchHeader) wants the whole batch in
 //! memory; walking a segment to find an offset must not read every batch in full, so this
 //! reads only the first [`HEADER_BYTES`] of each. The field positions are those documented
-//! in `protocol::record_batch`; a test checks that both parsers agree.
+//! in `record::batch`; a test checks that both parsers agree.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use crate::protocol::record_batch::{HEADER_BYTES, LOG_OVERHEAD};
+use crate::record::batch::{HEADER_BYTES, LOG_OVERHEAD};
 
 const BATCH_LENGTH_AT: usize = 8;
 const MAGIC_AT: usize = 16;
@@ -103,8 +103,8 @@ fn invalid(position: u64, why: &str) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::record_batch::tests::batch;
-    use crate::protocol::record_batch::BatchHeader;
+    use crate::record::batch::BatchHeader;
+    use crate::record::test_batches::batch;
 
     #[test]
     fn agrees_with_the_protocol_parser() {

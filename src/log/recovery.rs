@@ -17,7 +17,7 @@ use std::path::Path;
 use super::batch_info::BatchInfo;
 use super::indexes::{absolute, SegmentIndexes};
 use super::segmented::SegmentConfig;
-use crate::protocol::record_batch::BatchHeader;
+use crate::record::batch::BatchHeader;
 
 /// What a scan found.
 #[derive(Debug)]

@@ -17,7 +17,7 @@ use super::batch_info::BatchInfo;
 use super::indexes::absolute;
 use super::offset_index::OffsetIndex;
 use super::time_index::TimeIndex;
-use crate::protocol::record_batch::HEADER_BYTES;
+use crate::record::batch::HEADER_BYTES;
 
 pub(crate) struct SegmentView<'a> {
     pub base_offset: i64,

@@ -27,7 +27,7 @@ use super::sealed::{OpenSegment, OpenSegments, SealedSegment, ToOpen};
 use super::segment::SegmentView;
 use super::{BatchMeta, FlushPlan, Log, ReadPlan};
 use crate::clock::Clock;
-use crate::protocol::record_batch::HEADER_BYTES;
+use crate::record::batch::HEADER_BYTES;
 
 /// Sealed segments kept open per log: enough for consumers reading a little behind the
 /// tail, small enough for thousands of partitions.

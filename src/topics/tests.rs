@@ -66,7 +66,7 @@ fn topics_on_disk_come_back_with_their_ids_configs_and_data() {
         let mut new = new_topic("kept", 2);
         new.configs.insert("retention.ms".into(), "1000".into());
         let topic = topics.create(new).unwrap();
-        let batch = crate::protocol::record_batch::tests::batch(0, 0, 5, b"x");
+        let batch = crate::record::test_batches::batch(0, 0, 5, b"x");
         topic.partitions[1]
             .append(Bytes::from(batch), None)
             .unwrap();
@@ -83,7 +83,7 @@ fn topics_on_disk_come_back_with_their_ids_configs_and_data() {
 
 #[test]
 fn a_restart_keeps_deduplicating_idempotent_retries() {
-    use crate::protocol::record_batch::tests::idempotent_batch;
+    use crate::record::test_batches::idempotent_batch;
     let dir = tempfile::tempdir().unwrap();
     let now = Clock::System.now_ms();
     let first = idempotent_batch(77, 0, 0, 3, now);
@@ -129,7 +129,7 @@ fn a_deleted_topic_is_gone_after_a_restart_and_its_name_can_be_reused() {
     let first_id = {
         let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
         let topic = topics.create(new_topic("gone.v1", 2)).unwrap();
-        let batch = crate::protocol::record_batch::tests::batch(0, 0, 5, b"x");
+        let batch = crate::record::test_batches::batch(0, 0, 5, b"x");
         topic.partitions[0]
             .append(Bytes::from(batch), None)
             .unwrap();
@@ -162,7 +162,7 @@ fn partitions_only_grow_and_the_new_count_survives_a_restart() {
     {
         let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
         let before = topics.create(new_topic("grows", 2)).unwrap();
-        let batch = crate::protocol::record_batch::tests::batch(0, 0, 5, b"x");
+        let batch = crate::record::test_batches::batch(0, 0, 5, b"x");
         before.partitions[1]
             .append(Bytes::from(batch), None)
             .unwrap();
@@ -214,7 +214,7 @@ fn the_longest_name_is_created_deleted_and_created_again_empty() {
     let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
     let name = "n".repeat(MAX_TOPIC_NAME_LEN);
     let topic = topics.create(new_topic(&name, 3)).unwrap();
-    let batch = crate::protocol::record_batch::tests::batch(0, 0, 5, b"x");
+    let batch = crate::record::test_batches::batch(0, 0, 5, b"x");
     topic.partitions[2]
         .append(Bytes::from(batch), None)
         .unwrap();
@@ -243,7 +243,7 @@ fn leftovers_of_cut_short_changes_are_removed_at_start_and_never_reused() {
     {
         let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
         let topic = topics.create(new_topic("kept", 1)).unwrap();
-        let batch = crate::protocol::record_batch::tests::batch(0, 0, 5, b"x");
+        let batch = crate::record::test_batches::batch(0, 0, 5, b"x");
         topic.partitions[0]
             .append(Bytes::from(batch), None)
             .unwrap();
@@ -317,7 +317,7 @@ fn a_deletion_and_a_creation_of_one_name_are_ordered() {
     let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
     for round in 0..20 {
         let old = topics.create(new_topic("raced", 2)).unwrap();
-        let batch = crate::protocol::record_batch::tests::batch(0, 0, 5, b"x");
+        let batch = crate::record::test_batches::batch(0, 0, 5, b"x");
         old.partitions[0].append(Bytes::from(batch), None).unwrap();
         let deleter = {
             let topics = topics.clone();
@@ -359,7 +359,7 @@ fn partitions_found_at_start_open_when_used_and_a_broken_one_is_offline_alone() 
         let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
         let topic = topics.create(new_topic("lazy", 3)).unwrap();
         for partition in &topic.partitions {
-            let batch = crate::protocol::record_batch::tests::batch(0, 0, 5, b"x");
+            let batch = crate::record::test_batches::batch(0, 0, 5, b"x");
             partition.append(Bytes::from(batch), None).unwrap();
         }
     }
@@ -380,7 +380,7 @@ fn partitions_found_at_start_open_when_used_and_a_broken_one_is_offline_alone() 
     topics.recover_all(2, &AtomicBool::new(false));
     assert!(topic.partitions.iter().all(|p| p.is_open()));
     assert_eq!(topic.partitions[2].offsets().high_watermark, 1);
-    let batch = crate::protocol::record_batch::tests::batch(0, 0, 5, b"y");
+    let batch = crate::record::test_batches::batch(0, 0, 5, b"y");
     assert!(matches!(
         topic.partitions[1].append(Bytes::from(batch.clone()), None),
         Err(crate::partition::AppendError::Storage(_))

@@ -4,7 +4,7 @@
 //! nothing outside the crate can see, and the seed generator must not link libFuzzer (it has
 //! a `main` of its own), so it cannot depend on the fuzz crate itself.
 //!
-//! The layout is the one documented in `sluice::protocol::record_batch` (big-endian): base
+//! The layout is the one documented in `sluice::record::batch` (big-endian): base
 //! offset i64 @0, batch length i32 @8, leader epoch i32 @12, magic i8 @16, CRC32C u32 @17
 //! (of everything from the attributes on), attributes i16 @21, last offset delta i32 @23,
 //! base timestamp i64 @27, max timestamp i64 @35, producer id i64 @43, producer epoch i16

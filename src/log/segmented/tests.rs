@@ -7,8 +7,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::log::files::{INDEX, TIME_INDEX};
-use crate::protocol::record_batch::tests::batch;
-use crate::protocol::record_batch::{split_batches, BatchHeader};
+use crate::record::batch::{split_batches, BatchHeader};
+use crate::record::test_batches::batch;
 
 /// A read split into one `Bytes` per batch (the log may return several batches in one).
 fn read(

@@ -18,23 +18,23 @@ pub const HEADER_BYTES: usize = 61;
 /// Bytes before the batch length field ends: a batch's size is `LOG_OVERHEAD + batch_length`.
 pub const LOG_OVERHEAD: usize = 12;
 
-const BATCH_LENGTH_AT: usize = 8;
-const LEADER_EPOCH_AT: usize = 12;
-const MAGIC_AT: usize = 16;
-const CRC_AT: usize = 17;
-const ATTRIBUTES_AT: usize = 21;
-const LAST_OFFSET_DELTA_AT: usize = 23;
-const BASE_TIMESTAMP_AT: usize = 27;
-const MAX_TIMESTAMP_AT: usize = 35;
-const PRODUCER_ID_AT: usize = 43;
-const PRODUCER_EPOCH_AT: usize = 51;
-const BASE_SEQUENCE_AT: usize = 53;
-const RECORD_COUNT_AT: usize = 57;
+pub(crate) const BATCH_LENGTH_AT: usize = 8;
+pub(crate) const LEADER_EPOCH_AT: usize = 12;
+pub(crate) const MAGIC_AT: usize = 16;
+pub(crate) const CRC_AT: usize = 17;
+pub(crate) const ATTRIBUTES_AT: usize = 21;
+pub(crate) const LAST_OFFSET_DELTA_AT: usize = 23;
+pub(crate) const BASE_TIMESTAMP_AT: usize = 27;
+pub(crate) const MAX_TIMESTAMP_AT: usize = 35;
+pub(crate) const PRODUCER_ID_AT: usize = 43;
+pub(crate) const PRODUCER_EPOCH_AT: usize = 51;
+pub(crate) const BASE_SEQUENCE_AT: usize = 53;
+pub(crate) const RECORD_COUNT_AT: usize = 57;
 
-const COMPRESSION_MASK: i16 = 0x07;
-const TIMESTAMP_TYPE_BIT: i16 = 0x08;
-const TRANSACTIONAL_BIT: i16 = 0x10;
-const CONTROL_BIT: i16 = 0x20;
+pub(crate) const COMPRESSION_MASK: i16 = 0x07;
+pub(crate) const TIMESTAMP_TYPE_BIT: i16 = 0x08;
+pub(crate) const TRANSACTIONAL_BIT: i16 = 0x10;
+pub(crate) const CONTROL_BIT: i16 = 0x20;
 
 /// Why bytes are not a usable v2 batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,53 +266,10 @@ fn read_i64(bytes: &[u8], at: usize) -> i64 {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::record::test_batches::batch;
     use proptest::prelude::*;
-
-    /// Builds a v2 batch by hand-laying the header over `payload` (records are opaque here).
-    pub(crate) fn batch(
-        base_offset: i64,
-        last_offset_delta: i32,
-        max_ts: i64,
-        payload: &[u8],
-    ) -> Vec<u8> {
-        let mut b = vec![0u8; HEADER_BYTES];
-        b.extend_from_slice(payload);
-        let length = (b.len() - LOG_OVERHEAD) as i32;
-        b[0..8].copy_from_slice(&base_offset.to_be_bytes());
-        b[8..12].copy_from_slice(&length.to_be_bytes());
-        b[MAGIC_AT] = 2;
-        b[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
-            .copy_from_slice(&last_offset_delta.to_be_bytes());
-        b[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8].copy_from_slice(&max_ts.to_be_bytes());
-        b[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&max_ts.to_be_bytes());
-        b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&(-1i64).to_be_bytes());
-        b[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&(-1i16).to_be_bytes());
-        b[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&(-1i32).to_be_bytes());
-        b[RECORD_COUNT_AT..RECORD_COUNT_AT + 4]
-            .copy_from_slice(&(last_offset_delta + 1).to_be_bytes());
-        let crc = crc32c::crc32c(&b[ATTRIBUTES_AT..]);
-        b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-        b
-    }
-
-    /// A batch from an idempotent producer: `count` records from `first_sequence`.
-    pub(crate) fn idempotent_batch(
-        producer_id: i64,
-        epoch: i16,
-        first_sequence: i32,
-        count: i32,
-        max_ts: i64,
-    ) -> Vec<u8> {
-        let mut b = batch(0, count - 1, max_ts, b"records");
-        b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
-        b[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&epoch.to_be_bytes());
-        b[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&first_sequence.to_be_bytes());
-        let crc = crc32c::crc32c(&b[ATTRIBUTES_AT..]);
-        b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-        b
-    }
 
     #[test]
     fn reads_the_fields_it_was_given() {
