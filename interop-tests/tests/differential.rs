@@ -41,6 +41,9 @@ use kafka_protocol::records::{
 use sluice_interop_tests::wire::Wire;
 use sluice_interop_tests::TestBroker;
 
+#[path = "differential/admin.rs"]
+mod admin;
+
 /// Where the reference broker's script lives.
 fn kafka_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("kafka-reference/kafka.sh")
@@ -741,7 +744,10 @@ async fn run_scenario(scenario: &str, target: &Target, topic: &str) -> Transcrip
                 &r.results.iter().map(|r| r.error_code).collect::<Vec<_>>(),
             );
         }
-        other => panic!("no scenario {other:?}"),
+        other => match admin::run(other, w, topic).await {
+            Some(transcript) => return transcript,
+            None => panic!("no scenario {other:?}"),
+        },
     }
     t
 }
@@ -789,7 +795,8 @@ fn sluice_answers_as_kafka_does() {
     let allowed = allow_list();
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let (mut same, mut accepted, mut unexplained) = (0, Vec::new(), Vec::new());
-    for (i, scenario) in SCENARIOS.iter().enumerate() {
+    let scenarios: Vec<&str> = SCENARIOS.iter().chain(admin::SCENARIOS).copied().collect();
+    for (i, scenario) in scenarios.iter().enumerate() {
         let topic = format!("diff-{}-{i}", std::process::id());
         let [kafka_seen, sluice_seen] = [&targets[0], &targets[1]]
             .map(|target| runtime.block_on(run_scenario(scenario, target, &topic)));
@@ -822,7 +829,7 @@ fn sluice_answers_as_kafka_does() {
     }
     eprintln!(
         "differential: {} scenarios, {same} identical, {} allow-listed, {} unexplained",
-        SCENARIOS.len(),
+        scenarios.len(),
         accepted.len(),
         unexplained.len()
     );
