@@ -11,11 +11,12 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::watch;
 
-use crate::log::{BatchMeta, Log, OfflineLog};
+use crate::log::{BatchMeta, Log, OfflineLog, TimestampTarget};
 use crate::producer_state::{
     ProducerBatch, ProducerFields, ProducerStates, SequenceCheck, SequenceError,
 };
 use crate::record::batch::{self as record_batch, BatchHeader};
+use crate::record::find::RecordAt;
 
 /// Where an appended (or de-duplicated) batch went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,10 +69,10 @@ struct Inner {
 /// Producers retry within their delivery timeout, so recent batches are what matters.
 fn restore_producers(inner: &mut Inner, since_ms: i64) -> io::Result<()> {
     const READ_BYTES: usize = 1024 * 1024;
-    let Some(first) = inner.log.first_batch_at_or_after(since_ms)? else {
-        return Ok(());
-    };
-    let Ok(mut offset) = BatchHeader::parse(&first).map(|h| h.base_offset()) else {
+    let plan = inner
+        .log
+        .timestamp_plan(TimestampTarget::AtOrAfter(since_ms))?;
+    let Some(mut offset) = plan.execute_to_batch()?.map(|batch| batch.offset) else {
         return Ok(());
     };
     let end = inner.log.end_offset();
@@ -379,14 +380,17 @@ impl Partition {
         self.lock().log.size_bytes()
     }
 
-    /// The first batch whose max timestamp is at least `timestamp`.
-    pub fn first_batch_at_or_after(&self, timestamp: i64) -> io::Result<Option<Bytes>> {
-        self.lock().log.first_batch_at_or_after(timestamp)
-    }
-
-    /// The first batch holding the largest timestamp.
-    pub fn batch_with_max_timestamp(&self) -> io::Result<Option<Bytes>> {
-        self.lock().log.batch_with_max_timestamp()
+    /// The first record from the log start offset on stamped at or after a timestamp, or with
+    /// the largest timestamp (ListOffsets), its batch's records walked with at most
+    /// `decompressed_max_bytes` decompressed. Planned under the lock; the file reads run after
+    /// it, as a fetch's do.
+    pub fn find_by_timestamp(
+        &self,
+        target: TimestampTarget,
+        decompressed_max_bytes: u64,
+    ) -> io::Result<Option<RecordAt>> {
+        let plan = self.lock().log.timestamp_plan(target)?;
+        plan.execute(decompressed_max_bytes)
     }
 
     /// Records appended since the last completed flush began (offsets are dense).

@@ -2,22 +2,24 @@
 //! timestamp (-3), or the first record at or after a timestamp.
 //!
 //! As in Kafka's `UnifiedLog.fetchOffsetByTimestamp`, a timestamp lookup finds the first
-//! batch whose max timestamp reaches the target, then the first record in it that does —
-//! which means decoding (and decompressing) that one batch.
+//! batch whose max timestamp reaches the target, by batch headers and the time index, then
+//! the first record in it that does — walking that one batch's records with the bounded
+//! decompression of produce, within the topic's budget (see `log::by_timestamp`).
 
-use bytes::Bytes;
+use std::collections::{HashMap, HashSet};
+
 use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
-use kafka_protocol::records::RecordBatchDecoder;
 use kafka_protocol::ResponseError;
 
 use super::metadata::LEADER_EPOCH;
 use crate::broker::Broker;
+use crate::log::TimestampTarget;
 use crate::partition::Partition;
-use crate::record::batch::BatchHeader;
+use crate::record::validate::decompression_budget;
 use crate::session::RequestContext;
 use crate::topics::Topic;
 
@@ -37,10 +39,20 @@ pub async fn handle(
         .into_iter()
         .map(|t| {
             let topic = broker.topics().get(t.name.as_str());
+            // A partition asked more than once gets one INVALID_REQUEST answer, as in Kafka.
+            let mut asked: HashMap<i32, usize> = HashMap::new();
+            for p in &t.partitions {
+                *asked.entry(p.partition_index).or_default() += 1;
+            }
+            let mut answered = HashSet::new();
             let partitions = t
                 .partitions
                 .iter()
+                .filter(|p| answered.insert(p.partition_index))
                 .map(|p| {
+                    if asked[&p.partition_index] > 1 {
+                        return failed(p.partition_index, ResponseError::InvalidRequest);
+                    }
                     let mut response = list_partition(topic.as_deref(), p);
                     if version < 4 {
                         response.leader_epoch = -1;
@@ -77,7 +89,7 @@ fn list_partition(
     request: &ListOffsetsPartition,
 ) -> ListOffsetsPartitionResponse {
     let index = request.partition_index;
-    let Some(partition) = topic.and_then(|t| t.partition(index)) else {
+    let Some((topic, partition)) = topic.and_then(|t| Some((t, t.partition(index)?))) else {
         return failed(index, ResponseError::UnknownTopicOrPartition);
     };
     if request.current_leader_epoch >= 0 && request.current_leader_epoch != LEADER_EPOCH {
@@ -91,11 +103,13 @@ fn list_partition(
         );
     }
     let offsets = partition.offsets();
+    // The budget produce checked the partition's batches with.
+    let budget = decompression_budget(topic.config.max_message_bytes());
     let found = match request.timestamp {
         LATEST => Ok(Some((offsets.high_watermark, -1))),
         EARLIEST | EARLIEST_LOCAL => Ok(Some((offsets.log_start_offset, -1))),
-        MAX_TIMESTAMP => max_timestamp(partition),
-        target => at_or_after(partition, target),
+        MAX_TIMESTAMP => find(partition, TimestampTarget::Max, budget),
+        target => find(partition, TimestampTarget::AtOrAfter(target), budget),
     };
     match found {
         Ok(found) => answer(index, found),
@@ -106,40 +120,13 @@ fn list_partition(
     }
 }
 
-fn at_or_after(partition: &Partition, target: i64) -> std::io::Result<Option<(i64, i64)>> {
+/// The offset and timestamp of the record `target` names.
+fn find(
+    partition: &Partition,
+    target: TimestampTarget,
+    budget: u64,
+) -> std::io::Result<Option<(i64, i64)>> {
     Ok(partition
-        .first_batch_at_or_after(target)?
-        .and_then(|batch| first_record_at_or_after(batch, target)))
-}
-
-fn max_timestamp(partition: &Partition) -> std::io::Result<Option<(i64, i64)>> {
-    Ok(partition.batch_with_max_timestamp()?.and_then(|batch| {
-        let max = BatchHeader::parse(&batch).ok()?.max_timestamp();
-        first_record_at_or_after(batch, max)
-    }))
-}
-
-/// The offset and timestamp of the first record in `batch` stamped at or after `target`.
-fn first_record_at_or_after(batch: Bytes, target: i64) -> Option<(i64, i64)> {
-    let header = BatchHeader::parse(&batch).ok()?;
-    if header.max_timestamp() < target {
-        return None;
-    }
-    if header.is_log_append_time() {
-        // Every record carries the batch's timestamp.
-        return Some((header.base_offset(), header.max_timestamp()));
-    }
-    match RecordBatchDecoder::decode(&mut batch.clone()) {
-        Ok(set) => set
-            .records
-            .iter()
-            .find(|r| r.timestamp >= target)
-            .map(|r| (r.offset, r.timestamp)),
-        Err(e) => {
-            // Stored batches passed their CRC on the way in, so this is a format we cannot
-            // read; the batch's own bounds are the best answer left.
-            tracing::warn!(error = %e, "cannot decode a stored batch for a timestamp lookup");
-            Some((header.base_offset(), header.max_timestamp()))
-        }
-    }
+        .find_by_timestamp(target, budget)?
+        .map(|record| (record.offset, record.timestamp)))
 }

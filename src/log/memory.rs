@@ -14,7 +14,7 @@ use std::io;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{BatchMeta, FlushPlan, Log, ReadPlan};
+use super::{BatchMeta, FlushPlan, Log, ReadPlan, TimestampPlan, TimestampTarget};
 
 /// The base-offset field that opens every batch.
 const OFFSET_FIELD_BYTES: usize = 8;
@@ -26,12 +26,6 @@ struct StoredBatch {
     running_max_timestamp: i64,
     /// As sent: the base-offset field still holds what the producer put there.
     bytes: Bytes,
-}
-
-impl StoredBatch {
-    fn stamped(&self) -> Bytes {
-        copy_stamped(&[(self.meta.base_offset, self.bytes.clone())])
-    }
 }
 
 /// Batches as stored, copied out one after another into one buffer with their base offsets
@@ -81,6 +75,28 @@ impl MemoryLog {
             max = max.max(batch.meta.max_timestamp);
             batch.running_max_timestamp = max;
         }
+    }
+
+    /// The batches a timestamp lookup for `timestamp` searches, shared with the log: the
+    /// first whose own max timestamp reaches it, and — when that one holds records before
+    /// the start offset, which are no answers — the next such batch too.
+    fn candidates(&self, timestamp: i64) -> Vec<(i64, Bytes)> {
+        let at = self
+            .batches
+            .partition_point(|b| b.running_max_timestamp < timestamp);
+        let mut reaching = self.batches[at..]
+            .iter()
+            .filter(|b| b.meta.max_timestamp >= timestamp);
+        let mut candidates = Vec::new();
+        if let Some(first) = reaching.next() {
+            candidates.push((first.meta.base_offset, first.bytes.clone()));
+            if first.meta.base_offset < self.start_offset {
+                if let Some(next) = reaching.next() {
+                    candidates.push((next.meta.base_offset, next.bytes.clone()));
+                }
+            }
+        }
+        candidates
     }
 
     /// The batches a read gets, with their base offsets, shared with the log: they are
@@ -143,18 +159,25 @@ impl Log for MemoryLog {
         self.size_bytes
     }
 
-    fn first_batch_at_or_after(&self, timestamp: i64) -> io::Result<Option<Bytes>> {
-        let at = self
-            .batches
-            .partition_point(|b| b.running_max_timestamp < timestamp);
-        Ok(self.batches.get(at).map(StoredBatch::stamped))
-    }
-
-    fn batch_with_max_timestamp(&self) -> io::Result<Option<Bytes>> {
-        let Some(max) = self.batches.last().map(|b| b.running_max_timestamp) else {
-            return Ok(None);
+    fn timestamp_plan(&self, target: TimestampTarget) -> io::Result<TimestampPlan> {
+        let timestamp = match target {
+            TimestampTarget::AtOrAfter(timestamp) => timestamp,
+            TimestampTarget::Max => match self.batches.last() {
+                Some(last) => last.running_max_timestamp,
+                None => {
+                    return Ok(TimestampPlan::in_memory(
+                        i64::MIN,
+                        self.start_offset,
+                        Vec::new(),
+                    ))
+                }
+            },
         };
-        self.first_batch_at_or_after(max)
+        Ok(TimestampPlan::in_memory(
+            timestamp,
+            self.start_offset,
+            self.candidates(timestamp),
+        ))
     }
 
     fn flush_plan(&self) -> io::Result<FlushPlan> {
@@ -298,9 +321,6 @@ mod tests {
         assert_eq!(log.size_bytes(), 200);
         assert!(log.read(6, 1000, true).unwrap().is_empty());
         assert_eq!(log.read(7, 1000, true).unwrap()[0][7], 5);
-        // The largest timestamp went with the first batch.
-        assert_eq!(log.batch_with_max_timestamp().unwrap().unwrap()[7], 10);
-        assert_eq!(log.first_batch_at_or_after(25).unwrap().unwrap()[7], 10);
         assert!(log.delete_records_before(12).is_err());
         log.delete_records_before(11).unwrap();
         assert_eq!(
@@ -321,12 +341,45 @@ mod tests {
         assert_eq!((log.start_offset(), log.end_offset()), (3, 3));
     }
 
+    /// The batch a lookup settles on, as (base offset, max timestamp), whatever its records.
+    fn batch_found(log: &MemoryLog, target: TimestampTarget) -> Option<(i64, i64)> {
+        let plan = log.timestamp_plan(target).unwrap();
+        let found = plan.execute_to_batch().unwrap();
+        found.map(|r| (r.offset, r.timestamp))
+    }
+
+    /// A log of real batches: (base offset, last offset delta, max timestamp) each.
+    fn log_of_batches(batches: &[(i64, i32, i64)]) -> MemoryLog {
+        let mut log = MemoryLog::new();
+        for &(base, delta, ts) in batches {
+            // As a producer sends it: base offset 0, stamped by the log.
+            let bytes = crate::record::test_batches::batch(0, delta, ts, b"x");
+            log.append(Bytes::from(bytes), meta(base, base + i64::from(delta), ts))
+                .unwrap();
+        }
+        log
+    }
+
     #[test]
     fn timestamp_lookups_follow_the_running_maximum() {
-        let log = log_of(&[(0, 0, 50, 1), (1, 1, 10, 1), (2, 2, 70, 1), (3, 3, 70, 1)]);
-        assert_eq!(log.first_batch_at_or_after(20).unwrap().unwrap()[0], 0);
-        assert_eq!(log.first_batch_at_or_after(60).unwrap().unwrap()[0], 2);
-        assert!(log.first_batch_at_or_after(71).unwrap().is_none());
-        assert_eq!(log.batch_with_max_timestamp().unwrap().unwrap()[0], 2);
+        let log = log_of_batches(&[(0, 0, 50), (1, 0, 10), (2, 0, 70), (3, 0, 70)]);
+        use TimestampTarget::{AtOrAfter, Max};
+        assert_eq!(batch_found(&log, AtOrAfter(20)), Some((0, 50)));
+        assert_eq!(batch_found(&log, AtOrAfter(60)), Some((2, 70)));
+        assert_eq!(batch_found(&log, AtOrAfter(71)), None);
+        assert_eq!(batch_found(&log, Max), Some((2, 70)));
+        assert_eq!(batch_found(&MemoryLog::new(), Max), None);
+    }
+
+    #[test]
+    fn timestamp_lookups_skip_what_deleting_records_hid() {
+        let mut log = log_of_batches(&[(0, 4, 90), (5, 4, 20), (10, 0, 30)]);
+        log.delete_records_before(7).unwrap();
+        use TimestampTarget::{AtOrAfter, Max};
+        // The largest timestamp went with the first batch.
+        assert_eq!(batch_found(&log, Max), Some((10, 30)));
+        assert_eq!(batch_found(&log, AtOrAfter(25)), Some((10, 30)));
+        // The batch holding the start offset, with its records from the start on.
+        assert_eq!(batch_found(&log, AtOrAfter(20)), Some((5, 20)));
     }
 }

@@ -7,6 +7,7 @@
 
 mod active;
 mod batch_info;
+mod by_timestamp;
 mod files;
 mod flush;
 mod index_file;
@@ -26,6 +27,7 @@ use std::io;
 
 use bytes::Bytes;
 
+pub use by_timestamp::{TimestampPlan, TimestampTarget};
 pub use flush::FlushPlan;
 pub use memory::MemoryLog;
 pub use offline::OfflineLog;
@@ -71,12 +73,10 @@ pub trait Log: Send {
     /// segment or batch with batches after it).
     fn size_bytes(&self) -> u64;
 
-    /// The first batch at or after the start offset whose max timestamp is at least
-    /// `timestamp`.
-    fn first_batch_at_or_after(&self, timestamp: i64) -> io::Result<Option<Bytes>>;
-
-    /// The first batch at or after the start offset holding the largest timestamp there.
-    fn batch_with_max_timestamp(&self) -> io::Result<Option<Bytes>>;
+    /// Where to look for the first record at or after the start offset stamped at or after a
+    /// timestamp, or with the largest timestamp there (ListOffsets): planned under the
+    /// caller's lock, [`executed`](TimestampPlan::execute) after it is released.
+    fn timestamp_plan(&self, target: TimestampTarget) -> io::Result<TimestampPlan>;
 
     /// What makes everything appended so far durable, to [`run`](FlushPlan::run) once the
     /// caller's lock is released. Empty in memory.

@@ -7,7 +7,7 @@ use std::io;
 
 use bytes::Bytes;
 
-use super::{BatchMeta, FlushPlan, Log, ReadPlan};
+use super::{BatchMeta, FlushPlan, Log, ReadPlan, TimestampPlan, TimestampTarget};
 
 pub struct OfflineLog {
     why: String,
@@ -44,11 +44,7 @@ impl Log for OfflineLog {
         0
     }
 
-    fn first_batch_at_or_after(&self, _timestamp: i64) -> io::Result<Option<Bytes>> {
-        Err(self.error())
-    }
-
-    fn batch_with_max_timestamp(&self) -> io::Result<Option<Bytes>> {
+    fn timestamp_plan(&self, _target: TimestampTarget) -> io::Result<TimestampPlan> {
         Err(self.error())
     }
 

@@ -42,33 +42,20 @@ impl SegmentView<'_> {
         walk_to(self.log, self.size, indexed, offset)
     }
 
-    /// The first batch holding `from_offset` or later whose largest timestamp is at least
-    /// `timestamp`. The time index says where such a batch can first be.
-    pub(crate) fn first_at_or_after(
-        &self,
-        timestamp: i64,
-        from_offset: i64,
-    ) -> io::Result<Option<BatchInfo>> {
-        if self.max_timestamp < timestamp {
-            return Ok(None);
-        }
-        let hint = self
-            .times
+    /// Where in the `.log` a walk to the batch holding `offset` can start: the position of
+    /// the offset index's entry at or before it. Reads nothing but the mapped index.
+    pub(crate) fn indexed_position(&self, offset: i64) -> u64 {
+        self.offsets.lookup(self.relative(offset))
+    }
+
+    /// The offset from which the first batch whose largest timestamp reaches `timestamp` is
+    /// to be looked for: the time index says no batch before it does. Reads nothing but the
+    /// mapped index.
+    pub(crate) fn time_hint(&self, timestamp: i64) -> i64 {
+        self.times
             .lookup(timestamp)
             .and_then(|(_, relative)| absolute(self.base_offset, relative).ok())
-            .unwrap_or(self.base_offset);
-        let Some(mut batch) = self.find(hint.max(from_offset))? else {
-            return Ok(None);
-        };
-        loop {
-            if batch.max_timestamp >= timestamp {
-                return Ok(Some(batch));
-            }
-            match BatchInfo::read_at(self.log, batch.end(), self.size)? {
-                Some(next) => batch = next,
-                None => return Ok(None),
-            }
-        }
+            .unwrap_or(self.base_offset)
     }
 
     /// The largest timestamp of the batches holding `from_offset` or later, by a scan: for
@@ -83,13 +70,9 @@ impl SegmentView<'_> {
         }
         Ok(max)
     }
-
-    pub(crate) fn read_batch(&self, batch: &BatchInfo) -> io::Result<Bytes> {
-        read_batch(self.log, batch)
-    }
 }
 
-fn read_batch(log: &File, batch: &BatchInfo) -> io::Result<Bytes> {
+pub(crate) fn read_batch(log: &File, batch: &BatchInfo) -> io::Result<Bytes> {
     read_at(log, batch.position, batch.size as usize)
 }
 

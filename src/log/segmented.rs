@@ -24,8 +24,7 @@ use super::batch_info::BatchInfo;
 use super::files::{self, segment_path, LOG};
 use super::read::SegmentRead;
 use super::sealed::{OpenSegment, OpenSegments, SealedSegment, ToOpen};
-use super::segment::SegmentView;
-use super::{BatchMeta, FlushPlan, Log, ReadPlan};
+use super::{BatchMeta, FlushPlan, Log, ReadPlan, TimestampPlan, TimestampTarget};
 use crate::clock::Clock;
 use crate::record::batch::HEADER_BYTES;
 
@@ -222,19 +221,6 @@ impl SegmentedLog {
             .get(&self.dir, segment, self.next_base(base), &self.config, None)
     }
 
-    /// Runs `f` on the segment at `base`, opening it if it is sealed and closed.
-    fn with_view<R>(
-        &self,
-        base: i64,
-        f: impl FnOnce(&SegmentView<'_>) -> io::Result<R>,
-    ) -> io::Result<R> {
-        if base == self.active.base_offset() {
-            return f(&self.active.view());
-        }
-        let open = self.open_sealed(base)?;
-        f(&open.view())
-    }
-
     fn max_timestamp_of(&self, base: i64) -> io::Result<i64> {
         if base == self.active.base_offset() {
             return Ok(self.active.max_timestamp());
@@ -415,42 +401,8 @@ impl Log for SegmentedLog {
         self.sealed_bytes + self.active.size()
     }
 
-    fn first_batch_at_or_after(&self, timestamp: i64) -> io::Result<Option<Bytes>> {
-        let start = self.start_offset;
-        for base in self.bases_from(start) {
-            // A segment's maximum says whether it can hold the batch, without opening it.
-            if self.max_timestamp_of(base)? < timestamp {
-                continue;
-            }
-            let found = self.with_view(base, |view| {
-                match view.first_at_or_after(timestamp, start)? {
-                    Some(batch) => view.read_batch(&batch).map(Some),
-                    None => Ok(None),
-                }
-            })?;
-            if found.is_some() {
-                return Ok(found);
-            }
-        }
-        Ok(None)
-    }
-
-    fn batch_with_max_timestamp(&self) -> io::Result<Option<Bytes>> {
-        let start = self.start_offset;
-        if start >= self.end_offset() {
-            return Ok(None);
-        }
-        let mut max = i64::MIN;
-        for base in self.bases_from(start) {
-            let segment_max = if base < start {
-                // DeleteRecords cut into this segment: its index maximum may be gone.
-                self.with_view(base, |view| view.max_timestamp_from(start))?
-            } else {
-                self.max_timestamp_of(base)?
-            };
-            max = max.max(segment_max);
-        }
-        self.first_batch_at_or_after(max)
+    fn timestamp_plan(&self, target: TimestampTarget) -> io::Result<TimestampPlan> {
+        self.plan_timestamp_lookup(target)
     }
 
     fn flush_plan(&self) -> io::Result<FlushPlan> {
@@ -539,3 +491,4 @@ impl Log for SegmentedLog {
 
 #[cfg(test)]
 mod tests;
+mod timestamp_plan;
