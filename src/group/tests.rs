@@ -469,3 +469,39 @@ fn a_new_group_survives_the_first_tick_while_its_member_rejoins() {
     c.tick(1_001);
     assert_eq!(c.describe("g").state, GroupState::CompletingRebalance);
 }
+
+#[test]
+fn only_groups_with_a_running_timer_are_in_the_deadline_map() {
+    let mut c = Coordinator::new(GroupConfig::default());
+    // Groups that only hold committed offsets have no timer: ticks never visit them.
+    for i in 0..1000 {
+        let offsets = vec![OffsetToCommit {
+            topic: "t".into(),
+            partition: 0,
+            offset: i,
+            leader_epoch: 0,
+            metadata: String::new(),
+        }];
+        c.commit(&format!("idle-{i}"), -1, &member(""), offsets, 0)
+            .unwrap();
+    }
+    assert_eq!(c.groups_with_deadlines(), 0);
+    let id = lone_member_stable(&mut c, 0);
+    assert_eq!(c.groups_with_deadlines(), 1);
+    assert_eq!(c.next_deadline_ms(), Some(i64::from(SESSION_MS)));
+    // A heartbeat moves the group's deadline along.
+    c.heartbeat("g", 1, &member(&id), 5_000).unwrap();
+    assert_eq!(c.next_deadline_ms(), Some(5_000 + i64::from(SESSION_MS)));
+    c.tick(i64::from(SESSION_MS));
+    assert_eq!(c.describe("g").members.len(), 1, "its session was renewed");
+    c.tick(5_000 + i64::from(SESSION_MS));
+    assert!(c.describe("g").members.is_empty());
+    assert_eq!(c.groups_with_deadlines(), 0, "an empty group has no timer");
+    assert_eq!(
+        c.fetch_offsets("idle-999", None)[0]
+            .2
+            .as_ref()
+            .map(|o| o.offset),
+        Some(999)
+    );
+}

@@ -80,6 +80,18 @@ pub(super) struct Group {
 }
 
 impl Group {
+    /// The earliest of the group's timers: member sessions, new members' joins, and the join
+    /// and sync phases.
+    pub(super) fn next_deadline_ms(&self) -> Option<i64> {
+        let members = self.members.iter().map(|m| m.heartbeat_deadline_ms);
+        let pending = self.pending_members.values().copied();
+        members
+            .chain(pending)
+            .chain(self.join_deadline_ms)
+            .chain(self.sync_deadline_ms)
+            .min()
+    }
+
     pub(super) fn new(id: &str, now_ms: i64) -> Group {
         Group {
             id: id.to_string(),

@@ -13,7 +13,12 @@ use super::{Coordinator, Effects, GroupConfig};
 use crate::group::types::*;
 
 impl Coordinator {
-    pub fn join(&mut self, request: JoinRequest, reply: ReplyId, now_ms: i64) -> Effects {
+    pub(super) fn join_now(
+        &mut self,
+        request: JoinRequest,
+        reply: ReplyId,
+        now_ms: i64,
+    ) -> Effects {
         let mut fx = Effects::default();
         let failed = |fx: &mut Effects, error| {
             fx.replies.push(Reply::Join(
@@ -61,7 +66,12 @@ impl Coordinator {
         fx
     }
 
-    pub fn sync(&mut self, request: SyncRequest, reply: ReplyId, now_ms: i64) -> Effects {
+    pub(super) fn sync_now(
+        &mut self,
+        request: SyncRequest,
+        reply: ReplyId,
+        now_ms: i64,
+    ) -> Effects {
         let mut fx = Effects::default();
         let Some(group) = self.groups.get_mut(&request.group_id) else {
             fx.replies.push(Reply::Sync(
@@ -137,7 +147,7 @@ impl Coordinator {
         fx
     }
 
-    pub fn heartbeat(
+    pub(super) fn heartbeat_now(
         &mut self,
         group_id: &str,
         generation_id: i32,
@@ -170,7 +180,7 @@ impl Coordinator {
 
     /// Removes members (by member id, or by instance id with an empty member id). Returns
     /// each member's outcome.
-    pub fn leave(
+    pub(super) fn leave_now(
         &mut self,
         group_id: &str,
         leaving: &[MemberRef],

@@ -7,6 +7,7 @@
 //! MEMBER_ID_REQUIRED for new dynamic members, leader election among members who rejoined,
 //! protocol choice by vote, static membership, session and rebalance timeouts.
 
+mod deadlines;
 mod group;
 mod membership;
 mod offsets;
@@ -18,6 +19,7 @@ use bytes::Bytes;
 
 use super::store::GroupRecord;
 use super::types::*;
+use deadlines::Deadlines;
 use group::{apply_snapshot, Group};
 use rebalance::{expire_members, expire_pending_sync, on_join_deadline};
 
@@ -59,6 +61,8 @@ pub struct Effects {
 pub struct Coordinator {
     config: GroupConfig,
     groups: HashMap<String, Group>,
+    /// Each group's earliest deadline, kept current by every call that changes a group.
+    deadlines: Deadlines,
     next_retention_check_ms: i64,
 }
 
@@ -110,6 +114,7 @@ impl Coordinator {
                 }
             }
         }
+        coordinator.refresh_all_deadlines();
         coordinator
     }
 
@@ -193,33 +198,28 @@ impl Coordinator {
 
     /// The earliest deadline at which [`Coordinator::tick`] has work, if any.
     pub fn next_deadline_ms(&self) -> Option<i64> {
-        let groups = self.groups.values().flat_map(|g| {
-            let members = g.members.iter().map(|m| m.heartbeat_deadline_ms);
-            let pending = g.pending_members.values().copied();
-            members
-                .chain(pending)
-                .chain(g.join_deadline_ms)
-                .chain(g.sync_deadline_ms)
-        });
         let retention = (!self.groups.is_empty()).then_some(self.next_retention_check_ms);
-        groups.chain(retention).min()
+        self.deadlines.earliest().into_iter().chain(retention).min()
     }
 
     /// Acts on every deadline that has passed: expired sessions, join and sync phases that
-    /// ran out of time, and offset retention.
+    /// ran out of time, and offset retention. Only groups with a passed deadline are visited.
     pub fn tick(&mut self, now_ms: i64) -> Effects {
         let mut fx = Effects::default();
         let config = self.config.clone();
-        for group in self.groups.values_mut() {
-            expire_members(group, &config, now_ms, &mut fx);
-            if group.join_deadline_ms.is_some_and(|d| d <= now_ms) {
-                group.join_deadline_ms = None;
-                on_join_deadline(group, &config, now_ms, &mut fx);
+        for id in self.deadlines.due(now_ms) {
+            if let Some(group) = self.groups.get_mut(&id) {
+                expire_members(group, &config, now_ms, &mut fx);
+                if group.join_deadline_ms.is_some_and(|d| d <= now_ms) {
+                    group.join_deadline_ms = None;
+                    on_join_deadline(group, &config, now_ms, &mut fx);
+                }
+                if group.sync_deadline_ms.is_some_and(|d| d <= now_ms) {
+                    group.sync_deadline_ms = None;
+                    expire_pending_sync(group, &config, now_ms, &mut fx);
+                }
             }
-            if group.sync_deadline_ms.is_some_and(|d| d <= now_ms) {
-                group.sync_deadline_ms = None;
-                expire_pending_sync(group, &config, now_ms, &mut fx);
-            }
+            self.refresh_deadline(&id);
         }
         if self.next_retention_check_ms == 0 {
             // The first check comes one interval after the coordinator's first tick.
@@ -227,7 +227,102 @@ impl Coordinator {
         } else if now_ms >= self.next_retention_check_ms {
             self.next_retention_check_ms = now_ms + config.offsets_retention_check_interval_ms;
             self.expire_offsets(now_ms, &mut fx);
+            self.refresh_all_deadlines();
         }
+        fx
+    }
+
+    /// How many groups have a timer running: the only ones [`Coordinator::tick`] visits.
+    #[cfg(test)]
+    pub(crate) fn groups_with_deadlines(&self) -> usize {
+        self.deadlines.len()
+    }
+
+    /// Puts `group_id`'s earliest deadline (or its absence) in the deadline map.
+    fn refresh_deadline(&mut self, group_id: &str) {
+        let deadline = self.groups.get(group_id).and_then(Group::next_deadline_ms);
+        self.deadlines.set(group_id, deadline);
+    }
+
+    /// After a change that may touch any group (a restore, a deleted topic, retention).
+    fn refresh_all_deadlines(&mut self) {
+        let mut deadlines = Deadlines::default();
+        for group in self.groups.values() {
+            deadlines.set(&group.id, group.next_deadline_ms());
+        }
+        self.deadlines = deadlines;
+    }
+
+    pub fn join(&mut self, request: JoinRequest, reply: ReplyId, now_ms: i64) -> Effects {
+        let group_id = request.group_id.clone();
+        let fx = self.join_now(request, reply, now_ms);
+        self.refresh_deadline(&group_id);
+        fx
+    }
+
+    pub fn sync(&mut self, request: SyncRequest, reply: ReplyId, now_ms: i64) -> Effects {
+        let group_id = request.group_id.clone();
+        let fx = self.sync_now(request, reply, now_ms);
+        self.refresh_deadline(&group_id);
+        fx
+    }
+
+    pub fn heartbeat(
+        &mut self,
+        group_id: &str,
+        generation_id: i32,
+        member: &MemberRef,
+        now_ms: i64,
+    ) -> Result<(), GroupError> {
+        let result = self.heartbeat_now(group_id, generation_id, member, now_ms);
+        self.refresh_deadline(group_id);
+        result
+    }
+
+    pub fn leave(
+        &mut self,
+        group_id: &str,
+        leaving: &[MemberRef],
+        now_ms: i64,
+    ) -> Result<(Vec<Option<GroupError>>, Effects), GroupError> {
+        let result = self.leave_now(group_id, leaving, now_ms);
+        self.refresh_deadline(group_id);
+        result
+    }
+
+    pub fn commit(
+        &mut self,
+        group_id: &str,
+        generation_id: i32,
+        member: &MemberRef,
+        offsets: Vec<OffsetToCommit>,
+        now_ms: i64,
+    ) -> Result<Effects, GroupError> {
+        let result = self.commit_now(group_id, generation_id, member, offsets, now_ms);
+        self.refresh_deadline(group_id);
+        result
+    }
+
+    pub fn delete_group(&mut self, group_id: &str) -> Result<Effects, GroupError> {
+        let result = self.delete_group_now(group_id);
+        self.refresh_deadline(group_id);
+        result
+    }
+
+    pub fn delete_offsets(
+        &mut self,
+        group_id: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<Effects, GroupError> {
+        let result = self.delete_offsets_now(group_id, partitions);
+        self.refresh_deadline(group_id);
+        result
+    }
+
+    /// Drops every group's committed offsets of a deleted topic.
+    pub fn forget_topic(&mut self, topic: &str) -> Effects {
+        let fx = self.forget_topic_now(topic);
+        self.refresh_all_deadlines();
         fx
     }
 }

@@ -7,7 +7,7 @@ use crate::group::types::*;
 
 impl Coordinator {
     /// Checks that a commit is allowed (Kafka's `validateOffsetCommit`), then stores it.
-    pub fn commit(
+    pub(super) fn commit_now(
         &mut self,
         group_id: &str,
         generation_id: i32,
@@ -90,7 +90,7 @@ impl Coordinator {
     }
 
     /// Drops every group's committed offsets of a deleted topic, as Kafka does.
-    pub fn forget_topic(&mut self, topic: &str) -> Effects {
+    pub(super) fn forget_topic_now(&mut self, topic: &str) -> Effects {
         let mut fx = Effects::default();
         for group in self.groups.values_mut() {
             let gone: Vec<i32> = group
@@ -125,7 +125,7 @@ impl Coordinator {
     }
 
     /// Deletes an empty group and its offsets.
-    pub fn delete_group(&mut self, group_id: &str) -> Result<Effects, GroupError> {
+    pub(super) fn delete_group_now(&mut self, group_id: &str) -> Result<Effects, GroupError> {
         let group = self
             .groups
             .get(group_id)
@@ -154,7 +154,7 @@ impl Coordinator {
     }
 
     /// Deletes committed offsets (OffsetDelete); the caller has excluded subscribed topics.
-    pub fn delete_offsets(
+    pub(super) fn delete_offsets_now(
         &mut self,
         group_id: &str,
         partitions: &[(String, i32)],
