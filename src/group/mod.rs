@@ -6,10 +6,13 @@
 //! the thread sleeps until the machine's next deadline. Nothing here blocks a tokio worker,
 //! and a long-polling fetch on another connection never delays a heartbeat or a join.
 
+mod journal_io;
 pub mod state;
 pub mod store;
 pub mod types;
 
+#[cfg(test)]
+mod journal_faults;
 #[cfg(test)]
 mod tests;
 
@@ -128,10 +131,33 @@ impl GroupCoordinator {
         dir: Option<&Path>,
         clock: Clock,
     ) -> io::Result<GroupCoordinator> {
+        let opened = match dir {
+            Some(dir) => Some(GroupStore::open(dir)?),
+            None => None,
+        };
+        GroupCoordinator::start_with(config, opened, clock)
+    }
+
+    /// Starts the coordinator on a group log opened with faults injected at its I/O seam.
+    #[cfg(test)]
+    pub(crate) fn start_faulty(
+        config: GroupConfig,
+        dir: &Path,
+        faults: std::sync::Arc<journal_io::JournalFaults>,
+        clock: Clock,
+    ) -> io::Result<GroupCoordinator> {
+        let opened = GroupStore::open_faulty(dir, faults)?;
+        GroupCoordinator::start_with(config, Some(opened), clock)
+    }
+
+    fn start_with(
+        config: GroupConfig,
+        opened: Option<(GroupStore, Vec<store::GroupRecord>)>,
+        clock: Clock,
+    ) -> io::Result<GroupCoordinator> {
         let now_ms = clock.now_ms();
-        let (coordinator, store) = match dir {
-            Some(dir) => {
-                let (mut store, records) = GroupStore::open(dir)?;
+        let (coordinator, store) = match opened {
+            Some((mut store, records)) => {
                 let coordinator = Coordinator::restore(config.clone(), records, now_ms);
                 store.compact(&coordinator.snapshot_records())?;
                 (coordinator, Some(store))

@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use super::journal_io::JournalFile;
+#[cfg(test)]
+use super::journal_io::{FaultyFile, JournalFaults};
+
 use super::types::CommittedOffset;
 
 /// A member as persisted: the metadata of the group's selected protocol and its assignment.
@@ -341,8 +345,13 @@ pub fn decode_all(data: &[u8]) -> Replay {
 /// The group log file of a data directory.
 pub struct GroupStore {
     path: PathBuf,
-    file: File,
+    file: Box<dyn JournalFile>,
     bytes_written: u64,
+    /// A failed write could not be cut back: the next append cuts it first.
+    cut_pending: bool,
+    /// Faults injected into every file this store opens.
+    #[cfg(test)]
+    faults: Option<std::sync::Arc<JournalFaults>>,
     /// Size right after the last compaction: the file is compacted again when it has grown
     /// well past it.
     compacted_bytes: u64,
@@ -353,6 +362,42 @@ impl GroupStore {
 
     /// Reads every valid record of `<dir>/groups.log` (creating the file if needed).
     pub fn open(dir: &Path) -> io::Result<(GroupStore, Vec<GroupRecord>)> {
+        Self::open_with(dir, |file| Box::new(file))
+    }
+
+    /// The same, with faults injected at the I/O seam of every file the store opens.
+    #[cfg(test)]
+    pub(crate) fn open_faulty(
+        dir: &Path,
+        faults: std::sync::Arc<JournalFaults>,
+    ) -> io::Result<(GroupStore, Vec<GroupRecord>)> {
+        let wrap = faults.clone();
+        let (mut store, records) = Self::open_with(dir, move |file| {
+            Box::new(FaultyFile {
+                file,
+                faults: wrap.clone(),
+            })
+        })?;
+        store.faults = Some(faults);
+        Ok((store, records))
+    }
+
+    /// Wraps an opened file in the store's I/O seam.
+    fn journal_file(&self, file: File) -> Box<dyn JournalFile> {
+        #[cfg(test)]
+        if let Some(faults) = &self.faults {
+            return Box::new(FaultyFile {
+                file,
+                faults: faults.clone(),
+            });
+        }
+        Box::new(file)
+    }
+
+    fn open_with(
+        dir: &Path,
+        wrap: impl Fn(File) -> Box<dyn JournalFile>,
+    ) -> io::Result<(GroupStore, Vec<GroupRecord>)> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(Self::FILE_NAME);
         let mut data = Vec::new();
@@ -382,8 +427,11 @@ impl GroupStore {
         file.set_len(valid as u64)?;
         let store = GroupStore {
             path,
-            file,
+            file: wrap(file),
             bytes_written: valid as u64,
+            cut_pending: false,
+            #[cfg(test)]
+            faults: None,
             compacted_bytes: valid as u64,
         };
         Ok((store, records))
@@ -391,7 +439,8 @@ impl GroupStore {
 
     /// Appends `records`, all or none: a record over the replay limit is refused before
     /// anything is written (replay would take it for damage), and a failed or partial write
-    /// is cut back, so the next append does not land after half a record.
+    /// is cut back, so the next append does not land after half a record (when the cut
+    /// fails too, the next append makes it before writing, or writes nothing).
     pub fn append(&mut self, records: &[GroupRecord]) -> io::Result<()> {
         if records.is_empty() {
             return Ok(());
@@ -410,9 +459,14 @@ impl GroupStore {
             }
             out.put_slice(&encoded);
         }
+        if self.cut_pending {
+            self.file.set_len(self.bytes_written)?;
+            self.cut_pending = false;
+        }
         if let Err(e) = self.file.write_all(&out) {
             if let Err(cut) = self.file.set_len(self.bytes_written) {
-                tracing::error!(error = %cut, "cannot cut a failed write off the group log");
+                tracing::error!(error = %cut, "cannot cut a failed write off the group log; the next append cuts it first");
+                self.cut_pending = true;
             }
             return Err(e);
         }
@@ -441,11 +495,12 @@ impl GroupStore {
         }
         {
             let mut f = File::create(&aside)?;
-            f.write_all(&out)?;
+            Write::write_all(&mut f, &out)?;
             f.sync_all()?;
         }
         std::fs::rename(&aside, &self.path)?;
-        self.file = OpenOptions::new().append(true).open(&self.path)?;
+        self.file = self.journal_file(OpenOptions::new().append(true).open(&self.path)?);
+        self.cut_pending = false;
         self.bytes_written = out.len() as u64;
         self.compacted_bytes = out.len() as u64;
         Ok(())
