@@ -14,7 +14,7 @@ use kafka_protocol::ResponseError;
 use crate::broker::Broker;
 use crate::partition::{AppendError, Partition};
 use crate::producer_state::SequenceError;
-use crate::record::batch::{BatchError, BatchHeader};
+use crate::record::batch::{BatchError, BatchHeader, LOG_OVERHEAD};
 use crate::record::validate::{self as record_validate, RecordError, RecordRules};
 use crate::session::RequestContext;
 use crate::topics::Topic;
@@ -202,6 +202,43 @@ fn produce_partition(
 const FIRST_ZSTD_VERSION: i16 = 7;
 const ZSTD: i16 = 4;
 
+/// What Kafka's batch reader makes of the bytes before looking inside a batch: fewer bytes
+/// than a length prefix, or a length reaching past the bytes present, is no batch at all
+/// (`INVALID_RECORD`: a partition must carry one); a length below the smallest record is
+/// damage (`CORRUPT_MESSAGE`).
+fn no_batch_at_all(records: &[u8]) -> Result<(), (ResponseError, String)> {
+    /// The smallest record of any format (Kafka's `RECORD_OVERHEAD_V0`).
+    const SMALLEST_RECORD_BYTES: i32 = 14;
+    let Some(length) = records.get(8..12) else {
+        return Err((
+            ResponseError::InvalidRecord,
+            "a produce request must hold one record batch per partition; this one holds none"
+                .into(),
+        ));
+    };
+    let length = i32::from_be_bytes([length[0], length[1], length[2], length[3]]);
+    if length < SMALLEST_RECORD_BYTES {
+        return Err((
+            ResponseError::CorruptMessage,
+            format!("record batch length {length} is below the smallest record"),
+        ));
+    }
+    let fits = usize::try_from(length)
+        .ok()
+        .and_then(|l| l.checked_add(LOG_OVERHEAD))
+        .is_some_and(|size| size <= records.len());
+    if !fits {
+        return Err((
+            ResponseError::InvalidRecord,
+            format!(
+                "the record batch of {length} bytes reaches past the {} bytes sent",
+                records.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a partition's records as Kafka's produce path does: exactly one v2 batch, a
 /// matching CRC32C, a consistent offset range and count, a size within the topic's
 /// `max.message.bytes`, zstd only from Produce v7, and then every record (`rules`). Returns
@@ -213,8 +250,11 @@ fn validate<'a>(
     rules: &RecordRules,
 ) -> Result<(BatchHeader<'a>, i64), (ResponseError, String)> {
     let invalid = |message: &str| (ResponseError::InvalidRecord, message.to_string());
+    no_batch_at_all(records)?;
     let batch = BatchHeader::parse_checked(records).map_err(|e| match e {
-        BatchError::UnsupportedMagic(_) => (ResponseError::InvalidRecord, e.to_string()),
+        // Kafka knows magic 0 and 1 (refused from Produce v3) and takes any other for damage.
+        BatchError::UnsupportedMagic(0 | 1) => (ResponseError::InvalidRecord, e.to_string()),
+        BatchError::UnsupportedMagic(_) => (ResponseError::CorruptMessage, e.to_string()),
         BatchError::Truncated | BatchError::CrcMismatch { .. } | BatchError::Invalid(_) => {
             (ResponseError::CorruptMessage, e.to_string())
         }

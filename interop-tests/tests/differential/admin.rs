@@ -77,6 +77,34 @@ pub(super) async fn run(scenario: &str, w: &mut Wire, topic: &str) -> Option<Tra
             )
             .await;
             step(&mut t, "ten zero bytes", &outcome(&r));
+            let mut unknown_magic = BytesMut::from(&good[..]);
+            unknown_magic[16] = 7;
+            let r: ProduceResponse = call(
+                w,
+                ApiKey::Produce,
+                9,
+                &produce_request(topic, 0, unknown_magic.freeze()),
+            )
+            .await;
+            step(&mut t, "magic 7", &outcome(&r));
+            let r: ProduceResponse = call(
+                w,
+                ApiKey::Produce,
+                9,
+                &produce_request(topic, 0, good.slice(..good.len() - 5)),
+            )
+            .await;
+            step(&mut t, "a batch cut short", &outcome(&r));
+            let mut tiny_length = BytesMut::from(&good[..]);
+            tiny_length[8..12].copy_from_slice(&5i32.to_be_bytes());
+            let r: ProduceResponse = call(
+                w,
+                ApiKey::Produce,
+                9,
+                &produce_request(topic, 0, tiny_length.freeze()),
+            )
+            .await;
+            step(&mut t, "a length of 5", &outcome(&r));
             let r: ProduceResponse =
                 call(w, ApiKey::Produce, 9, &produce_request(topic, 0, good)).await;
             step(&mut t, "then a good batch", &outcome(&r));
