@@ -10,7 +10,7 @@ use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
 use crate::session::RequestContext;
-use crate::topics::PartitionsError;
+use crate::topics::{PartitionsError, MAX_PARTITIONS};
 
 pub async fn handle(
     broker: &Broker,
@@ -49,6 +49,7 @@ pub async fn handle(
                     broker,
                     &name,
                     topic.count,
+                    topic.assignments.as_ref().map(Vec::len),
                     request.validate_only,
                     &mut budget,
                 )
@@ -65,16 +66,28 @@ pub async fn handle(
     CreatePartitionsResponse::default().with_results(results)
 }
 
-/// Grows one topic, within what the request may still create.
+/// Grows one topic, within what the request may still create. `assignments`: how many manual
+/// assignments the request lists, when it lists them.
 fn grow(
     broker: &Broker,
     name: &str,
     count: i32,
+    assignments: Option<usize>,
     validate_only: bool,
     budget: &mut usize,
 ) -> Result<(), (ResponseError, String)> {
-    let current = broker.topics().get(name).map_or(0, |t| t.partitions.len());
-    let added = usize::try_from(count).unwrap_or(0).saturating_sub(current);
+    let current = broker.topics().get(name).map(|t| t.partitions.len());
+    let added = usize::try_from(count)
+        .unwrap_or(0)
+        .saturating_sub(current.unwrap_or(0));
+    // Kafka checks the list's length once the count itself is valid: one per new partition.
+    let grows = current.is_some() && added > 0 && count <= MAX_PARTITIONS;
+    if let Some(listed) = assignments.filter(|&listed| grows && listed != added) {
+        return Err((
+            ResponseError::InvalidReplicaAssignment,
+            format!("{added} partitions are to be added, but {listed} assignments are given"),
+        ));
+    }
     if added > *budget {
         return Err((
             ResponseError::PolicyViolation,
