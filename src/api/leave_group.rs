@@ -5,7 +5,7 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::group_error_code;
 use crate::broker::Broker;
-use crate::group::MemberRef;
+use crate::group::{GroupError, MemberRef};
 use crate::session::RequestContext;
 
 const FIRST_BATCHED_VERSION: i16 = 3;
@@ -31,12 +31,18 @@ pub async fn handle(
             instance_id: None,
         }]
     };
+    let count = leaving.len();
     let outcomes = match broker
         .groups()
         .leave(request.group_id.to_string(), leaving)
         .await
     {
         Ok(outcomes) => outcomes,
+        // A group that does not exist knows none of the members: from v3 Kafka says so per
+        // member, the request itself succeeding.
+        Err(GroupError::UnknownMemberId) if version >= FIRST_BATCHED_VERSION => {
+            vec![Some(GroupError::UnknownMemberId); count]
+        }
         Err(error) => {
             return LeaveGroupResponse::default().with_error_code(group_error_code(error))
         }

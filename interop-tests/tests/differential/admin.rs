@@ -212,6 +212,11 @@ pub(super) async fn run(scenario: &str, w: &mut Wire, topic: &str) -> Option<Tra
             let r: LeaveGroupResponse = call(w, ApiKey::LeaveGroup, 5, &leave).await;
             let members: Vec<_> = r.members.iter().map(|m| m.error_code).collect();
             step(&mut t, "leave an unknown group", &(r.error_code, members));
+            let single = LeaveGroupRequest::default()
+                .with_group_id(gid())
+                .with_member_id(text("nobody"));
+            let r: LeaveGroupResponse = call(w, ApiKey::LeaveGroup, 2, &single).await;
+            step(&mut t, "leave an unknown group, v2", &r.error_code);
             let sync = SyncGroupRequest::default()
                 .with_group_id(gid())
                 .with_generation_id(1)
