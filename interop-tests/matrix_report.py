@@ -6,7 +6,10 @@ Inputs, repeatable:
   --suite NAME:KIND:FILE:EXIT   one suite's results (KIND junit, from pytest or node's test
                                 runner, or gojson, from `go test -json`) and its runner's exit
                                 status; a runner that failed without a failing test in its
-                                results (a crash, a hook, a time-out) counts as one failure
+                                results (a crash, a hook, a time-out) counts as one failure.
+                                For junit, FILE may be a directory (Maven Surefire writes one
+                                TEST-<class>.xml per test class): every *.xml in it is read and
+                                its tests are filed under the client NAME
   --missing NAME:REASON         a suite that could not run: one failure
 Exit status: 0 when nothing failed, 1 otherwise.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -101,6 +105,20 @@ def read_junit(path: str) -> list[Result]:
     return results
 
 
+def read_junit_dir(path: str, client: str) -> list[Result]:
+    """Every JUnit XML file in `path` (one per test class, as Surefire writes them), each test
+    filed under `client`: the class names say nothing about which client ran."""
+    files = sorted(f for f in os.listdir(path) if f.endswith(".xml"))
+    if not files:
+        raise OSError(f"no *.xml in {path}")
+    results = []
+    for f in files:
+        for r in read_junit(os.path.join(path, f)):
+            r.client = client
+            results.append(r)
+    return results
+
+
 def read_go_json(path: str) -> list[Result]:
     outcomes: dict[str, str] = {}
     output: dict[str, list[str]] = {}
@@ -140,7 +158,12 @@ def main() -> int:
     for item in args.suite:
         name, kind, path, code = item.split(":", 3)
         try:
-            found = read_junit(path) if kind == "junit" else read_go_json(path)
+            if kind == "junit" and os.path.isdir(path):
+                found = read_junit_dir(path, name)
+            elif kind == "junit":
+                found = read_junit(path)
+            else:
+                found = read_go_json(path)
         except (OSError, ET.ParseError) as e:
             found = [Result(name, "(results)", "failed", f"no readable results ({e})")]
         if code != "0" and not any(r.outcome == "failed" for r in found):

@@ -8,6 +8,9 @@
 # - Node.js (node/): kafkajs and @platformatic/kafka with node's test runner; `npm ci` from
 #   node/package-lock.json (skipped when node_modules was installed from the same lock file by
 #   the same Node).
+# - Java (java/): Apache Kafka's kafka-clients 4.4.0 with JUnit 5, a Maven project with every
+#   version pinned (Maven's local repository ~/.m2 keeps them; later runs need no download).
+#   Needs `java` (17+) and `mvn`; without them the Java suite counts as failed.
 # - Go (go/): Sarama from Debian (golang-go, golang-github-shopify-sarama-dev), built offline
 #   in GOPATH mode. Without them the Go suite counts as failed; INTEROP_SKIP_GO=1 leaves it out.
 #
@@ -110,6 +113,22 @@ set +e
 rc=$?
 set -e
 suites+=("--suite" "node:junit:$OUT/node.xml:$rc")
+
+# --- Java (kafka-clients) -----------------------------------------------------------------------
+if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+  step "java: not installed"
+  missing+=("--missing" "kafka-clients:needs java (17+) and mvn (Debian: openjdk-17-jdk-headless, maven)")
+else
+  step "java: mvn test (kafka-clients 4.4.0, JUnit 5)"
+  # Surefire writes one TEST-<class>.xml per test class; matrix_report.py reads the directory.
+  mkdir -p "$OUT/java"
+  set +e
+  (cd "$HERE/java" && timeout "$SUITE_TIMEOUT_S" mvn -B -q -ntp test \
+    -Dsluice.bin="$SLUICE_BIN" -Dinterop.reports="$OUT/java")
+  rc=$?
+  set -e
+  suites+=("--suite" "kafka-clients:junit:$OUT/java:$rc")
+fi
 
 # --- Go (Sarama from Debian) --------------------------------------------------------------------
 GOPATH_DEBIAN=/usr/share/gocode
