@@ -5,7 +5,7 @@
 //! CreateTime, with the control (0x20) and transactional (0x10) attribute bits, the
 //! producer's id and epoch, no sequence (-1), and one record at offset delta 0 and timestamp
 //! delta 0, without headers, whose
-//! - key is `version: i16 = 0, type: i16` (`ControlRecordType`: 0 COMMIT, 1 ABORT; readers
+//! - key is `version: i16 = 0, type: i16` (`ControlRecordType`: 0 ABORT, 1 COMMIT; readers
 //!   refuse a key version other than 0 and take other types as unknown, to be skipped), and
 //! - value is `version: i16 = 0, coordinator_epoch: i32` (`EndTransactionMarker`: readers
 //!   refuse a negative version or fewer than 6 bytes, and read a newer version as 0).
@@ -39,16 +39,16 @@ impl ControlRecordType {
     /// The `type` field of the record key.
     pub fn code(self) -> i16 {
         match self {
-            ControlRecordType::Commit => 0,
-            ControlRecordType::Abort => 1,
+            ControlRecordType::Abort => 0,
+            ControlRecordType::Commit => 1,
             ControlRecordType::Unknown(code) => code,
         }
     }
 
     fn from_code(code: i16) -> ControlRecordType {
         match code {
-            0 => ControlRecordType::Commit,
-            1 => ControlRecordType::Abort,
+            0 => ControlRecordType::Abort,
+            1 => ControlRecordType::Commit,
             other => ControlRecordType::Unknown(other),
         }
     }
@@ -219,8 +219,8 @@ mod tests {
     #[test]
     fn a_built_marker_batch_parses_checks_and_round_trips() {
         for (result, code) in [
-            (TransactionResult::Commit, 0),
-            (TransactionResult::Abort, 1),
+            (TransactionResult::Abort, 0),
+            (TransactionResult::Commit, 1),
         ] {
             let bytes = end_transaction_batch(4242, 7, 3, NOW, marker(result, 19));
             let header = BatchHeader::parse_checked(&bytes).unwrap();
@@ -259,12 +259,14 @@ mod tests {
     #[test]
     fn the_record_is_laid_out_as_kafka_writes_it() {
         let bytes = end_transaction_batch(1, 0, -1, 5, marker(TransactionResult::Abort, -2));
-        // Length 16, attributes, timestamp delta, offset delta; key of 4, value of 6; no
-        // headers (varints zigzagged).
+        // Length 16, attributes, timestamp delta, offset delta; key of 4 (version 0, ABORT is
+        // type 0 in Kafka's ControlRecordType), value of 6; no headers (varints zigzagged).
         assert_eq!(
             &bytes[HEADER_BYTES..],
-            &[32, 0, 0, 0, 8, 0, 0, 0, 1, 12, 0, 0, 0xff, 0xff, 0xff, 0xfe, 0][..]
+            &[32, 0, 0, 0, 8, 0, 0, 0, 0, 12, 0, 0, 0xff, 0xff, 0xff, 0xfe, 0][..]
         );
+        let commit = end_transaction_batch(1, 0, -1, 5, marker(TransactionResult::Commit, -2));
+        assert_eq!(commit[HEADER_BYTES + 8], 1, "COMMIT is type 1");
     }
 
     #[test]
