@@ -101,7 +101,7 @@ def read_junit(path: str) -> list[Result]:
     return results
 
 
-def read_go_json(path: str) -> list[Result]:
+def read_go_json(path: str, client: str) -> list[Result]:
     outcomes: dict[str, str] = {}
     output: dict[str, list[str]] = {}
     with open(path, encoding="utf-8", errors="replace") as f:
@@ -126,7 +126,7 @@ def read_go_json(path: str) -> list[Result]:
         if test in parents:
             continue
         reason = "; ".join(output.get(test, [])[-1:]) if outcome != "passed" else ""
-        results.append(Result("Sarama", test, outcome, first_line(reason)))
+        results.append(Result(client, test, outcome, first_line(reason)))
     return results
 
 
@@ -140,7 +140,7 @@ def main() -> int:
     for item in args.suite:
         name, kind, path, code = item.split(":", 3)
         try:
-            found = read_junit(path) if kind == "junit" else read_go_json(path)
+            found = read_junit(path) if kind == "junit" else read_go_json(path, name)
         except (OSError, ET.ParseError) as e:
             found = [Result(name, "(results)", "failed", f"no readable results ({e})")]
         if code != "0" and not any(r.outcome == "failed" for r in found):
