@@ -38,7 +38,7 @@ func kafkaGoCreate(t *testing.T, topic string, partitions int) {
 // A Writer (keys, values, headers, hash balancer over 3 partitions) and a Reader in a consumer
 // group: every record comes back exactly once with its key, value and headers, in order
 // within its partition, and the group's commits reach the partitions' ends.
-func TestKafkaGoWriterReaderGroupKeysAndHeaders(t *testing.T) {
+func TestKafkaGoWriterReader(t *testing.T) {
 	topic, group := unique("kafkago-keys"), unique("kafkago-group")
 	const partitions, count = 3, 300
 	kafkaGoCreate(t, topic, partitions)
@@ -85,36 +85,23 @@ func TestKafkaGoWriterReaderGroupKeysAndHeaders(t *testing.T) {
 		CommitInterval:    0, // synchronous commits
 	})
 	defer r.Close()
-	seen := map[int]bool{}
-	lastSeq := map[int]int{}
-	for len(seen) < count {
+	// Read until every seq header was seen once; the checks on what was read follow.
+	var read []kafka.Message
+	seqs := map[int]bool{}
+	for len(seqs) < count {
 		m, err := r.ReadMessage(ctx)
 		if err != nil {
-			t.Fatalf("ReadMessage after %d: %v", len(seen), err)
+			t.Fatalf("ReadMessage after %d: %v", len(read), err)
 		}
-		if len(m.Headers) != 3 || m.Headers[0].Key != "seq" || m.Headers[1].Key != "dup" || string(m.Headers[1].Value) != "a" ||
-			m.Headers[2].Key != "dup" || string(m.Headers[2].Value) != "b" {
-			t.Fatalf("headers of %s/%d@%d: %v", m.Topic, m.Partition, m.Offset, m.Headers)
+		read = append(read, m)
+		if len(m.Headers) > 0 {
+			if seq, err := strconv.Atoi(string(m.Headers[0].Value)); err == nil {
+				seqs[seq] = true
+			}
 		}
-		seq, err := strconv.Atoi(string(m.Headers[0].Value))
-		if err != nil || seq < 0 || seq >= count {
-			t.Fatalf("seq header %q", m.Headers[0].Value)
+		if len(read) > 2*count {
+			t.Fatalf("read %d records for %d distinct seq headers", len(read), len(seqs))
 		}
-		want := msgs[seq]
-		if string(m.Key) != string(want.Key) || string(m.Value) != string(want.Value) {
-			t.Fatalf("record %d: key %q value %q, want %q %q", seq, m.Key, m.Value, want.Key, want.Value)
-		}
-		if seen[seq] {
-			t.Fatalf("record %d read twice", seq)
-		}
-		if last, ok := lastSeq[m.Partition]; ok && seq <= last {
-			t.Fatalf("partition %d: record %d after %d", m.Partition, seq, last)
-		}
-		lastSeq[m.Partition] = seq
-		seen[seq] = true
-	}
-	if len(lastSeq) != partitions {
-		t.Fatalf("records came from %d partitions, want %d (hash balancer over 17 keys)", len(lastSeq), partitions)
 	}
 	quietCtx, quietCancel := context.WithTimeout(context.Background(), quiet)
 	defer quietCancel()
@@ -125,39 +112,71 @@ func TestKafkaGoWriterReaderGroupKeysAndHeaders(t *testing.T) {
 		t.Fatalf("close reader: %v", err)
 	}
 
-	// The commits equal the end offsets: OffsetFetch through kafka-go's Client.
-	client := &kafka.Client{Addr: kafka.TCP(bootstrap), Timeout: timeout}
-	ps := []int{0, 1, 2}
-	fetched, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: ps}})
-	if err != nil || fetched.Error != nil {
-		t.Fatalf("OffsetFetch: %v / %v", err, fetched.Error)
-	}
-	var ends []kafka.OffsetRequest
-	for _, p := range ps {
-		ends = append(ends, kafka.LastOffsetOf(p))
-	}
-	listed, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: ends}})
-	if err != nil {
-		t.Fatalf("ListOffsets: %v", err)
-	}
-	endOf := map[int]int64{}
-	var total int64
-	for _, po := range listed.Topics[topic] {
-		if po.Error != nil {
-			t.Fatalf("ListOffsets %d: %v", po.Partition, po.Error)
+	t.Run("keys and headers, exact", func(t *testing.T) {
+		seen := map[int]bool{}
+		lastSeq := map[int]int{}
+		for _, m := range read {
+			if len(m.Headers) != 3 || m.Headers[0].Key != "seq" || m.Headers[1].Key != "dup" || string(m.Headers[1].Value) != "a" ||
+				m.Headers[2].Key != "dup" || string(m.Headers[2].Value) != "b" {
+				t.Fatalf("headers of %s/%d@%d: %v", m.Topic, m.Partition, m.Offset, m.Headers)
+			}
+			seq, err := strconv.Atoi(string(m.Headers[0].Value))
+			if err != nil || seq < 0 || seq >= count {
+				t.Fatalf("seq header %q", m.Headers[0].Value)
+			}
+			want := msgs[seq]
+			if string(m.Key) != string(want.Key) || string(m.Value) != string(want.Value) {
+				t.Fatalf("record %d: key %q value %q, want %q %q", seq, m.Key, m.Value, want.Key, want.Value)
+			}
+			if seen[seq] {
+				t.Fatalf("record %d read twice", seq)
+			}
+			if last, ok := lastSeq[m.Partition]; ok && seq <= last {
+				t.Fatalf("partition %d: record %d after %d", m.Partition, seq, last)
+			}
+			lastSeq[m.Partition] = seq
+			seen[seq] = true
 		}
-		endOf[po.Partition] = po.LastOffset
-		total += po.LastOffset
-	}
-	if total != count {
-		t.Fatalf("end offsets %v sum to %d, want %d", endOf, total, count)
-	}
-	for _, po := range fetched.Topics[topic] {
-		if po.Error != nil || po.CommittedOffset != endOf[po.Partition] {
-			t.Fatalf("partition %d: committed %d (%v), end %d", po.Partition, po.CommittedOffset, po.Error, endOf[po.Partition])
+		if len(read) != count || len(lastSeq) != partitions {
+			t.Fatalf("%d records from %d partitions, want %d from %d (hash balancer over 17 keys)", len(read), len(lastSeq), count, partitions)
 		}
-	}
-	if len(fetched.Topics[topic]) != partitions {
-		t.Fatalf("OffsetFetch answered %d partitions", len(fetched.Topics[topic]))
-	}
+	})
+
+	t.Run("group commits at the end offsets", func(t *testing.T) {
+		// The commits equal the end offsets: OffsetFetch through kafka-go's Client.
+		client := &kafka.Client{Addr: kafka.TCP(bootstrap), Timeout: timeout}
+		ps := []int{0, 1, 2}
+		fetched, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: ps}})
+		if err != nil || fetched.Error != nil {
+			t.Fatalf("OffsetFetch: %v / %v", err, fetched.Error)
+		}
+		var ends []kafka.OffsetRequest
+		for _, p := range ps {
+			ends = append(ends, kafka.LastOffsetOf(p))
+		}
+		listed, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: ends}})
+		if err != nil {
+			t.Fatalf("ListOffsets: %v", err)
+		}
+		endOf := map[int]int64{}
+		var total int64
+		for _, po := range listed.Topics[topic] {
+			if po.Error != nil {
+				t.Fatalf("ListOffsets %d: %v", po.Partition, po.Error)
+			}
+			endOf[po.Partition] = po.LastOffset
+			total += po.LastOffset
+		}
+		if total != count {
+			t.Fatalf("end offsets %v sum to %d, want %d", endOf, total, count)
+		}
+		for _, po := range fetched.Topics[topic] {
+			if po.Error != nil || po.CommittedOffset != endOf[po.Partition] {
+				t.Fatalf("partition %d: committed %d (%v), end %d", po.Partition, po.CommittedOffset, po.Error, endOf[po.Partition])
+			}
+		}
+		if len(fetched.Topics[topic]) != partitions {
+			t.Fatalf("OffsetFetch answered %d partitions", len(fetched.Topics[topic]))
+		}
+	})
 }
