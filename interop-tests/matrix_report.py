@@ -119,7 +119,7 @@ def read_junit_dir(path: str, client: str) -> list[Result]:
     return results
 
 
-def read_go_json(path: str) -> list[Result]:
+def read_go_json(path: str, client: str) -> list[Result]:
     outcomes: dict[str, str] = {}
     output: dict[str, list[str]] = {}
     with open(path, encoding="utf-8", errors="replace") as f:
@@ -144,7 +144,7 @@ def read_go_json(path: str) -> list[Result]:
         if test in parents:
             continue
         reason = "; ".join(output.get(test, [])[-1:]) if outcome != "passed" else ""
-        results.append(Result("Sarama", test, outcome, first_line(reason)))
+        results.append(Result(client, test, outcome, first_line(reason)))
     return results
 
 

@@ -11,8 +11,10 @@
 # - Java (java/): Apache Kafka's kafka-clients 4.4.0 with JUnit 5, a Maven project with every
 #   version pinned (Maven's local repository ~/.m2 keeps them; later runs need no download).
 #   Needs `java` (17+) and `mvn`; without them the Java suite counts as failed.
-# - Go (go/): Sarama from Debian (golang-go, golang-github-shopify-sarama-dev), built offline
-#   in GOPATH mode. Without them the Go suite counts as failed; INTEROP_SKIP_GO=1 leaves it out.
+# - Go (go/): franz-go (kgo, kadm), Sarama (IBM/sarama) and segmentio/kafka-go from the Go
+#   module in go/ (go.mod, go.sum), then franz-go's own kgo tests (the allow-list in
+#   go/franz-go-allowlist.txt). Without a Go toolchain the Go suites count as failed;
+#   INTEROP_SKIP_GO=1 leaves them out.
 #
 # Each suite starts its own broker: `$SLUICE_BIN serve --memory --listen 127.0.0.1:<free port>
 # --http none`. Without SLUICE_BIN the debug binary is built first (cargo build -p sluice
@@ -130,19 +132,16 @@ else
   suites+=("--suite" "kafka-clients:junit:$OUT/java:$rc")
 fi
 
-# --- Go (Sarama from Debian) --------------------------------------------------------------------
-GOPATH_DEBIAN=/usr/share/gocode
-if [ "${INTEROP_SKIP_GO:-0}" = 1 ]; then
-  step "go: skipped (INTEROP_SKIP_GO=1)"
-elif ! command -v go >/dev/null || [ ! -d "$GOPATH_DEBIAN/src/github.com/Shopify/sarama" ]; then
-  step "go: not installed"
-  missing+=("--missing" "Sarama:needs Debian's golang-go and golang-github-shopify-sarama-dev")
-else
-  step "go: go test (Sarama $(dpkg-query -W -f='${Version}' golang-github-shopify-sarama-dev 2>/dev/null || echo '?'), GOPATH mode, offline)"
-  set +e
-  (cd "$HERE/go" && GO111MODULE=off GOPATH="$GOPATH_DEBIAN" GOPROXY=off GOFLAGS=-mod=mod \
-    timeout "$SUITE_TIMEOUT_S" go test -count=1 -json -timeout "${SUITE_TIMEOUT_S}s" . \
-    2>"$OUT/go-build.log" | tee "$OUT/go.json" | python3 -c '
+# --- Go (franz-go, Sarama, kafka-go: a Go module, go/go.mod) ----------------------------------
+# Each client is one `go test -json -run '^Test<Client>'` of the module (its own broker), then
+# franz-go's own kgo tests (go/run-franz-go-suite.sh, the allow-list in go/franz-go-allowlist.txt).
+# The modules come through GOPROXY (its default, proxy.golang.org) and are checked against the
+# committed go.sum. Without a Go toolchain every Go suite counts as failed.
+# name:test prefix:module
+go_suites=("franz-go:Franz:github.com/twmb/franz-go" "Sarama:Sarama:github.com/IBM/sarama"
+  "kafka-go:KafkaGo:github.com/segmentio/kafka-go")
+go_events() {
+  python3 -c '
 import json, sys
 for line in sys.stdin:
     try:
@@ -152,15 +151,38 @@ for line in sys.stdin:
         continue
     if event.get("Action") == "output":
         print(event["Output"], end="", flush=True)
-')
-  rc=${PIPESTATUS[0]}
+'
+}
+if [ "${INTEROP_SKIP_GO:-0}" = 1 ]; then
+  step "go: skipped (INTEROP_SKIP_GO=1)"
+elif ! command -v go >/dev/null; then
+  step "go: no Go toolchain"
+  for s in "${go_suites[@]}" "franz-go suite:"; do
+    missing+=("--missing" "${s%%:*}:needs a Go toolchain (go) on PATH")
+  done
+else
+  step "go: go mod download, build ($(go version | cut -d' ' -f3))"
+  # A failure here shows again, as a failed suite, in the go test runs below.
+  (cd "$HERE/go" && go mod download && go test -count=1 -run '^$' . >/dev/null) 2>&1 | tail -20 || true
+  for s in "${go_suites[@]}"; do
+    IFS=: read -r name prefix module <<<"$s"
+    file="$OUT/go-$prefix.json"
+    step "go: go test ($name $(cd "$HERE/go" && go list -m -f '{{.Version}}' "$module" 2>/dev/null || echo '?'))"
+    set +e
+    (cd "$HERE/go" && INTEROP_GO_SUITE="$prefix" timeout "$SUITE_TIMEOUT_S" go test -count=1 -json \
+      -timeout "${SUITE_TIMEOUT_S}s" -run "^Test$prefix" . 2>"$OUT/go-$prefix-build.log" | tee "$file" | go_events)
+    rc=${PIPESTATUS[0]}
+    set -e
+    [ "$rc" = 0 ] || cat "$OUT/go-$prefix-build.log"
+    suites+=("--suite" "$name:gojson:$file:$rc")
+  done
+
+  step "go: franz-go's own kgo tests (go/franz-go-allowlist.txt)"
+  set +e
+  timeout "$SUITE_TIMEOUT_S" bash "$HERE/go/run-franz-go-suite.sh"
+  rc=$?
   set -e
-  if [ "$rc" != 0 ]; then
-    # cgo's deprecation warnings from DataDog/zstd are noise; anything else is shown.
-    grep -v -e 'warning: .ZSTD_getDecompressedSize' -e 'cgo-gcc-prolog' -e '^ *|' -e '^ *[0-9]* |' \
-      -e 'In file included' -e 'zstd.h' -e '^# github.com/DataDog/zstd' "$OUT/go-build.log" || true
-  fi
-  suites+=("--suite" "Sarama:gojson:$OUT/go.json:$rc")
+  suites+=("--suite" "franz-go suite:gojson:$OUT/franz-go-suite.json:$rc")
 fi
 
 # --- summary ------------------------------------------------------------------------------------
