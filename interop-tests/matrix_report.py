@@ -163,7 +163,7 @@ def main() -> int:
             elif kind == "junit":
                 found = read_junit(path)
             else:
-                found = read_go_json(path)
+                found = read_go_json(path, name)
         except (OSError, ET.ParseError) as e:
             found = [Result(name, "(results)", "failed", f"no readable results ({e})")]
         if code != "0" and not any(r.outcome == "failed" for r in found):
