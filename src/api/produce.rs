@@ -445,7 +445,13 @@ mod tests {
             validate(&one, 9, 10, &rules()).unwrap_err().0,
             ResponseError::MessageTooLarge
         );
-        assert_eq!(code(&one[..30]), ResponseError::CorruptMessage.code());
+        // Cut short, the bytes hold no whole batch: Kafka says INVALID_RECORD (the
+        // differential suite checks it against Kafka); a length below any record is damage.
+        assert_eq!(code(&one[..30]), ResponseError::InvalidRecord.code());
+        assert_eq!(code(&[0; 10]), ResponseError::InvalidRecord.code());
+        let mut tiny = one.clone();
+        tiny[8..12].copy_from_slice(&5i32.to_be_bytes());
+        assert_eq!(code(&tiny), ResponseError::CorruptMessage.code());
     }
 
     #[test]
