@@ -41,6 +41,15 @@ async fn committed(coordinator: &GroupCoordinator) -> Option<i64> {
     fetched[0].2.as_ref().map(|o| o.offset)
 }
 
+/// A coordinator on `dir` whose group log fails as the returned faults are told to.
+fn start_faulty(dir: &Path) -> (GroupCoordinator, Arc<JournalFaults>) {
+    let faults = Arc::new(JournalFaults::default());
+    let coordinator =
+        GroupCoordinator::start_faulty(GroupConfig::default(), dir, faults.clone(), Clock::System)
+            .expect("the group log opens");
+    (coordinator, faults)
+}
+
 /// The committed offset a broker restarted on `dir` finds.
 async fn committed_after_restart(dir: &Path) -> Option<i64> {
     let restarted = GroupCoordinator::start(GroupConfig::default(), Some(dir), Clock::System)
@@ -65,14 +74,7 @@ fn offsets_on_disk(dir: &Path) -> Vec<i64> {
 #[tokio::test]
 async fn a_commit_the_journal_refuses_gets_an_error_code_and_is_not_found_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let faults = Arc::new(JournalFaults::default());
-    let coordinator = GroupCoordinator::start_faulty(
-        GroupConfig::default(),
-        dir.path(),
-        faults.clone(),
-        Clock::System,
-    )
-    .unwrap();
+    let (coordinator, faults) = start_faulty(dir.path());
     commit(&coordinator, 1).await.unwrap();
 
     faults.fail_writes(1);
@@ -92,14 +94,7 @@ async fn a_commit_the_journal_refuses_gets_an_error_code_and_is_not_found_after_
 #[tokio::test]
 async fn commits_after_a_refused_one_are_kept_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let faults = Arc::new(JournalFaults::default());
-    let coordinator = GroupCoordinator::start_faulty(
-        GroupConfig::default(),
-        dir.path(),
-        faults.clone(),
-        Clock::System,
-    )
-    .unwrap();
+    let (coordinator, faults) = start_faulty(dir.path());
     commit(&coordinator, 1).await.unwrap();
     faults.fail_writes(2);
     assert!(commit(&coordinator, 2).await.is_err());
@@ -119,14 +114,7 @@ async fn commits_after_a_refused_one_are_kept_across_a_restart() {
 async fn a_torn_write_whose_cut_fails_is_cut_before_the_next_commit_and_later_commits_survive() {
     for cut_fails in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let faults = Arc::new(JournalFaults::default());
-        let coordinator = GroupCoordinator::start_faulty(
-            GroupConfig::default(),
-            dir.path(),
-            faults.clone(),
-            Clock::System,
-        )
-        .unwrap();
+        let (coordinator, faults) = start_faulty(dir.path());
         commit(&coordinator, 1).await.unwrap();
         // Half a record reaches the disk, then the write fails.
         faults.tear_next_write(11, cut_fails);
