@@ -14,6 +14,8 @@
 //! - [`api`] has one module per Kafka API, turning a request into calls on the broker;
 //! - [`broker`] is the domain service every connection shares: cluster identity,
 //!   [`topics`], producer ids, and the [`group`] coordinator;
+//! - [`coordinator`] is the runtime coordinators run on: a pure state machine per
+//!   coordinator, driven by one thread that journals its records before releasing any answer;
 //! - [`topics`] names topics and partitions, with their configs and their files on disk;
 //! - [`partition`] wraps one [`log`] with its locking, producer state and published end
 //!   offsets, opening (recovering) the log when first used;
@@ -42,6 +44,7 @@ pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod coordinator;
 pub mod data_dir_lock;
 pub mod group;
 pub mod http;

@@ -1,9 +1,9 @@
 //! The group log `groups.log` as arbitrary bytes, replayed as the broker replays it at start:
-//! `group::store::decode_all`, `GroupStore::open` (which cuts a torn tail), then the records
+//! `coordinator::journal::decode_all`, `GroupLog::open` (which cuts a torn tail), then the records
 //! applied to the coordinator (`Coordinator::restore`) and compacted to its snapshot. Nothing
 //! may panic, and:
 //! - every record replayed re-encodes to bytes that decode to that record alone;
-//! - `GroupStore::open` returns what `decode_all` does and cuts the file to the valid part,
+//! - `GroupLog::open` returns what `decode_all` does and cuts the file to the valid part,
 //!   after which an appended record is replayed behind the others;
 //! - the snapshot compaction writes is a fixed point: restoring from it and snapshotting
 //!   again gives the same records (a restart after a compaction loses nothing).
@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use sluice::group::store::{decode_all, GroupRecord, GroupStore};
+use sluice::coordinator::journal::{decode_all, frame, Replay};
+use sluice::group::records::{GroupLog, GroupRecord, GROUP_LOG_FILE};
 use sluice::group::{CommittedOffset, Coordinator, GroupConfig};
 
 /// A fixed clock: a run must be reproducible from its input alone.
@@ -35,15 +36,15 @@ static TMP_ROOT: LazyLock<PathBuf> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
-    let replay = decode_all(data);
+    let replay: Replay<GroupRecord> = decode_all(data);
     assert!(replay.valid_bytes <= data.len());
     assert!(replay.records.is_empty() == (replay.valid_bytes == 0));
     for record in &replay.records {
         round_trips(record);
     }
     // The records again, as compaction would write them: one valid log, nothing skipped.
-    let rewritten: Vec<u8> = replay.records.iter().flat_map(|r| r.encode()).collect();
-    let again = decode_all(&rewritten);
+    let rewritten: Vec<u8> = replay.records.iter().flat_map(frame).collect();
+    let again: Replay<GroupRecord> = decode_all(&rewritten);
     assert_eq!(again.records, replay.records);
     assert_eq!((again.valid_bytes, again.skipped), (rewritten.len(), 0));
 
@@ -53,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
         .expect("a temporary directory");
     let path = root.path().join("groups.log");
     fs::write(&path, data).expect("write groups.log");
-    let (mut store, records) = GroupStore::open(root.path()).expect("open replays any bytes");
+    let (mut store, records) = GroupLog::open(root.path(), GROUP_LOG_FILE).expect("open replays any bytes");
     assert_eq!(records, replay.records);
     let kept = fs::metadata(&path).expect("groups.log").len();
     assert_eq!(kept, replay.valid_bytes as u64, "open kept a torn tail");
@@ -90,7 +91,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = coordinator.describe(&listing.group_id);
     }
     store.compact(&snapshot).expect("compact");
-    let (_store, compacted) = GroupStore::open(root.path()).expect("reopen after compaction");
+    let (_store, compacted) = GroupLog::open(root.path(), GROUP_LOG_FILE).expect("reopen after compaction");
     assert_eq!(compacted, snapshot, "the compacted log replays other records");
     let restored = Coordinator::restore(GroupConfig::default(), compacted, NOW_MS);
     assert_eq!(
@@ -102,14 +103,14 @@ fuzz_target!(|data: &[u8]| {
 
 /// `record` encodes to bytes that decode to it and nothing else.
 fn round_trips(record: &GroupRecord) {
-    let encoded = record.encode();
-    let decoded = decode_all(&encoded);
+    let encoded = frame(record);
+    let decoded: Replay<GroupRecord> = decode_all(&encoded);
     assert_eq!(decoded.records.as_slice(), std::slice::from_ref(record));
     assert_eq!((decoded.valid_bytes, decoded.skipped), (encoded.len(), 0));
 }
 
 /// Snapshot records in a canonical order (the coordinator keeps groups in a hash map).
 fn sorted(mut records: Vec<GroupRecord>) -> Vec<GroupRecord> {
-    records.sort_by_cached_key(|r| r.encode());
+    records.sort_by_cached_key(frame);
     records
 }

@@ -4,11 +4,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::journal_io::JournalFaults;
-use super::store::{GroupRecord, GroupStore};
+use super::records::{GroupLog, GroupRecord, GROUP_LOG_FILE};
 use super::{GroupConfig, GroupCoordinator, GroupError, MemberRef, OffsetToCommit};
 use crate::api::group_error_code;
 use crate::clock::Clock;
+use crate::coordinator::journal::decode_all;
+use crate::coordinator::JournalFaults;
 
 const GROUP: &str = "g";
 
@@ -61,7 +62,7 @@ async fn committed_after_restart(dir: &Path) -> Option<i64> {
 
 /// Every offset the group log on disk holds for the partition, in order.
 fn offsets_on_disk(dir: &Path) -> Vec<i64> {
-    let (_, records) = GroupStore::open(dir).expect("the group log opens");
+    let (_, records) = GroupLog::open(dir, GROUP_LOG_FILE).expect("the group log opens");
     records
         .into_iter()
         .filter_map(|r| match r {
@@ -128,7 +129,7 @@ async fn a_torn_write_whose_cut_fails_is_cut_before_the_next_commit_and_later_co
         // Before any restart compacts it: the log holds the acknowledged commits only, with
         // no torn bytes between them.
         let on_disk = std::fs::read(dir.path().join("groups.log")).unwrap();
-        let replay = super::store::decode_all(&on_disk);
+        let replay = decode_all::<GroupRecord>(&on_disk);
         assert_eq!(replay.skipped, 0, "cut_fails={cut_fails}: no damage left");
         assert_eq!(replay.valid_bytes, on_disk.len());
         assert_eq!(

@@ -15,7 +15,8 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use sluice::clock::Clock;
-use sluice::group::store::{GroupRecord, GroupSnapshot, MemberSnapshot};
+use sluice::coordinator::journal::frame;
+use sluice::group::records::{GroupRecord, GroupSnapshot, MemberSnapshot};
 use sluice::group::CommittedOffset;
 use sluice::log::{BatchMeta, Log, SegmentConfig, SegmentedLog};
 use sluice::protocol::versions::SUPPORTED;
@@ -329,7 +330,7 @@ fn group_replay(dir: &Path) {
         ),
     ];
     for (name, records) in logs {
-        let bytes: Vec<u8> = records.iter().flat_map(|r| r.encode()).collect();
+        let bytes: Vec<u8> = records.iter().flat_map(frame).collect();
         save(dir, name, &bytes);
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
 
-use super::super::store::{GroupRecord, GroupSnapshot, MemberSnapshot};
+use super::super::records::{GroupRecord, GroupSnapshot, MemberSnapshot};
 use super::super::types::*;
 use super::Effects;
 

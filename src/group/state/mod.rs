@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use super::store::GroupRecord;
+use super::records::GroupRecord;
 use super::types::*;
 use deadlines::Deadlines;
 use group::{apply_snapshot, Group};
@@ -49,12 +49,9 @@ impl Default for GroupConfig {
     }
 }
 
-/// What a call did beyond its return value.
-#[derive(Debug, Default, PartialEq)]
-pub struct Effects {
-    pub replies: Vec<Reply>,
-    pub records: Vec<GroupRecord>,
-}
+/// What a call did beyond its return value: group records to journal, then answers to
+/// parked joins and syncs.
+pub type Effects = crate::coordinator::Effects<GroupRecord, Reply>;
 
 /// All groups of the broker and their committed offsets.
 #[derive(Debug, Default)]

@@ -2,7 +2,7 @@
 
 use super::group::Group;
 use super::{Coordinator, Effects};
-use crate::group::store::GroupRecord;
+use crate::group::records::GroupRecord;
 use crate::group::types::*;
 
 impl Coordinator {

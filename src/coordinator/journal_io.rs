@@ -1,4 +1,4 @@
-//! The group log's one I/O seam: every write, cut and sync of `groups.log` goes through
+//! A coordinator journal's one I/O seam: every write, cut and sync of its file goes through
 //! [`JournalFile`], so tests can make the disk fail (a full disk, a torn write) exactly where
 //! a real one would, and check that nothing is answered as written that is not.
 

@@ -1,6 +1,12 @@
-//! The group log: encoding round trips, torn and damaged records, limits, compaction.
+//! The group log: group records through the journal's framing — round trips, torn and
+//! damaged records, limits, compaction.
 
 use super::*;
+use crate::coordinator::journal::{decode_all, frame, AppendError, Replay, MAX_RECORD_BYTES};
+
+fn decode(data: &[u8]) -> Replay<GroupRecord> {
+    decode_all(data)
+}
 
 fn samples() -> Vec<GroupRecord> {
     vec![
@@ -52,9 +58,9 @@ fn samples() -> Vec<GroupRecord> {
 fn records_round_trip() {
     let mut data = Vec::new();
     for r in samples() {
-        data.extend_from_slice(&r.encode());
+        data.extend_from_slice(&frame(&r));
     }
-    let replay = decode_all(&data);
+    let replay = decode(&data);
     assert_eq!(replay.records, samples());
     assert_eq!(replay.valid_bytes, data.len());
     assert_eq!(replay.skipped, 0);
@@ -64,11 +70,11 @@ fn records_round_trip() {
 fn a_torn_tail_is_dropped_and_the_rest_kept() {
     let mut data = Vec::new();
     for r in samples() {
-        data.extend_from_slice(&r.encode());
+        data.extend_from_slice(&frame(&r));
     }
     let whole = data.len();
-    for cut in 1..samples()[3].encode().len() {
-        let replay = decode_all(&data[..whole - cut]);
+    for cut in 1..frame(&samples()[3]).len() {
+        let replay = decode(&data[..whole - cut]);
         assert_eq!(replay.records.len(), 3);
         assert!(replay.valid_bytes < whole);
     }
@@ -78,15 +84,15 @@ fn a_torn_tail_is_dropped_and_the_rest_kept() {
 fn a_damaged_record_is_skipped_and_every_later_one_kept() {
     let mut data = Vec::new();
     for r in samples() {
-        data.extend_from_slice(&r.encode());
+        data.extend_from_slice(&frame(&r));
     }
-    let first = samples()[0].encode().len();
+    let first = frame(&samples()[0]).len();
     // Every single-byte flip of the first record, its header included, loses that
     // record alone.
     for at in 0..first {
         let mut damaged = data.clone();
         damaged[at] ^= 0x40;
-        let replay = decode_all(&damaged);
+        let replay = decode(&damaged);
         assert_eq!(replay.records, samples()[1..].to_vec(), "flip at {at}");
         assert_eq!(replay.skipped, 1);
         assert_eq!(replay.valid_bytes, data.len());
@@ -96,12 +102,12 @@ fn a_damaged_record_is_skipped_and_every_later_one_kept() {
 #[test]
 fn a_torn_write_followed_by_more_records_keeps_the_later_ones() {
     let mut data = Vec::new();
-    data.extend_from_slice(&samples()[0].encode());
-    let torn = samples()[1].encode();
+    data.extend_from_slice(&frame(&samples()[0]));
+    let torn = frame(&samples()[1]);
     data.extend_from_slice(&torn[..torn.len() / 2]);
-    data.extend_from_slice(&samples()[2].encode());
-    data.extend_from_slice(&samples()[3].encode());
-    let replay = decode_all(&data);
+    data.extend_from_slice(&frame(&samples()[2]));
+    data.extend_from_slice(&frame(&samples()[3]));
+    let replay = decode(&data);
     assert_eq!(
         replay.records,
         vec![
@@ -116,7 +122,7 @@ fn a_torn_write_followed_by_more_records_keeps_the_later_ones() {
 #[test]
 fn a_record_over_the_limit_is_refused_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut store, _) = GroupStore::open(dir.path()).unwrap();
+    let (mut store, _) = GroupLog::open(dir.path(), GROUP_LOG_FILE).unwrap();
     store.append(&samples()[..1]).unwrap();
     let huge = GroupRecord::Group {
         group: "g".into(),
@@ -139,25 +145,28 @@ fn a_record_over_the_limit_is_refused_and_nothing_is_written() {
         }),
     };
     let error = store.append(&[samples()[2].clone(), huge]).unwrap_err();
-    assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    assert!(
+        matches!(error, AppendError::RecordTooLarge { bytes } if bytes > MAX_RECORD_BYTES),
+        "{error:?}"
+    );
     store.append(&samples()[3..]).unwrap();
     drop(store);
-    let (_, replayed) = GroupStore::open(dir.path()).unwrap();
+    let (_, replayed) = GroupLog::open(dir.path(), GROUP_LOG_FILE).unwrap();
     assert_eq!(replayed, vec![samples()[0].clone(), samples()[3].clone()]);
 }
 
 #[test]
-fn the_store_replays_what_it_appended_and_compacts() {
+fn the_group_log_replays_what_it_appended_and_compacts() {
     let dir = std::env::temp_dir().join(format!("sluice-groups-{}", uuid::Uuid::new_v4()));
-    let (mut store, replayed) = GroupStore::open(&dir).unwrap();
+    let (mut store, replayed) = GroupLog::open(&dir, GROUP_LOG_FILE).unwrap();
     assert!(replayed.is_empty());
     store.append(&samples()[..2]).unwrap();
     drop(store);
-    let (mut store, replayed) = GroupStore::open(&dir).unwrap();
+    let (mut store, replayed) = GroupLog::open(&dir, GROUP_LOG_FILE).unwrap();
     assert_eq!(replayed, samples()[..2].to_vec());
     store.compact(&samples()[1..2]).unwrap();
     drop(store);
-    let (_, replayed) = GroupStore::open(&dir).unwrap();
+    let (_, replayed) = GroupLog::open(&dir, GROUP_LOG_FILE).unwrap();
     assert_eq!(replayed, samples()[1..2].to_vec());
     std::fs::remove_dir_all(&dir).unwrap();
 }

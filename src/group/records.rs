@@ -1,0 +1,257 @@
+//! The group coordinator's journal records: committed offsets and group metadata, each with a
+//! tombstone form. The framing, replay and compaction are the coordinator runtime's
+//! ([`crate::coordinator::journal`]); this module owns the bodies.
+
+use std::io;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use super::types::CommittedOffset;
+use crate::coordinator::{Journal, JournalRecord};
+
+/// The group coordinator's journal, `groups.log` in the data directory.
+pub type GroupLog = Journal<GroupRecord>;
+/// The group log's file name.
+pub const GROUP_LOG_FILE: &str = "groups.log";
+
+/// A member as persisted: the metadata of the group's selected protocol and its assignment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberSnapshot {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub subscription: Bytes,
+    pub assignment: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSnapshot {
+    pub protocol_type: Option<String>,
+    pub generation: i32,
+    pub protocol_name: Option<String>,
+    pub leader: Option<String>,
+    pub state_timestamp_ms: i64,
+    pub members: Vec<MemberSnapshot>,
+}
+
+/// One change to persist; `None` values are tombstones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupRecord {
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+        value: Option<CommittedOffset>,
+    },
+    Group {
+        group: String,
+        value: Option<GroupSnapshot>,
+    },
+}
+
+const OFFSET: u8 = 1;
+const OFFSET_TOMBSTONE: u8 = 2;
+const GROUP: u8 = 3;
+const GROUP_TOMBSTONE: u8 = 4;
+
+fn put_str(out: &mut BytesMut, s: &str) {
+    put_bytes(out, s.as_bytes());
+}
+
+fn put_bytes(out: &mut BytesMut, b: &[u8]) {
+    out.put_u32(b.len() as u32);
+    out.put_slice(b);
+}
+
+fn put_opt_str(out: &mut BytesMut, s: &Option<String>) {
+    match s {
+        Some(s) => {
+            out.put_u8(1);
+            put_str(out, s);
+        }
+        None => out.put_u8(0),
+    }
+}
+
+/// A cursor over a record body whose reads fail instead of panicking.
+struct Reader(Bytes);
+
+impl Reader {
+    fn need(&self, n: usize) -> io::Result<()> {
+        if self.0.remaining() < n {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "group record is cut short",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn u8(&mut self) -> io::Result<u8> {
+        self.need(1)?;
+        Ok(self.0.get_u8())
+    }
+
+    fn i32(&mut self) -> io::Result<i32> {
+        self.need(4)?;
+        Ok(self.0.get_i32())
+    }
+
+    fn i64(&mut self) -> io::Result<i64> {
+        self.need(8)?;
+        Ok(self.0.get_i64())
+    }
+
+    fn bytes(&mut self) -> io::Result<Bytes> {
+        self.need(4)?;
+        let len = self.0.get_u32() as usize;
+        self.need(len)?;
+        Ok(self.0.split_to(len))
+    }
+
+    fn str(&mut self) -> io::Result<String> {
+        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "group record holds invalid UTF-8",
+            )
+        })
+    }
+
+    fn opt_str(&mut self) -> io::Result<Option<String>> {
+        match self.u8()? {
+            0 => Ok(None),
+            _ => Ok(Some(self.str()?)),
+        }
+    }
+}
+
+impl JournalRecord for GroupRecord {
+    fn is_kind(byte: u8) -> bool {
+        (OFFSET..=GROUP_TOMBSTONE).contains(&byte)
+    }
+
+    fn encode_body(&self, body: &mut BytesMut) {
+        match self {
+            GroupRecord::Offset {
+                group,
+                topic,
+                partition,
+                value,
+            } => {
+                body.put_u8(if value.is_some() {
+                    OFFSET
+                } else {
+                    OFFSET_TOMBSTONE
+                });
+                put_str(body, group);
+                put_str(body, topic);
+                body.put_i32(*partition);
+                if let Some(o) = value {
+                    body.put_i64(o.offset);
+                    body.put_i32(o.leader_epoch);
+                    put_str(body, &o.metadata);
+                    body.put_i64(o.commit_timestamp_ms);
+                }
+            }
+            GroupRecord::Group { group, value } => {
+                body.put_u8(if value.is_some() {
+                    GROUP
+                } else {
+                    GROUP_TOMBSTONE
+                });
+                put_str(body, group);
+                if let Some(g) = value {
+                    put_opt_str(body, &g.protocol_type);
+                    body.put_i32(g.generation);
+                    put_opt_str(body, &g.protocol_name);
+                    put_opt_str(body, &g.leader);
+                    body.put_i64(g.state_timestamp_ms);
+                    body.put_u32(g.members.len() as u32);
+                    for m in &g.members {
+                        put_str(body, &m.member_id);
+                        put_opt_str(body, &m.instance_id);
+                        put_str(body, &m.client_id);
+                        put_str(body, &m.client_host);
+                        body.put_i32(m.session_timeout_ms);
+                        body.put_i32(m.rebalance_timeout_ms);
+                        put_bytes(body, &m.subscription);
+                        put_bytes(body, &m.assignment);
+                    }
+                }
+            }
+        }
+    }
+
+    fn decode_body(body: Bytes) -> io::Result<GroupRecord> {
+        let mut r = Reader(body);
+        let kind = r.u8()?;
+        let group = r.str()?;
+        match kind {
+            OFFSET | OFFSET_TOMBSTONE => {
+                let topic = r.str()?;
+                let partition = r.i32()?;
+                let value = if kind == OFFSET {
+                    Some(CommittedOffset {
+                        offset: r.i64()?,
+                        leader_epoch: r.i32()?,
+                        metadata: r.str()?,
+                        commit_timestamp_ms: r.i64()?,
+                    })
+                } else {
+                    None
+                };
+                Ok(GroupRecord::Offset {
+                    group,
+                    topic,
+                    partition,
+                    value,
+                })
+            }
+            GROUP => {
+                let protocol_type = r.opt_str()?;
+                let generation = r.i32()?;
+                let protocol_name = r.opt_str()?;
+                let leader = r.opt_str()?;
+                let state_timestamp_ms = r.i64()?;
+                let count = r.i32()? as u32 as usize;
+                let mut members = Vec::with_capacity(count.min(1024));
+                for _ in 0..count {
+                    members.push(MemberSnapshot {
+                        member_id: r.str()?,
+                        instance_id: r.opt_str()?,
+                        client_id: r.str()?,
+                        client_host: r.str()?,
+                        session_timeout_ms: r.i32()?,
+                        rebalance_timeout_ms: r.i32()?,
+                        subscription: r.bytes()?,
+                        assignment: r.bytes()?,
+                    });
+                }
+                Ok(GroupRecord::Group {
+                    group,
+                    value: Some(GroupSnapshot {
+                        protocol_type,
+                        generation,
+                        protocol_name,
+                        leader,
+                        state_timestamp_ms,
+                        members,
+                    }),
+                })
+            }
+            GROUP_TOMBSTONE => Ok(GroupRecord::Group { group, value: None }),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unknown group record kind {other}"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
