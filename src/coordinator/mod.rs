@@ -13,6 +13,8 @@
 //! When a journal write fails, the machine is rebuilt from what the journal holds — the state
 //! a restart would find — and the command gets the error, to answer with its Kafka error code.
 
+pub mod codec;
+pub(crate) mod deadlines;
 pub mod journal;
 mod journal_io;
 pub mod runtime;

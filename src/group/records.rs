@@ -4,9 +4,10 @@
 
 use std::io;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::types::CommittedOffset;
+use crate::coordinator::codec::{put_bytes, put_opt_str, put_str, Reader};
 use crate::coordinator::{Journal, JournalRecord};
 
 /// The group coordinator's journal, `groups.log` in the data directory.
@@ -56,79 +57,6 @@ const OFFSET: u8 = 1;
 const OFFSET_TOMBSTONE: u8 = 2;
 const GROUP: u8 = 3;
 const GROUP_TOMBSTONE: u8 = 4;
-
-fn put_str(out: &mut BytesMut, s: &str) {
-    put_bytes(out, s.as_bytes());
-}
-
-fn put_bytes(out: &mut BytesMut, b: &[u8]) {
-    out.put_u32(b.len() as u32);
-    out.put_slice(b);
-}
-
-fn put_opt_str(out: &mut BytesMut, s: &Option<String>) {
-    match s {
-        Some(s) => {
-            out.put_u8(1);
-            put_str(out, s);
-        }
-        None => out.put_u8(0),
-    }
-}
-
-/// A cursor over a record body whose reads fail instead of panicking.
-struct Reader(Bytes);
-
-impl Reader {
-    fn need(&self, n: usize) -> io::Result<()> {
-        if self.0.remaining() < n {
-            Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "group record is cut short",
-            ))
-        } else {
-            Ok(())
-        }
-    }
-
-    fn u8(&mut self) -> io::Result<u8> {
-        self.need(1)?;
-        Ok(self.0.get_u8())
-    }
-
-    fn i32(&mut self) -> io::Result<i32> {
-        self.need(4)?;
-        Ok(self.0.get_i32())
-    }
-
-    fn i64(&mut self) -> io::Result<i64> {
-        self.need(8)?;
-        Ok(self.0.get_i64())
-    }
-
-    fn bytes(&mut self) -> io::Result<Bytes> {
-        self.need(4)?;
-        let len = self.0.get_u32() as usize;
-        self.need(len)?;
-        Ok(self.0.split_to(len))
-    }
-
-    fn str(&mut self) -> io::Result<String> {
-        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                "group record holds invalid UTF-8",
-            )
-        })
-    }
-
-    fn opt_str(&mut self) -> io::Result<Option<String>> {
-        match self.u8()? {
-            0 => Ok(None),
-            _ => Ok(Some(self.str()?)),
-        }
-    }
-}
 
 impl JournalRecord for GroupRecord {
     fn is_kind(byte: u8) -> bool {
@@ -188,7 +116,7 @@ impl JournalRecord for GroupRecord {
     }
 
     fn decode_body(body: Bytes) -> io::Result<GroupRecord> {
-        let mut r = Reader(body);
+        let mut r = Reader::new(body);
         let kind = r.u8()?;
         let group = r.str()?;
         match kind {

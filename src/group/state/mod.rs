@@ -7,7 +7,6 @@
 //! MEMBER_ID_REQUIRED for new dynamic members, leader election among members who rejoined,
 //! protocol choice by vote, static membership, session and rebalance timeouts.
 
-mod deadlines;
 mod group;
 mod membership;
 mod offsets;
@@ -19,7 +18,7 @@ use bytes::Bytes;
 
 use super::records::GroupRecord;
 use super::types::*;
-use deadlines::Deadlines;
+use crate::coordinator::deadlines::Deadlines;
 use group::{apply_snapshot, Group};
 use rebalance::{expire_members, expire_pending_sync, on_join_deadline};
 

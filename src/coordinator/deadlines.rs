@@ -1,47 +1,47 @@
-//! The groups' next deadlines, in time order: the coordinator asks for the earliest one and
-//! visits only the groups whose deadline has passed, so what a request costs does not grow
-//! with the number of groups.
+//! A coordinator's deadline map: each key's (a group's, a transaction's) next deadline, in
+//! time order. The coordinator asks for the earliest one and visits only the keys whose
+//! deadline has passed, so what a request costs does not grow with the number of keys.
 
 use std::collections::{BTreeSet, HashMap};
 
 #[derive(Debug, Default)]
-pub(super) struct Deadlines {
+pub(crate) struct Deadlines {
     by_time: BTreeSet<(i64, String)>,
-    by_group: HashMap<String, i64>,
+    by_key: HashMap<String, i64>,
 }
 
 impl Deadlines {
-    /// Records `group`'s earliest deadline (none: it has no timer running).
-    pub(super) fn set(&mut self, group: &str, deadline_ms: Option<i64>) {
-        if let Some(old) = self.by_group.get(group).copied() {
+    /// Records `key`'s earliest deadline (none: it has no timer running).
+    pub(crate) fn set(&mut self, key: &str, deadline_ms: Option<i64>) {
+        if let Some(old) = self.by_key.get(key).copied() {
             if Some(old) == deadline_ms {
                 return;
             }
-            self.by_time.remove(&(old, group.to_string()));
-            self.by_group.remove(group);
+            self.by_time.remove(&(old, key.to_string()));
+            self.by_key.remove(key);
         }
         if let Some(deadline_ms) = deadline_ms {
-            self.by_time.insert((deadline_ms, group.to_string()));
-            self.by_group.insert(group.to_string(), deadline_ms);
+            self.by_time.insert((deadline_ms, key.to_string()));
+            self.by_key.insert(key.to_string(), deadline_ms);
         }
     }
 
-    pub(super) fn earliest(&self) -> Option<i64> {
+    pub(crate) fn earliest(&self) -> Option<i64> {
         self.by_time.first().map(|(deadline_ms, _)| *deadline_ms)
     }
 
-    /// Groups whose deadline is at or before `now_ms`, earliest first.
-    pub(super) fn due(&self, now_ms: i64) -> Vec<String> {
+    /// Keys whose deadline is at or before `now_ms`, earliest first.
+    pub(crate) fn due(&self, now_ms: i64) -> Vec<String> {
         self.by_time
             .iter()
             .take_while(|(deadline_ms, _)| *deadline_ms <= now_ms)
-            .map(|(_, group)| group.clone())
+            .map(|(_, key)| key.clone())
             .collect()
     }
 
     #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
-        self.by_group.len()
+    pub(crate) fn len(&self) -> usize {
+        self.by_key.len()
     }
 }
 
