@@ -60,6 +60,7 @@ pub mod server;
 pub mod session;
 pub mod topics;
 pub mod transport;
+pub mod txn;
 
 pub use broker::Broker;
 pub use node::Node;

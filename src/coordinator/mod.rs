@@ -36,6 +36,16 @@ pub trait Addressed {
     fn reply_id(&self) -> ReplyId;
 }
 
+/// The replies of a machine that answers every request at once and parks none.
+#[derive(Debug, PartialEq)]
+pub enum NoReply {}
+
+impl Addressed for NoReply {
+    fn reply_id(&self) -> ReplyId {
+        match *self {}
+    }
+}
+
 /// What an operation did beyond its return value: records to journal, then replies to
 /// release.
 #[derive(Debug, PartialEq)]
