@@ -67,7 +67,7 @@ fn offsets_on_disk(dir: &Path) -> Vec<i64> {
         .into_iter()
         .filter_map(|r| match r {
             GroupRecord::Offset { value, .. } => value.map(|v| v.offset),
-            GroupRecord::Group { .. } => None,
+            _ => None,
         })
         .collect()
 }

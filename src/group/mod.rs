@@ -222,6 +222,53 @@ impl GroupCoordinator {
             .await
     }
 
+    /// TxnOffsetCommit: offsets held for `producer_id`'s open transaction, visible to
+    /// OffsetFetch once its commit marker arrives ([`GroupCoordinator::end_txn`]).
+    pub async fn txn_commit(
+        &self,
+        group_id: String,
+        producer_id: i64,
+        generation_id: i32,
+        member: MemberRef,
+        offsets: Vec<OffsetToCommit>,
+    ) -> Result<(), GroupError> {
+        self.call(move |cx, now| {
+            let fx = cx.machine().txn_commit(
+                &group_id,
+                producer_id,
+                generation_id,
+                &member,
+                offsets,
+                now,
+            )?;
+            Ok(cx.apply(fx, now)?)
+        })
+        .await?
+    }
+
+    /// A transaction marker for `group_id`: what `producer_id` held commits or goes.
+    pub async fn end_txn(
+        &self,
+        group_id: String,
+        producer_id: i64,
+        commit: bool,
+    ) -> Result<(), GroupError> {
+        self.call(move |cx, now| {
+            let fx = cx.machine().end_txn(&group_id, producer_id, commit);
+            Ok(cx.apply(fx, now)?)
+        })
+        .await?
+    }
+
+    /// Partitions of `group_id` with offsets an open transaction holds.
+    pub async fn unstable_partitions(
+        &self,
+        group_id: String,
+    ) -> Result<Vec<(String, i32)>, GroupError> {
+        self.call(move |cx, _| cx.machine().unstable_partitions(&group_id))
+            .await
+    }
+
     /// Drops every group's committed offsets of a deleted topic.
     pub async fn forget_topic(&self, topic: String) -> Result<(), GroupError> {
         self.call(move |cx, now| {

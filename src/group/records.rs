@@ -51,16 +51,32 @@ pub enum GroupRecord {
         group: String,
         value: Option<GroupSnapshot>,
     },
+    /// An offset an open transaction of `producer_id` committed (TxnOffsetCommit).
+    TxnOffset {
+        group: String,
+        producer_id: i64,
+        topic: String,
+        partition: i32,
+        value: CommittedOffset,
+    },
+    /// `producer_id`'s transaction ended: its held offsets commit or go.
+    TxnEnd {
+        group: String,
+        producer_id: i64,
+        commit: bool,
+    },
 }
 
 const OFFSET: u8 = 1;
 const OFFSET_TOMBSTONE: u8 = 2;
 const GROUP: u8 = 3;
 const GROUP_TOMBSTONE: u8 = 4;
+const TXN_OFFSET: u8 = 5;
+const TXN_END: u8 = 6;
 
 impl JournalRecord for GroupRecord {
     fn is_kind(byte: u8) -> bool {
-        (OFFSET..=GROUP_TOMBSTONE).contains(&byte)
+        (OFFSET..=TXN_END).contains(&byte)
     }
 
     fn encode_body(&self, body: &mut BytesMut) {
@@ -111,6 +127,33 @@ impl JournalRecord for GroupRecord {
                         put_bytes(body, &m.assignment);
                     }
                 }
+            }
+            GroupRecord::TxnOffset {
+                group,
+                producer_id,
+                topic,
+                partition,
+                value,
+            } => {
+                body.put_u8(TXN_OFFSET);
+                put_str(body, group);
+                body.put_i64(*producer_id);
+                put_str(body, topic);
+                body.put_i32(*partition);
+                body.put_i64(value.offset);
+                body.put_i32(value.leader_epoch);
+                put_str(body, &value.metadata);
+                body.put_i64(value.commit_timestamp_ms);
+            }
+            GroupRecord::TxnEnd {
+                group,
+                producer_id,
+                commit,
+            } => {
+                body.put_u8(TXN_END);
+                put_str(body, group);
+                body.put_i64(*producer_id);
+                body.put_u8(u8::from(*commit));
             }
         }
     }
@@ -173,6 +216,23 @@ impl JournalRecord for GroupRecord {
                 })
             }
             GROUP_TOMBSTONE => Ok(GroupRecord::Group { group, value: None }),
+            TXN_OFFSET => Ok(GroupRecord::TxnOffset {
+                group,
+                producer_id: r.i64()?,
+                topic: r.str()?,
+                partition: r.i32()?,
+                value: CommittedOffset {
+                    offset: r.i64()?,
+                    leader_epoch: r.i32()?,
+                    metadata: r.str()?,
+                    commit_timestamp_ms: r.i64()?,
+                },
+            }),
+            TXN_END => Ok(GroupRecord::TxnEnd {
+                group,
+                producer_id: r.i64()?,
+                commit: r.u8()? != 0,
+            }),
             other => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("unknown group record kind {other}"),

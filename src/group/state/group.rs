@@ -77,6 +77,9 @@ pub(super) struct Group {
     pub(super) initial_delay: Option<InitialDelay>,
     pub(super) new_member_added: bool,
     pub(super) offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// Offsets open transactions committed, by producer id: visible once the transaction
+    /// commits.
+    pub(super) pending_txn_offsets: HashMap<i64, BTreeMap<(String, i32), CommittedOffset>>,
 }
 
 impl Group {
@@ -111,6 +114,7 @@ impl Group {
             initial_delay: None,
             new_member_added: false,
             offsets: BTreeMap::new(),
+            pending_txn_offsets: HashMap::new(),
         }
     }
 

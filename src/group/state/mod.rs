@@ -11,6 +11,7 @@ mod group;
 mod membership;
 mod offsets;
 mod rebalance;
+mod txn_offsets;
 
 use std::collections::HashMap;
 
@@ -98,6 +99,31 @@ impl Coordinator {
                 GroupRecord::Group { group, value: None } => {
                     coordinator.groups.remove(&group);
                 }
+                GroupRecord::TxnOffset {
+                    group,
+                    producer_id,
+                    topic,
+                    partition,
+                    value,
+                } => {
+                    coordinator
+                        .groups
+                        .entry(group.clone())
+                        .or_insert_with(|| Group::new(&group, now_ms))
+                        .pending_txn_offsets
+                        .entry(producer_id)
+                        .or_default()
+                        .insert((topic, partition), value);
+                }
+                GroupRecord::TxnEnd {
+                    group,
+                    producer_id,
+                    commit,
+                } => {
+                    if let Some(entry) = coordinator.groups.get_mut(&group) {
+                        txn_offsets::end_pending(entry, producer_id, commit);
+                    }
+                }
                 GroupRecord::Group {
                     group,
                     value: Some(snapshot),
@@ -129,6 +155,17 @@ impl Coordinator {
                     partition: *partition,
                     value: Some(offset.clone()),
                 });
+            }
+            for (producer_id, held) in &group.pending_txn_offsets {
+                for ((topic, partition), offset) in held {
+                    records.push(GroupRecord::TxnOffset {
+                        group: group.id.clone(),
+                        producer_id: *producer_id,
+                        topic: topic.clone(),
+                        partition: *partition,
+                        value: offset.clone(),
+                    });
+                }
             }
         }
         records
@@ -313,6 +350,33 @@ impl Coordinator {
         let result = self.delete_offsets_now(group_id, partitions);
         self.refresh_deadline(group_id);
         result
+    }
+
+    /// TxnOffsetCommit: offsets held for `producer_id`'s transaction.
+    pub fn txn_commit(
+        &mut self,
+        group_id: &str,
+        producer_id: i64,
+        generation_id: i32,
+        member: &MemberRef,
+        offsets: Vec<OffsetToCommit>,
+        now_ms: i64,
+    ) -> Result<Effects, GroupError> {
+        let result = self.txn_commit_now(
+            group_id,
+            producer_id,
+            generation_id,
+            member,
+            offsets,
+            now_ms,
+        );
+        self.refresh_deadline(group_id);
+        result
+    }
+
+    /// A transaction marker for `group_id`: `producer_id`'s held offsets commit or go.
+    pub fn end_txn(&mut self, group_id: &str, producer_id: i64, commit: bool) -> Effects {
+        self.end_txn_now(group_id, producer_id, commit)
     }
 
     /// Drops every group's committed offsets of a deleted topic.

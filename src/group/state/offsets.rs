@@ -215,6 +215,7 @@ impl Coordinator {
                 && group.offsets.is_empty()
                 && group.members.is_empty()
                 && group.pending_members.is_empty()
+                && group.pending_txn_offsets.is_empty()
             {
                 emptied.push(group.id.clone());
             }
