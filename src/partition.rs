@@ -18,6 +18,10 @@ use crate::producer_state::{
 use crate::record::batch::{self as record_batch, BatchHeader};
 use crate::record::find::RecordAt;
 
+mod transactions;
+pub use transactions::AbortedTxn;
+use transactions::PartitionTxns;
+
 /// Where an appended (or de-duplicated) batch went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
@@ -39,6 +43,10 @@ pub struct ReadResult {
     pub batches: Vec<Bytes>,
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    /// Below it no transaction is open (a plain read reports the high watermark).
+    pub last_stable_offset: i64,
+    /// Aborted transactions among the batches (`read_committed` reads only).
+    pub aborted: Vec<AbortedTxn>,
 }
 
 #[derive(Debug)]
@@ -60,6 +68,7 @@ pub struct Offsets {
 struct Inner {
     log: Box<dyn Log>,
     producers: ProducerStates,
+    txns: PartitionTxns,
     /// The end offset the last completed flush made durable, for `flush.messages`.
     flushed_offset: i64,
 }
@@ -193,9 +202,14 @@ impl Partition {
     fn inner_for(&self, log: Box<dyn Log>) -> Inner {
         let end_offset = log.end_offset();
         self.high_watermark.send_replace(end_offset);
+        let txns = PartitionTxns::open(log.dir(), end_offset).unwrap_or_else(|e| {
+            tracing::error!(topic = %self.topic, partition = self.index, error = %e, "cannot read the partition's transaction index; its aborted transactions are not known");
+            PartitionTxns::default()
+        });
         Inner {
             log,
             producers: ProducerStates::new(),
+            txns,
             flushed_offset: end_offset,
         }
     }
@@ -294,6 +308,12 @@ impl Partition {
         }
 
         let base_offset = inner.log.end_offset();
+        if let Some(producer) = producer.as_ref().filter(|_| batch.is_transactional()) {
+            inner
+                .txns
+                .on_batch(producer.producer_id, base_offset)
+                .map_err(AppendError::Storage)?;
+        }
         // The batch goes to the log as sent (the log writes the base offset): only a
         // LogAppendTime topic needs a changed copy.
         let stored = match log_append_time_ms {
@@ -364,6 +384,8 @@ impl Partition {
             batches,
             high_watermark,
             log_start_offset,
+            last_stable_offset: high_watermark,
+            aborted: Vec::new(),
         })
     }
 
@@ -467,9 +489,14 @@ impl Partition {
         let Some(mut inner) = self.lock_if_open() else {
             return Ok(0);
         };
-        inner
+        let deleted = inner
             .log
-            .apply_retention(now_ms, retention_ms, retention_bytes)
+            .apply_retention(now_ms, retention_ms, retention_bytes)?;
+        if deleted > 0 {
+            let log_start = inner.log.start_offset();
+            inner.txns.forget_before(log_start)?;
+        }
+        Ok(deleted)
     }
 
     /// Moves the log start offset to `offset` (-1: the high watermark) and returns the new
@@ -485,7 +512,12 @@ impl Partition {
             .log
             .delete_records_before(offset)
             .map_err(DeleteRecordsError::Storage)?;
-        Ok(inner.log.start_offset())
+        let log_start = inner.log.start_offset();
+        inner
+            .txns
+            .forget_before(log_start)
+            .map_err(DeleteRecordsError::Storage)?;
+        Ok(log_start)
     }
 
     /// A receiver that changes whenever the high watermark moves.

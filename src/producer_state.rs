@@ -139,6 +139,24 @@ impl ProducerStates {
         before - self.producers.len()
     }
 
+    /// A transaction marker of `producer_id` at `epoch`: an older epoch of the producer is
+    /// fenced from here on (its batches are refused); a marker older than the producer's
+    /// epoch is refused itself.
+    pub fn fence(&mut self, producer_id: i64, epoch: i16) -> Result<(), SequenceError> {
+        match self.producers.get_mut(&producer_id) {
+            Some(entry) if epoch < entry.epoch => Err(SequenceError::InvalidProducerEpoch {
+                current: entry.epoch,
+            }),
+            Some(entry) => {
+                // Its batches stay, so the producer expires as its last write ages.
+                entry.epoch = epoch;
+                Ok(())
+            }
+            // Nothing of it here: no batch to fence.
+            None => Ok(()),
+        }
+    }
+
     /// How many producers are remembered.
     pub fn len(&self) -> usize {
         self.producers.len()

@@ -129,4 +129,10 @@ pub trait Log: Send {
 
     /// Leaves the clean-shutdown marker: only once everything the log holds is durable.
     fn mark_clean(&mut self) -> io::Result<()>;
+
+    /// The directory holding the log's files; none in memory. Files that describe the log
+    /// (a partition's transaction index) live beside them.
+    fn dir(&self) -> Option<&std::path::Path> {
+        None
+    }
 }

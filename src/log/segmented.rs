@@ -300,6 +300,10 @@ impl SegmentedLog {
 impl Log for SegmentedLog {
     /// The batch's own header is what is stored and what recovery reads back, so it must
     /// agree with `meta` on offsets; its max timestamp is the one indexed.
+    fn dir(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+
     fn append(&mut self, batch: Bytes, meta: BatchMeta) -> io::Result<()> {
         let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
         // The header as stored: the producer's base offset replaced by ours.

@@ -51,6 +51,21 @@ pub(crate) fn idempotent_batch(
     b
 }
 
+/// A transactional producer's batch: [`idempotent_batch`] with the transactional attribute.
+pub(crate) fn transactional_batch(
+    producer_id: i64,
+    epoch: i16,
+    first_sequence: i32,
+    count: i32,
+    max_ts: i64,
+) -> Vec<u8> {
+    let mut b = idempotent_batch(producer_id, epoch, first_sequence, count, max_ts);
+    b[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&TRANSACTIONAL_BIT.to_be_bytes());
+    let crc = crc32c::crc32c(&b[ATTRIBUTES_AT..]);
+    b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
 pub(crate) const NONE: i16 = 0;
 pub(crate) const GZIP: i16 = 1;
 pub(crate) const SNAPPY: i16 = 2;
