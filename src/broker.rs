@@ -1,6 +1,6 @@
 //! The broker: the domain service every connection shares — the node's identity, the
-//! [`Topics`], the producer-id allocator and the group coordinator, with the metrics and the
-//! clock they use. [`crate::node::Node`] builds it and runs the listeners around it.
+//! [`Topics`], the producer-id allocator, the group and transaction coordinators, with the
+//! metrics and the clock they use. [`crate::node::Node`] builds it and runs the listeners around it.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Mutex;
@@ -13,6 +13,10 @@ use crate::data_dir_lock::DataDirLock;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
 use crate::topics::Topics;
+use crate::txn::TxnCoordinator;
+
+mod markers;
+pub(crate) use markers::write_markers;
 
 /// What every connection shares: identity, topics, groups and the producer-id allocator.
 pub struct Broker {
@@ -24,6 +28,7 @@ pub struct Broker {
     advertised_port: i32,
     topics: Topics,
     groups: GroupCoordinator,
+    txns: TxnCoordinator,
     metrics: Metrics,
     /// True once the broker serves clients; false again while it shuts down.
     ready: AtomicBool,
@@ -44,6 +49,7 @@ pub(crate) struct BrokerParts {
     pub advertised_port: i32,
     pub topics: Topics,
     pub groups: GroupCoordinator,
+    pub txns: TxnCoordinator,
     pub metrics: Metrics,
     pub clock: Clock,
     pub shutdown: watch::Receiver<bool>,
@@ -60,6 +66,7 @@ impl Broker {
             advertised_port: parts.advertised_port,
             topics: parts.topics,
             groups: parts.groups,
+            txns: parts.txns,
             metrics: parts.metrics,
             ready: AtomicBool::new(false),
             // Seeded from the clock so ids from an earlier run of this data directory are
@@ -100,6 +107,10 @@ impl Broker {
 
     pub fn groups(&self) -> &GroupCoordinator {
         &self.groups
+    }
+
+    pub fn txns(&self) -> &TxnCoordinator {
+        &self.txns
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -22,6 +22,7 @@ use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
 use crate::protocol::versions;
 use crate::topics::Topics;
+use crate::txn::TxnCoordinator;
 use crate::{http, maintenance, server};
 
 /// How long shutdown waits for connections to finish their requests in flight.
@@ -36,6 +37,8 @@ pub struct Node {
     server: JoinHandle<()>,
     http: Option<JoinHandle<()>>,
     maintenance: JoinHandle<()>,
+    /// Writes the markers of ended transactions.
+    markers: JoinHandle<()>,
     /// Recovers the partition logs found at start while the broker serves.
     recovery: Option<std::thread::JoinHandle<()>>,
     stop_recovery: Arc<AtomicBool>,
@@ -73,10 +76,14 @@ impl Node {
         };
         // Opening the data directory reads and recovers logs: a blocking thread's work.
         let opening = config.clone();
-        let (cluster_id, topics, groups) =
-            tokio::task::spawn_blocking(move || open_storage(&opening))
-                .await
-                .map_err(io::Error::other)??;
+        let OpenedStorage {
+            cluster_id,
+            topics,
+            groups,
+            txns,
+        } = tokio::task::spawn_blocking(move || open_storage(&opening))
+            .await
+            .map_err(io::Error::other)??;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let broker = Arc::new(Broker::new(BrokerParts {
             cluster_id,
@@ -84,6 +91,7 @@ impl Node {
             advertised_port: i32::from(advertised_port),
             topics,
             groups,
+            txns,
             metrics: Metrics::new(
                 &versions::SUPPORTED
                     .iter()
@@ -102,6 +110,7 @@ impl Node {
         let http = http_listener.map(|l| tokio::spawn(http::serve(l, broker.clone())));
         let server = tokio::spawn(server::run(listener, broker.clone()));
         let maintenance = tokio::spawn(maintenance::run(broker.clone()));
+        let markers = tokio::spawn(crate::broker::write_markers(broker.clone()));
         let stop_recovery = Arc::new(AtomicBool::new(false));
         let recovery = {
             let (topics, stop) = (broker.topics().clone(), stop_recovery.clone());
@@ -126,6 +135,7 @@ impl Node {
             server,
             http,
             maintenance,
+            markers,
             recovery: Some(recovery),
             stop_recovery,
         })
@@ -172,6 +182,7 @@ impl Node {
             let _ = tokio::time::timeout(SHUTDOWN_GRACE, http).await;
         }
         let _ = self.maintenance.await;
+        let _ = self.markers.await;
         // Logs being recovered finish; the others stay as they are on disk.
         self.stop_recovery.store(true, Ordering::SeqCst);
         if let Some(recovery) = self.recovery {
@@ -181,6 +192,7 @@ impl Node {
             }
         }
         self.broker.groups().stop();
+        self.broker.txns().stop();
         maintenance::close_logs(self.broker.clone()).await;
         // The logs and the group log are closed: another broker may have the directory now.
         self.broker.release_data_dir();
@@ -219,20 +231,30 @@ async fn bind(address: &str, flag: &str) -> io::Result<TcpListener> {
         .map_err(|e| fail(format!("cannot listen on {addr} ({setting})"), e))
 }
 
-/// The cluster id, topics (logs recovered) and group coordinator of the configured storage.
-fn open_storage(config: &Config) -> io::Result<(String, Topics, GroupCoordinator)> {
+/// What the configured storage holds: the cluster id, the topics (logs recovered lazily)
+/// and the coordinators, their journals replayed.
+struct OpenedStorage {
+    cluster_id: String,
+    topics: Topics,
+    groups: GroupCoordinator,
+    txns: TxnCoordinator,
+}
+
+fn open_storage(config: &Config) -> io::Result<OpenedStorage> {
     Ok(match config.storage() {
-        Storage::Memory => (
-            new_cluster_id(),
-            Topics::new(config.topic_defaults()).with_max_partitions(config.max_partitions),
-            GroupCoordinator::start(config.group_config(), None, Clock::System)?,
-        ),
-        Storage::Disk(dir) => (
-            load_or_create_cluster_id(&dir)?,
-            Topics::open(&dir, config.topic_defaults(), Clock::System)?
+        Storage::Memory => OpenedStorage {
+            cluster_id: new_cluster_id(),
+            topics: Topics::new(config.topic_defaults()).with_max_partitions(config.max_partitions),
+            groups: GroupCoordinator::start(config.group_config(), None, Clock::System)?,
+            txns: TxnCoordinator::start(config.txn_config(), None, Clock::System)?,
+        },
+        Storage::Disk(dir) => OpenedStorage {
+            cluster_id: load_or_create_cluster_id(&dir)?,
+            topics: Topics::open(&dir, config.topic_defaults(), Clock::System)?
                 .with_max_partitions(config.max_partitions),
-            GroupCoordinator::start(config.group_config(), Some(&dir), Clock::System)?,
-        ),
+            groups: GroupCoordinator::start(config.group_config(), Some(&dir), Clock::System)?,
+            txns: TxnCoordinator::start(config.txn_config(), Some(&dir), Clock::System)?,
+        },
     })
 }
 

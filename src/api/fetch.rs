@@ -11,8 +11,10 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::future::select_all;
 use kafka_protocol::messages::fetch_request::FetchPartition;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -21,7 +23,7 @@ use uuid::Uuid;
 use super::metadata::LEADER_EPOCH;
 use super::topic_name;
 use crate::broker::Broker;
-use crate::partition::{Partition, ReadError};
+use crate::partition::{AbortedTxn, Partition, ReadError};
 use crate::session::RequestContext;
 
 /// Fetch v13 names topics by id instead of by name.
@@ -258,17 +260,22 @@ fn read_partition(
     let limit = usize::try_from(request.partition_max_bytes)
         .unwrap_or(0)
         .min(bytes_left);
-    match partition.read(request.fetch_offset, limit, min_one) {
+    let read = if read_committed {
+        partition.read_committed(request.fetch_offset, limit, min_one)
+    } else {
+        partition.read(request.fetch_offset, limit, min_one)
+    };
+    match read {
         Ok(read) => PartitionData::default()
             .with_partition_index(request.partition)
             .with_high_watermark(read.high_watermark)
-            .with_last_stable_offset(read.high_watermark)
+            .with_last_stable_offset(read.last_stable_offset)
             .with_log_start_offset(if version >= 5 {
                 read.log_start_offset
             } else {
                 -1
             })
-            .with_aborted_transactions(read_committed.then(Vec::new))
+            .with_aborted_transactions(read_committed.then(|| aborted(&read.aborted)))
             .with_records(Some(concat(read.batches))),
         Err(ReadError::OffsetOutOfRange { .. }) => failed(ResponseError::OffsetOutOfRange),
         Err(ReadError::Storage(e)) => {
@@ -276,6 +283,17 @@ fn read_partition(
             failed(ResponseError::KafkaStorageError)
         }
     }
+}
+
+fn aborted(aborted: &[AbortedTxn]) -> Vec<AbortedTransaction> {
+    aborted
+        .iter()
+        .map(|a| {
+            AbortedTransaction::default()
+                .with_producer_id(ProducerId(a.producer_id))
+                .with_first_offset(a.first_offset)
+        })
+        .collect()
 }
 
 fn concat(batches: Vec<Bytes>) -> Bytes {

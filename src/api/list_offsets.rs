@@ -34,6 +34,7 @@ pub async fn handle(
     version: i16,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
+    let read_committed = request.isolation_level == READ_COMMITTED;
     let topics = request
         .topics
         .into_iter()
@@ -53,7 +54,7 @@ pub async fn handle(
                     if asked[&p.partition_index] > 1 {
                         return failed(p.partition_index, ResponseError::InvalidRequest);
                     }
-                    let mut response = list_partition(topic.as_deref(), p);
+                    let mut response = list_partition(topic.as_deref(), p, read_committed);
                     if version < 4 {
                         response.leader_epoch = -1;
                     }
@@ -84,9 +85,14 @@ fn failed(index: i32, error: ResponseError) -> ListOffsetsPartitionResponse {
     answer(index, None).with_error_code(error.code())
 }
 
+/// A `read_committed` consumer's LATEST is the last stable offset (and its timestamp
+/// lookups stop there too, in Kafka; here they see the whole log).
+const READ_COMMITTED: i8 = 1;
+
 fn list_partition(
     topic: Option<&Topic>,
     request: &ListOffsetsPartition,
+    read_committed: bool,
 ) -> ListOffsetsPartitionResponse {
     let index = request.partition_index;
     let Some((topic, partition)) = topic.and_then(|t| Some((t, t.partition(index)?))) else {
@@ -106,6 +112,7 @@ fn list_partition(
     // The budget produce checked the partition's batches with.
     let budget = decompression_budget(topic.config.max_message_bytes());
     let found = match request.timestamp {
+        LATEST if read_committed => Ok(Some((partition.last_stable_offset(), -1))),
         LATEST => Ok(Some((offsets.high_watermark, -1))),
         EARLIEST | EARLIEST_LOCAL => Ok(Some((offsets.log_start_offset, -1))),
         MAX_TIMESTAMP => find(partition, TimestampTarget::Max, budget),

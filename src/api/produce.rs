@@ -39,11 +39,6 @@ pub async fn handle(
             ResponseError::InvalidRequiredAcks,
             "acks must be -1, 0 or 1",
         ))
-    } else if request.transactional_id.is_some() {
-        Some((
-            ResponseError::TransactionalIdAuthorizationFailed,
-            "transactions are not supported",
-        ))
     } else {
         None
     };
@@ -56,6 +51,7 @@ pub async fn handle(
         .map(|t| t.partition_data.len())
         .sum();
     let copy_batches = broker.config().memory && batches > 1;
+    let transactional = request.transactional_id.is_some();
     // Partitions whose flush policy (`flush.messages`) says to fsync before acknowledging:
     // (topic position, partition position) in the response, and the partition.
     let mut to_flush: Vec<(usize, usize, Arc<Partition>)> = Vec::new();
@@ -67,8 +63,14 @@ pub async fn handle(
             let response = match refusal {
                 Some((error, message)) => failed(data.index, error, message.to_string()),
                 None => {
-                    let (response, flush) =
-                        produce_partition(broker, version, topic.as_deref(), data, copy_batches);
+                    let (response, flush) = produce_partition(
+                        broker,
+                        version,
+                        topic.as_deref(),
+                        data,
+                        copy_batches,
+                        transactional,
+                    );
                     if let Some(partition) = flush {
                         to_flush.push((t, p, partition));
                     }
@@ -121,13 +123,15 @@ fn failed(index: i32, error: ResponseError, message: String) -> PartitionProduce
 }
 
 /// Appends one partition's batch. The partition comes back when `flush.messages` says the
-/// append must be fsynced before it is acknowledged.
+/// append must be fsynced before it is acknowledged. A transactional batch needs a request
+/// with a transactional id (`transactional`), as in Kafka.
 fn produce_partition(
     broker: &Broker,
     version: i16,
     topic: Option<&Topic>,
     data: PartitionProduceData,
     copy_batch: bool,
+    transactional: bool,
 ) -> (PartitionProduceResponse, Option<Arc<Partition>>) {
     let index = data.index;
     let Some((topic, partition)) = topic.and_then(|t| Some((t, t.partition(index)?))) else {
@@ -152,6 +156,11 @@ fn produce_partition(
             return (failed(index, error, message), None);
         }
     };
+    if batch.is_transactional() && !transactional {
+        let error = ResponseError::TransactionalIdAuthorizationFailed;
+        let message = "a transactional batch needs a transactional id";
+        return (failed(index, error, message.into()), None);
+    }
     // Kafka stores the largest record timestamp as the batch's, whatever the producer wrote:
     // the time index and time-based retention trust it.
     let fix_max_timestamp = !log_append_time && max_timestamp != batch.max_timestamp();
@@ -291,14 +300,6 @@ fn validate<'a>(
     }
     if batch.is_control() {
         return Err(invalid("clients may not write control batches"));
-    }
-    // Requests with a transactional id were refused before; Kafka answers a transactional
-    // batch without one so.
-    if batch.is_transactional() {
-        return Err((
-            ResponseError::TransactionalIdAuthorizationFailed,
-            "a transactional batch needs a transactional id".into(),
-        ));
     }
     let checked = record_validate::check_records(&batch, rules).map_err(|e| match e {
         RecordError::Invalid(why) => (ResponseError::InvalidRecord, why),
@@ -475,14 +476,12 @@ mod tests {
         let refused = validate(&ahead, 9, 1 << 20, &bounded).unwrap_err();
         assert_eq!(refused.0, ResponseError::InvalidTimestamp);
         assert_eq!(code(&ahead), 0, "without the bound it passes");
-        // Control batches from a client, transactional batches without a transactional id.
+        // Control batches from a client are refused; a transactional batch is valid (the
+        // request must carry a transactional id, checked before the append).
         let control = with_attributes(batch(b"v"), 0x20);
         assert_eq!(code(&control), ResponseError::InvalidRecord.code());
         let transactional = with_attributes(batch(b"v"), 0x10);
-        assert_eq!(
-            code(&transactional),
-            ResponseError::TransactionalIdAuthorizationFailed.code()
-        );
+        assert_eq!(code(&transactional), 0);
     }
 
     /// A producer's max timestamp is replaced by its records' largest, as Kafka does: the time

@@ -154,6 +154,10 @@ pub struct Config {
     pub group_max_session_timeout_ms: i32,
     /// How long committed offsets of an empty group are kept, in minutes.
     pub offsets_retention_minutes: i64,
+    /// Largest `transaction.timeout.ms` a transactional producer may ask for.
+    pub transaction_max_timeout_ms: i32,
+    /// How long a transactional id with no transaction open is kept after its last use.
+    pub transactional_id_expiration_ms: i64,
     /// Largest metadata string stored with a committed offset, in bytes.
     pub offset_metadata_max_bytes: usize,
     /// Records a partition may have unflushed before it is fsynced; the default of topic
@@ -199,6 +203,8 @@ impl Default for Config {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 10_080,
+            transaction_max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: 604_800_000,
             offset_metadata_max_bytes: 4096,
             log_flush_interval_messages: i64::MAX,
             log_flush_interval_ms: i64::MAX,
@@ -337,6 +343,13 @@ impl Config {
         }
     }
 
+    pub fn txn_config(&self) -> crate::txn::TxnConfig {
+        crate::txn::TxnConfig {
+            max_timeout_ms: self.transaction_max_timeout_ms,
+            id_expiration_ms: self.transactional_id_expiration_ms,
+        }
+    }
+
     pub fn storage(&self) -> Storage {
         if self.memory {
             Storage::Memory
@@ -404,6 +417,12 @@ impl Config {
                 "group_min_session_timeout_ms",
                 "must be at least 1 and at most group_max_session_timeout_ms",
             );
+        }
+        if self.transaction_max_timeout_ms < 1 {
+            return fail("transaction_max_timeout_ms", "must be at least 1");
+        }
+        if self.transactional_id_expiration_ms < 1 {
+            return fail("transactional_id_expiration_ms", "must be at least 1");
         }
         if self.log_flush_interval_messages < 1 {
             return fail("log_flush_interval_messages", "must be at least 1");

@@ -1,0 +1,137 @@
+//! TxnOffsetCommit (key 28, v0–4): offsets a transaction commits for a group, held by the
+//! group coordinator until the transaction's marker: visible if it commits, gone if it
+//! aborts. The producer must have added the group to its open transaction (AddOffsetsToTxn).
+//! Unknown partitions and oversized metadata fail per partition, as in OffsetCommit.
+
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+use kafka_protocol::ResponseError;
+
+use super::group_error_code;
+use super::txn_errors::txn_error_code;
+use crate::broker::Broker;
+use crate::group::{MemberRef, OffsetToCommit};
+use crate::protocol::apis::ErrorCodes;
+use crate::session::RequestContext;
+use crate::txn::{TxnError, TxnState};
+
+/// From this version a fenced producer is told PRODUCER_FENCED.
+const PRODUCER_FENCED_VERSION: i16 = 3;
+
+pub async fn handle(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    version: i16,
+    request: TxnOffsetCommitRequest,
+) -> TxnOffsetCommitResponse {
+    let max_metadata = broker.config().offset_metadata_max_bytes;
+    let mut verdicts: Vec<Vec<Option<ResponseError>>> = Vec::with_capacity(request.topics.len());
+    let mut offsets = Vec::new();
+    for topic in &request.topics {
+        let known = broker.topics().get(topic.name.as_str());
+        let mut topic_verdicts = Vec::with_capacity(topic.partitions.len());
+        for p in &topic.partitions {
+            let metadata = p
+                .committed_metadata
+                .as_ref()
+                .map(|m| m.to_string())
+                .unwrap_or_default();
+            let exists = known
+                .as_ref()
+                .is_some_and(|t| t.partition(p.partition_index).is_some());
+            let verdict = if !exists {
+                Some(ResponseError::UnknownTopicOrPartition)
+            } else if metadata.len() > max_metadata {
+                Some(ResponseError::OffsetMetadataTooLarge)
+            } else {
+                offsets.push(OffsetToCommit {
+                    topic: topic.name.to_string(),
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata,
+                });
+                None
+            };
+            topic_verdicts.push(verdict);
+        }
+        verdicts.push(topic_verdicts);
+    }
+    let error = match in_transaction(broker, &request).await {
+        Err(e) => Some(txn_error_code(e, version >= PRODUCER_FENCED_VERSION)),
+        Ok(()) => {
+            let member = MemberRef {
+                member_id: request.member_id.to_string(),
+                instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
+            };
+            broker
+                .groups()
+                .txn_commit(
+                    request.group_id.to_string(),
+                    request.producer_id.0,
+                    request.generation_id,
+                    member,
+                    offsets,
+                )
+                .await
+                .err()
+                .map(group_error_code)
+        }
+    };
+    let topics = request
+        .topics
+        .into_iter()
+        .zip(verdicts)
+        .map(|(topic, topic_verdicts)| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .zip(topic_verdicts)
+                .map(|(p, verdict)| {
+                    let code = match (error, verdict) {
+                        (Some(code), _) => code,
+                        (None, Some(e)) => e.code(),
+                        (None, None) => 0,
+                    };
+                    TxnOffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                })
+                .collect();
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    TxnOffsetCommitResponse::default().with_topics(topics)
+}
+
+/// Whether the request's producer has the group in its open transaction.
+async fn in_transaction(broker: &Broker, request: &TxnOffsetCommitRequest) -> Result<(), TxnError> {
+    let txn = broker
+        .txns()
+        .describe(request.transactional_id.to_string())
+        .await?
+        .ok_or(TxnError::InvalidProducerIdMapping)?;
+    if txn.producer_id != request.producer_id.0 {
+        return Err(TxnError::InvalidProducerIdMapping);
+    }
+    if txn.epoch != request.producer_epoch {
+        return Err(TxnError::ProducerFenced);
+    }
+    if txn.state != TxnState::Ongoing || !txn.groups.contains(request.group_id.as_str()) {
+        return Err(TxnError::InvalidTxnState);
+    }
+    Ok(())
+}
+
+impl ErrorCodes for TxnOffsetCommitResponse {
+    fn error_codes(&self) -> Vec<i16> {
+        self.topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+            .collect()
+    }
+}
