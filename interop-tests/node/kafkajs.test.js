@@ -259,4 +259,39 @@ describe('kafkajs', () => {
     assert.deepEqual(got.map(m => m.value.toString()), values)
     assert.deepEqual(got.map(m => m.offset), values.map((_, i) => String(i)))
   })
+  test('transactions: commit, abort, sendOffsets; read_committed skips the aborted', async () => {
+    const topic = h.unique('kjs-txn')
+    const groupId = h.unique('kjs-txn-group')
+    const admin = kafka.admin()
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }] })
+    const producer = kafka.producer({ transactionalId: h.unique('kjs-txn-id'), idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    try {
+      let txn = await producer.transaction()
+      await txn.send({ topic, messages: [{ value: 'c-0', partition: 0 }, { value: 'c-1', partition: 0 }] })
+      await txn.commit()
+      txn = await producer.transaction()
+      await txn.send({ topic, messages: [{ value: 'a-0', partition: 0 }] })
+      await txn.abort()
+      txn = await producer.transaction()
+      await txn.send({ topic, messages: [{ value: 'c-2', partition: 0 }] })
+      await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition: 0, offset: '3' }] }] })
+      await txn.commit()
+    } finally {
+      await producer.disconnect()
+    }
+    // kafkajs consumers read committed by default. 0-1 committed, 2 marker, 3 aborted,
+    // 4 marker, 5 committed, 6 marker.
+    const got = await readAll(topic, 3)
+    assert.deepEqual(got.map(m => [m.offset, m.value.toString()]), [['0', 'c-0'], ['1', 'c-1'], ['5', 'c-2']])
+    try {
+      await h.waitFor('the transaction\'s offset', async () => {
+        const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] })
+        return offsets.partitions[0].offset === '3'
+      })
+    } finally {
+      await admin.disconnect()
+    }
+  })
 })

@@ -249,3 +249,52 @@ def test_idempotent_producer(bootstrap):
     recs = run(scenario())
     assert [r.value for r in recs] == values
     assert [r.offset for r in recs] == list(range(len(values)))
+
+
+def test_transactions_commit_abort_and_offsets(bootstrap):
+    topic = unique("aio-txn")
+    create_topic(bootstrap, topic, 1)
+    group = unique("aio-txn-group")
+
+    async def scenario():
+        p = producer(bootstrap, transactional_id=unique("aio-txn-id"))
+        await p.start()
+        try:
+            async with p.transaction():
+                await produce_all(p, topic, [(None, b"c-0", []), (None, b"c-1", [])], partition=0)
+            await p.begin_transaction()
+            await produce_all(p, topic, [(None, b"a-0", [])], partition=0)
+            await p.abort_transaction()
+            async with p.transaction():
+                await produce_all(p, topic, [(None, b"c-2", [])], partition=0)
+                await p.send_offsets_to_transaction({TopicPartition(topic, 0): 3}, group)
+        finally:
+            await p.stop()
+        c = consumer(bootstrap, None, isolation_level="read_committed")
+        await c.start()
+        try:
+            tp = TopicPartition(topic, 0)
+            c.assign([tp])
+            await c.seek_to_beginning(tp)
+            got = []
+            deadline = time.monotonic() + TIMEOUT_S
+            while len(got) < 3 and time.monotonic() < deadline:
+                got.extend(await poll_records(c, 200))
+            got.extend(await poll_records(c, int(QUIET_S * 1000)))
+            # 0-1 committed, 2 marker, 3 aborted, 4 marker, 5 committed, 6 marker.
+            assert [(r.offset, r.value) for r in got] == [(0, b"c-0"), (1, b"c-1"), (5, b"c-2")]
+            assert (await c.end_offsets([tp]))[tp] == 7
+        finally:
+            await c.stop()
+        g = consumer(bootstrap, group)
+        await g.start()
+        try:
+            tp = TopicPartition(topic, 0)
+            deadline = time.monotonic() + TIMEOUT_S
+            while await g.committed(tp) != 3 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert await g.committed(tp) == 3
+        finally:
+            await g.stop()
+
+    run(scenario())

@@ -208,3 +208,115 @@ def test_idempotent_producer(bootstrap):
     msgs = read_partition(bootstrap, topic, 0, len(values))
     assert [m.value() for m in msgs] == values
     assert [m.offset() for m in msgs] == list(range(len(values)))
+
+
+def txn_producer(bootstrap: str, transactional_id: str, **extra) -> Producer:
+    p = producer(bootstrap, **{"transactional.id": transactional_id, **extra})
+    p.init_transactions(TIMEOUT_S)
+    return p
+
+
+def read_committed(bootstrap: str, topic: str, partition: int, count: int, isolation: str = "read_committed"):
+    c = consumer(bootstrap, unique("reader"), **{"isolation.level": isolation})
+    try:
+        c.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+        got = []
+        deadline = time.monotonic() + TIMEOUT_S
+        while len(got) < count and time.monotonic() < deadline:
+            msg = c.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            got.append((msg.offset(), msg.value()))
+        extra = c.poll(QUIET_S)
+        assert extra is None or extra.error(), f"unexpected extra record at offset {extra.offset()}"
+        return got
+    finally:
+        c.close()
+
+
+def test_transactions_commit_abort_and_an_open_one(bootstrap):
+    topic = unique("cf-txn")
+    create_topic(bootstrap, topic, 1)
+    p = txn_producer(bootstrap, unique("cf-txn-id"))
+    p.begin_transaction()
+    produce_all(p, topic, [(None, b"c-0", []), (None, b"c-1", [])], partition=0)
+    p.commit_transaction(TIMEOUT_S)
+    p.begin_transaction()
+    produce_all(p, topic, [(None, b"a-0", [])], partition=0)
+    p.abort_transaction(TIMEOUT_S)
+    # Open: invisible to read_committed until it commits.
+    p.begin_transaction()
+    produce_all(p, topic, [(None, b"o-0", [])], partition=0)
+    assert read_committed(bootstrap, topic, 0, 2) == [(0, b"c-0"), (1, b"c-1")]
+    p.commit_transaction(TIMEOUT_S)
+    # 0-1 committed, 2 marker, 3 aborted, 4 marker, 5 the open one, 6 its marker.
+    assert read_committed(bootstrap, topic, 0, 3) == [(0, b"c-0"), (1, b"c-1"), (5, b"o-0")]
+    everything = read_committed(bootstrap, topic, 0, 4, isolation="read_uncommitted")
+    assert everything == [(0, b"c-0"), (1, b"c-1"), (3, b"a-0"), (5, b"o-0")]
+
+
+def test_transactions_consume_transform_produce_with_a_group(bootstrap):
+    source, sink = unique("cf-etl-in"), unique("cf-etl-out")
+    create_topic(bootstrap, source, 2)
+    create_topic(bootstrap, sink, 1)
+    values = [f"in-{i}".encode() for i in range(40)]
+    plain = producer(bootstrap)
+    for i, v in enumerate(values):
+        plain.produce(source, value=v, partition=i % 2)
+    assert plain.flush(TIMEOUT_S) == 0
+    group = unique("cf-etl-group")
+    c = consumer(bootstrap, group, **{"isolation.level": "read_committed"})
+    c.subscribe([source])
+    p = txn_producer(bootstrap, unique("cf-etl-id"))
+    moved = 0
+    deadline = time.monotonic() + TIMEOUT_S
+    try:
+        while moved < len(values) and time.monotonic() < deadline:
+            msgs = [m for m in c.consume(num_messages=10, timeout=0.5) if not m.error()]
+            if not msgs:
+                continue
+            p.begin_transaction()
+            for m in msgs:
+                p.produce(sink, value=m.value().replace(b"in-", b"out-"), partition=0)
+            p.send_offsets_to_transaction(c.position(c.assignment()), c.consumer_group_metadata(), TIMEOUT_S)
+            p.commit_transaction(TIMEOUT_S)
+            moved += len(msgs)
+    finally:
+        c.close()
+    assert moved == len(values)
+    out = sorted(v for _, v in read_committed(bootstrap, sink, 0, len(values)))
+    assert out == sorted(v.replace(b"in-", b"out-") for v in values)
+    # The group's committed offsets are the ends of both partitions: a new member reads nothing.
+    again = consumer(bootstrap, group, **{"isolation.level": "read_committed"})
+    try:
+        committed = again.committed([TopicPartition(source, 0), TopicPartition(source, 1)], timeout=TIMEOUT_S)
+        assert sorted(tp.offset for tp in committed) == [20, 20]
+    finally:
+        again.close()
+
+
+def test_transactions_fencing_and_many_producers(bootstrap):
+    topic = unique("cf-txn-many")
+    create_topic(bootstrap, topic, 4)
+    producers = [txn_producer(bootstrap, unique(f"cf-many-{i}")) for i in range(4)]
+    for round_ in range(3):
+        for i, p in enumerate(producers):
+            p.begin_transaction()
+            produce_all(p, topic, [(None, f"p{i}-r{round_}-{k}".encode(), []) for k in range(5)], partition=(i + round_) % 4)
+            if round_ == 1:
+                p.abort_transaction(TIMEOUT_S)
+            else:
+                p.commit_transaction(TIMEOUT_S)
+    seen = []
+    for partition in range(4):
+        seen += [v for _, v in read_committed(bootstrap, topic, partition, 10)]
+    assert len(seen) == 40 and not any(b"-r1-" in v for v in seen)
+
+    fenced_id = unique("cf-fenced")
+    zombie = txn_producer(bootstrap, fenced_id)
+    zombie.begin_transaction()
+    produce_all(zombie, topic, [(None, b"zombie", [])], partition=0)
+    txn_producer(bootstrap, fenced_id)
+    with pytest.raises(KafkaException) as fenced:
+        zombie.commit_transaction(TIMEOUT_S)
+    assert fenced.value.args[0].fatal()
