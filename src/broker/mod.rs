@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::topics::Topics;
 use crate::txn::TxnCoordinator;
 
+pub mod append;
 mod markers;
 pub(crate) use markers::write_markers;
 
