@@ -11,9 +11,10 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use crate::broker::topic_admin::{CreateTopicError, TopicSpec};
 use crate::broker::Broker;
 use crate::session::RequestContext;
-use crate::topics::{CreateError, NewTopic, TopicConfig};
+use crate::topics::{CreateError, TopicConfig};
 
 /// Kafka's `ConfigSource` values for describe-style config entries.
 pub const SOURCE_TOPIC_CONFIG: i8 = 1;
@@ -74,15 +75,6 @@ fn create(
     validate_only: bool,
     budget: &mut usize,
 ) -> Result<Created, (ResponseError, String)> {
-    if topic.replication_factor != -1 && topic.replication_factor != 1 {
-        return Err((
-            ResponseError::InvalidReplicationFactor,
-            format!(
-                "replication factor {} is not 1: this is a single broker",
-                topic.replication_factor
-            ),
-        ));
-    }
     let partitions = if !topic.assignments.is_empty() {
         if topic.num_partitions != -1 || topic.replication_factor != -1 {
             return Err((
@@ -110,11 +102,9 @@ fn create(
                 ),
             ));
         }
-        indexes.len() as i32
-    } else if topic.num_partitions == -1 {
-        broker.config().num_partitions
+        Some(indexes.len() as i32)
     } else {
-        topic.num_partitions
+        (topic.num_partitions != -1).then_some(topic.num_partitions)
     };
     let mut configs = BTreeMap::new();
     for config in &topic.configs {
@@ -130,12 +120,13 @@ fn create(
             }
         }
     }
-    let new = NewTopic {
+    let spec = TopicSpec {
         name: topic.name.to_string(),
         partitions,
+        replication_factor: (topic.replication_factor != -1).then_some(topic.replication_factor),
         configs,
     };
-    let wanted = usize::try_from(partitions).unwrap_or(0);
+    let wanted = usize::try_from(partitions.unwrap_or(broker.config().num_partitions)).unwrap_or(0);
     if wanted > *budget {
         return Err((
             ResponseError::PolicyViolation,
@@ -145,19 +136,18 @@ fn create(
             ),
         ));
     }
-    let outcome = if validate_only {
-        broker
-            .topics()
-            .validate(&new)
-            .map(|config| (uuid::Uuid::nil(), partitions, config))
-    } else {
-        crate::blocking::run(|| broker.topics().create(new))
-            .map(|t| (t.id, t.partitions.len() as i32, t.config.clone()))
-    };
-    if outcome.is_ok() {
+    let created = broker.create_topic(spec, validate_only);
+    if created.is_ok() {
         *budget -= wanted;
     }
-    outcome.map_err(|e| (create_error_code(&e), e.to_string()))
+    created
+        .map(|c| (c.id, c.partitions, c.config))
+        .map_err(|e| match &e {
+            CreateTopicError::InvalidReplicationFactor(_) => {
+                (ResponseError::InvalidReplicationFactor, e.to_string())
+            }
+            CreateTopicError::Refused(refused) => (create_error_code(refused), e.to_string()),
+        })
 }
 
 /// The wire code of a failed creation.

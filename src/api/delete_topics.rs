@@ -1,6 +1,5 @@
 //! DeleteTopics (key 20): removes topics by name (v1–5) or by name or id (v6), with their
-//! data and their groups' committed offsets. File work runs without stalling other
-//! connections ([`crate::blocking`]).
+//! data and their groups' committed offsets ([`Broker::delete_topic`]).
 
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
@@ -9,6 +8,7 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::topic_name;
+use crate::broker::topic_admin::DeleteTopicError;
 use crate::broker::Broker;
 use crate::session::RequestContext;
 
@@ -48,12 +48,12 @@ pub async fn handle(
     for (name, id) in wanted {
         let result = DeletableTopicResult::default().with_name(name.as_deref().map(topic_name));
         let deleted = match name.as_deref() {
-            Some(name) => crate::blocking::run(|| broker.topics().delete(name)),
-            None => Ok(None),
+            Some(name) => broker.delete_topic(name).await,
+            None => Err(DeleteTopicError::UnknownTopic),
         };
         let topic = match deleted {
-            Ok(Some(topic)) => topic,
-            Ok(None) => {
+            Ok(topic) => topic,
+            Err(DeleteTopicError::UnknownTopic) => {
                 let error = if version >= FIRST_TOPIC_ID_VERSION && !id.is_nil() {
                     ResponseError::UnknownTopicId
                 } else {
@@ -62,8 +62,7 @@ pub async fn handle(
                 responses.push(result.with_topic_id(id).with_error_code(error.code()));
                 continue;
             }
-            // The definition could not be removed: the topic stays, whole.
-            Err(e) => {
+            Err(e @ DeleteTopicError::Storage(_)) => {
                 let reason = e.to_string();
                 tracing::error!(topic = ?name, %reason, "deleting the topic failed");
                 let result = result
@@ -77,9 +76,6 @@ pub async fn handle(
                 continue;
             }
         };
-        if let Err(e) = broker.groups().forget_topic(topic.name.clone()).await {
-            tracing::warn!(topic = %topic.name, error = ?e, "cannot drop the deleted topic's committed offsets");
-        }
         responses.push(if version >= FIRST_TOPIC_ID_VERSION {
             result.with_topic_id(topic.id)
         } else {

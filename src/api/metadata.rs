@@ -1,7 +1,6 @@
 //! Metadata (key 3): this one broker, the cluster id, and topics — auto-created when the
 //! request allows it and the broker's `auto_create_topics` is on.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::messages::metadata_response::{
@@ -15,7 +14,7 @@ use uuid::Uuid;
 use super::topic_name;
 use crate::broker::Broker;
 use crate::session::RequestContext;
-use crate::topics::{CreateError, NewTopic, Topic};
+use crate::topics::{CreateError, Topic};
 
 /// Sent when the client did not ask for authorized operations (Kafka's "omitted").
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
@@ -123,18 +122,8 @@ fn lookup_or_create(
         return failed(ResponseError::LeaderNotAvailable);
     }
     *budget -= 1;
-    let new = NewTopic {
-        name: name.to_string(),
-        partitions: broker.config().num_partitions,
-        configs: BTreeMap::new(),
-    };
-    match crate::blocking::run(|| broker.topics().create(new)) {
+    match broker.topic_or_create(name) {
         Ok(topic) => describe(&topic, broker.node_id(), operations),
-        // Another connection created it between our lookup and our create.
-        Err(CreateError::AlreadyExists) => match broker.topics().get(name) {
-            Some(topic) => describe(&topic, broker.node_id(), operations),
-            None => failed(ResponseError::UnknownTopicOrPartition),
-        },
         Err(CreateError::InvalidName(_)) => failed(ResponseError::InvalidTopicException),
         Err(e @ CreateError::TooManyPartitions { .. }) => {
             tracing::warn!(topic = name, error = %e, "not auto-creating the topic");

@@ -17,6 +17,7 @@ use crate::txn::TxnCoordinator;
 
 pub mod append;
 mod markers;
+pub mod topic_admin;
 pub(crate) use markers::write_markers;
 
 /// What every connection shares: identity, topics, groups and the producer-id allocator.
