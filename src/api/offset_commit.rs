@@ -5,6 +5,7 @@ use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::group_error_code;
@@ -12,38 +13,41 @@ use crate::broker::Broker;
 use crate::group::{MemberRef, OffsetToCommit};
 use crate::session::RequestContext;
 
-pub async fn handle(
+/// One partition of a commit, as the request gives it.
+pub(super) struct Wanted<'a> {
+    pub(super) partition: i32,
+    pub(super) offset: i64,
+    pub(super) leader_epoch: i32,
+    pub(super) metadata: Option<&'a StrBytes>,
+}
+
+/// Each partition's own verdict (unknown partition, metadata over the limit) and the
+/// offsets that passed, to commit together; shared with TxnOffsetCommit.
+pub(super) fn check_offsets<'a>(
     broker: &Broker,
-    _context: &RequestContext<'_>,
-    _version: i16,
-    request: OffsetCommitRequest,
-) -> OffsetCommitResponse {
+    topics: impl Iterator<Item = (&'a str, Vec<Wanted<'a>>)>,
+) -> (Vec<Vec<Option<ResponseError>>>, Vec<OffsetToCommit>) {
     let max_metadata = broker.config().offset_metadata_max_bytes;
-    // Each partition's own verdict; the valid ones are committed together.
-    let mut verdicts: Vec<Vec<Option<ResponseError>>> = Vec::with_capacity(request.topics.len());
+    let mut verdicts = Vec::new();
     let mut offsets = Vec::new();
-    for topic in &request.topics {
-        let known = broker.topics().get(topic.name.as_str());
-        let mut topic_verdicts = Vec::with_capacity(topic.partitions.len());
-        for p in &topic.partitions {
-            let metadata = p
-                .committed_metadata
-                .as_ref()
-                .map(|m| m.to_string())
-                .unwrap_or_default();
+    for (name, partitions) in topics {
+        let known = broker.topics().get(name);
+        let mut topic_verdicts = Vec::with_capacity(partitions.len());
+        for p in partitions {
+            let metadata = p.metadata.map(|m| m.to_string()).unwrap_or_default();
             let exists = known
                 .as_ref()
-                .is_some_and(|t| t.partition(p.partition_index).is_some());
+                .is_some_and(|t| t.partition(p.partition).is_some());
             let verdict = if !exists {
                 Some(ResponseError::UnknownTopicOrPartition)
             } else if metadata.len() > max_metadata {
                 Some(ResponseError::OffsetMetadataTooLarge)
             } else {
                 offsets.push(OffsetToCommit {
-                    topic: topic.name.to_string(),
-                    partition: p.partition_index,
-                    offset: p.committed_offset,
-                    leader_epoch: p.committed_leader_epoch,
+                    topic: name.to_string(),
+                    partition: p.partition,
+                    offset: p.offset,
+                    leader_epoch: p.leader_epoch,
                     metadata,
                 });
                 None
@@ -52,6 +56,25 @@ pub async fn handle(
         }
         verdicts.push(topic_verdicts);
     }
+    (verdicts, offsets)
+}
+
+pub async fn handle(
+    broker: &Broker,
+    _context: &RequestContext<'_>,
+    _version: i16,
+    request: OffsetCommitRequest,
+) -> OffsetCommitResponse {
+    let wanted = request.topics.iter().map(|t| {
+        let partitions = t.partitions.iter().map(|p| Wanted {
+            partition: p.partition_index,
+            offset: p.committed_offset,
+            leader_epoch: p.committed_leader_epoch,
+            metadata: p.committed_metadata.as_ref(),
+        });
+        (t.name.as_str(), partitions.collect())
+    });
+    let (verdicts, offsets) = check_offsets(broker, wanted);
     let member = MemberRef {
         member_id: request.member_id.to_string(),
         instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),

@@ -7,12 +7,12 @@ use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
-use kafka_protocol::ResponseError;
 
 use super::group_error_code;
+use super::offset_commit::{check_offsets, Wanted};
 use super::txn_errors::txn_error_code;
 use crate::broker::Broker;
-use crate::group::{MemberRef, OffsetToCommit};
+use crate::group::MemberRef;
 use crate::protocol::apis::ErrorCodes;
 use crate::session::RequestContext;
 use crate::txn::{TxnError, TxnState};
@@ -26,39 +26,16 @@ pub async fn handle(
     version: i16,
     request: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
-    let max_metadata = broker.config().offset_metadata_max_bytes;
-    let mut verdicts: Vec<Vec<Option<ResponseError>>> = Vec::with_capacity(request.topics.len());
-    let mut offsets = Vec::new();
-    for topic in &request.topics {
-        let known = broker.topics().get(topic.name.as_str());
-        let mut topic_verdicts = Vec::with_capacity(topic.partitions.len());
-        for p in &topic.partitions {
-            let metadata = p
-                .committed_metadata
-                .as_ref()
-                .map(|m| m.to_string())
-                .unwrap_or_default();
-            let exists = known
-                .as_ref()
-                .is_some_and(|t| t.partition(p.partition_index).is_some());
-            let verdict = if !exists {
-                Some(ResponseError::UnknownTopicOrPartition)
-            } else if metadata.len() > max_metadata {
-                Some(ResponseError::OffsetMetadataTooLarge)
-            } else {
-                offsets.push(OffsetToCommit {
-                    topic: topic.name.to_string(),
-                    partition: p.partition_index,
-                    offset: p.committed_offset,
-                    leader_epoch: p.committed_leader_epoch,
-                    metadata,
-                });
-                None
-            };
-            topic_verdicts.push(verdict);
-        }
-        verdicts.push(topic_verdicts);
-    }
+    let wanted = request.topics.iter().map(|t| {
+        let partitions = t.partitions.iter().map(|p| Wanted {
+            partition: p.partition_index,
+            offset: p.committed_offset,
+            leader_epoch: p.committed_leader_epoch,
+            metadata: p.committed_metadata.as_ref(),
+        });
+        (t.name.as_str(), partitions.collect())
+    });
+    let (verdicts, offsets) = check_offsets(broker, wanted);
     let error = match in_transaction(broker, &request).await {
         Err(e) => Some(txn_error_code(e, version >= PRODUCER_FENCED_VERSION)),
         Ok(()) => {
