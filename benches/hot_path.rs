@@ -50,6 +50,7 @@ fn memory_log(c: &mut Criterion) {
                         base_offset,
                         last_offset: base_offset + records_per_batch - 1,
                         max_timestamp: header.max_timestamp(),
+                        leader_epoch: 0,
                     };
                     let mut stamped = BytesMut::from(&bytes[..]);
                     stamped[..8].copy_from_slice(&base_offset.to_be_bytes());
@@ -68,6 +69,7 @@ fn memory_log(c: &mut Criterion) {
             base_offset,
             last_offset: base_offset + records_per_batch - 1,
             max_timestamp: header.max_timestamp(),
+            leader_epoch: 0,
         };
         log.append(bytes.clone(), meta).expect("append");
     }

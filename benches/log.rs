@@ -36,6 +36,7 @@ fn fill(log: &mut dyn Log, batch: &Bytes, count: usize) {
             base_offset,
             last_offset: base_offset + delta,
             max_timestamp: header.max_timestamp(),
+            leader_epoch: 0,
         };
         log.append(stamped.freeze(), meta).expect("append");
     }

@@ -44,6 +44,7 @@ async fn metrics(Shared(broker): Shared<Arc<Broker>>) -> impl IntoResponse {
     let mut omitted = 0usize;
     metrics.log_end_offset.clear();
     metrics.log_start_offset.clear();
+    metrics.last_stable_offset_lag.clear();
     metrics.log_size_bytes.clear();
     let mut end_offsets = std::collections::HashMap::new();
     for topic in broker.topics().all() {
@@ -56,23 +57,24 @@ async fn metrics(Shared(broker): Shared<Arc<Broker>>) -> impl IntoResponse {
                 topic: topic.name.clone(),
                 partition: partition.index,
             };
-            let offsets = partition.offsets();
+            let ends = partition.ends();
             metrics
                 .log_end_offset
                 .get_or_create(&labels)
-                .set(offsets.high_watermark);
+                .set(ends.log_end_offset);
             metrics
                 .log_start_offset
                 .get_or_create(&labels)
-                .set(offsets.log_start_offset);
+                .set(ends.log_start_offset);
+            metrics
+                .last_stable_offset_lag
+                .get_or_create(&labels)
+                .set(ends.high_watermark - ends.last_stable_offset);
             metrics
                 .log_size_bytes
                 .get_or_create(&labels)
                 .set(partition.size_bytes() as i64);
-            end_offsets.insert(
-                (topic.name.clone(), partition.index),
-                offsets.high_watermark,
-            );
+            end_offsets.insert((topic.name.clone(), partition.index), ends.high_watermark);
         }
     }
     metrics.committed_offset.clear();
@@ -147,6 +149,48 @@ mod tests {
         assert_eq!(series, 5, "{text}");
         assert!(
             text.lines().any(|l| l == "sluice_metrics_series_omitted 3"),
+            "{text}"
+        );
+        node.shutdown().await;
+    }
+
+    /// An open transaction's records are the partition's last-stable-offset lag until it ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_open_transaction_shows_as_last_stable_offset_lag() {
+        let node = crate::node::Node::start(Config {
+            http: "127.0.0.1:0".into(),
+            ..Config::for_tests()
+        })
+        .await
+        .unwrap();
+        let topic = node
+            .broker()
+            .topics()
+            .create(NewTopic {
+                name: "txn".into(),
+                partitions: 1,
+                configs: Default::default(),
+            })
+            .unwrap();
+        let partition = topic.partition(0).unwrap();
+        let plain = crate::record::test_batches::idempotent_batch(7, 0, 0, 2, 1_000);
+        partition.append(bytes::Bytes::from(plain), None).unwrap();
+        let open = crate::record::test_batches::transactional_batch(8, 0, 0, 3, 1_000);
+        partition.append(bytes::Bytes::from(open), None).unwrap();
+        let text = get(node.http_addr().unwrap(), "/metrics").await;
+        let sample = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("{name}{{")))
+                .map(|l| l.rsplit(' ').next().unwrap_or_default().to_string())
+        };
+        assert_eq!(
+            sample("sluice_last_stable_offset_lag").as_deref(),
+            Some("3"),
+            "{text}"
+        );
+        assert_eq!(
+            sample("sluice_log_end_offset").as_deref(),
+            Some("5"),
             "{text}"
         );
         node.shutdown().await;

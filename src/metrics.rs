@@ -66,6 +66,7 @@ pub struct Metrics {
     uptime_seconds: Gauge,
     pub log_end_offset: Family<PartitionLabels, Gauge>,
     pub log_start_offset: Family<PartitionLabels, Gauge>,
+    pub last_stable_offset_lag: Family<PartitionLabels, Gauge>,
     pub log_size_bytes: Family<PartitionLabels, Gauge>,
     pub committed_offset: Family<GroupPartitionLabels, Gauge>,
     pub consumer_lag: Family<GroupPartitionLabels, Gauge>,
@@ -126,6 +127,13 @@ impl Metrics {
             "The first offset still held by each partition",
             log_start_offset.clone(),
         );
+        let last_stable_offset_lag = Family::<PartitionLabels, Gauge>::default();
+        registry.register(
+            "last_stable_offset_lag",
+            "Offsets of each partition between its last stable offset and its high watermark: \
+             what open transactions hold back from read_committed consumers",
+            last_stable_offset_lag.clone(),
+        );
         let log_size_bytes = Family::<PartitionLabels, Gauge>::default();
         registry.register(
             "log_size_bytes",
@@ -176,6 +184,7 @@ impl Metrics {
             uptime_seconds,
             log_end_offset,
             log_start_offset,
+            last_stable_offset_lag,
             log_size_bytes,
             committed_offset,
             consumer_lag,

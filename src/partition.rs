@@ -18,9 +18,14 @@ use crate::producer_state::{
 use crate::record::batch::{self as record_batch, BatchHeader};
 use crate::record::find::RecordAt;
 
+mod producers;
 mod transactions;
 pub use transactions::AbortedTxn;
 use transactions::PartitionTxns;
+
+/// The leader epoch of every partition: one broker leads it from its creation and is never
+/// re-elected. Metadata reports it, and appended batches carry it.
+pub const LEADER_EPOCH: i32 = 0;
 
 /// Where an appended (or de-duplicated) batch went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +39,8 @@ pub struct Appended {
 #[derive(Debug)]
 pub enum AppendError {
     Sequence(SequenceError),
+    /// Not a v2 batch header: the client's bytes, not the disk, are at fault.
+    Malformed(record_batch::BatchError),
     Storage(io::Error),
 }
 
@@ -58,11 +65,16 @@ pub enum ReadError {
     Storage(io::Error),
 }
 
-/// The log start offset and high watermark, read together.
+/// A partition's ends, read together: `log_start <= last_stable <= high_watermark <=
+/// log_end`. With one replica the high watermark is the log end; the last stable offset
+/// is below it while a transaction is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Offsets {
+pub struct Ends {
     pub log_start_offset: i64,
+    /// Below it no transaction is open: what `read_committed` consumers may read.
+    pub last_stable_offset: i64,
     pub high_watermark: i64,
+    pub log_end_offset: i64,
 }
 
 struct Inner {
@@ -73,51 +85,22 @@ struct Inner {
     flushed_offset: i64,
 }
 
-/// Rebuilds the idempotent producers' state from the batches stamped at or after
-/// `since_ms`, so a producer retrying across a broker restart is still de-duplicated.
-/// Producers retry within their delivery timeout, so recent batches are what matters.
-fn restore_producers(inner: &mut Inner, since_ms: i64) -> io::Result<()> {
-    const READ_BYTES: usize = 1024 * 1024;
-    let plan = inner
-        .log
-        .timestamp_plan(TimestampTarget::AtOrAfter(since_ms))?;
-    let Some(mut offset) = plan.execute_to_batch()?.map(|batch| batch.offset) else {
-        return Ok(());
-    };
-    let end = inner.log.end_offset();
-    while offset < end {
-        let batches = inner.log.read(offset, READ_BYTES, true)?;
-        if batches.is_empty() {
-            break;
-        }
-        let Ok(batches) = batches
-            .iter()
-            .map(record_batch::split_batches)
-            .collect::<Result<Vec<_>, _>>()
-        else {
-            return Ok(());
-        };
-        for bytes in batches.iter().flatten() {
-            let Ok(batch) = BatchHeader::parse(bytes) else {
-                return Ok(());
-            };
-            if batch.producer_id() >= 0 {
-                inner.producers.record(
-                    batch.producer_id(),
-                    batch.producer_epoch(),
-                    ProducerBatch {
-                        first_sequence: batch.base_sequence(),
-                        last_sequence: batch.last_sequence(),
-                        first_offset: batch.base_offset(),
-                        last_offset: batch.last_offset(),
-                        max_timestamp: batch.max_timestamp(),
-                    },
-                );
+impl Inner {
+    /// Appends to the log. When the append rolled the log, the producers are snapshotted
+    /// as of the new segment's base, before the batch that rolled it is recorded.
+    fn append_to_log(&mut self, batch: Bytes, meta: BatchMeta) -> io::Result<()> {
+        let active = self.log.active_base_offset();
+        self.log.append(batch, meta)?;
+        let rolled_to = self.log.active_base_offset();
+        if rolled_to != active {
+            if let Some(dir) = self.log.dir() {
+                if let Err(e) = producers::write_snapshot(dir, rolled_to, &self.producers) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot write a producer snapshot; a restart replays more of the log");
+                }
             }
-            offset = batch.last_offset() + 1;
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Why records could not be deleted (DeleteRecords).
@@ -157,9 +140,9 @@ impl DurableFirst {
     }
 }
 
-/// Opens a partition's log (recovering it if need be), and the time from which its
-/// idempotent producers are rebuilt.
-pub type LogOpener = Box<dyn FnOnce() -> io::Result<(Box<dyn Log>, Option<i64>)> + Send>;
+/// Opens a partition's log, recovering it if need be; its idempotent producers are then
+/// rebuilt from their snapshot and the batches after it.
+pub type LogOpener = Box<dyn FnOnce() -> io::Result<Box<dyn Log>> + Send>;
 
 pub struct Partition {
     pub topic: String,
@@ -230,18 +213,16 @@ impl Partition {
             Some(open) => open(),
             None => Err(io::Error::other("the partition has no log to open")),
         };
-        let (log, producers_since_ms): (Box<dyn Log>, _) = match opened {
-            Ok(opened) => opened,
+        let log: Box<dyn Log> = match opened {
+            Ok(log) => log,
             Err(e) => {
                 tracing::error!(topic = %self.topic, partition = self.index, error = %e, "cannot open the partition's log; it is offline");
-                (Box::new(OfflineLog::new(e.to_string())), None)
+                Box::new(OfflineLog::new(e.to_string()))
             }
         };
         let mut inner = self.inner_for(log);
-        if let Some(since_ms) = producers_since_ms {
-            if let Err(e) = restore_producers(&mut inner, since_ms) {
-                tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "cannot rebuild idempotent producers");
-            }
+        if let Err(e) = producers::restore(&mut inner) {
+            tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "cannot rebuild idempotent producers");
         }
         Mutex::new(inner)
     }
@@ -283,9 +264,7 @@ impl Partition {
         bytes: Bytes,
         log_append_time_ms: Option<i64>,
     ) -> Result<Appended, AppendError> {
-        let batch = BatchHeader::parse(&bytes).map_err(|e| {
-            AppendError::Storage(io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
-        })?;
+        let batch = BatchHeader::parse(&bytes).map_err(AppendError::Malformed)?;
         let mut inner = self.lock();
         let producer = (batch.producer_id() >= 0).then(|| ProducerFields {
             producer_id: batch.producer_id(),
@@ -329,10 +308,10 @@ impl Partition {
             base_offset,
             last_offset: base_offset + i64::from(batch.last_offset_delta()),
             max_timestamp,
+            leader_epoch: LEADER_EPOCH,
         };
         inner
-            .log
-            .append(stored, meta)
+            .append_to_log(stored, meta)
             .map_err(AppendError::Storage)?;
         if let Some(producer) = producer {
             inner.producers.record(
@@ -389,11 +368,14 @@ impl Partition {
         })
     }
 
-    pub fn offsets(&self) -> Offsets {
+    pub fn ends(&self) -> Ends {
         let inner = self.lock();
-        Offsets {
+        let log_end_offset = inner.log.end_offset();
+        Ends {
             log_start_offset: inner.log.start_offset(),
-            high_watermark: inner.log.end_offset(),
+            last_stable_offset: inner.txns.last_stable(log_end_offset),
+            high_watermark: log_end_offset,
+            log_end_offset,
         }
     }
 
@@ -527,100 +509,4 @@ impl Partition {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::Arc;
-
-    use super::*;
-    use crate::log::{SegmentConfig, SegmentedLog};
-    use crate::record::test_batches::batch;
-
-    fn on_disk(dir: &std::path::Path) -> Arc<Partition> {
-        let config = SegmentConfig {
-            segment_bytes: 4096,
-            ..SegmentConfig::default()
-        };
-        let log = SegmentedLog::open(dir, config).expect("open the log");
-        Arc::new(Partition::new("t".into(), 0, Box::new(log)))
-    }
-
-    /// A batch of two records, as a producer sends it (base offset 0).
-    fn two_records() -> Bytes {
-        Bytes::from(batch(0, 1, 1_700_000_000_000, &[7u8; 100]))
-    }
-
-    #[test]
-    fn unflushed_records_count_appends_since_the_last_flush() {
-        let dir = tempfile::tempdir().unwrap();
-        let partition = on_disk(dir.path());
-        for _ in 0..3 {
-            partition.append(two_records(), None).unwrap();
-        }
-        assert_eq!(partition.unflushed_records(), 6);
-        partition.flush().unwrap();
-        assert_eq!(partition.unflushed_records(), 0);
-        partition.append(two_records(), None).unwrap();
-        assert_eq!(partition.unflushed_records(), 2);
-    }
-
-    #[test]
-    fn flushes_running_beside_appends_lose_nothing_and_count_right() {
-        let dir = tempfile::tempdir().unwrap();
-        let partition = on_disk(dir.path());
-        let appending = Arc::new(AtomicBool::new(true));
-        let flusher = {
-            let (partition, appending) = (partition.clone(), appending.clone());
-            std::thread::spawn(move || {
-                let mut flushes = 0;
-                while appending.load(Ordering::Relaxed) {
-                    partition.flush().unwrap();
-                    flushes += 1;
-                }
-                flushes
-            })
-        };
-        for i in 0..500 {
-            let appended = partition.append(two_records(), None).unwrap();
-            assert_eq!(appended.base_offset, 2 * i);
-        }
-        appending.store(false, Ordering::Relaxed);
-        assert!(flusher.join().unwrap() > 0);
-        partition.flush().unwrap();
-        assert_eq!(partition.unflushed_records(), 0);
-        assert_eq!(partition.offsets().high_watermark, 1000);
-        let read = partition.read(0, usize::MAX, true).unwrap();
-        let bytes: usize = read.batches.iter().map(Bytes::len).sum();
-        assert_eq!(bytes, 500 * two_records().len());
-    }
-
-    #[test]
-    fn the_first_flush_makes_the_prerequisite_durable_once_and_a_failure_is_retried() {
-        let dir = tempfile::tempdir().unwrap();
-        let syncs = Arc::new(AtomicUsize::new(0));
-        let fail_first = Arc::new(AtomicBool::new(true));
-        let prerequisite = {
-            let (syncs, fail_first) = (syncs.clone(), fail_first.clone());
-            DurableFirst::new(move || {
-                syncs.fetch_add(1, Ordering::SeqCst);
-                match fail_first.swap(false, Ordering::SeqCst) {
-                    true => Err(io::Error::other("the disk said no")),
-                    false => Ok(()),
-                }
-            })
-        };
-        let partition = Arc::into_inner(on_disk(dir.path()))
-            .unwrap()
-            .depending_on(prerequisite);
-        partition
-            .append(Bytes::from(batch(0, 0, 1, b"x")), None)
-            .unwrap();
-        assert!(
-            partition.flush().is_err(),
-            "no flush without its prerequisite"
-        );
-        partition.flush().unwrap();
-        partition.flush().unwrap();
-        partition.close().unwrap();
-        assert_eq!(syncs.load(Ordering::SeqCst), 2);
-    }
-}
+mod tests;

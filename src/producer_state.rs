@@ -7,6 +7,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+mod snapshot;
+
 /// How many batches per producer are remembered for de-duplication (Kafka's
 /// `max.in.flight.requests.per.connection` bound for idempotence).
 pub const BATCHES_REMEMBERED: usize = 5;

@@ -161,6 +161,7 @@ fuzz_target!(|data: &[u8]| {
         base_offset: end,
         last_offset: last,
         max_timestamp: NOW_MS,
+        leader_epoch: 0,
     };
     log.append(Bytes::from(batch.clone()), meta)
         .expect("a valid batch appends after recovery");

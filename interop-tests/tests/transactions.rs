@@ -98,8 +98,8 @@ fn committed_records_are_read_and_aborted_ones_are_skipped() {
         .partition(0)
         .unwrap()
         .clone();
-    assert_eq!(partition.offsets().high_watermark, 9);
-    assert_eq!(partition.last_stable_offset(), 9);
+    assert_eq!(partition.ends().high_watermark, 9);
+    assert_eq!(partition.ends().last_stable_offset, 9);
 }
 
 #[test]
@@ -126,8 +126,8 @@ fn an_open_transaction_holds_read_committed_consumers_back_until_it_commits() {
         .clone();
     assert_eq!(
         (
-            partition.last_stable_offset(),
-            partition.offsets().high_watermark
+            partition.ends().last_stable_offset,
+            partition.ends().high_watermark
         ),
         (0, 2)
     );

@@ -20,9 +20,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::metadata::LEADER_EPOCH;
 use super::topic_name;
 use crate::broker::Broker;
+use crate::partition::LEADER_EPOCH;
 use crate::partition::{AbortedTxn, Partition, ReadError};
 use crate::session::RequestContext;
 

@@ -16,9 +16,9 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::ResponseError;
 
-use super::metadata::LEADER_EPOCH;
 use crate::broker::offsets::{FoundOffset, OffsetSpec, OffsetsError};
 use crate::broker::Broker;
+use crate::partition::LEADER_EPOCH;
 use crate::session::RequestContext;
 
 const LATEST: i64 = -1;

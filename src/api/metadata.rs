@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::topic_name;
 use crate::broker::Broker;
+use crate::partition::LEADER_EPOCH;
 use crate::session::RequestContext;
 use crate::topics::{CreateError, Topic};
 
@@ -22,8 +23,6 @@ const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 /// ALTER_CONFIGS): there are no ACLs, so all are allowed.
 const ALL_TOPIC_OPERATIONS: i32 =
     (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
-/// The leader epoch of every partition: one broker, never re-elected.
-pub const LEADER_EPOCH: i32 = 0;
 
 pub async fn handle(
     broker: &Broker,

@@ -57,7 +57,7 @@ pub async fn handle(
     let mut names = Vec::with_capacity(request.topic_data.len());
     let mut append = AppendRequest {
         version,
-        transactional: request.transactional_id.is_some(),
+        transactional_id: request.transactional_id.map(|id| id.to_string()),
         topics: Vec::with_capacity(request.topic_data.len()),
     };
     for topic in request.topic_data {
@@ -90,7 +90,7 @@ pub async fn handle(
                             .with_base_offset(appended.base_offset)
                             .with_log_append_time_ms(appended.log_append_time_ms)
                             .with_log_start_offset(appended.log_start_offset),
-                        Err(e) => failed(index, error_code(&e), e.to_string()),
+                        Err(e) => failed(index, error_code(&e, version), e.to_string()),
                     };
                     for_version(response, version)
                 })
@@ -103,9 +103,20 @@ pub async fn handle(
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }
 
-/// Kafka's code for each way an append fails.
-pub fn error_code(error: &ProduceError) -> ResponseError {
+/// From this version a transactional batch outside its transaction is TRANSACTION_ABORTABLE
+/// (KIP-890); below it, INVALID_TXN_STATE.
+const TRANSACTION_ABORTABLE_VERSION: i16 = 11;
+
+/// Kafka's code for each way an append fails, in `version`'s terms.
+pub fn error_code(error: &ProduceError, version: i16) -> ResponseError {
     match error {
+        ProduceError::NotInTransaction if version >= TRANSACTION_ABORTABLE_VERSION => {
+            ResponseError::TransactionAbortable
+        }
+        ProduceError::NotInTransaction => ResponseError::InvalidTxnState,
+        // Kafka answers a produce whose verification could not reach the coordinator with
+        // this retriable code: the producer tries again.
+        ProduceError::CoordinatorUnavailable(_) => ResponseError::NotEnoughReplicas,
         ProduceError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
         ProduceError::InvalidRecord(_) => ResponseError::InvalidRecord,
         ProduceError::CorruptMessage(_) => ResponseError::CorruptMessage,
@@ -262,7 +273,7 @@ mod tests {
 
     /// The error code `validate` answers `bytes` with (0 when it passes).
     fn code(bytes: &[u8]) -> i16 {
-        validate(bytes, 9, 1 << 20, &rules()).map_or_else(|e| error_code(&e).code(), |_| 0)
+        validate(bytes, 9, 1 << 20, &rules()).map_or_else(|e| error_code(&e, 9).code(), |_| 0)
     }
 
     #[test]
@@ -270,7 +281,7 @@ mod tests {
         let bytes = valid_batch(3, ZSTD);
         let refused = validate(&bytes, 6, 1 << 20, &rules()).unwrap_err();
         assert_eq!(
-            error_code(&refused),
+            error_code(&refused, 9),
             ResponseError::UnsupportedCompressionType
         );
         let (batch, _) = validate(&bytes, 7, 1 << 20, &rules()).unwrap();
@@ -284,7 +295,7 @@ mod tests {
         assert_eq!(code(&two), ResponseError::InvalidRecord.code());
         let one = batch(b"abc");
         assert_eq!(
-            error_code(&validate(&one, 9, 10, &rules()).unwrap_err()),
+            error_code(&validate(&one, 9, 10, &rules()).unwrap_err(), 9),
             ResponseError::MessageTooLarge
         );
         // Cut short, the bytes hold no whole batch: Kafka says INVALID_RECORD (the
@@ -315,7 +326,7 @@ mod tests {
             TIMESTAMP + 86_400_000,
         );
         let refused = validate(&ahead, 9, 1 << 20, &bounded).unwrap_err();
-        assert_eq!(error_code(&refused), ResponseError::InvalidTimestamp);
+        assert_eq!(error_code(&refused, 9), ResponseError::InvalidTimestamp);
         assert_eq!(code(&ahead), 0, "without the bound it passes");
         // Control batches from a client are refused; a transactional batch is valid (the
         // request must carry a transactional id, checked before the append).
@@ -347,5 +358,17 @@ mod tests {
         let stored = BatchHeader::parse_checked(&read.batches[0]).unwrap();
         assert_eq!(stored.max_timestamp(), TIMESTAMP + 5);
         node.shutdown().await;
+    }
+
+    /// KIP-890: producers from v11 understand TRANSACTION_ABORTABLE; older ones are told
+    /// INVALID_TXN_STATE for the same refusal.
+    #[test]
+    fn a_batch_outside_its_transaction_is_told_in_its_versions_terms() {
+        let outside = ProduceError::NotInTransaction;
+        assert_eq!(error_code(&outside, 10), ResponseError::InvalidTxnState);
+        assert_eq!(
+            error_code(&outside, 11),
+            ResponseError::TransactionAbortable
+        );
     }
 }

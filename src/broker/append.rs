@@ -2,8 +2,11 @@
 //! (the Kafka handler today; the CLI and the HTTP admin later). Each partition's batch is
 //! validated — header, CRC, then its records — and appended as sent (its max timestamp
 //! corrected, as Kafka does); partitions whose `flush.messages` policy says so are fsynced
-//! together before any answer. Errors are per partition; the others still succeed.
+//! together before any answer. Errors are per partition; the others still succeed. A
+//! transactional batch is appended only to a partition its producer's open transaction
+//! holds, asked of the transaction coordinator first.
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 
@@ -15,6 +18,7 @@ use crate::producer_state::SequenceError;
 use crate::record::batch::{BatchError, BatchHeader, LOG_OVERHEAD};
 use crate::record::validate::{self as record_validate, RecordError, RecordRules};
 use crate::topics::Topic;
+use crate::txn::ProducerIdAndEpoch;
 
 /// Why a partition's batch was not appended. The messages are what the client is told.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +37,13 @@ pub enum ProduceError {
     MessageTooLarge(String),
     #[error("a transactional batch needs a transactional id")]
     TransactionalIdRequired,
+    /// A transactional batch for a partition its producer's open transaction does not hold
+    /// (never added, or the transaction ended): appending it would open a transaction no
+    /// marker ever closes.
+    #[error("the partition is not in the producer's open transaction")]
+    NotInTransaction,
+    #[error("the transaction coordinator cannot be asked: {0}")]
+    CoordinatorUnavailable(String),
     #[error("producer epoch {sent} is older than {current}")]
     InvalidProducerEpoch { sent: i16, current: i16 },
     #[error("expected sequence {expected}, got {got}")]
@@ -46,10 +57,15 @@ pub enum ProduceError {
 pub struct AppendRequest {
     /// The producer's protocol version (zstd needs v7+).
     pub version: i16,
-    /// Whether the request carries a transactional id.
-    pub transactional: bool,
+    /// The transactional id the request carries.
+    pub transactional_id: Option<String>,
     pub topics: Vec<(String, Vec<(i32, Bytes)>)>,
 }
+
+/// A partition's place in a request: its topic's index, then its own.
+type Place = (usize, usize);
+/// A topic name and partition index.
+type TopicPartition = (String, i32);
 
 /// Each partition's outcome, in the request's order.
 pub type AppendResults = Vec<Vec<Result<Appended, ProduceError>>>;
@@ -66,16 +82,25 @@ impl Broker {
         let copy = self.config().memory && batches > 1;
         let mut to_flush: Vec<(usize, usize, Arc<Partition>)> = Vec::new();
         let mut results: AppendResults = Vec::with_capacity(request.topics.len());
+        let mut refused = match &request.transactional_id {
+            Some(id) => self.outside_transaction(id, &request.topics).await,
+            None => HashMap::new(),
+        };
+        let transactional = request.transactional_id.is_some();
         for (t, (name, partitions)) in request.topics.into_iter().enumerate() {
             let topic = self.topics().get(&name);
             let mut topic_results = Vec::with_capacity(partitions.len());
             for (p, (index, records)) in partitions.into_iter().enumerate() {
+                if let Some(error) = refused.remove(&(t, p)) {
+                    topic_results.push(Err(error));
+                    continue;
+                }
                 let appended = self.append_batch(
                     topic.as_deref(),
                     index,
                     records,
                     request.version,
-                    request.transactional,
+                    transactional,
                     copy,
                 );
                 topic_results.push(appended.map(|(appended, flush)| {
@@ -101,6 +126,52 @@ impl Broker {
             }
         }
         results
+    }
+
+    /// The transactional batches of `topics` (by their places in the request) that their
+    /// producer's transaction does not hold, each with its error: Kafka's verification
+    /// before a transactional append. One question to the coordinator per producer.
+    async fn outside_transaction(
+        &self,
+        transactional_id: &str,
+        topics: &[(String, Vec<(i32, Bytes)>)],
+    ) -> HashMap<Place, ProduceError> {
+        let mut by_producer: HashMap<ProducerIdAndEpoch, Vec<(Place, TopicPartition)>> =
+            HashMap::new();
+        for (t, (name, partitions)) in topics.iter().enumerate() {
+            for (p, (index, records)) in partitions.iter().enumerate() {
+                // What does not parse is refused by validation later, with its own code.
+                let Ok(batch) = BatchHeader::parse(records) else {
+                    continue;
+                };
+                if batch.is_transactional() {
+                    let producer = ProducerIdAndEpoch {
+                        producer_id: batch.producer_id(),
+                        epoch: batch.producer_epoch(),
+                    };
+                    let place = ((t, p), (name.clone(), *index));
+                    by_producer.entry(producer).or_default().push(place);
+                }
+            }
+        }
+        let mut refused = HashMap::new();
+        for (producer, places) in by_producer {
+            let (at, partitions): (Vec<_>, Vec<_>) = places.into_iter().unzip();
+            let id = transactional_id.to_string();
+            match self.txns().writes_to(id, producer, partitions).await {
+                Ok(held) => refused.extend(
+                    at.into_iter()
+                        .zip(held)
+                        .filter(|(_, held)| !held)
+                        .map(|(at, _)| (at, ProduceError::NotInTransaction)),
+                ),
+                Err(e) => refused.extend(
+                    at.into_iter()
+                        .map(|at| (at, ProduceError::CoordinatorUnavailable(e.to_string()))),
+                ),
+            }
+        }
+        refused
     }
 
     /// Appends one partition's batch. The partition comes back when `flush.messages` says
@@ -163,6 +234,7 @@ impl Broker {
             Err(AppendError::Sequence(SequenceError::OutOfOrder { expected, got })) => {
                 Err(ProduceError::OutOfOrderSequence { expected, got })
             }
+            Err(AppendError::Malformed(e)) => Err(ProduceError::CorruptMessage(e.to_string())),
             Err(AppendError::Storage(e)) => {
                 tracing::error!(topic = %topic.name, partition = index, error = %e, "append failed");
                 Err(ProduceError::Storage(e))

@@ -69,9 +69,9 @@ impl Broker {
         let target = match spec {
             OffsetSpec::Latest {
                 read_committed: true,
-            } => return end(partition.last_stable_offset()),
-            OffsetSpec::Latest { .. } => return end(partition.offsets().high_watermark),
-            OffsetSpec::Earliest => return end(partition.offsets().log_start_offset),
+            } => return end(partition.ends().last_stable_offset),
+            OffsetSpec::Latest { .. } => return end(partition.ends().high_watermark),
+            OffsetSpec::Earliest => return end(partition.ends().log_start_offset),
             OffsetSpec::MaxTimestamp => TimestampTarget::Max,
             OffsetSpec::AtOrAfter(timestamp) => TimestampTarget::AtOrAfter(timestamp),
         };
@@ -142,7 +142,7 @@ mod tests {
         let appended = broker
             .append(AppendRequest {
                 version: 9,
-                transactional: false,
+                transactional_id: None,
                 topics: vec![("t".into(), batches)],
             })
             .await;

@@ -181,7 +181,7 @@ mod tests {
         assert!(broker.groups().all_offsets().await.unwrap().is_empty());
         let again = broker.topic_or_create("t").unwrap();
         assert_ne!(again.id, old.id);
-        assert_eq!(again.partition(0).unwrap().offsets().high_watermark, 0);
+        assert_eq!(again.partition(0).unwrap().ends().high_watermark, 0);
         node.shutdown().await;
     }
 }

@@ -177,21 +177,21 @@ impl ActiveSegment {
         too_big || offsets_overflow || self.indexes.is_full() || age_ms > config.segment_ms
     }
 
-    /// Appends one batch at the end of the `.log`, given as its base-offset field and the
-    /// rest, written together. On a failed write (of the `.log` or of an index entry: a full
+    /// Appends one batch at the end of the `.log`, given as its stamped first bytes (base
+    /// offset, length, leader epoch) and the rest as sent, written together. On a failed write (of the `.log` or of an index entry: a full
     /// disk) the file is cut back and the segment is as it was, so a later append does not
     /// land after half a batch and the batch is not found by a restart.
     pub(super) fn append(
         &mut self,
-        offset_field: &[u8],
+        stamped: &[u8],
         rest: &[u8],
         batch: &BatchInfo,
     ) -> io::Result<()> {
         debug_assert_eq!(batch.position, self.size);
-        debug_assert_eq!((offset_field.len() + rest.len()) as u64, batch.size);
+        debug_assert_eq!((stamped.len() + rest.len()) as u64, batch.size);
         self.reservation
             .before_write(&self.log, self.size, batch.size, self.segment_bytes);
-        let written = write_all_vectored_at(&self.log, &[offset_field, rest], self.size)
+        let written = write_all_vectored_at(&self.log, &[stamped, rest], self.size)
             .and_then(|()| self.indexes.record(batch));
         if let Err(e) = written {
             let _ = self.log.set_len(self.size);

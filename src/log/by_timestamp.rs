@@ -30,6 +30,7 @@ use super::memory::copy_stamped;
 use super::sealed::{OpenSegment, OpenSegments, SealedSegment, ToOpen};
 use super::segment::read_batch;
 use super::segmented::SegmentConfig;
+use super::BatchMeta;
 use crate::record::batch::BatchHeader;
 use crate::record::find::{first_record_at_or_after, RecordAt};
 
@@ -52,7 +53,7 @@ pub struct TimestampPlan {
     /// Records below the log start offset are not answers.
     start_offset: i64,
     /// A log in memory: the candidate batches as stored, with their base offsets.
-    in_memory: Vec<(i64, Bytes)>,
+    in_memory: Vec<(BatchMeta, Bytes)>,
     /// The segments that can hold the answer, in offset order.
     segments: Vec<SegmentSearch>,
 }
@@ -97,7 +98,7 @@ impl TimestampPlan {
     pub(crate) fn in_memory(
         target: i64,
         start_offset: i64,
-        batches: Vec<(i64, Bytes)>,
+        batches: Vec<(BatchMeta, Bytes)>,
     ) -> TimestampPlan {
         TimestampPlan {
             target,
@@ -156,8 +157,8 @@ impl TimestampPlan {
     ) -> io::Result<Option<RecordAt>> {
         let start = self.start_offset;
         if !self.in_memory.is_empty() {
-            for (base_offset, bytes) in &self.in_memory {
-                let stamped = copy_stamped(&[(*base_offset, bytes.clone())]);
+            for (meta, bytes) in &self.in_memory {
+                let stamped = copy_stamped(&[(*meta, bytes.clone())]);
                 let batch = BatchHeader::parse(&stamped).map_err(invalid_data)?;
                 if let Some(found) = in_searched(&batch, self.target, start, &mut in_batch) {
                     return Ok(Some(found));

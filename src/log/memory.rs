@@ -15,9 +15,11 @@ use std::io;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{BatchMeta, FlushPlan, Log, ReadPlan, TimestampPlan, TimestampTarget};
+use crate::record::batch::{LEADER_EPOCH_AT, STAMPED_BYTES};
 
 /// The base-offset field that opens every batch.
-const OFFSET_FIELD_BYTES: usize = 8;
+/// The batch length field, between the base offset and the leader epoch.
+const LENGTH_FIELD: std::ops::Range<usize> = 8..LEADER_EPOCH_AT;
 
 struct StoredBatch {
     meta: BatchMeta,
@@ -29,16 +31,18 @@ struct StoredBatch {
 }
 
 /// Batches as stored, copied out one after another into one buffer with their base offsets
-/// written in.
-pub(super) fn copy_stamped(batches: &[(i64, Bytes)]) -> Bytes {
+/// and leader epochs written in.
+pub(super) fn copy_stamped(batches: &[(BatchMeta, Bytes)]) -> Bytes {
     let mut out = BytesMut::with_capacity(batches.iter().map(|(_, b)| b.len()).sum());
-    for (base_offset, bytes) in batches {
-        match bytes.get(OFFSET_FIELD_BYTES..) {
-            Some(rest) => {
-                out.put_i64(*base_offset);
+    for (meta, bytes) in batches {
+        match (bytes.get(LENGTH_FIELD), bytes.get(STAMPED_BYTES..)) {
+            (Some(length), Some(rest)) => {
+                out.put_i64(meta.base_offset);
+                out.put_slice(length);
+                out.put_i32(meta.leader_epoch);
                 out.put_slice(rest);
             }
-            None => out.put_slice(bytes),
+            _ => out.put_slice(bytes),
         }
     }
     out.freeze()
@@ -80,7 +84,7 @@ impl MemoryLog {
     /// The batches a timestamp lookup for `timestamp` searches, shared with the log: the
     /// first whose own max timestamp reaches it, and — when that one holds records before
     /// the start offset, which are no answers — the next such batch too.
-    fn candidates(&self, timestamp: i64) -> Vec<(i64, Bytes)> {
+    fn candidates(&self, timestamp: i64) -> Vec<(BatchMeta, Bytes)> {
         let at = self
             .batches
             .partition_point(|b| b.running_max_timestamp < timestamp);
@@ -89,10 +93,10 @@ impl MemoryLog {
             .filter(|b| b.meta.max_timestamp >= timestamp);
         let mut candidates = Vec::new();
         if let Some(first) = reaching.next() {
-            candidates.push((first.meta.base_offset, first.bytes.clone()));
+            candidates.push((first.meta, first.bytes.clone()));
             if first.meta.base_offset < self.start_offset {
                 if let Some(next) = reaching.next() {
-                    candidates.push((next.meta.base_offset, next.bytes.clone()));
+                    candidates.push((next.meta, next.bytes.clone()));
                 }
             }
         }
@@ -101,7 +105,7 @@ impl MemoryLog {
 
     /// The batches a read gets, with their base offsets, shared with the log: they are
     /// copied out after the lock is released.
-    fn to_read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Vec<(i64, Bytes)> {
+    fn to_read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Vec<(BatchMeta, Bytes)> {
         if offset < self.start_offset {
             return Vec::new();
         }
@@ -117,7 +121,7 @@ impl MemoryLog {
                 }
                 taken
             })
-            .map(|batch| (batch.meta.base_offset, batch.bytes.clone()))
+            .map(|batch| (batch.meta, batch.bytes.clone()))
             .collect()
     }
 }
@@ -258,6 +262,7 @@ mod tests {
             base_offset: base,
             last_offset: last,
             max_timestamp: ts,
+            leader_epoch: 7,
         }
     }
 
@@ -277,10 +282,13 @@ mod tests {
         let read = log.read(7, 1000, false).unwrap();
         assert_eq!(read.len(), 1, "one buffer");
         assert_eq!(read[0].len(), 200, "two batches");
-        // Base offsets written in; the rest as appended.
+        // Base offsets and leader epochs written in; the rest as appended.
         assert_eq!(read[0][..8], 5i64.to_be_bytes());
-        assert_eq!(read[0][8..100], [5u8; 92]);
+        assert_eq!(read[0][8..12], [5u8; 4]);
+        assert_eq!(read[0][12..16], 7i32.to_be_bytes());
+        assert_eq!(read[0][16..100], [5u8; 84]);
         assert_eq!(read[0][100..108], 10i64.to_be_bytes());
+        assert_eq!(read[0][112..116], 7i32.to_be_bytes());
         assert!(log.read(11, 1000, true).unwrap().is_empty());
     }
 
@@ -297,7 +305,7 @@ mod tests {
         assert_eq!(read[0].len(), 200);
         assert_eq!(read[0][..8], 0i64.to_be_bytes());
         assert_eq!(read[0][100..108], 5i64.to_be_bytes());
-        assert_eq!(read[0][108..200], [5u8; 92]);
+        assert_eq!(read[0][116..200], [5u8; 84]);
     }
 
     #[test]

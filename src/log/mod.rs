@@ -40,6 +40,9 @@ pub struct BatchMeta {
     pub base_offset: i64,
     pub last_offset: i64,
     pub max_timestamp: i64,
+    /// The partition leader epoch the stored header carries (a producer sends -1; the
+    /// leader writes its epoch in, as Kafka does, for consumers' offset validation).
+    pub leader_epoch: i32,
 }
 
 /// A log of record batches. Offsets are dense: each append starts at `end_offset()`.
@@ -129,6 +132,18 @@ pub trait Log: Send {
 
     /// Leaves the clean-shutdown marker: only once everything the log holds is durable.
     fn mark_clean(&mut self) -> io::Result<()>;
+
+    /// The base offset of the segment appends go to: it changes when the log rolls. A log
+    /// in memory has no segments and never rolls.
+    fn active_base_offset(&self) -> i64 {
+        0
+    }
+
+    /// The base offsets of the log's segments, oldest first, the active one last; in
+    /// memory, the start offset alone.
+    fn segment_bases(&self) -> Vec<i64> {
+        vec![self.start_offset()]
+    }
 
     /// The directory holding the log's files; none in memory. Files that describe the log
     /// (a partition's transaction index) live beside them.

@@ -16,12 +16,13 @@ use bytes::Bytes;
 use super::memory::copy_stamped;
 use super::sealed::{OpenSegment, ToOpen};
 use super::segment::{position_by_scan, read_batches};
+use super::BatchMeta;
 
 /// What a read returns, or where to read it. Made by [`Log::read_plan`](super::Log) under the
 /// lock; [`execute`](ReadPlan::execute) it after releasing the lock.
 pub struct ReadPlan {
     /// A log in memory's batches as stored, with the base offsets their copies get.
-    in_memory: Vec<(i64, Bytes)>,
+    in_memory: Vec<(BatchMeta, Bytes)>,
     /// Segments to read from, in order, until the budget is spent.
     segments: Vec<SegmentRead>,
     max_bytes: usize,
@@ -52,7 +53,7 @@ pub(crate) enum SegmentRead {
 }
 
 impl ReadPlan {
-    pub(crate) fn in_memory(batches: Vec<(i64, Bytes)>) -> ReadPlan {
+    pub(crate) fn in_memory(batches: Vec<(BatchMeta, Bytes)>) -> ReadPlan {
         ReadPlan {
             in_memory: batches,
             segments: Vec::new(),

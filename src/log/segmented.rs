@@ -26,7 +26,7 @@ use super::read::SegmentRead;
 use super::sealed::{OpenSegment, OpenSegments, SealedSegment, ToOpen};
 use super::{BatchMeta, FlushPlan, Log, ReadPlan, TimestampPlan, TimestampTarget};
 use crate::clock::Clock;
-use crate::record::batch::HEADER_BYTES;
+use crate::record::batch::{HEADER_BYTES, LEADER_EPOCH_AT, STAMPED_BYTES};
 
 /// Sealed segments kept open per log: enough for consumers reading a little behind the
 /// tail, small enough for thousands of partitions.
@@ -298,21 +298,32 @@ impl SegmentedLog {
 }
 
 impl Log for SegmentedLog {
-    /// The batch's own header is what is stored and what recovery reads back, so it must
-    /// agree with `meta` on offsets; its max timestamp is the one indexed.
     fn dir(&self) -> Option<&Path> {
         Some(&self.dir)
     }
 
+    fn active_base_offset(&self) -> i64 {
+        self.active.base_offset()
+    }
+
+    fn segment_bases(&self) -> Vec<i64> {
+        let sealed = self.sealed.keys().copied();
+        sealed.chain([self.active.base_offset()]).collect()
+    }
+
+    /// The batch's own header is what is stored and what recovery reads back, so it must
+    /// agree with `meta` on offsets; its max timestamp is the one indexed.
     fn append(&mut self, batch: Bytes, meta: BatchMeta) -> io::Result<()> {
         let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
-        // The header as stored: the producer's base offset replaced by ours.
+        // The header as stored: the producer's base offset and leader epoch replaced by
+        // ours (both lie before the CRC's range, so the CRC still holds).
         let mut header = [0u8; HEADER_BYTES];
         let sent = batch
             .get(..HEADER_BYTES)
             .ok_or_else(|| invalid(format!("a batch of {} bytes has no header", batch.len())))?;
         header.copy_from_slice(sent);
         header[..8].copy_from_slice(&meta.base_offset.to_be_bytes());
+        header[LEADER_EPOCH_AT..STAMPED_BYTES].copy_from_slice(&meta.leader_epoch.to_be_bytes());
         let info =
             BatchInfo::parse(self.active.size(), &header).map_err(|e| invalid(e.to_string()))?;
         if meta.base_offset != self.end_offset()
@@ -337,7 +348,8 @@ impl Log for SegmentedLog {
             position: self.active.size(),
             ..info
         };
-        self.active.append(&header[..8], &batch[8..], &info)
+        self.active
+            .append(&header[..STAMPED_BYTES], &batch[STAMPED_BYTES..], &info)
     }
 
     fn read_plan(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<ReadPlan> {

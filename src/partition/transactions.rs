@@ -267,7 +267,8 @@ impl Partition {
             result,
             coordinator_epoch,
         };
-        let batch = control::end_transaction_batch(producer_id, epoch, 0, now_ms, marker);
+        let batch =
+            control::end_transaction_batch(producer_id, epoch, super::LEADER_EPOCH, now_ms, marker);
         let offset = inner.log.end_offset();
         inner
             .txns
@@ -277,19 +278,13 @@ impl Partition {
             base_offset: offset,
             last_offset: offset,
             max_timestamp: now_ms,
+            leader_epoch: super::LEADER_EPOCH,
         };
         inner
-            .log
-            .append(Bytes::from(batch), meta)
+            .append_to_log(Bytes::from(batch), meta)
             .map_err(AppendError::Storage)?;
         self.high_watermark.send_replace(offset + 1);
         Ok(offset)
-    }
-
-    /// The last stable offset: a `read_committed` consumer reads below it.
-    pub fn last_stable_offset(&self) -> i64 {
-        let inner = self.lock();
-        inner.txns.last_stable(inner.log.end_offset())
     }
 
     /// A `read_committed` read: whole batches from the one holding `offset` below the last

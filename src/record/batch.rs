@@ -21,6 +21,9 @@ pub const LOG_OVERHEAD: usize = 12;
 pub(crate) const BATCH_LENGTH_AT: usize = 8;
 pub(crate) const LEADER_EPOCH_AT: usize = 12;
 pub(crate) const MAGIC_AT: usize = 16;
+/// The header's first bytes, which the log writes in (base offset, length, leader epoch):
+/// all before the CRC's range, so a stored batch keeps the producer's CRC.
+pub(crate) const STAMPED_BYTES: usize = MAGIC_AT;
 pub(crate) const CRC_AT: usize = 17;
 pub(crate) const ATTRIBUTES_AT: usize = 21;
 pub(crate) const LAST_OFFSET_DELTA_AT: usize = 23;

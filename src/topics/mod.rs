@@ -443,7 +443,3 @@ impl Topics {
         Ok(topic)
     }
 }
-
-/// How far back producer state is rebuilt at start: well past a producer's default delivery
-/// timeout (two minutes), within which it retries.
-const PRODUCER_STATE_WINDOW_MS: i64 = 15 * 60 * 1000;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{files, Storage, TopicConfig, Topics, PRODUCER_STATE_WINDOW_MS};
+use super::{files, Storage, TopicConfig, Topics};
 use crate::log::{Log, MemoryLog, SegmentedLog};
 use crate::partition::{DurableFirst, LogOpener, Partition};
 
@@ -64,11 +64,8 @@ impl Topics {
             .map(|index| {
                 let dir = files::partition_dir(data_dir, topic, index);
                 let segments = config.segment_config(self.shared.clock.clone());
-                let clock = self.shared.clock.clone();
                 let opener: LogOpener = Box::new(move || {
-                    let log = SegmentedLog::open(&dir, segments)?;
-                    let producers_since_ms = clock.now_ms() - PRODUCER_STATE_WINDOW_MS;
-                    Ok((Box::new(log) as Box<dyn Log>, Some(producers_since_ms)))
+                    Ok(Box::new(SegmentedLog::open(&dir, segments)?) as Box<dyn Log>)
                 });
                 Arc::new(
                     Partition::recovering(topic.to_string(), index, opener)

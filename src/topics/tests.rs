@@ -77,8 +77,8 @@ fn topics_on_disk_come_back_with_their_ids_configs_and_data() {
     assert_eq!(topic.id, id);
     assert_eq!(topic.partitions.len(), 2);
     assert_eq!(topic.config.retention(), (1000, -1));
-    assert_eq!(topic.partitions[1].offsets().high_watermark, 1);
-    assert_eq!(topic.partitions[0].offsets().high_watermark, 0);
+    assert_eq!(topic.partitions[1].ends().high_watermark, 1);
+    assert_eq!(topic.partitions[0].ends().high_watermark, 0);
 }
 
 #[test]
@@ -114,11 +114,7 @@ fn a_restart_keeps_deduplicating_idempotent_retries() {
         retried.base_offset, 3,
         "the retry is answered with its original offset"
     );
-    assert_eq!(
-        partition.offsets().high_watermark,
-        5,
-        "and not appended again"
-    );
+    assert_eq!(partition.ends().high_watermark, 5, "and not appended again");
     let gap = idempotent_batch(77, 0, 9, 1, now);
     assert!(partition.append(Bytes::from(gap.clone()), None).is_err());
 }
@@ -153,7 +149,7 @@ fn a_deleted_topic_is_gone_after_a_restart_and_its_name_can_be_reused() {
     assert!(topics.get("gone.v1").is_none());
     let again = topics.create(new_topic("gone.v1", 1)).unwrap();
     assert_ne!(again.id, first_id);
-    assert_eq!(again.partitions[0].offsets().high_watermark, 0);
+    assert_eq!(again.partitions[0].ends().high_watermark, 0);
 }
 
 #[test]
@@ -187,7 +183,7 @@ fn partitions_only_grow_and_the_new_count_survives_a_restart() {
         let after = topics.get("grows").unwrap();
         assert_eq!((after.id, after.partitions.len()), (before.id, 5));
         assert_eq!(
-            after.partitions[1].offsets().high_watermark,
+            after.partitions[1].ends().high_watermark,
             1,
             "existing data kept"
         );
@@ -225,13 +221,13 @@ fn the_longest_name_is_created_deleted_and_created_again_empty() {
         .collect();
     assert_eq!(left, vec![std::ffi::OsString::from("topics")]);
     let again = topics.create(new_topic(&name, 3)).unwrap();
-    assert_eq!(again.partitions[2].offsets().high_watermark, 0);
+    assert_eq!(again.partitions[2].ends().high_watermark, 0);
     drop(again);
     drop(topics);
     let topics = Topics::open(dir.path(), TopicDefaults::default(), Clock::System).unwrap();
     assert_eq!(
         topics.get(&name).unwrap().partitions[2]
-            .offsets()
+            .ends()
             .high_watermark,
         0
     );
@@ -260,7 +256,7 @@ fn leftovers_of_cut_short_changes_are_removed_at_start_and_never_reused() {
     assert!(!orphan.exists() && !aside.exists());
     assert_eq!(
         topics.get("kept").unwrap().partitions[0]
-            .offsets()
+            .ends()
             .high_watermark,
         1
     );
@@ -340,7 +336,7 @@ fn a_deletion_and_a_creation_of_one_name_are_ordered() {
             (Some(gone), Ok(new)) => {
                 assert_eq!(gone.id, old.id);
                 assert_eq!(topics.get("raced").unwrap().id, new.id);
-                assert_eq!(new.partitions[0].offsets().high_watermark, 0);
+                assert_eq!(new.partitions[0].ends().high_watermark, 0);
                 let definition = std::fs::read_to_string(dir.path().join("topics/raced.toml"))
                     .expect("the new topic's definition is there");
                 assert!(definition.contains(&new.id.to_string()), "round {round}");
@@ -374,12 +370,12 @@ fn partitions_found_at_start_open_when_used_and_a_broken_one_is_offline_alone() 
         topic.partitions.iter().all(|p| !p.is_open()),
         "nothing opened at start"
     );
-    assert_eq!(topic.partitions[0].offsets().high_watermark, 1);
+    assert_eq!(topic.partitions[0].ends().high_watermark, 1);
     assert!(topic.partitions[0].is_open() && !topic.partitions[2].is_open());
 
     topics.recover_all(2, &AtomicBool::new(false));
     assert!(topic.partitions.iter().all(|p| p.is_open()));
-    assert_eq!(topic.partitions[2].offsets().high_watermark, 1);
+    assert_eq!(topic.partitions[2].ends().high_watermark, 1);
     let batch = crate::record::test_batches::batch(0, 0, 5, b"y");
     assert!(matches!(
         topic.partitions[1].append(Bytes::from(batch.clone()), None),

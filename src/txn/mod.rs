@@ -193,18 +193,22 @@ impl TxnCoordinator {
         ended
     }
 
-    /// Whether `producer` of `transactional_id` may write to `partition` now.
+    /// Whether `producer` of `transactional_id` may write to each of `partitions` now (its
+    /// transaction is open and holds the partition), asked at once.
     pub async fn writes_to(
         &self,
         transactional_id: String,
         producer: ProducerIdAndEpoch,
-        partition: (String, i32),
-    ) -> Result<bool, TxnError> {
+        partitions: Vec<(String, i32)>,
+    ) -> Result<Vec<bool>, TxnError> {
         Ok(self
             .runtime
             .call(move |cx, _| {
-                cx.machine()
-                    .writes_to(&transactional_id, producer, &partition)
+                let txns = cx.machine();
+                partitions
+                    .iter()
+                    .map(|partition| txns.writes_to(&transactional_id, producer, partition))
+                    .collect()
             })
             .await?)
     }

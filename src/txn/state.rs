@@ -84,7 +84,7 @@ pub struct TxnMetadata {
 }
 
 /// A producer id with its epoch, as InitProducerId answers and may expect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ProducerIdAndEpoch {
     pub producer_id: i64,
     pub epoch: i16,

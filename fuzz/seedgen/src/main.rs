@@ -228,6 +228,7 @@ fn segment_recovery(dir: &Path) {
                 base_offset: offset,
                 last_offset: offset + 1,
                 max_timestamp: NOW_MS + i,
+                leader_epoch: 0,
             };
             log.append(Bytes::from(b), meta).expect("append");
         }

@@ -33,10 +33,10 @@ fn one_record(value: &[u8]) -> Bytes {
     ))
 }
 
-fn request(topic: &str, batches: Vec<Bytes>, transactional: bool) -> AppendRequest {
+fn request(topic: &str, batches: Vec<Bytes>, transactional_id: Option<&str>) -> AppendRequest {
     AppendRequest {
         version: 9,
-        transactional,
+        transactional_id: transactional_id.map(str::to_string),
         topics: vec![(topic.into(), batches.into_iter().map(|b| (0, b)).collect())],
     }
 }
@@ -46,11 +46,7 @@ async fn batches_append_at_consecutive_offsets_and_unknown_partitions_are_refuse
     let node = broker_with("t", &[]).await;
     let broker = node.broker();
     let results = broker
-        .append(request(
-            "t",
-            vec![one_record(b"a"), one_record(b"b")],
-            false,
-        ))
+        .append(request("t", vec![one_record(b"a"), one_record(b"b")], None))
         .await;
     let offsets: Vec<i64> = results[0]
         .iter()
@@ -58,7 +54,7 @@ async fn batches_append_at_consecutive_offsets_and_unknown_partitions_are_refuse
         .collect();
     assert_eq!(offsets, vec![0, 1]);
     let unknown = broker
-        .append(request("nope", vec![one_record(b"a")], false))
+        .append(request("nope", vec![one_record(b"a")], None))
         .await;
     assert!(matches!(
         unknown[0][0],
@@ -73,7 +69,7 @@ async fn a_batch_over_max_message_bytes_is_too_large() {
     let big = one_record(&[7u8; 200]);
     let results = node
         .broker()
-        .append(request("small", vec![big], false))
+        .append(request("small", vec![big], None))
         .await;
     assert!(
         matches!(&results[0][0], Err(ProduceError::MessageTooLarge(why)) if why.contains("max.message.bytes 100")),
@@ -92,10 +88,57 @@ async fn a_transactional_batch_needs_a_transactional_request() {
     let crc = crc32c::crc32c(&batch[21..]);
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
     let batch = Bytes::from(batch);
-    let refused = node.broker().append(request("t", vec![batch], false)).await;
+    let refused = node.broker().append(request("t", vec![batch], None)).await;
     assert!(matches!(
         refused[0][0],
         Err(ProduceError::TransactionalIdRequired)
+    ));
+    node.shutdown().await;
+}
+
+/// Kafka's verification: a transactional batch lands only in a partition its producer's
+/// open transaction holds — not before the partition is added, not after the end.
+#[tokio::test]
+async fn a_transactional_batch_needs_its_partition_in_the_open_transaction() {
+    use crate::txn::{ProducerIdAndEpoch, TxnResult};
+    let node = broker_with("t", &[]).await;
+    let broker = node.broker();
+    let producer = broker
+        .txns()
+        .init_producer_id("tx".into(), 60_000, None, 4_000)
+        .await
+        .unwrap();
+    let ProducerIdAndEpoch { producer_id, epoch } = producer;
+    // One valid record, then the producer fields and the transactional attribute, CRC fixed.
+    let batch = |sequence: i32| {
+        let mut batch = one_record(b"t").to_vec();
+        batch[22] |= 0x10;
+        batch[43..51].copy_from_slice(&producer_id.to_be_bytes());
+        batch[51..53].copy_from_slice(&epoch.to_be_bytes());
+        batch[53..57].copy_from_slice(&sequence.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        Bytes::from(batch)
+    };
+    let send = |sequence| broker.append(request("t", vec![batch(sequence)], Some("tx")));
+    assert!(matches!(
+        send(0).await[0][0],
+        Err(ProduceError::NotInTransaction)
+    ));
+    broker
+        .txns()
+        .add_partitions("tx".into(), producer, vec![("t".into(), 0)])
+        .await
+        .unwrap();
+    assert_eq!(send(0).await[0][0].as_ref().unwrap().base_offset, 0);
+    broker
+        .txns()
+        .end("tx".into(), producer, TxnResult::Commit)
+        .await
+        .unwrap();
+    assert!(matches!(
+        send(1).await[0][0],
+        Err(ProduceError::NotInTransaction)
     ));
     node.shutdown().await;
 }

@@ -48,6 +48,7 @@ fn fill(log: &mut dyn Log, batches: &[Bytes]) {
             base_offset,
             last_offset: base_offset + i64::from(header.last_offset_delta()),
             max_timestamp: header.max_timestamp(),
+            leader_epoch: 7,
         };
         log.append(bytes.clone(), meta).unwrap();
     }

@@ -46,12 +46,12 @@ fn the_last_stable_offset_waits_for_the_oldest_open_transaction() {
     p.append(txn_batch(P1, 0, 3), None).unwrap(); // 2..=4
     p.append(txn_batch(P2, 0, 1), None).unwrap(); // 5
     p.append(plain(1), None).unwrap(); // 6
-    assert_eq!(p.last_stable_offset(), 2);
+    assert_eq!(p.ends().last_stable_offset, 2);
     assert_eq!(p.append_marker(P1, 0, Commit, 0, TIMESTAMP).unwrap(), 7);
-    assert_eq!(p.last_stable_offset(), 5);
+    assert_eq!(p.ends().last_stable_offset, 5);
     assert_eq!(p.append_marker(P2, 0, Abort, 0, TIMESTAMP).unwrap(), 8);
-    assert_eq!(p.last_stable_offset(), 9);
-    assert_eq!(p.offsets().high_watermark, 9);
+    assert_eq!(p.ends().last_stable_offset, 9);
+    assert_eq!(p.ends().high_watermark, 9);
 }
 
 #[test]
@@ -122,7 +122,7 @@ fn the_index_survives_a_reopen_and_forgets_aborts_before_the_log_start() {
         p.close().unwrap();
     }
     let p = on_disk(dir.path());
-    assert_eq!(p.last_stable_offset(), 3);
+    assert_eq!(p.ends().last_stable_offset, 3);
     let read = p.read_committed(0, usize::MAX, true).unwrap();
     assert_eq!(read.aborted.len(), 1);
     p.delete_records_before(3).unwrap();
@@ -133,9 +133,13 @@ fn the_index_survives_a_reopen_and_forgets_aborts_before_the_log_start() {
         .unwrap()
         .aborted
         .is_empty());
-    assert_eq!(p.last_stable_offset(), 3, "the open transaction is kept");
+    assert_eq!(
+        p.ends().last_stable_offset,
+        3,
+        "the open transaction is kept"
+    );
     p.append_marker(P2, 0, Commit, 0, TIMESTAMP).unwrap();
-    assert_eq!(p.last_stable_offset(), 5);
+    assert_eq!(p.ends().last_stable_offset, 5);
 }
 
 #[test]

@@ -162,29 +162,37 @@ fn is_a_log_a_partition_can_own() {
 }
 
 #[test]
-fn batches_are_stored_with_the_logs_base_offset_not_the_producers() {
+fn batches_are_stored_with_the_logs_base_offset_and_leader_epoch_not_the_producers() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = SegmentedLog::open(dir.path(), config(1 << 20)).unwrap();
     for (base, delta) in [(0i64, 2i32), (3, 0), (4, 4)] {
-        // As a producer sends it: base offset 0 in the header.
-        let sent = Bytes::from(batch(0, delta, 5, b"abc"));
+        // As a producer sends it: base offset 0 and leader epoch -1 in the header.
+        let mut sent = batch(0, delta, 5, b"abc");
+        sent[12..16].copy_from_slice(&(-1i32).to_be_bytes());
+        let sent = Bytes::from(sent);
         let meta = BatchMeta {
             base_offset: base,
             last_offset: base + i64::from(delta),
             max_timestamp: 5,
+            leader_epoch: 7,
         };
         log.append(sent, meta).unwrap();
     }
-    let bases: Vec<i64> = read(&log, 0, usize::MAX, false)
-        .unwrap()
-        .iter()
-        .map(|b| BatchHeader::parse_checked(b).unwrap().base_offset())
-        .collect();
-    assert_eq!(bases, vec![0, 3, 4]);
+    // Checked: the producer's CRC still holds over the stamped header.
+    let stored = |log: &SegmentedLog| -> Vec<(i64, i32)> {
+        read(log, 0, usize::MAX, false)
+            .unwrap()
+            .iter()
+            .map(|b| BatchHeader::parse_checked(b).unwrap())
+            .map(|h| (h.base_offset(), h.partition_leader_epoch()))
+            .collect()
+    };
+    assert_eq!(stored(&log), vec![(0, 7), (3, 7), (4, 7)]);
     assert_eq!(log.end_offset(), 9);
     drop(log);
     let reopened = SegmentedLog::open(dir.path(), config(1 << 20)).unwrap();
     assert_eq!(reopened.end_offset(), 9, "a crash recovery scan agrees");
+    assert_eq!(stored(&reopened), vec![(0, 7), (3, 7), (4, 7)]);
 }
 
 #[test]
@@ -366,6 +374,7 @@ fn a_batch_ending_at_the_largest_offset_is_refused() {
         base_offset: i64::MAX - 2,
         last_offset: i64::MAX,
         max_timestamp: 1_000,
+        leader_epoch: 7,
     };
     let error = log.append(bytes, meta).unwrap_err();
     assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
@@ -375,6 +384,7 @@ fn a_batch_ending_at_the_largest_offset_is_refused() {
         base_offset: i64::MAX - 2,
         last_offset: i64::MAX - 1,
         max_timestamp: 1_000,
+        leader_epoch: 7,
     };
     log.append(bytes, meta).unwrap();
     assert_eq!(log.end_offset(), i64::MAX);

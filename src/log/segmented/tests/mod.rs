@@ -53,12 +53,17 @@ fn config(segment_bytes: u64) -> SegmentConfig {
 }
 
 fn make(base: i64, delta: i32, timestamp: i64, payload: usize) -> (Bytes, BatchMeta) {
+    const EPOCH: i32 = 7;
     let fill = vec![(base % 251) as u8; payload];
-    let bytes = Bytes::from(batch(base, delta, timestamp, &fill));
+    // As the log stores it: the model compares reads with these bytes.
+    let mut bytes = batch(base, delta, timestamp, &fill);
+    bytes[12..16].copy_from_slice(&EPOCH.to_be_bytes());
+    let bytes = Bytes::from(bytes);
     let meta = BatchMeta {
         base_offset: base,
         last_offset: base + i64::from(delta),
         max_timestamp: timestamp,
+        leader_epoch: EPOCH,
     };
     (bytes, meta)
 }
