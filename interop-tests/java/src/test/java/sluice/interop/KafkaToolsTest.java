@@ -23,6 +23,7 @@ import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.Uuid;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -43,12 +44,21 @@ class KafkaToolsTest {
   private static final String PRODUCER_PERF = "org.apache.kafka.tools.ProducerPerformance";
   private static final String CONSUMER_PERF = "org.apache.kafka.tools.ConsumerPerformance";
 
+  /** The console consumer waits for records this long at most, rather than forever. */
+  private static final String TIMEOUT_MS = String.valueOf(TIMEOUT.toMillis());
+
   private final SluiceBroker.Broker broker;
-  private final Admin admin;
+  private Admin admin;
 
   KafkaToolsTest(SluiceBroker.Broker broker) {
     this.broker = broker;
-    this.admin = Clients.admin(broker);
+  }
+
+  // Not in the constructor: JUnit builds an instance for a disabled test too, and runs no
+  // @AfterEach for it.
+  @BeforeEach
+  void openAdmin() {
+    admin = Clients.admin(broker);
   }
 
   @AfterEach
@@ -143,7 +153,8 @@ class KafkaToolsTest {
     assertEquals(List.of(), produced.outLines());
 
     Tools.Result consumed =
-        ok(CONSUMER, "--topic", topic, "--group", group, "--from-beginning", "--max-messages", "3",
+        ok(CONSUMER, "--timeout-ms", TIMEOUT_MS, "--topic", topic, "--group", group,
+            "--from-beginning", "--max-messages", "3",
             "--formatter-property", "print.key=true", "--formatter-property", "print.offset=true");
     assertEquals(
         List.of("Offset:0\tk1\tv1", "Offset:1\tk2\tv2", "Offset:2\tk1\tv3"), consumed.outLines());
@@ -161,7 +172,8 @@ class KafkaToolsTest {
 
     // A second run of the group resumes at its commit.
     Tools.Result rest =
-        ok(CONSUMER, "--topic", topic, "--group", group, "--max-messages", "1",
+        ok(CONSUMER, "--timeout-ms", TIMEOUT_MS, "--topic", topic, "--group", group,
+            "--max-messages", "1",
             "--formatter-property", "print.key=true");
     assertEquals(List.of("k3\tv4"), rest.outLines());
   }

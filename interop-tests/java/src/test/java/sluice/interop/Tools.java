@@ -41,7 +41,7 @@ final class Tools {
     }
   }
 
-  /** The status a tool asked to exit with; an Error so that the tools' own catch blocks pass it on. */
+  /** A tool's exit, unwinding it: an Error, so that its catch (Exception) blocks pass it on. */
   private static final class ToolExit extends Error {
     ToolExit(int status) {
       super("exit " + status, null, false, false);
