@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static sluice.interop.Clients.TIMEOUT;
 import static sluice.interop.Clients.utf8;
 
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
@@ -119,7 +120,7 @@ class KafkaToolsTest {
     assertTrue(ok(TOPICS, "--list").outLines().contains(topic), "listed");
 
     Uuid id = get(admin.describeTopics(List.of(topic)).allTopicNames()).get(topic).topicId();
-    int node = get(admin.describeCluster().nodes()).stream().findFirst().map(Node::id).orElse(-1);
+    int node = nodeId();
     // The tool prints N/A for the eligible leader replicas when the broker reports none (no
     // DescribeTopicPartitions: the partitions come from Metadata).
     List<String> want =
@@ -225,6 +226,51 @@ class KafkaToolsTest {
             List.of(group, topic, "0", "0", "5", "5", "-", "-", "-"),
             List.of(group, topic, "1", "0", "4", "4", "-", "-", "-")),
         rows(ok(GROUPS, "--describe", "--group", group)));
+  }
+
+  @Test
+  @DisplayName("kafka-consumer-groups group with an active member: --describe --state and --members")
+  void activeGroup() throws Exception {
+    String topic = broker.unique("cli-active");
+    String group = broker.unique("cli-active-group");
+    Clients.createTopic(broker, topic, 2);
+    try (KafkaConsumer<byte[], byte[]> consumer =
+        Clients.consumer(
+            broker,
+            Map.of(
+                ConsumerConfig.GROUP_ID_CONFIG, group,
+                ConsumerConfig.CLIENT_ID_CONFIG, "cli-member"))) {
+      consumer.subscribe(List.of(topic));
+      long deadline = System.nanoTime() + TIMEOUT.toNanos();
+      while (consumer.assignment().size() < 2 && System.nanoTime() < deadline) {
+        consumer.poll(Duration.ofMillis(100));
+      }
+      assertEquals(2, consumer.assignment().size(), "assigned partitions");
+      String memberId = consumer.groupMetadata().memberId();
+
+      List<List<String>> state = rows(ok(GROUPS, "--describe", "--group", group, "--state"));
+      assertEquals(
+          List.of(
+              List.of("GROUP", "COORDINATOR", "(ID)", "ASSIGNMENT-STRATEGY", "STATE", "#MEMBERS"),
+              List.of(group, broker.bootstrap(), "(" + nodeId() + ")", "range", "Stable", "1")),
+          state);
+
+      List<List<String>> members =
+          rows(ok(GROUPS, "--describe", "--group", group, "--members", "--verbose"));
+      assertEquals(
+          List.of("GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS", "CURRENT-EPOCH",
+              "CURRENT-ASSIGNMENT", "TARGET-EPOCH", "TARGET-ASSIGNMENT"),
+          members.get(0));
+      assertEquals(
+          List.of(group, memberId, "/127.0.0.1", "cli-member", "2", "-",
+              topic + ":0,1", "-", "-"),
+          members.get(1));
+      assertEquals(2, members.size(), () -> "rows: " + members);
+    }
+  }
+
+  private int nodeId() throws Exception {
+    return get(admin.describeCluster().nodes()).stream().findFirst().map(Node::id).orElse(-1);
   }
 
   @Test
