@@ -9,7 +9,9 @@
 #   node/package-lock.json (skipped when node_modules was installed from the same lock file by
 #   the same Node).
 # - Java (java/): Apache Kafka's kafka-clients 4.4.0 with JUnit 5, a Maven project with every
-#   version pinned (Maven's local repository ~/.m2 keeps them; later runs need no download).
+#   version pinned (Maven's local repository ~/.m2 keeps them; later runs need no download);
+#   `mvn test` runs every test class, Kafka's command-line tools (KafkaToolsTest) and Kafka
+#   Streams (StreamsTest) included.
 #   Needs `java` (17+) and `mvn`; without them the Java suite counts as failed.
 # - Go (go/): franz-go (kgo, kadm), Sarama (IBM/sarama) and segmentio/kafka-go from the Go
 #   module in go/ (go.mod, go.sum), then franz-go's own kgo tests (the allow-list in
