@@ -1,29 +1,21 @@
-//! Fetch (key 1): raw batch bytes from the logs, up to the high watermark. Short of
-//! `min_bytes`, the request waits for the first of: an append to one of its partitions, the
-//! deadline, shutdown. Nothing polls.
+//! Fetch (key 1): translates a fetch to the domain's read ([`Broker::read`], which owns
+//! the limits and the long-poll wait) and its results to the wire.
 //!
 //! Fetch sessions (KIP-227) are answered the sessionless way: a request for a new session
 //! gets session id 0, which tells the client to keep sending full requests.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use bytes::{Bytes, BytesMut};
-use futures_util::future::select_all;
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use kafka_protocol::ResponseError;
-use tokio::sync::watch;
-use tokio::time::Instant;
-use uuid::Uuid;
 
 use super::topic_name;
+use crate::broker::read::{FetchError, Isolation, PartitionRead, ReadRequest, TopicRef};
 use crate::broker::Broker;
-use crate::partition::LEADER_EPOCH;
-use crate::partition::{AbortedTxn, Partition, ReadError};
+use crate::partition::{AbortedTxn, ReadResult};
 use crate::session::RequestContext;
 
 /// Fetch v13 names topics by id instead of by name.
@@ -32,18 +24,8 @@ const READ_UNCOMMITTED: i8 = 0;
 const READ_COMMITTED: i8 = 1;
 /// Fetch v7 added the top-level error code.
 const FIRST_TOP_LEVEL_ERROR_VERSION: i16 = 7;
-
-/// A requested partition, resolved against the broker's topics.
-struct Wanted {
-    request: FetchPartition,
-    partition: Result<Arc<Partition>, ResponseError>,
-}
-
-struct WantedTopic {
-    name: String,
-    id: Uuid,
-    partitions: Vec<Wanted>,
-}
+/// Fetch v5 added the log start offset.
+const FIRST_LOG_START_VERSION: i16 = 5;
 
 pub async fn handle(
     broker: &Broker,
@@ -62,57 +44,115 @@ pub async fn handle(
         }
     }
     let by_id = version >= FIRST_TOPIC_ID_VERSION;
-    let topics = resolve(broker, &request, by_id);
-    if !matches!(request.isolation_level, READ_UNCOMMITTED | READ_COMMITTED) {
+    let partitions: Vec<PartitionRead> = request
+        .topics
+        .iter()
+        .flat_map(|topic| {
+            let name = if by_id {
+                TopicRef::Id(topic.topic_id)
+            } else {
+                TopicRef::Name(topic.topic.as_str())
+            };
+            topic.partitions.iter().map(move |p| (name, p))
+        })
+        .map(|(name, p)| partition_read(broker, name, p))
+        .collect();
+    let isolation = match request.isolation_level {
+        READ_UNCOMMITTED => Isolation::ReadUncommitted,
+        READ_COMMITTED => Isolation::ReadCommitted,
         // Kafka's `IsolationLevel.forId` throws for any other id, once a partition is to be
         // read; the request's error response carries UNKNOWN_SERVER_ERROR. With nothing
         // readable, Kafka never asks, and answers the partitions' own errors.
-        if topics
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .any(|w| w.partition.is_ok())
-        {
+        level if partitions.iter().any(|p| p.partition.is_ok()) => {
             tracing::debug!(
-                isolation_level = request.isolation_level,
+                isolation_level = level,
                 "fetch refused: unknown isolation level"
             );
             return refused(&request, version, ResponseError::UnknownServerError);
         }
-    }
-    let read_committed = request.isolation_level == READ_COMMITTED;
-    let max_wait_ms = u64::try_from(request.max_wait_ms)
-        .unwrap_or(0)
-        .min(broker.config().fetch_wait_max_ms);
-    let deadline = Instant::now() + Duration::from_millis(max_wait_ms);
-    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
-    // As Kafka's `fetch.max.bytes`: a client cannot make one fetch hold more than this.
-    let max_bytes = usize::try_from(request.max_bytes)
-        .unwrap_or(0)
-        .min(broker.config().fetch_max_bytes);
-
-    // Subscribed before the first read, so an append between the read and the wait still
-    // wakes us.
-    let mut watches: Vec<watch::Receiver<i64>> = topics
+        _ => Isolation::ReadUncommitted,
+    };
+    let read = ReadRequest {
+        partitions,
+        isolation,
+        min_bytes: usize::try_from(request.min_bytes).unwrap_or(0),
+        max_bytes: usize::try_from(request.max_bytes).unwrap_or(0),
+        max_wait_ms: u64::try_from(request.max_wait_ms).unwrap_or(0),
+    };
+    let mut results = broker.read(read).await.into_iter();
+    let responses = request
+        .topics
         .iter()
-        .flat_map(|t| &t.partitions)
-        .filter_map(|w| w.partition.as_ref().ok().map(|p| p.watch_high_watermark()))
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let result = results
+                        .next()
+                        .unwrap_or(Err(FetchError::UnknownTopicOrPartition));
+                    partition_data(p.partition, result, version, isolation)
+                })
+                .collect();
+            let response = FetchableTopicResponse::default().with_partitions(partitions);
+            if by_id {
+                response.with_topic_id(topic.topic_id)
+            } else {
+                response.with_topic(topic_name(topic.topic.as_str()))
+            }
+        })
         .collect();
-    let mut stopping = false;
-    loop {
-        for watch in &mut watches {
-            watch.borrow_and_update();
+    FetchResponse::default().with_responses(responses)
+}
+
+fn partition_read(broker: &Broker, topic: TopicRef<'_>, p: &FetchPartition) -> PartitionRead {
+    PartitionRead {
+        partition: broker.locate(topic, p.partition),
+        offset: p.fetch_offset,
+        max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+        current_leader_epoch: p.current_leader_epoch,
+    }
+}
+
+fn partition_data(
+    index: i32,
+    result: Result<ReadResult, FetchError>,
+    version: i16,
+    isolation: Isolation,
+) -> PartitionData {
+    let read = match result {
+        Ok(read) => read,
+        Err(error) => {
+            return PartitionData::default()
+                .with_partition_index(index)
+                .with_error_code(error_code(&error).code())
+                .with_high_watermark(-1)
+                .with_aborted_transactions(None)
         }
-        let read = read_all(&topics, version, max_bytes, read_committed);
-        let waited_enough = read.bytes >= min_bytes || read.has_error || Instant::now() >= deadline;
-        if waited_enough || stopping || watches.is_empty() {
-            return FetchResponse::default().with_responses(read.responses);
-        }
-        let any_append = select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
-        tokio::select! {
-            _ = any_append => {}
-            _ = tokio::time::sleep_until(deadline) => {}
-            _ = broker.shutting_down() => stopping = true,
-        }
+    };
+    let read_committed = isolation == Isolation::ReadCommitted;
+    PartitionData::default()
+        .with_partition_index(index)
+        .with_high_watermark(read.high_watermark)
+        .with_last_stable_offset(read.last_stable_offset)
+        .with_log_start_offset(if version >= FIRST_LOG_START_VERSION {
+            read.log_start_offset
+        } else {
+            -1
+        })
+        .with_aborted_transactions(read_committed.then(|| aborted(&read.aborted)))
+        .with_records(Some(concat(read.batches)))
+}
+
+/// Kafka's code for each way a partition's read fails.
+fn error_code(error: &FetchError) -> ResponseError {
+    match error {
+        FetchError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+        FetchError::UnknownTopicId => ResponseError::UnknownTopicId,
+        FetchError::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
+        FetchError::UnknownLeaderEpoch => ResponseError::UnknownLeaderEpoch,
+        FetchError::OffsetOutOfRange => ResponseError::OffsetOutOfRange,
+        FetchError::Storage(_) => ResponseError::KafkaStorageError,
     }
 }
 
@@ -147,142 +187,6 @@ fn refused(request: &FetchRequest, version: i16, error: ResponseError) -> FetchR
             .collect();
     }
     response
-}
-
-fn resolve(broker: &Broker, request: &FetchRequest, by_id: bool) -> Vec<WantedTopic> {
-    request
-        .topics
-        .iter()
-        .map(|fetch_topic| {
-            let topic = if by_id {
-                broker.topics().get_by_id(&fetch_topic.topic_id)
-            } else {
-                broker.topics().get(fetch_topic.topic.as_str())
-            };
-            let unknown = if by_id {
-                ResponseError::UnknownTopicId
-            } else {
-                ResponseError::UnknownTopicOrPartition
-            };
-            let partitions = fetch_topic
-                .partitions
-                .iter()
-                .map(|p| Wanted {
-                    request: p.clone(),
-                    partition: match &topic {
-                        None => Err(unknown),
-                        Some(topic) => topic
-                            .partition(p.partition)
-                            .cloned()
-                            .ok_or(ResponseError::UnknownTopicOrPartition),
-                    },
-                })
-                .collect();
-            WantedTopic {
-                name: fetch_topic.topic.to_string(),
-                id: fetch_topic.topic_id,
-                partitions,
-            }
-        })
-        .collect()
-}
-
-struct Read {
-    responses: Vec<FetchableTopicResponse>,
-    bytes: usize,
-    has_error: bool,
-}
-
-fn read_all(topics: &[WantedTopic], version: i16, max_bytes: usize, read_committed: bool) -> Read {
-    let by_id = version >= FIRST_TOPIC_ID_VERSION;
-    let mut bytes = 0usize;
-    let mut has_error = false;
-    let responses = topics
-        .iter()
-        .map(|topic| {
-            let partitions = topic
-                .partitions
-                .iter()
-                .map(|wanted| {
-                    let data = read_partition(
-                        wanted,
-                        version,
-                        max_bytes.saturating_sub(bytes),
-                        bytes == 0,
-                        read_committed,
-                    );
-                    bytes += data.records.as_ref().map_or(0, Bytes::len);
-                    has_error |= data.error_code != 0;
-                    data
-                })
-                .collect();
-            let response = FetchableTopicResponse::default().with_partitions(partitions);
-            if by_id {
-                response.with_topic_id(topic.id)
-            } else {
-                response.with_topic(topic_name(&topic.name))
-            }
-        })
-        .collect();
-    Read {
-        responses,
-        bytes,
-        has_error,
-    }
-}
-
-fn read_partition(
-    wanted: &Wanted,
-    version: i16,
-    bytes_left: usize,
-    min_one: bool,
-    read_committed: bool,
-) -> PartitionData {
-    let request = &wanted.request;
-    let failed = |error: ResponseError| {
-        PartitionData::default()
-            .with_partition_index(request.partition)
-            .with_error_code(error.code())
-            .with_high_watermark(-1)
-            .with_aborted_transactions(None)
-    };
-    let partition = match &wanted.partition {
-        Ok(partition) => partition,
-        Err(error) => return failed(*error),
-    };
-    if request.current_leader_epoch >= 0 && request.current_leader_epoch != LEADER_EPOCH {
-        return failed(if request.current_leader_epoch < LEADER_EPOCH {
-            ResponseError::FencedLeaderEpoch
-        } else {
-            ResponseError::UnknownLeaderEpoch
-        });
-    }
-    let limit = usize::try_from(request.partition_max_bytes)
-        .unwrap_or(0)
-        .min(bytes_left);
-    let read = if read_committed {
-        partition.read_committed(request.fetch_offset, limit, min_one)
-    } else {
-        partition.read(request.fetch_offset, limit, min_one)
-    };
-    match read {
-        Ok(read) => PartitionData::default()
-            .with_partition_index(request.partition)
-            .with_high_watermark(read.high_watermark)
-            .with_last_stable_offset(read.last_stable_offset)
-            .with_log_start_offset(if version >= 5 {
-                read.log_start_offset
-            } else {
-                -1
-            })
-            .with_aborted_transactions(read_committed.then(|| aborted(&read.aborted)))
-            .with_records(Some(concat(read.batches))),
-        Err(ReadError::OffsetOutOfRange { .. }) => failed(ResponseError::OffsetOutOfRange),
-        Err(ReadError::Storage(e)) => {
-            tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "read failed");
-            failed(ResponseError::KafkaStorageError)
-        }
-    }
 }
 
 fn aborted(aborted: &[AbortedTxn]) -> Vec<AbortedTransaction> {

@@ -18,6 +18,7 @@ use crate::txn::TxnCoordinator;
 pub mod append;
 mod markers;
 pub mod offsets;
+pub mod read;
 pub mod topic_admin;
 pub(crate) use markers::write_markers;
 
