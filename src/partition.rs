@@ -18,9 +18,11 @@ use crate::producer_state::{
 use crate::record::batch::{self as record_batch, BatchHeader};
 use crate::record::find::RecordAt;
 
+mod producers_view;
 mod transactions;
-pub use transactions::AbortedTxn;
+pub use producers_view::ActiveProducer;
 use transactions::PartitionTxns;
+pub use transactions::{AbortedTxn, MarkerError};
 
 /// Where an appended (or de-duplicated) batch went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
