@@ -13,7 +13,8 @@ pub struct ActiveProducer {
     pub epoch: i16,
     /// -1 without a batch remembered.
     pub last_sequence: i32,
-    /// The largest timestamp of its latest batch; -1 without a batch remembered.
+    /// The time of its last write: its latest batch's largest timestamp, or its marker's
+    /// if that came after (as in Kafka); -1 with neither remembered.
     pub last_timestamp: i64,
     /// The coordinator epoch of its last marker here; -1 when unknown.
     pub coordinator_epoch: i32,
@@ -31,13 +32,22 @@ impl Partition {
         let mut producers: Vec<ActiveProducer> = inner
             .producers
             .each()
-            .map(|(producer_id, epoch, latest)| ActiveProducer {
-                producer_id,
-                epoch,
-                last_sequence: latest.map_or(-1, |b| b.last_sequence),
-                last_timestamp: latest.map_or(-1, |b| b.max_timestamp),
-                coordinator_epoch: inner.txns.coordinator_epoch(producer_id).unwrap_or(-1),
-                current_txn_start_offset: inner.txns.open_since(producer_id).unwrap_or(-1),
+            .map(|(producer_id, epoch, latest)| {
+                let marker = inner.txns.last_marker(producer_id);
+                let last_timestamp = match (latest, marker) {
+                    (Some(batch), Some(m)) if m.offset < batch.last_offset => batch.max_timestamp,
+                    (_, Some(m)) => m.timestamp_ms,
+                    (Some(batch), None) => batch.max_timestamp,
+                    (None, None) => -1,
+                };
+                ActiveProducer {
+                    producer_id,
+                    epoch,
+                    last_sequence: latest.map_or(-1, |b| b.last_sequence),
+                    last_timestamp,
+                    coordinator_epoch: marker.map_or(-1, |m| m.coordinator_epoch),
+                    current_txn_start_offset: inner.txns.open_since(producer_id).unwrap_or(-1),
+                }
             })
             .collect();
         for (producer_id, first_offset) in inner.txns.open_transactions() {
@@ -47,7 +57,10 @@ impl Partition {
                     epoch: -1,
                     last_sequence: -1,
                     last_timestamp: -1,
-                    coordinator_epoch: inner.txns.coordinator_epoch(producer_id).unwrap_or(-1),
+                    coordinator_epoch: inner
+                        .txns
+                        .last_marker(producer_id)
+                        .map_or(-1, |m| m.coordinator_epoch),
                     current_txn_start_offset: first_offset,
                 });
             }
@@ -120,12 +133,12 @@ mod tests {
             p.active_producers()[1],
             producer(TRANSACTIONAL, 0, 2, TIMESTAMP + 3, 0, 8)
         );
-        // A requested abort at coordinator epoch 4 ends it and is remembered.
-        p.append_requested_marker(TRANSACTIONAL, 0, Abort, 4, TIMESTAMP)
+        // A requested abort at coordinator epoch 4 ends it, its time the last write's.
+        p.append_requested_marker(TRANSACTIONAL, 0, Abort, 4, TIMESTAMP + 9)
             .unwrap();
         assert_eq!(
             p.active_producers()[1],
-            producer(TRANSACTIONAL, 0, 2, TIMESTAMP + 3, 4, -1)
+            producer(TRANSACTIONAL, 0, 2, TIMESTAMP + 9, 4, -1)
         );
     }
 

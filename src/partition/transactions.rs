@@ -99,6 +99,14 @@ impl JournalRecord for TxnIndexRecord {
     }
 }
 
+/// A producer's last marker in a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct LastMarker {
+    pub coordinator_epoch: i32,
+    pub offset: i64,
+    pub timestamp_ms: i64,
+}
+
 /// Open and aborted transactions of one partition.
 #[derive(Default)]
 pub(super) struct PartitionTxns {
@@ -106,10 +114,10 @@ pub(super) struct PartitionTxns {
     open: HashMap<i64, i64>,
     /// In marker order.
     aborted: VecDeque<AbortedTxn>,
-    /// Producer id → the coordinator epoch of its last marker here, for the producers the
-    /// partition remembers. Not journaled: after a restart it is unknown until the next
-    /// marker, and a marker request is then not checked against it.
-    coordinator_epochs: HashMap<i64, i32>,
+    /// Producer id → its last marker here, for the producers the partition remembers. Not
+    /// journaled: after a restart it is unknown until the next marker, and a marker request
+    /// is then not checked against its coordinator epoch.
+    last_markers: HashMap<i64, LastMarker>,
     /// Where the journal goes (none in memory).
     dir: Option<PathBuf>,
     journal: Option<Journal<TxnIndexRecord>>,
@@ -216,19 +224,18 @@ impl PartitionTxns {
             .map(|(&producer_id, &first)| (producer_id, first))
     }
 
-    /// The coordinator epoch of `producer_id`'s last marker here, if known.
-    pub(super) fn coordinator_epoch(&self, producer_id: i64) -> Option<i32> {
-        self.coordinator_epochs.get(&producer_id).copied()
+    /// `producer_id`'s last marker here, if known.
+    pub(super) fn last_marker(&self, producer_id: i64) -> Option<LastMarker> {
+        self.last_markers.get(&producer_id).copied()
     }
 
-    /// Remembers the coordinator epoch of `producer_id`'s marker, and forgets those of
-    /// producers neither in `remembered` nor with a transaction open, so the map is bounded
-    /// by the producers the partition knows.
-    fn marker_written(&mut self, producer_id: i64, coordinator_epoch: i32, remembered: &[i64]) {
-        self.coordinator_epochs
-            .insert(producer_id, coordinator_epoch);
+    /// Remembers `producer_id`'s marker, and forgets those of producers neither in
+    /// `remembered` nor with a transaction open, so the map is bounded by the producers the
+    /// partition knows.
+    fn marker_written(&mut self, producer_id: i64, marker: LastMarker, remembered: &[i64]) {
+        self.last_markers.insert(producer_id, marker);
         let open = &self.open;
-        self.coordinator_epochs
+        self.last_markers
             .retain(|id, _| remembered.contains(id) || open.contains_key(id));
     }
 
@@ -349,7 +356,11 @@ impl Partition {
             }
         }
         if check_coordinator_epoch {
-            if let Some(current) = inner.txns.coordinator_epoch(producer_id) {
+            if let Some(current) = inner
+                .txns
+                .last_marker(producer_id)
+                .map(|m| m.coordinator_epoch)
+            {
                 if current > coordinator_epoch {
                     return Err(MarkerError::CoordinatorFenced { current });
                 }
@@ -387,9 +398,15 @@ impl Partition {
             .append(Bytes::from(batch), meta)
             .map_err(MarkerError::Storage)?;
         let remembered: Vec<i64> = remembered.into_iter().map(|(id, _)| id).collect();
-        inner
-            .txns
-            .marker_written(producer_id, coordinator_epoch, &remembered);
+        inner.txns.marker_written(
+            producer_id,
+            LastMarker {
+                coordinator_epoch,
+                offset,
+                timestamp_ms: now_ms,
+            },
+            &remembered,
+        );
         self.high_watermark.send_replace(offset + 1);
         Ok(offset)
     }
