@@ -32,6 +32,8 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
+#[cfg(test)]
+mod txn_admin_tests;
 pub mod txn_errors;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
