@@ -19,9 +19,11 @@ use crate::record::batch::{self as record_batch, BatchHeader};
 use crate::record::find::RecordAt;
 
 mod producers;
+mod producers_view;
 mod transactions;
-pub use transactions::AbortedTxn;
+pub use producers_view::ActiveProducer;
 use transactions::PartitionTxns;
+pub use transactions::{AbortedTxn, MarkerError};
 
 /// The leader epoch of every partition: one broker leads it from its creation and is never
 /// re-elected. Metadata reports it, and appended batches carry it.

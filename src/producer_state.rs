@@ -159,6 +159,13 @@ impl ProducerStates {
         }
     }
 
+    /// Every remembered producer: its id, epoch and latest batch (DescribeProducers).
+    pub fn each(&self) -> impl Iterator<Item = (i64, i16, Option<&ProducerBatch>)> + '_ {
+        self.producers
+            .iter()
+            .map(|(&id, entry)| (id, entry.epoch, entry.batches.back()))
+    }
+
     /// How many producers are remembered.
     pub fn len(&self) -> usize {
         self.producers.len()

@@ -43,6 +43,8 @@ use sluice_interop_tests::TestBroker;
 
 #[path = "differential/admin.rs"]
 mod admin;
+#[path = "differential/txn_admin.rs"]
+mod txn_admin;
 
 /// Where the reference broker's script lives.
 fn kafka_script() -> PathBuf {
@@ -744,10 +746,15 @@ async fn run_scenario(scenario: &str, target: &Target, topic: &str) -> Transcrip
                 &r.results.iter().map(|r| r.error_code).collect::<Vec<_>>(),
             );
         }
-        other => match admin::run(other, w, topic).await {
-            Some(transcript) => return transcript,
-            None => panic!("no scenario {other:?}"),
-        },
+        other => {
+            if let Some(transcript) = admin::run(other, w, topic).await {
+                return transcript;
+            }
+            match txn_admin::run(other, w, topic).await {
+                Some(transcript) => return transcript,
+                None => panic!("no scenario {other:?}"),
+            }
+        }
     }
     t
 }
@@ -795,7 +802,12 @@ fn sluice_answers_as_kafka_does() {
     let allowed = allow_list();
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let (mut same, mut accepted, mut unexplained) = (0, Vec::new(), Vec::new());
-    let scenarios: Vec<&str> = SCENARIOS.iter().chain(admin::SCENARIOS).copied().collect();
+    let scenarios: Vec<&str> = SCENARIOS
+        .iter()
+        .chain(admin::SCENARIOS)
+        .chain(txn_admin::SCENARIOS)
+        .copied()
+        .collect();
     for (i, scenario) in scenarios.iter().enumerate() {
         let topic = format!("diff-{}-{i}", std::process::id());
         let [kafka_seen, sluice_seen] = [&targets[0], &targets[1]]

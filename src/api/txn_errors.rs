@@ -17,6 +17,7 @@ pub fn txn_error_code(error: TxnError, knows_producer_fenced: bool) -> i16 {
         TxnError::InvalidTxnState => ResponseError::InvalidTxnState,
         TxnError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
         TxnError::UnknownServerError => ResponseError::UnknownServerError,
+        TxnError::TransactionalIdNotFound => ResponseError::TransactionalIdNotFound,
     };
     error.code()
 }

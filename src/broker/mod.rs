@@ -16,8 +16,9 @@ use crate::topics::Topics;
 use crate::txn::TxnCoordinator;
 
 pub mod append;
-mod markers;
+pub mod markers;
 pub mod offsets;
+pub mod producers;
 pub mod read;
 pub mod topic_admin;
 pub(crate) use markers::write_markers;

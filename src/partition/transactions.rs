@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::{AppendError, Partition, ReadError, ReadResult};
+use super::{Partition, ReadError, ReadResult};
 use crate::coordinator::codec::invalid;
 use crate::coordinator::{Journal, JournalRecord};
 use crate::log::BatchMeta;
+use crate::producer_state::SequenceError;
 use crate::record::batch::{self as record_batch, BatchHeader};
 use crate::record::control::{self, EndTransactionMarker, TransactionResult};
 
@@ -98,6 +99,14 @@ impl JournalRecord for TxnIndexRecord {
     }
 }
 
+/// A producer's last marker in a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct LastMarker {
+    pub coordinator_epoch: i32,
+    pub offset: i64,
+    pub timestamp_ms: i64,
+}
+
 /// Open and aborted transactions of one partition.
 #[derive(Default)]
 pub(super) struct PartitionTxns {
@@ -105,6 +114,10 @@ pub(super) struct PartitionTxns {
     open: HashMap<i64, i64>,
     /// In marker order.
     aborted: VecDeque<AbortedTxn>,
+    /// Producer id → its last marker here, for the producers the partition remembers. Not
+    /// journaled: after a restart it is unknown until the next marker, and a marker request
+    /// is then not checked against its coordinator epoch.
+    last_markers: HashMap<i64, LastMarker>,
     /// Where the journal goes (none in memory).
     dir: Option<PathBuf>,
     journal: Option<Journal<TxnIndexRecord>>,
@@ -199,6 +212,33 @@ impl PartitionTxns {
         })
     }
 
+    /// The first offset of `producer_id`'s open transaction here.
+    pub(super) fn open_since(&self, producer_id: i64) -> Option<i64> {
+        self.open.get(&producer_id).copied()
+    }
+
+    /// Every producer with a transaction open here, with its first offset.
+    pub(super) fn open_transactions(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.open
+            .iter()
+            .map(|(&producer_id, &first)| (producer_id, first))
+    }
+
+    /// `producer_id`'s last marker here, if known.
+    pub(super) fn last_marker(&self, producer_id: i64) -> Option<LastMarker> {
+        self.last_markers.get(&producer_id).copied()
+    }
+
+    /// Remembers `producer_id`'s marker, and forgets those of producers neither in
+    /// `remembered` nor with a transaction open, so the map is bounded by the producers the
+    /// partition knows.
+    fn marker_written(&mut self, producer_id: i64, marker: LastMarker, remembered: &[i64]) {
+        self.last_markers.insert(producer_id, marker);
+        let open = &self.open;
+        self.last_markers
+            .retain(|id, _| remembered.contains(id) || open.contains_key(id));
+    }
+
     /// The first offset of the oldest open transaction, else `high_watermark`.
     pub(super) fn last_stable(&self, high_watermark: i64) -> i64 {
         self.open
@@ -246,10 +286,27 @@ impl PartitionTxns {
     }
 }
 
+/// Why a marker was not written.
+#[derive(Debug)]
+pub enum MarkerError {
+    /// The marker's producer epoch is older than the producer's here.
+    InvalidProducerEpoch {
+        current: i16,
+    },
+    /// A marker of a newer coordinator epoch was written for the producer: the request
+    /// comes from a coordinator that was replaced.
+    CoordinatorFenced {
+        current: i32,
+    },
+    Storage(io::Error),
+}
+
 impl Partition {
-    /// Writes `producer_id`'s end-transaction marker (an ABORT or COMMIT control batch at
-    /// the producer's `epoch`, which fences any older epoch of it here) and returns its
-    /// offset. A marker of an epoch older than the producer's is refused.
+    /// Writes `producer_id`'s end-transaction marker for the broker's own transaction
+    /// coordinator (an ABORT or COMMIT control batch at the producer's `epoch`, which fences
+    /// any older epoch of it here) and returns its offset. A marker of an epoch older than
+    /// the producer's is refused. The coordinator is the only one there is, so its markers
+    /// are never fenced by a coordinator epoch.
     pub fn append_marker(
         &self,
         producer_id: i64,
@@ -257,12 +314,70 @@ impl Partition {
         result: TransactionResult,
         coordinator_epoch: i32,
         now_ms: i64,
-    ) -> Result<i64, AppendError> {
+    ) -> Result<i64, MarkerError> {
+        self.write_marker(producer_id, epoch, result, coordinator_epoch, false, now_ms)
+    }
+
+    /// Writes a marker a WriteTxnMarkers request asks for (e.g. `Admin.abortTransaction`
+    /// ending a hanging transaction): as [`Partition::append_marker`], and also refused when
+    /// the producer's last marker here came from a newer coordinator epoch. A marker for a
+    /// producer with no transaction open here is written but changes no open or aborted
+    /// range, so the last stable offset stays where it is.
+    pub fn append_requested_marker(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        result: TransactionResult,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) -> Result<i64, MarkerError> {
+        self.write_marker(producer_id, epoch, result, coordinator_epoch, true, now_ms)
+    }
+
+    fn write_marker(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        result: TransactionResult,
+        coordinator_epoch: i32,
+        check_coordinator_epoch: bool,
+        now_ms: i64,
+    ) -> Result<i64, MarkerError> {
         let mut inner = self.lock();
+        let remembered: Vec<(i64, i16)> = inner
+            .producers
+            .each()
+            .map(|(id, current, _)| (id, current))
+            .collect();
+        // The producer epoch is checked before the coordinator epoch, as Kafka does.
+        if let Some(&(_, current)) = remembered.iter().find(|(id, _)| *id == producer_id) {
+            if epoch < current {
+                return Err(MarkerError::InvalidProducerEpoch { current });
+            }
+        }
+        if check_coordinator_epoch {
+            if let Some(current) = inner
+                .txns
+                .last_marker(producer_id)
+                .map(|m| m.coordinator_epoch)
+            {
+                if current > coordinator_epoch {
+                    return Err(MarkerError::CoordinatorFenced { current });
+                }
+            }
+        }
         inner
             .producers
             .fence(producer_id, epoch)
-            .map_err(AppendError::Sequence)?;
+            .map_err(|e| match e {
+                SequenceError::InvalidProducerEpoch { current } => {
+                    MarkerError::InvalidProducerEpoch { current }
+                }
+                // A fence refuses only an older epoch; no sequence is checked.
+                SequenceError::OutOfOrder { .. } => {
+                    MarkerError::InvalidProducerEpoch { current: epoch }
+                }
+            })?;
         let marker = EndTransactionMarker {
             result,
             coordinator_epoch,
@@ -273,7 +388,7 @@ impl Partition {
         inner
             .txns
             .on_marker(producer_id, result, offset)
-            .map_err(AppendError::Storage)?;
+            .map_err(MarkerError::Storage)?;
         let meta = BatchMeta {
             base_offset: offset,
             last_offset: offset,
@@ -282,7 +397,17 @@ impl Partition {
         };
         inner
             .append_to_log(Bytes::from(batch), meta)
-            .map_err(AppendError::Storage)?;
+            .map_err(MarkerError::Storage)?;
+        let remembered: Vec<i64> = remembered.into_iter().map(|(id, _)| id).collect();
+        inner.txns.marker_written(
+            producer_id,
+            LastMarker {
+                coordinator_epoch,
+                offset,
+                timestamp_ms: now_ms,
+            },
+            &remembered,
+        );
         self.high_watermark.send_replace(offset + 1);
         Ok(offset)
     }

@@ -43,11 +43,15 @@ macro_rules! api_table {
             (AddPartitionsToTxn, 0, 3, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, add_partitions_to_txn),
             (AddOffsetsToTxn, 0, 4, AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, add_offsets_to_txn),
             (EndTxn, 0, 4, EndTxnRequest, EndTxnResponse, end_txn),
+            (WriteTxnMarkers, 1, 1, WriteTxnMarkersRequest, WriteTxnMarkersResponse, write_txn_markers),
             (TxnOffsetCommit, 0, 4, TxnOffsetCommitRequest, TxnOffsetCommitResponse, txn_offset_commit),
             (DescribeConfigs, 1, 4, DescribeConfigsRequest, DescribeConfigsResponse, describe_configs),
             (CreatePartitions, 0, 3, CreatePartitionsRequest, CreatePartitionsResponse, create_partitions),
             (DeleteGroups, 0, 2, DeleteGroupsRequest, DeleteGroupsResponse, delete_groups),
             (OffsetDelete, 0, 0, OffsetDeleteRequest, OffsetDeleteResponse, offset_delete),
+            (DescribeProducers, 0, 0, DescribeProducersRequest, DescribeProducersResponse, describe_producers),
+            (DescribeTransactions, 0, 0, DescribeTransactionsRequest, DescribeTransactionsResponse, describe_transactions),
+            (ListTransactions, 0, 1, ListTransactionsRequest, ListTransactionsResponse, list_transactions),
         }
     };
 }

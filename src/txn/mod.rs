@@ -8,6 +8,7 @@
 //! [`TxnCoordinator::markers_wanted`]) and reports done ([`TxnCoordinator::complete`]) — after
 //! a restart, a prepared transaction's markers are picked up the same way.
 
+pub mod listing;
 pub mod records;
 pub mod state;
 
@@ -23,6 +24,7 @@ use tokio::sync::Notify;
 use crate::clock::Clock;
 use crate::coordinator::journal::Opened;
 use crate::coordinator::{self, AppendError, NoReply, Runtime, StateMachine};
+pub use listing::{ListFilter, ListedTxn, Listing};
 use records::{TxnLog, TxnRecord, TXN_LOG_FILE};
 pub use state::{
     MarkerJob, Outcome, ProducerIdAndEpoch, Transactions, TxnConfig, TxnEffects, TxnError,
@@ -221,6 +223,26 @@ impl TxnCoordinator {
         Ok(self
             .runtime
             .call(move |cx, _| cx.machine().get(&transactional_id).cloned())
+            .await?)
+    }
+
+    /// One transactional id's whole state for the tooling (DescribeTransactions), with its
+    /// rules: [`TxnError::InvalidRequest`] for the empty id,
+    /// [`TxnError::TransactionalIdNotFound`] for an unknown one.
+    pub async fn describe_transaction(
+        &self,
+        transactional_id: String,
+    ) -> Result<TxnMetadata, TxnError> {
+        self.runtime
+            .call(move |cx, _| cx.machine().describe(&transactional_id))
+            .await?
+    }
+
+    /// The transactional ids `filter` lets through now (ListTransactions).
+    pub async fn list(&self, filter: ListFilter) -> Result<Listing, TxnError> {
+        Ok(self
+            .runtime
+            .call(move |cx, now_ms| cx.machine().list(&filter, now_ms))
             .await?)
     }
 

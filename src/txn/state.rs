@@ -109,6 +109,8 @@ pub enum TxnError {
     CoordinatorNotAvailable,
     #[error("the transaction state could not be written")]
     UnknownServerError,
+    #[error("the coordinator knows no such transactional id")]
+    TransactionalIdNotFound,
 }
 
 /// Whether an ended transaction commits or aborts.
@@ -186,6 +188,11 @@ impl Transactions {
 
     pub fn get(&self, transactional_id: &str) -> Option<&TxnMetadata> {
         self.txns.get(transactional_id)
+    }
+
+    /// Every transactional id with its state, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &TxnMetadata)> {
+        self.txns.iter().map(|(id, txn)| (id.as_str(), txn))
     }
 
     pub fn next_deadline_ms(&self) -> Option<i64> {

@@ -5,6 +5,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::log::{MemoryLog, SegmentConfig, SegmentedLog};
+use crate::partition::AppendError;
 use crate::record::control::TransactionResult::{Abort, Commit};
 use crate::record::test_batches::{batch, transactional_batch, TIMESTAMP};
 
@@ -149,4 +150,82 @@ fn a_partition_without_transactions_writes_no_index() {
     p.append(plain(3), None).unwrap();
     p.close().unwrap();
     assert!(!dir.path().join(JOURNAL_FILE).exists());
+}
+
+#[test]
+fn a_requested_abort_ends_a_hanging_transaction() {
+    let p = Partition::new("t".into(), 0, Box::new(MemoryLog::new()));
+    p.append(plain(1), None).unwrap(); // 0
+    p.append(txn_batch(P1, 0, 2), None).unwrap(); // 1..=2, its producer gone
+    p.append(plain(1), None).unwrap(); // 3
+    assert_eq!(p.ends().last_stable_offset, 1);
+    assert_eq!(
+        p.append_requested_marker(P1, 0, Abort, 0, TIMESTAMP)
+            .unwrap(),
+        4
+    );
+    assert_eq!(p.ends().last_stable_offset, 5);
+    assert_eq!(p.ends().high_watermark, 5);
+    let read = p.read_committed(0, usize::MAX, true).unwrap();
+    assert_eq!(bases(&read), vec![0, 1, 3, 4]);
+    assert_eq!(
+        read.aborted,
+        vec![AbortedTxn {
+            producer_id: P1,
+            first_offset: 1,
+            last_offset: 4
+        }]
+    );
+}
+
+#[test]
+fn a_marker_for_a_producer_without_an_open_transaction_leaves_the_stable_offset() {
+    let p = Partition::new("t".into(), 0, Box::new(MemoryLog::new()));
+    p.append(txn_batch(P1, 0, 1), None).unwrap(); // 0
+    p.append_marker(P1, 0, Commit, 0, TIMESTAMP).unwrap(); // 1
+    p.append(txn_batch(P2, 0, 1), None).unwrap(); // 2, open
+                                                  // P1's transaction here is over, and 77 never wrote here: both markers are written,
+                                                  // neither opens, closes or aborts anything.
+    for (producer_id, result) in [(P1, Abort), (P1, Commit), (77, Abort)] {
+        p.append_requested_marker(producer_id, 0, result, 0, TIMESTAMP)
+            .unwrap();
+        assert_eq!(p.ends().last_stable_offset, 2);
+    }
+    assert_eq!(p.ends().high_watermark, 6);
+    assert!(p
+        .read_committed(0, usize::MAX, true)
+        .unwrap()
+        .aborted
+        .is_empty());
+    p.append_marker(P2, 0, Commit, 0, TIMESTAMP).unwrap(); // 6
+    assert_eq!(p.ends().last_stable_offset, 7);
+}
+
+#[test]
+fn a_requested_marker_is_refused_for_an_older_producer_or_coordinator_epoch() {
+    let p = Partition::new("t".into(), 0, Box::new(MemoryLog::new()));
+    p.append(txn_batch(P1, 0, 1), None).unwrap(); // 0
+    p.append_requested_marker(P1, 2, Commit, 5, TIMESTAMP)
+        .unwrap(); // 1: epoch 2 fences 0 and 1
+    let older_producer = p.append_requested_marker(P1, 1, Abort, 5, TIMESTAMP);
+    assert!(
+        matches!(
+            older_producer,
+            Err(MarkerError::InvalidProducerEpoch { current: 2 })
+        ),
+        "{older_producer:?}"
+    );
+    let older_coordinator = p.append_requested_marker(P1, 2, Abort, 4, TIMESTAMP);
+    assert!(
+        matches!(
+            older_coordinator,
+            Err(MarkerError::CoordinatorFenced { current: 5 })
+        ),
+        "{older_coordinator:?}"
+    );
+    assert_eq!(p.ends().high_watermark, 2, "nothing refused was written");
+    // The broker's own coordinator is the only one: its markers are not fenced.
+    assert_eq!(p.append_marker(P1, 2, Abort, 0, TIMESTAMP).unwrap(), 2);
+    p.append_requested_marker(P1, 2, Abort, 0, TIMESTAMP)
+        .unwrap();
 }
