@@ -4,6 +4,8 @@
 //! - health and Prometheus metrics move as requests are served;
 //! - an acknowledged record survives `kill -9` at exactly its offset, cycle after cycle, and
 //!   a topic keeps its id across restarts;
+//! - transactions killed mid-way or mid-EndTxn are all or nothing to `read_committed`
+//!   consumers, and the coordinator carries on after each restart;
 //! - SIGTERM during a produce stream exits 0 quickly and leaves logs that reopen cleanly;
 //! - a bad config exits 2 naming the key; `--version` works;
 //! - a second broker on a locked data directory, or on a taken port, exits 1 saying why;
@@ -38,7 +40,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -1511,5 +1513,233 @@ fn a_misspelt_environment_variable_is_warned_about() {
         ),
         "names the variable and the key: {}",
         warnings[0]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Transactions across kill -9
+// ---------------------------------------------------------------------------------------
+
+/// Records per transaction: three to each of three partitions.
+const TXN_RECORDS: usize = 9;
+const TXN_PARTITIONS: i32 = 3;
+
+/// What the producer was told of one transaction's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxnEnd {
+    Committed,
+    Aborted,
+}
+
+fn txn_producer(bootstrap: &str) -> BaseProducer {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("transactional.id", "crash-txn")
+        .set("transaction.timeout.ms", "60000")
+        .set("message.timeout.ms", "5000")
+        .set("linger.ms", "1")
+        .create()
+        .expect("create the transactional producer");
+    // Fences the instance before the kill and aborts what it left open.
+    producer
+        .init_transactions(TIMEOUT)
+        .expect("init_transactions after a restart");
+    producer
+}
+
+/// One transaction named `name`: its records, then commit (or abort when `abort`).
+fn run_txn(producer: &BaseProducer, topic: &str, name: &str, abort: bool) -> KafkaResult<TxnEnd> {
+    producer.begin_transaction()?;
+    for i in 0..TXN_RECORDS {
+        let value = format!("{name}-{i}");
+        let partition = i32::try_from(i).expect("fits") % TXN_PARTITIONS;
+        let record = BaseRecord::<[u8], [u8]>::to(topic)
+            .payload(value.as_bytes())
+            .partition(partition);
+        producer.send(record).map_err(|(e, _)| e)?;
+        producer.poll(Duration::ZERO);
+    }
+    if abort {
+        // A BaseProducer's delivery reports are served only when polled: flush does.
+        producer.flush(Duration::from_secs(5))?;
+        producer.abort_transaction(Duration::from_secs(5))?;
+        Ok(TxnEnd::Aborted)
+    } else {
+        producer.commit_transaction(Duration::from_secs(5))?;
+        Ok(TxnEnd::Committed)
+    }
+}
+
+/// The values a `read_committed` consumer reads from offset 0: every one of `expected`,
+/// then whatever else arrives in a quiet second.
+fn read_committed_values(bootstrap: &str, topic: &str, expected: &[String]) -> Vec<String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("group.id", "sluice-txn-crash")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .expect("create the consumer");
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..TXN_PARTITIONS {
+        assignment
+            .add_partition_offset(topic, p, Offset::Offset(0))
+            .expect("assign");
+    }
+    consumer.assign(&assignment).expect("assign the partitions");
+    let mut values = Vec::new();
+    let started = Instant::now();
+    let mut quiet_since: Option<Instant> = None;
+    loop {
+        let have_all = expected.iter().all(|e| values.contains(e));
+        if have_all {
+            let since = *quiet_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > Duration::from_secs(1) {
+                return values;
+            }
+        }
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "read_committed read {} values within {TIMEOUT:?}, not all {} committed ones",
+            values.len(),
+            expected.len()
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                let value = String::from_utf8_lossy(message.payload().unwrap_or_default());
+                values.push(value.into_owned());
+                quiet_since = None;
+            }
+            Some(Err(e)) => panic!("consumer error: {e}"),
+            None => {}
+        }
+    }
+}
+
+/// A transactional producer commits and aborts transactions while the broker is killed
+/// (SIGKILL) at a random moment, cycle after cycle — mid-transaction, or while EndTxn and
+/// its markers are under way. After each restart a new producer instance with the same
+/// transactional id initialises (fencing the old one and aborting what it left open) and
+/// carries on. At the end a `read_committed` consumer sees every transaction whose commit
+/// was acknowledged exactly once and whole, nothing of an acknowledged abort, and of a
+/// transaction the kill interrupted either all its records or none.
+#[test]
+fn transactions_are_all_or_nothing_across_kill_dash_nine() {
+    const CYCLES: usize = 4;
+    let topic = "txn-crash-topic";
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    let mut seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0x51ce, |d| d.as_nanos() as u64)
+        | 1;
+    eprintln!("kill timing seed {seed:#x}");
+    // Every transaction begun, with what its producer was told (None: the kill came first).
+    let mut outcomes: Vec<(String, Option<TxnEnd>)> = Vec::new();
+    for cycle in 0..=CYCLES {
+        let start = Start {
+            data_dir: &data,
+            log: dir.path().join(format!("broker-{cycle}.log")),
+            rust_log: "sluice=info",
+            args: &[],
+        };
+        let mut broker = Sluice::start(&start);
+        let bootstrap = broker.bootstrap();
+        if cycle == 0 {
+            create_topic(
+                &bootstrap,
+                topic,
+                TXN_PARTITIONS,
+                &[("segment.bytes", "16384")],
+            );
+        }
+        if cycle == CYCLES {
+            // The coordinator's state is whole: one more transaction commits.
+            let producer = txn_producer(&bootstrap);
+            let name = format!("c{cycle}-final");
+            let end = run_txn(&producer, topic, &name, false).expect("a last commit");
+            outcomes.push((name, Some(end)));
+            check_transactions(&bootstrap, topic, &outcomes);
+            break;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        // Initialised before the kill timer starts: the kill is to cut transactions.
+        let producer = txn_producer(&bootstrap);
+        let producing = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut ended = Vec::new();
+                for n in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let name = format!("c{cycle}-t{n}");
+                    let result = run_txn(&producer, topic, &name, n % 4 == 3);
+                    if let Err(e) = &result {
+                        eprintln!("{name} cut: {e}");
+                    }
+                    let failed = result.is_err();
+                    ended.push((name, result.ok()));
+                    if failed {
+                        break;
+                    }
+                }
+                ended
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300 + jitter(&mut seed) % 700));
+        let status = broker.kill9();
+        stop.store(true, Ordering::Relaxed);
+        let ended = producing.join().expect("the producer thread panicked");
+        let committed = ended
+            .iter()
+            .filter(|(_, e)| *e == Some(TxnEnd::Committed))
+            .count();
+        eprintln!(
+            "cycle {cycle}: SIGKILL ({status}) after {} transactions, {committed} committed",
+            ended.len()
+        );
+        outcomes.extend(ended);
+    }
+}
+
+fn check_transactions(bootstrap: &str, topic: &str, outcomes: &[(String, Option<TxnEnd>)]) {
+    let committed: Vec<String> = outcomes
+        .iter()
+        .filter(|(_, end)| *end == Some(TxnEnd::Committed))
+        .flat_map(|(name, _)| (0..TXN_RECORDS).map(move |i| format!("{name}-{i}")))
+        .collect();
+    assert!(
+        committed.len() > TXN_RECORDS,
+        "some transactions committed before the kills"
+    );
+    let values = read_committed_values(bootstrap, topic, &committed);
+    let mut by_txn: HashMap<&str, Vec<&str>> = HashMap::new();
+    for value in &values {
+        let (name, _) = value.rsplit_once('-').expect("txn-index values");
+        by_txn.entry(name).or_default().push(value);
+    }
+    for (name, end) in outcomes {
+        let seen = by_txn.get(name.as_str()).map_or(0, Vec::len);
+        match end {
+            Some(TxnEnd::Committed) => assert_eq!(seen, TXN_RECORDS, "committed {name}"),
+            Some(TxnEnd::Aborted) => assert_eq!(seen, 0, "aborted {name} is invisible"),
+            None => assert!(
+                seen == 0 || seen == TXN_RECORDS,
+                "{name}, cut by the kill, is all or nothing: {seen} of {TXN_RECORDS}"
+            ),
+        }
+    }
+    let mut unique = values.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), values.len(), "every record once");
+    eprintln!(
+        "{} transactions, {} committed records read back",
+        outcomes.len(),
+        values.len()
     );
 }
