@@ -10,7 +10,8 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::broker::Broker;
-use crate::metrics::{GroupPartitionLabels, PartitionLabels};
+use crate::metrics::{GroupPartitionLabels, PartitionLabels, TxnStateLabels};
+use crate::txn::TxnState;
 
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
     let router = Router::new()
@@ -99,6 +100,20 @@ async fn metrics(Shared(broker): Shared<Arc<Broker>>) -> impl IntoResponse {
         }
     }
     metrics.series_omitted.set(omitted as i64);
+    metrics.transactions.clear();
+    if let Ok(counts) = broker.txns().count_by_state().await {
+        // Open transactions are shown even when there are none.
+        let ongoing = TxnStateLabels {
+            state: TxnState::Ongoing.name(),
+        };
+        metrics.transactions.get_or_create(&ongoing).set(0);
+        for (state, n) in counts {
+            let labels = TxnStateLabels {
+                state: state.name(),
+            };
+            metrics.transactions.get_or_create(&labels).set(n as i64);
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -154,7 +169,8 @@ mod tests {
         node.shutdown().await;
     }
 
-    /// An open transaction's records are the partition's last-stable-offset lag until it ends.
+    /// An open transaction's records are the partition's last-stable-offset lag until it ends,
+    /// and an open transaction counts as Ongoing.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_open_transaction_shows_as_last_stable_offset_lag() {
         let node = crate::node::Node::start(Config {
@@ -177,6 +193,14 @@ mod tests {
         partition.append(bytes::Bytes::from(plain), None).unwrap();
         let open = crate::record::test_batches::transactional_batch(8, 0, 0, 3, 1_000);
         partition.append(bytes::Bytes::from(open), None).unwrap();
+        let txns = node.broker().txns();
+        let producer = txns
+            .init_producer_id("tx".into(), 60_000, None, 8)
+            .await
+            .unwrap();
+        txns.add_partitions("tx".into(), producer, vec![("txn".into(), 0)])
+            .await
+            .unwrap();
         let text = get(node.http_addr().unwrap(), "/metrics").await;
         let sample = |name: &str| {
             text.lines()

@@ -23,6 +23,11 @@ pub struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TxnStateLabels {
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PartitionLabels {
     pub topic: String,
     pub partition: i32,
@@ -67,6 +72,7 @@ pub struct Metrics {
     pub log_end_offset: Family<PartitionLabels, Gauge>,
     pub log_start_offset: Family<PartitionLabels, Gauge>,
     pub last_stable_offset_lag: Family<PartitionLabels, Gauge>,
+    pub transactions: Family<TxnStateLabels, Gauge>,
     pub log_size_bytes: Family<PartitionLabels, Gauge>,
     pub committed_offset: Family<GroupPartitionLabels, Gauge>,
     pub consumer_lag: Family<GroupPartitionLabels, Gauge>,
@@ -134,6 +140,12 @@ impl Metrics {
              what open transactions hold back from read_committed consumers",
             last_stable_offset_lag.clone(),
         );
+        let transactions = Family::<TxnStateLabels, Gauge>::default();
+        registry.register(
+            "transactions",
+            "Transactional ids by the state of their transaction (Ongoing: open now)",
+            transactions.clone(),
+        );
         let log_size_bytes = Family::<PartitionLabels, Gauge>::default();
         registry.register(
             "log_size_bytes",
@@ -185,6 +197,7 @@ impl Metrics {
             log_end_offset,
             log_start_offset,
             last_stable_offset_lag,
+            transactions,
             log_size_bytes,
             committed_offset,
             consumer_lag,

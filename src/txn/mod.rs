@@ -246,6 +246,23 @@ impl TxnCoordinator {
             .await?)
     }
 
+    /// How many transactional ids are in each state, for the metrics.
+    pub async fn count_by_state(&self) -> Result<Vec<(TxnState, usize)>, TxnError> {
+        Ok(self
+            .runtime
+            .call(|cx, _| {
+                let mut counts: Vec<(TxnState, usize)> = Vec::new();
+                for (_, txn) in cx.machine().iter() {
+                    match counts.iter_mut().find(|(state, _)| *state == txn.state) {
+                        Some((_, n)) => *n += 1,
+                        None => counts.push((txn.state, 1)),
+                    }
+                }
+                counts
+            })
+            .await?)
+    }
+
     /// Every prepared transaction whose markers are still to write.
     pub async fn pending_markers(&self) -> Result<Vec<MarkerJob>, TxnError> {
         Ok(self
