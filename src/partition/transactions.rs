@@ -455,4 +455,6 @@ fn below(chunks: Vec<Bytes>, end: i64) -> Result<Vec<Bytes>, record_batch::Batch
 }
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;
