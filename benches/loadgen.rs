@@ -147,6 +147,10 @@ struct ProducerSettings {
     /// enable.idempotence=true.
     #[arg(long)]
     idempotence: bool,
+    /// Produce in transactions of this many records each (a transactional producer:
+    /// idempotent, acks=all); 0 for none.
+    #[arg(long, default_value_t = 0)]
+    transaction_records: u64,
 }
 
 #[derive(Args)]
@@ -171,6 +175,9 @@ struct ConsumeArgs {
     /// Consume as a member of a fresh consumer group (subscribe) instead of `assign`.
     #[arg(long)]
     group: bool,
+    /// isolation.level=read_committed (the default is read_uncommitted).
+    #[arg(long)]
+    read_committed: bool,
 }
 
 #[derive(Args)]
@@ -878,10 +885,26 @@ fn producer(
             "message.timeout.ms",
             timeout.as_millis().max(1000).to_string(),
         );
-    let producer = session
+    if settings.transaction_records > 0 {
+        // librdkafka wants a delivery timeout within the transaction's.
+        let message_timeout = timeout.as_millis().max(1000).to_string();
+        config
+            .set(
+                "transactional.id",
+                format!("loadgen-{}", unique_topic("txn")),
+            )
+            .set("enable.idempotence", "true")
+            .set("transaction.timeout.ms", message_timeout);
+    }
+    let producer: BaseProducer<DeliveryCounter> = session
         .overrides(&mut config)
         .create_with_context(DeliveryCounter(deliveries.clone()))
         .map_err(|e| format!("producer: {e}"))?;
+    if settings.transaction_records > 0 {
+        producer
+            .init_transactions(timeout)
+            .map_err(|e| format!("init_transactions: {e}"))?;
+    }
     Ok((producer, deliveries))
 }
 
@@ -947,11 +970,29 @@ fn produce_messages(
 ) -> Result<Duration> {
     let (producer, deliveries) = producer(session, settings)?;
     let value = payload(settings.size);
+    let per_txn = settings.transaction_records;
+    let txn_timeout = Duration::from_secs(30);
+    let txn_error = |what: &str, e: KafkaError| format!("{what}: {e}");
     let started = Instant::now();
     for i in 0..count {
+        if per_txn > 0 && i.is_multiple_of(per_txn) {
+            producer
+                .begin_transaction()
+                .map_err(|e| txn_error("begin_transaction", e))?;
+        }
         send_one(&producer, topic, &value, session.deadline)?;
         if i.is_multiple_of(1024) {
             producer.poll(Duration::ZERO);
+            session.check()?;
+        }
+        if per_txn > 0 && ((i + 1).is_multiple_of(per_txn) || i + 1 == count) {
+            // A BaseProducer serves delivery reports only when polled: flush first.
+            producer
+                .flush(txn_timeout)
+                .map_err(|e| txn_error("flush", e))?;
+            producer
+                .commit_transaction(txn_timeout)
+                .map_err(|e| txn_error("commit_transaction", e))?;
             session.check()?;
         }
     }
@@ -997,9 +1038,9 @@ fn produce_mode(args: &ProduceArgs) -> Result<()> {
         elapsed.as_secs_f64(), msgs_per_s, mb_s, opt(cpu_s, 2), opt(per_gb, 3)
     );
     println!(
-        "RESULT mode=produce storage={} msgs={} size={} partitions={} acks={} linger_ms={} compression={} elapsed_s={:.3} msgs_per_s={:.0} mb_per_s={:.2} {} cpu_s_per_gb={} {}",
+        "RESULT mode=produce storage={} msgs={} size={} partitions={} acks={} linger_ms={} compression={} transaction_records={} elapsed_s={:.3} msgs_per_s={:.0} mb_per_s={:.2} {} cpu_s_per_gb={} {}",
         session.storage, args.messages, p.size, args.target.partitions, p.acks, p.linger_ms,
-        p.compression, elapsed.as_secs_f64(), msgs_per_s, mb_s, cpu_fields(cpu), opt(per_gb, 3),
+        p.compression, p.transaction_records, elapsed.as_secs_f64(), msgs_per_s, mb_s, cpu_fields(cpu), opt(per_gb, 3),
         session.rss_fields()
     );
     Ok(())
@@ -1047,6 +1088,9 @@ fn consume_mode(args: &ConsumeArgs) -> Result<()> {
 
     let mut config = consumer_config(&session);
     config.set("enable.partition.eof", "false");
+    if args.read_committed {
+        config.set("isolation.level", "read_committed");
+    }
     // librdkafka refuses `assign` without a group id too; that group only names the client.
     let group = if args.group { "group" } else { "assign" };
     config.set("group.id", format!("{topic}-{group}"));
@@ -1114,8 +1158,10 @@ fn consume_mode(args: &ConsumeArgs) -> Result<()> {
         msgs_per_s, mb_s, opt(cpu_s, 2), opt(per_gb, 3)
     );
     println!(
-        "RESULT mode=consume storage={} how={how} msgs={received} size={} partitions={partitions} elapsed_s={:.3} first_msg_ms={:.1} msgs_per_s={:.0} mb_per_s={:.2} {} cpu_s_per_gb={} {}",
-        session.storage, args.producer.size, elapsed.as_secs_f64(), first_ms, msgs_per_s, mb_s,
+        "RESULT mode=consume storage={} how={how} isolation={} msgs={received} size={} partitions={partitions} elapsed_s={:.3} first_msg_ms={:.1} msgs_per_s={:.0} mb_per_s={:.2} {} cpu_s_per_gb={} {}",
+        session.storage,
+        if args.read_committed { "read_committed" } else { "read_uncommitted" },
+        args.producer.size, elapsed.as_secs_f64(), first_ms, msgs_per_s, mb_s,
         cpu_fields(cpu), opt(per_gb, 3), session.rss_fields()
     );
     Ok(())
