@@ -10,8 +10,10 @@
 #   the same Node).
 # - Java (java/): Apache Kafka's kafka-clients 4.4.0 with JUnit 5, a Maven project with every
 #   version pinned (Maven's local repository ~/.m2 keeps them; later runs need no download);
-#   `mvn test` runs every test class, Kafka's command-line tools (KafkaToolsTest) and Kafka
-#   Streams (StreamsTest) included.
+#   `mvn test` runs every test class, Kafka's command-line tools (KafkaToolsTest), Kafka
+#   Streams (StreamsTest), Spring Kafka (SpringKafkaTest) and a Kafka Connect standalone worker
+#   (ConnectTest) included. Then `mvn test -Pkafka39` runs the client suites (producer,
+#   consumer, group, transactions) again on kafka-clients 3.9.1, reported as `kafka-clients 3.9`.
 #   Needs `java` (17+) and `mvn`; without them the Java suite counts as failed.
 # - Go (go/): franz-go (kgo, kadm), Sarama (IBM/sarama) and segmentio/kafka-go from the Go
 #   module in go/ (go.mod, go.sum), then franz-go's own kgo tests (the allow-list in
@@ -122,6 +124,7 @@ suites+=("--suite" "node:junit:$OUT/node.xml:$rc")
 if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
   step "java: not installed"
   missing+=("--missing" "kafka-clients:needs java (17+) and mvn (Debian: openjdk-17-jdk-headless, maven)")
+  missing+=("--missing" "kafka-clients 3.9:needs java (17+) and mvn (Debian: openjdk-17-jdk-headless, maven)")
 else
   step "java: mvn test (kafka-clients 4.4.0, JUnit 5)"
   # Surefire writes one TEST-<class>.xml per test class; matrix_report.py reads the directory.
@@ -132,6 +135,17 @@ else
   rc=$?
   set -e
   suites+=("--suite" "kafka-clients:junit:$OUT/java:$rc")
+
+  # The same client suites on the last 3.x client (the pom's kafka39 profile: ProducerTest,
+  # ConsumerTest, GroupTest, TransactionTest, built in java/target-kafka39).
+  step "java: mvn test -Pkafka39 (kafka-clients 3.9.1, JUnit 5)"
+  mkdir -p "$OUT/java39"
+  set +e
+  (cd "$HERE/java" && timeout "$SUITE_TIMEOUT_S" mvn -B -q -ntp test -Pkafka39 \
+    -Dsluice.bin="$SLUICE_BIN" -Dinterop.reports="$OUT/java39")
+  rc=$?
+  set -e
+  suites+=("--suite" "kafka-clients 3.9:junit:$OUT/java39:$rc")
 fi
 
 # --- Go (franz-go, Sarama, kafka-go: a Go module, go/go.mod) ----------------------------------

@@ -2,6 +2,9 @@ package sluice.interop;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -119,6 +122,23 @@ final class Clients {
       consumer.poll(Duration.ofMillis(200)).forEach(got::add);
     }
     return got;
+  }
+
+  /**
+   * The kafka-clients version on the class path, from the properties file its jar carries
+   * (its parser class moved between 3.9 and 4.x).
+   */
+  static String clientVersion() {
+    try (InputStream in =
+        KafkaConsumer.class.getResourceAsStream("/kafka/kafka-version.properties")) {
+      Properties props = new Properties();
+      if (in != null) {
+        props.load(in);
+      }
+      return props.getProperty("version", "unknown");
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   static byte[] utf8(String s) {

@@ -241,11 +241,15 @@ class GroupTest {
         }
       }
       assertEquals(UnsupportedVersionException.class, thrown == null ? null : thrown.getClass());
-      assertEquals(
-          "The cluster does not support the new CONSUMER group protocol. Set"
-              + " group.protocol=classic on the consumer configs to revert to the CLASSIC protocol"
-              + " until the cluster is upgraded.",
-          thrown.getMessage());
+      // kafka-clients 3.9 (the -Pkafka39 suite) reports the missing API by its name; 4.x
+      // explains the fix.
+      String want =
+          Clients.clientVersion().startsWith("3.")
+              ? "The node does not support CONSUMER_GROUP_HEARTBEAT"
+              : "The cluster does not support the new CONSUMER group protocol. Set"
+                  + " group.protocol=classic on the consumer configs to revert to the CLASSIC"
+                  + " protocol until the cluster is upgraded.";
+      assertEquals(want, thrown.getMessage());
     }
   }
 }
