@@ -3,6 +3,7 @@
 # broker, in memory mode and disk mode, medians of several runs, written as a Markdown report.
 #
 #   benches/run.sh [--runs N] [--quick] [--out FILE] [--data-dir DIR] [--storage memory|disk|both]
+#                  [--against-kafka]
 #
 #   --runs N      runs of every item; the report shows medians (default 3; 1 with --quick)
 #   --quick       a small smoke version of every item (seconds, not minutes)
@@ -10,6 +11,10 @@
 #   --data-dir    parent of the disk-mode data directories (default target/loadgen-data);
 #                 each run gets a fresh directory there, removed afterwards
 #   --storage     which modes to run (default both)
+#   --against-kafka
+#                 also run every disk-mode item (the pinned ones excepted) against Apache
+#                 Kafka 4.x (interop-tests/kafka-reference/kafka.sh: one KRaft node, -Xmx512m),
+#                 right after the same item against Sluice, and report the ratios
 #   --report-from FILE
 #                 measure nothing: write the report from FILE, RESULT lines kept by earlier
 #                 runs (target/loadgen-results.txt; several runs' files may be concatenated,
@@ -29,6 +34,7 @@ OUT=""
 DATA_DIR="target/loadgen-data"
 STORAGES="memory disk"
 REPORT_FROM=""
+AGAINST_KAFKA=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --runs) RUNS="$2"; shift 2 ;;
@@ -43,6 +49,7 @@ while [[ $# -gt 0 ]]; do
             esac
             shift 2 ;;
         --report-from) REPORT_FROM="$2"; shift 2 ;;
+        --against-kafka) AGAINST_KAFKA=1; shift ;;
         -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -120,6 +127,49 @@ run() {
     fi
     log "$item [$storage]: ${line#RESULT }"
     echo "item=$item ${line#RESULT }" >> "$RESULTS"
+    if [[ -n "$KAFKA_BOOTSTRAP" && $storage == disk && " $* " != *" --pin-cpus "* ]]; then
+        run_kafka "$item" "$mode" "$@"
+    fi
+}
+
+# run_kafka ITEM MODE ARGS...: the same loadgen run against the Kafka reference broker,
+# recorded as storage=kafka.
+run_kafka() {
+    local item=$1 mode=$2
+    shift 2
+    local line
+    if ! line=$("$LOADGEN" "$mode" --bootstrap "$KAFKA_BOOTSTRAP" --broker-pid "$KAFKA_PID" \
+        --timeout-s "$TIMEOUT_S" "$@" | grep '^RESULT '); then
+        log "FAILED: $item [kafka]"
+        echo "item=$item storage=kafka FAILED" >> "$RESULTS"
+        return 0
+    fi
+    line=${line/storage=external/storage=kafka}
+    log "$item [kafka]: ${line#RESULT }"
+    echo "item=$item ${line#RESULT }" >> "$RESULTS"
+}
+
+# The Kafka reference broker for --against-kafka: started once, its start time recorded.
+KAFKA_BOOTSTRAP=""
+KAFKA_PID=""
+KAFKA_DIR=""
+if [[ $AGAINST_KAFKA == 1 && -z "$REPORT_FROM" ]]; then
+    KAFKA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench-kafka-XXXXXX")
+    log "starting the Kafka reference broker"
+    started_ns=$(date +%s%N)
+    KAFKA_BOOTSTRAP=$(interop-tests/kafka-reference/kafka.sh start "$KAFKA_DIR" | tail -1)
+    start_ms=$(( ($(date +%s%N) - started_ns) / 1000000 ))
+    KAFKA_PID=$(cat "$KAFKA_DIR/kafka.pid")
+    kafka_rss=$(awk '$1 == "VmRSS:" { printf "%.1f", $2 / 1024 }' "/proc/$KAFKA_PID/status")
+    # One start, as kafka.sh makes it: storage formatted, the JVM up, "Kafka Server started".
+    echo "item=startup storage=kafka ready_ms=$start_ms idle_rss_mib=$kafka_rss" >> "$RESULTS"
+fi
+stop_kafka() {
+    if [[ -n "$KAFKA_DIR" ]]; then
+        interop-tests/kafka-reference/kafka.sh stop "$KAFKA_DIR" >/dev/null 2>&1 || true
+        rm -rf "$KAFKA_DIR"
+        KAFKA_DIR=""
+    fi
 }
 
 # ---------------------------------------------------------------------------------------
@@ -185,7 +235,7 @@ cleanup() {
     fi
     if [[ -n "$SOAK_DIR" ]]; then rm -rf "$SOAK_DIR"; fi
 }
-trap cleanup EXIT
+trap 'cleanup; stop_kafka' EXIT
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -324,6 +374,25 @@ report() {
         echo "| $storage | $(ratio "$(value produce-1KB-txn100 "$storage" msgs_per_s)" "$(value produce-1KB-idempotent "$storage" msgs_per_s)") | $(ratio "$(value produce-1KB-txn100 "$storage" cpu_s_per_gb)" "$(value produce-1KB-idempotent "$storage" cpu_s_per_gb)") | $(ratio "$(value consume-1KB-txn-committed "$storage" msgs_per_s)" "$(value consume-1KB-txn-uncommitted "$storage" msgs_per_s)") | $(ratio "$(value consume-1KB-txn-committed "$storage" cpu_s_per_gb)" "$(value consume-1KB-txn-uncommitted "$storage" cpu_s_per_gb)") |"
     done
     echo
+
+    if grep -q " storage=kafka " "$RESULTS"; then
+        echo "## Against Apache Kafka 4.4 (disk mode; one KRaft node, -Xmx512m, same machine, alternating item by item)"
+        echo
+        echo "| workload | Sluice msgs/s | Kafka msgs/s | Sluice / Kafka | Sluice CPU core·s/GB | Kafka CPU core·s/GB | Kafka / Sluice CPU | Sluice RSS (MiB) | Kafka RSS (MiB) |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        for item in produce-100B-acks1 produce-100B-acksall produce-1KB-acks1 produce-1KB-acksall \
+            produce-1KB-idempotent produce-1KB-txn100 consume-100B consume-1KB group-consume-1KB; do
+            echo "| $item | $(fmt 0 "$(value "$item" disk msgs_per_s)") | $(fmt 0 "$(value "$item" kafka msgs_per_s)") | $(ratio "$(value "$item" disk msgs_per_s)" "$(value "$item" kafka msgs_per_s)") | $(fmt 3 "$(value "$item" disk cpu_s_per_gb)") | $(fmt 3 "$(value "$item" kafka cpu_s_per_gb)") | $(ratio "$(value "$item" kafka cpu_s_per_gb)" "$(value "$item" disk cpu_s_per_gb)") | $(fmt 0 "$(value "$item" disk rss_mib)") | $(fmt 0 "$(value "$item" kafka rss_mib)") |"
+        done
+        for item in e2e-linger5 e2e-linger0; do
+            echo "| $item p99 (ms) | $(fmt 3 "$(value "$item" disk p99_ms)") | $(fmt 3 "$(value "$item" kafka p99_ms)") | $(ratio "$(value "$item" disk p99_ms)" "$(value "$item" kafka p99_ms)") | | | | | |"
+        done
+        for item in single-produce-w1 single-produce-w5; do
+            echo "| $item requests/s | $(fmt 0 "$(value "$item" disk requests_per_s)") | $(fmt 0 "$(value "$item" kafka requests_per_s)") | $(ratio "$(value "$item" disk requests_per_s)" "$(value "$item" kafka requests_per_s)") | | | | | |"
+        done
+        echo "| startup to ready (ms) | $(fmt 1 "$(value startup disk ready_ms)") | $(fmt 0 "$(value startup kafka ready_ms)") | 1/$(ratio "$(value startup kafka ready_ms)" "$(value startup disk ready_ms)") | | | | $(fmt 1 "$(value startup disk idle_rss_mib)") idle | $(fmt 1 "$(value startup kafka idle_rss_mib)") idle |"
+        echo
+    fi
 
     echo "## End-to-end latency (${E2E_RATE} msg/s × ${E2E_S} s, 100 B, acks=1; first second left out)"
     echo

@@ -13,14 +13,18 @@
 //!   decoding, response encoding and advertised versions expanded from it;
 //! - [`api`] has one module per Kafka API, turning a request into calls on the broker;
 //! - [`broker`] is the domain service every connection shares: cluster identity,
-//!   [`topics`], producer ids, and the [`group`] coordinator;
+//!   [`topics`], producer ids, the [`group`] and [`txn`] coordinators, and the operations
+//!   that own Kafka's rules — append, read, offsets, topic administration, transaction
+//!   markers;
 //! - [`coordinator`] is the runtime coordinators run on: a pure state machine per
 //!   coordinator, driven by one thread that journals its records before releasing any answer;
 //! - [`topics`] names topics and partitions, with their configs and their files on disk;
-//! - [`partition`] wraps one [`log`] with its locking, producer state and published end
-//!   offsets, opening (recovering) the log when first used;
+//! - [`partition`] wraps one [`log`] with its locking, producer state (snapshotted when
+//!   the log rolls), open and aborted transactions, and published ends, opening
+//!   (recovering) the log when first used;
 //! - [`log`] stores raw record batches by offset, in memory or in segment files;
-//! - [`producer_state`] de-duplicates idempotent producers' retries;
+//! - [`producer_state`] de-duplicates idempotent producers' retries, and encodes it as a
+//!   snapshot;
 //! - [`record`] is the record format, a leaf under all of them: the zero-copy view of v2
 //!   batch headers and their CRC, the validation of the records behind them (bounded walks,
 //!   bounded decompression), finding a record by timestamp, and control batches.

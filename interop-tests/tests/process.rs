@@ -274,6 +274,16 @@ impl Sluice {
         unreachable!("the loop returns or panics")
     }
 
+    /// The broker of one kill cycle on `data`, logging to `broker-<cycle>.log` in `dir`.
+    fn start_cycle(dir: &Path, data: &Path, cycle: usize) -> Sluice {
+        Sluice::start(&Start {
+            data_dir: data,
+            log: dir.join(format!("broker-{cycle}.log")),
+            rust_log: "sluice=info",
+            args: &[],
+        })
+    }
+
     /// Polls `/health/ready` until 200, the child exits, or [`TIMEOUT`].
     fn wait_ready(&mut self) -> Result<Duration, String> {
         let started = Instant::now();
@@ -957,13 +967,7 @@ fn acknowledged_records_survive_kill_dash_nine() {
     let mut all_acked: Vec<Acked> = Vec::new();
     let mut id = None;
     for cycle in 0..=CYCLES {
-        let start = Start {
-            data_dir: &data,
-            log: dir.path().join(format!("broker-{cycle}.log")),
-            rust_log: "sluice=info",
-            args: &[],
-        };
-        let mut broker = Sluice::start(&start);
+        let mut broker = Sluice::start_cycle(dir.path(), &data, cycle);
         let bootstrap = broker.bootstrap();
         if cycle == 0 {
             // Small segments, so kills land around rolls and restarts open sealed segments.
@@ -1640,13 +1644,7 @@ fn transactions_are_all_or_nothing_across_kill_dash_nine() {
     // Every transaction begun, with what its producer was told (None: the kill came first).
     let mut outcomes: Vec<(String, Option<TxnEnd>)> = Vec::new();
     for cycle in 0..=CYCLES {
-        let start = Start {
-            data_dir: &data,
-            log: dir.path().join(format!("broker-{cycle}.log")),
-            rust_log: "sluice=info",
-            args: &[],
-        };
-        let mut broker = Sluice::start(&start);
+        let mut broker = Sluice::start_cycle(dir.path(), &data, cycle);
         let bootstrap = broker.bootstrap();
         if cycle == 0 {
             create_topic(
