@@ -365,6 +365,21 @@ fn fetch_request(topic: &str, offset: i64) -> FetchRequest {
                 .with_partition_max_bytes(1 << 20)])])
 }
 
+/// A Fetch of `topic`/0 at `offset`, asked again while the answer is NOT_LEADER_OR_FOLLOWER:
+/// Kafka's fetch path may not know a new partition's leader for a moment after Metadata does.
+async fn fetch_once_led(wire: &mut Wire, topic: &str, offset: i64) -> FetchResponse {
+    const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+    for _ in 0..50 {
+        let r: FetchResponse = call(wire, ApiKey::Fetch, 12, &fetch_request(topic, offset)).await;
+        let led = r.responses[0].partitions[0].error_code != NOT_LEADER_OR_FOLLOWER;
+        if led {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{topic}/0 has no leader for fetches after 5 s");
+}
+
 /// The scenarios, each a name and the steps it takes; `topic` is unique to the run.
 async fn run_scenario(scenario: &str, target: &Target, topic: &str) -> Transcript {
     let mut wire = target.connect().await;
@@ -535,16 +550,17 @@ async fn run_scenario(scenario: &str, target: &Target, topic: &str) -> Transcrip
         }
         "fetch: out of range and at the end" => {
             create_ready(w, topic, 1).await;
-            let _: ProduceResponse = call(
+            let produced: ProduceResponse = call(
                 w,
                 ApiKey::Produce,
                 9,
                 &produce_request(topic, 0, batch(4, Compression::None, None)),
             )
             .await;
+            let p = &produced.responses[0].partition_responses[0];
+            step(&mut t, "produce", &(p.error_code, p.base_offset));
             for offset in [4, 5, -1] {
-                let r: FetchResponse =
-                    call(w, ApiKey::Fetch, 12, &fetch_request(topic, offset)).await;
+                let r = fetch_once_led(w, topic, offset).await;
                 let p = &r.responses[0].partitions[0];
                 step(
                     &mut t,
@@ -746,6 +762,53 @@ async fn run_scenario(scenario: &str, target: &Target, topic: &str) -> Transcrip
                 &r.results.iter().map(|r| r.error_code).collect::<Vec<_>>(),
             );
         }
+        "describe configs: synonyms of an override and of defaults" => {
+            let created: CreateTopicsResponse = call(
+                w,
+                ApiKey::CreateTopics,
+                7,
+                &create_request(
+                    vec![creatable(
+                        topic,
+                        1,
+                        &[("retention.ms", "123456"), ("cleanup.policy", "compact")],
+                    )],
+                    false,
+                ),
+            )
+            .await;
+            step(&mut t, "create", &created.topics[0].error_code);
+            wait_for_leaders(w, topic, 1).await;
+            let keys = [
+                "retention.ms",
+                "cleanup.policy",
+                "segment.bytes",
+                "max.message.bytes",
+                "message.timestamp.type",
+            ];
+            let with_synonyms = DescribeConfigsRequest::default()
+                .with_include_synonyms(true)
+                .with_resources(vec![DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(text(topic))
+                    .with_configuration_keys(Some(keys.iter().map(|k| text(k)).collect()))]);
+            let r: DescribeConfigsResponse =
+                call(w, ApiKey::DescribeConfigs, 4, &with_synonyms).await;
+            let synonyms: BTreeMap<String, Vec<String>> = r
+                .results
+                .iter()
+                .flat_map(|result| &result.configs)
+                .map(|c| {
+                    let list = c
+                        .synonyms
+                        .iter()
+                        .map(|s| format!("{}={:?} source={}", s.name, s.value, s.source))
+                        .collect();
+                    (c.name.to_string(), list)
+                })
+                .collect();
+            step(&mut t, "describe with synonyms", &synonyms);
+        }
         other => {
             if let Some(transcript) = admin::run(other, w, topic).await {
                 return transcript;
@@ -770,6 +833,7 @@ const SCENARIOS: &[&str] = &[
     "idempotent producer: sequence errors",
     "groups: unknown members, generations and groups",
     "describe configs: a topic's override and defaults",
+    "describe configs: synonyms of an override and of defaults",
 ];
 
 /// `scenario => reason` lines of differences accepted for now.
