@@ -380,6 +380,24 @@ async fn fetch_once_led(wire: &mut Wire, topic: &str, offset: i64) -> FetchRespo
     panic!("{topic}/0 has no leader for fetches after 5 s");
 }
 
+/// The configs the DescribeConfigs scenarios ask for: two overridden, three defaults.
+const DESCRIBED_KEYS: [&str; 5] = [
+    "retention.ms",
+    "cleanup.policy",
+    "segment.bytes",
+    "max.message.bytes",
+    "message.timestamp.type",
+];
+
+/// Creates `topic` (one partition) with `retention.ms` and `cleanup.policy` overridden.
+async fn create_with_overrides(wire: &mut Wire, t: &mut Transcript, topic: &str) {
+    let overrides = [("retention.ms", "123456"), ("cleanup.policy", "compact")];
+    let request = create_request(vec![creatable(topic, 1, &overrides)], false);
+    let created: CreateTopicsResponse = call(wire, ApiKey::CreateTopics, 7, &request).await;
+    step(t, "create", &created.topics[0].error_code);
+    wait_for_leaders(wire, topic, 1).await;
+}
+
 /// The scenarios, each a name and the steps it takes; `topic` is unique to the run.
 async fn run_scenario(scenario: &str, target: &Target, topic: &str) -> Transcript {
     let mut wire = target.connect().await;
@@ -699,29 +717,8 @@ async fn run_scenario(scenario: &str, target: &Target, topic: &str) -> Transcrip
             step(&mut t, "offset fetch", &r.groups);
         }
         "describe configs: a topic's override and defaults" => {
-            let created: CreateTopicsResponse = call(
-                w,
-                ApiKey::CreateTopics,
-                7,
-                &create_request(
-                    vec![creatable(
-                        topic,
-                        1,
-                        &[("retention.ms", "123456"), ("cleanup.policy", "compact")],
-                    )],
-                    false,
-                ),
-            )
-            .await;
-            step(&mut t, "create", &created.topics[0].error_code);
-            wait_for_leaders(w, topic, 1).await;
-            let keys = [
-                "retention.ms",
-                "cleanup.policy",
-                "segment.bytes",
-                "max.message.bytes",
-                "message.timestamp.type",
-            ];
+            create_with_overrides(w, &mut t, topic).await;
+            let keys = DESCRIBED_KEYS;
             let request = DescribeConfigsRequest::default().with_resources(vec![
                 DescribeConfigsResource::default()
                     .with_resource_type(2)
@@ -763,29 +760,8 @@ async fn run_scenario(scenario: &str, target: &Target, topic: &str) -> Transcrip
             );
         }
         "describe configs: synonyms of an override and of defaults" => {
-            let created: CreateTopicsResponse = call(
-                w,
-                ApiKey::CreateTopics,
-                7,
-                &create_request(
-                    vec![creatable(
-                        topic,
-                        1,
-                        &[("retention.ms", "123456"), ("cleanup.policy", "compact")],
-                    )],
-                    false,
-                ),
-            )
-            .await;
-            step(&mut t, "create", &created.topics[0].error_code);
-            wait_for_leaders(w, topic, 1).await;
-            let keys = [
-                "retention.ms",
-                "cleanup.policy",
-                "segment.bytes",
-                "max.message.bytes",
-                "message.timestamp.type",
-            ];
+            create_with_overrides(w, &mut t, topic).await;
+            let keys = DESCRIBED_KEYS;
             let with_synonyms = DescribeConfigsRequest::default()
                 .with_include_synonyms(true)
                 .with_resources(vec![DescribeConfigsResource::default()
