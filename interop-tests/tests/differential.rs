@@ -293,11 +293,9 @@ fn batch(count: i64, compression: Compression, producer: Option<(i64, i16, i32)>
             producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i,
-            sequence: if first_sequence < 0 {
-                -1
-            } else {
-                first_sequence + i as i32
-            },
+            // The encoder keeps records in one batch while offset - sequence stays the same:
+            // without a producer the base sequence is -1 and the rest follow it.
+            sequence: first_sequence.wrapping_add(i as i32),
             timestamp: T0 + 10 * i,
             key: Some(Bytes::from(format!("key-{i}"))),
             value: Some(Bytes::from(format!("value-{i}"))),
