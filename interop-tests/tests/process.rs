@@ -824,6 +824,17 @@ impl ReadBack {
     }
 }
 
+/// A seed for [`jitter`] from the clock (odd, so never zero), printed so a failing run's
+/// kill timings can be told.
+fn kill_timing_seed() -> u64 {
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
+        | 1;
+    eprintln!("kill timing seed {seed:#x}");
+    seed
+}
+
 /// A pseudo-random number from the clock, good enough to vary kill timings between runs.
 fn jitter(seed: &mut u64) -> u64 {
     *seed ^= *seed << 13;
@@ -959,11 +970,7 @@ fn acknowledged_records_survive_kill_dash_nine() {
     let topic = "crash-topic";
     let dir = tempfile::tempdir().expect("a temporary directory");
     let data = dir.path().join("data");
-    let mut seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
-        | 1;
-    eprintln!("kill timing seed {seed:#x}");
+    let mut seed = kill_timing_seed();
     let mut all_acked: Vec<Acked> = Vec::new();
     let mut id = None;
     for cycle in 0..=CYCLES {
@@ -1636,11 +1643,7 @@ fn transactions_are_all_or_nothing_across_kill_dash_nine() {
     let topic = "txn-crash-topic";
     let dir = tempfile::tempdir().expect("a temporary directory");
     let data = dir.path().join("data");
-    let mut seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0x51ce, |d| d.as_nanos() as u64)
-        | 1;
-    eprintln!("kill timing seed {seed:#x}");
+    let mut seed = kill_timing_seed();
     // Every transaction begun, with what its producer was told (None: the kill came first).
     let mut outcomes: Vec<(String, Option<TxnEnd>)> = Vec::new();
     for cycle in 0..=CYCLES {
