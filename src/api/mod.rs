@@ -141,6 +141,7 @@ pub fn group_error_code(error: GroupError) -> i16 {
         GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
         GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
         GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+        GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
     };
     error.code()
 }

@@ -152,6 +152,12 @@ pub struct Config {
     pub group_min_session_timeout_ms: i32,
     /// Largest session timeout a group member may ask for, in milliseconds.
     pub group_max_session_timeout_ms: i32,
+    /// Members one group holds at most (Kafka's `group.max.size`), and new members it keeps
+    /// waiting after MEMBER_ID_REQUIRED at most; joins past it get GROUP_MAX_SIZE_REACHED.
+    pub group_max_size: usize,
+    /// Groups the broker holds at most; a join or commit that would create another gets
+    /// GROUP_MAX_SIZE_REACHED (Kafka has no such limit; every client-made count needs one).
+    pub groups_max: usize,
     /// How long committed offsets of an empty group are kept, in minutes.
     pub offsets_retention_minutes: i64,
     /// Largest `transaction.timeout.ms` a transactional producer may ask for.
@@ -202,6 +208,8 @@ impl Default for Config {
             group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
+            group_max_size: 10_000,
+            groups_max: 500_000,
             offsets_retention_minutes: 10_080,
             transaction_max_timeout_ms: 900_000,
             transactional_id_expiration_ms: 604_800_000,
@@ -338,6 +346,8 @@ impl Config {
             initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
             min_session_timeout_ms: self.group_min_session_timeout_ms,
             max_session_timeout_ms: self.group_max_session_timeout_ms,
+            max_size: self.group_max_size,
+            max_groups: self.groups_max,
             offsets_retention_ms: self.offsets_retention_minutes * 60_000,
             ..crate::group::GroupConfig::default()
         }
@@ -406,6 +416,12 @@ impl Config {
         }
         if self.max_connections == 0 {
             return fail("max_connections", "must be at least 1");
+        }
+        if self.group_max_size == 0 {
+            return fail("group_max_size", "must be at least 1");
+        }
+        if self.groups_max == 0 {
+            return fail("groups_max", "must be at least 1");
         }
         if self.group_initial_rebalance_delay_ms < 0 {
             return fail("group_initial_rebalance_delay_ms", "must be 0 or more");

@@ -505,3 +505,84 @@ fn only_groups_with_a_running_timer_are_in_the_deadline_map() {
         Some(999)
     );
 }
+
+/// A group takes at most `max_size` members: a third member of a stable group of two gets
+/// GROUP_MAX_SIZE_REACHED (as Kafka's `group.max.size`), while the two members already in
+/// rejoin as before; and at most `max_size` new members wait after MEMBER_ID_REQUIRED.
+#[test]
+fn a_full_group_refuses_new_members_and_bounds_those_waiting() {
+    let mut c = Coordinator::new(GroupConfig {
+        max_size: 1,
+        ..GroupConfig::default()
+    });
+    let now = 1_000;
+    let id = lone_member_stable(&mut c, now);
+
+    let fx = c.join(join_request("", None, b"m2"), 10, now);
+    let refused = &joins(&fx)[0].1;
+    assert_eq!(refused.error, Some(GroupError::GroupMaxSizeReached));
+    assert_eq!(refused.member_id, "");
+    assert_eq!(c.describe("g").members.len(), 1);
+
+    let fx = c.join(join_request(&id, None, b"m1"), 11, now);
+    assert!(
+        joins(&fx).iter().all(|(_, r)| r.error.is_none()),
+        "a member already in is always taken: {:?}",
+        joins(&fx)
+    );
+
+    let mut waiting = Coordinator::new(GroupConfig {
+        max_size: 2,
+        ..GroupConfig::default()
+    });
+    let errors: Vec<Option<GroupError>> = (0..3)
+        .map(|reply| {
+            let fx = waiting.join(join_request("", None, b"m"), reply, now);
+            joins(&fx)[0].1.error
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            Some(GroupError::MemberIdRequired),
+            Some(GroupError::MemberIdRequired),
+            Some(GroupError::GroupMaxSizeReached),
+        ]
+    );
+}
+
+/// The coordinator creates at most `max_groups` groups, by join or by commit; the groups it
+/// has go on taking commits and joins.
+#[test]
+fn the_coordinator_creates_at_most_max_groups() {
+    let mut c = Coordinator::new(GroupConfig {
+        max_groups: 2,
+        ..GroupConfig::default()
+    });
+    let now = 1_000;
+    let commit = |c: &mut Coordinator, group: &str| {
+        c.commit(
+            group,
+            -1,
+            &member(""),
+            vec![OffsetToCommit {
+                topic: "t".into(),
+                partition: 0,
+                offset: 7,
+                leader_epoch: 0,
+                metadata: String::new(),
+            }],
+            now,
+        )
+        .map(|_| ())
+    };
+    assert_eq!(commit(&mut c, "a"), Ok(()));
+    lone_member_stable(&mut c, now);
+    assert_eq!(commit(&mut c, "b"), Err(GroupError::GroupMaxSizeReached));
+    let mut third = join_request("", None, b"m");
+    third.group_id = "c".into();
+    let fx = c.join(third, 20, now);
+    assert_eq!(joins(&fx)[0].1.error, Some(GroupError::GroupMaxSizeReached));
+    assert_eq!(commit(&mut c, "a"), Ok(()));
+    assert_eq!(c.list().len(), 2);
+}

@@ -21,6 +21,8 @@ pub enum GroupError {
     GroupIdNotFound,
     NonEmptyGroup,
     GroupSubscribedToTopic,
+    /// The group holds its most members, or the coordinator its most groups.
+    GroupMaxSizeReached,
 }
 
 /// The states of a classic group, named as Kafka names them in DescribeGroups.

@@ -42,10 +42,21 @@ impl Coordinator {
             return fx;
         }
         let config = self.config.clone();
-        let group = self
-            .groups
-            .entry(request.group_id.clone())
-            .or_insert_with(|| Group::new(&request.group_id, now_ms));
+        let group = match self.group_or_new(&request.group_id, now_ms) {
+            Ok(group) => group,
+            Err(error) => {
+                failed(&mut fx, error);
+                return fx;
+            }
+        };
+        if !accepts_join(group, &request.member_id, config.max_size) {
+            group.pending_members.remove(&request.member_id);
+            fx.replies.push(Reply::Join(
+                reply,
+                JoinResult::failed("", GroupError::GroupMaxSizeReached),
+            ));
+            return fx;
+        }
         if !group.supports_protocols(&request.protocol_type, &request.protocols) {
             let member_id = if unknown_member {
                 ""
@@ -233,6 +244,33 @@ impl Coordinator {
             }
         }
         Ok((outcomes, fx))
+    }
+}
+
+/// Whether `group` takes a join from `member_id` ("" for a new member), as Kafka's
+/// `acceptJoiningMember`: members already in are always taken; others while a rebalancing
+/// group has fewer than `max_size` members awaiting their join answer, or a settled one fewer
+/// than `max_size` members. An empty group takes anyone, but keeps at most `max_size` new
+/// members waiting after MEMBER_ID_REQUIRED (Kafka keeps any number).
+fn accepts_join(group: &Group, member_id: &str, max_size: usize) -> bool {
+    if member_id.is_empty() && group.pending_members.len() >= max_size {
+        return false;
+    }
+    let member = group.member(member_id);
+    match group.state {
+        GroupState::Empty | GroupState::Dead => true,
+        GroupState::PreparingRebalance => {
+            member.is_some_and(|m| m.awaiting_join.is_some())
+                || group
+                    .members
+                    .iter()
+                    .filter(|m| m.awaiting_join.is_some())
+                    .count()
+                    < max_size
+        }
+        GroupState::CompletingRebalance | GroupState::Stable => {
+            member.is_some() || group.members.len() < max_size
+        }
     }
 }
 

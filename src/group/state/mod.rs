@@ -13,6 +13,7 @@ mod offsets;
 mod rebalance;
 mod txn_offsets;
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -34,6 +35,11 @@ pub struct GroupConfig {
     pub offsets_retention_check_interval_ms: i64,
     /// A new member whose join never completes is dropped after this long.
     pub new_member_join_timeout_ms: i64,
+    /// Members a group holds at most; also the most new members it keeps waiting after
+    /// MEMBER_ID_REQUIRED.
+    pub max_size: usize,
+    /// Groups the coordinator creates at most (a restart restores every journaled one).
+    pub max_groups: usize,
 }
 
 impl Default for GroupConfig {
@@ -45,6 +51,8 @@ impl Default for GroupConfig {
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             offsets_retention_check_interval_ms: 600_000,
             new_member_join_timeout_ms: 300_000,
+            max_size: 10_000,
+            max_groups: 500_000,
         }
     }
 }
@@ -141,6 +149,16 @@ impl Coordinator {
     }
 
     /// Every live group and offset as records: what a compacted store holds.
+    /// `group_id`'s group, created when it is new and there is room for another group.
+    fn group_or_new(&mut self, group_id: &str, now_ms: i64) -> Result<&mut Group, GroupError> {
+        let full = self.groups.len() >= self.config.max_groups;
+        match self.groups.entry(group_id.to_string()) {
+            Entry::Occupied(group) => Ok(group.into_mut()),
+            Entry::Vacant(_) if full => Err(GroupError::GroupMaxSizeReached),
+            Entry::Vacant(slot) => Ok(slot.insert(Group::new(group_id, now_ms))),
+        }
+    }
+
     pub fn snapshot_records(&self) -> Vec<GroupRecord> {
         let mut records = Vec::new();
         for group in self.groups.values() {

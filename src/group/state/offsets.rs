@@ -20,10 +20,7 @@ impl Coordinator {
         }
         let group = match self.groups.get_mut(group_id) {
             Some(group) => group,
-            None if generation_id < 0 => self
-                .groups
-                .entry(group_id.to_string())
-                .or_insert_with(|| Group::new(group_id, now_ms)),
+            None if generation_id < 0 => self.group_or_new(group_id, now_ms)?,
             None => return Err(GroupError::IllegalGeneration),
         };
         if group.state == GroupState::Dead {

@@ -24,10 +24,7 @@ impl Coordinator {
         if group_id.is_empty() {
             return Err(GroupError::InvalidGroupId);
         }
-        let group = self
-            .groups
-            .entry(group_id.to_string())
-            .or_insert_with(|| Group::new(group_id, now_ms));
+        let group = self.group_or_new(group_id, now_ms)?;
         if group.state == GroupState::Dead {
             return Err(GroupError::CoordinatorNotAvailable);
         }
