@@ -1,6 +1,5 @@
 //! Committed offsets: commits, fetches, deletion and retention.
 
-use super::group::Group;
 use super::{Coordinator, Effects};
 use crate::group::records::GroupRecord;
 use crate::group::types::*;
