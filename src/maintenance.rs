@@ -17,6 +17,11 @@ use crate::broker::Broker;
 use crate::config::Storage;
 use crate::partition::Partition;
 
+/// Threads that tidy logs and write their markers at shutdown. The work is file-system
+/// calls (truncates, unmaps, small writes) that mostly wait on the file system's journal, so
+/// more threads than cores help: 10,000 partitions took 19 s to tidy one after another.
+const CLOSE_THREADS: usize = 8;
+
 /// How often flush deadlines are checked.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -101,33 +106,63 @@ pub async fn close_logs(broker: Arc<Broker>) {
         let failed = |partition: &Partition, e: &io::Error| {
             tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "close failed");
         };
-        let tidied: Vec<_> = partitions
-            .iter()
-            .filter(|p| match p.tidy_for_close() {
-                Ok(open) => open,
-                Err(e) => {
-                    failed(p, &e);
-                    false
-                }
-            })
-            .collect();
+        let started = crate::clock::monotonic_now();
+        let tidied: Vec<_> = in_parallel(&partitions, |p| match p.tidy_for_close() {
+            Ok(open) => open.then_some(p),
+            Err(e) => {
+                failed(p, &e);
+                None
+            }
+        });
+        let tidy_ms = started.elapsed().as_millis();
         if let Err(e) = sync_filesystem(&dir) {
             tracing::error!(dir = %dir.display(), error = %e, "cannot make the data directory durable; no log is marked clean");
             return;
         }
-        for partition in tidied {
+        let sync_ms = started.elapsed().as_millis() - tidy_ms;
+        let tidied_count = tidied.len();
+        in_parallel(&tidied, |partition| {
             if let Err(e) = partition.mark_clean() {
                 failed(partition, &e);
             }
-        }
+            None::<()>
+        });
         if let Err(e) = sync_filesystem(&dir) {
             tracing::error!(dir = %dir.display(), error = %e, "cannot make the clean-shutdown markers durable");
         }
+        tracing::info!(
+            logs = tidied_count,
+            tidy_ms,
+            sync_ms,
+            total_ms = started.elapsed().as_millis(),
+            "logs closed"
+        );
     })
     .await;
     if let Err(e) = closed {
         tracing::error!(error = %e, "closing the logs failed");
     }
+}
+
+/// Runs `work` on every item on up to [`CLOSE_THREADS`] threads; returns what it kept.
+fn in_parallel<'a, T: Sync, R: Send>(
+    items: &'a [T],
+    work: impl Fn(&'a T) -> Option<R> + Sync,
+) -> Vec<R> {
+    let chunk = items.len().div_ceil(CLOSE_THREADS).max(1);
+    std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().filter_map(work).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            // A panic was reported where it happened; those logs stay unmarked and their
+            // next start recovers them.
+            .flat_map(|handle| handle.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 /// Makes everything written to the filesystem holding `dir` durable, in one call.
