@@ -16,6 +16,7 @@ use crate::topics::Topics;
 use crate::txn::TxnCoordinator;
 
 pub mod append;
+pub mod config_admin;
 pub mod markers;
 pub mod offsets;
 pub mod producers;
