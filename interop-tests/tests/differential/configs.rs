@@ -21,6 +21,9 @@ pub(super) const SCENARIOS: &[&str] = &[
     "alter configs: a cluster-wide broker default under a topic's configs",
 ];
 
+/// A legacy AlterConfigs entry: key and value (null allowed).
+type LegacyConfig<'a> = (&'a str, Option<&'a str>);
+
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 const SET: i8 = 0;
@@ -297,7 +300,7 @@ pub(super) async fn run(scenario: &str, w: &mut Wire, topic: &str) -> Option<Tra
             step(&mut t, "replace", &r);
             step(&mut t, "described", &describe(w, topic).await);
             let absent = format!("{topic}-absent");
-            let cases: Vec<(&str, &str, Vec<(&str, Option<&str>)>)> = vec![
+            let cases: Vec<(&str, &str, Vec<LegacyConfig>)> = vec![
                 ("unknown topic", &absent, vec![("retention.ms", Some("1"))]),
                 ("unknown key", topic, vec![("no.such.key", Some("1"))]),
                 ("bad value", topic, vec![("segment.bytes", Some("1"))]),
