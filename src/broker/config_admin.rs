@@ -222,3 +222,128 @@ fn no_null_values<'a>(keys: impl Iterator<Item = &'a String>) -> Result<(), Conf
         nulls.join(", ")
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::topic_admin::TopicSpec;
+    use crate::config::Config;
+    use crate::node::Node;
+
+    fn set(key: &str, value: &str) -> (String, i8, Option<String>) {
+        (key.into(), 0, Some(value.into()))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kafkas_refusals_for_each_mistake() {
+        let node = Node::start(Config::for_tests()).await.unwrap();
+        let broker = node.broker();
+        let spec = TopicSpec {
+            name: "t".into(),
+            partitions: Some(1),
+            ..TopicSpec::default()
+        };
+        broker.create_topic(spec, false).unwrap();
+        let topic = |ops| broker.incremental_alter_configs(RESOURCE_TOPIC, "t", ops, false);
+        let invalid_request =
+            |r: Result<(), ConfigAdminError>| matches!(r, Err(ConfigAdminError::InvalidRequest(_)));
+        let invalid_config =
+            |r: Result<(), ConfigAdminError>| matches!(r, Err(ConfigAdminError::InvalidConfig(_)));
+
+        assert!(invalid_request(topic(vec![
+            set("retention.ms", "1"),
+            set("retention.ms", "2")
+        ])));
+        assert!(invalid_request(topic(vec![(
+            "retention.ms".into(),
+            0,
+            None
+        )])));
+        assert_eq!(
+            topic(vec![("retention.ms".into(), 1, None)]),
+            Ok(()),
+            "DELETE needs no value"
+        );
+        assert!(invalid_request(topic(vec![(
+            "retention.ms".into(),
+            9,
+            Some("1".into())
+        )])));
+        assert_eq!(
+            topic(vec![("retention.ms".into(), 2, Some("1".into()))]),
+            Err(ConfigAdminError::InvalidConfig(
+                "Can't APPEND to key retention.ms because its type is not LIST.".into()
+            ))
+        );
+        assert!(invalid_config(topic(vec![set("retention.ms", "soon")])));
+        assert!(invalid_config(topic(vec![set("no.such.key", "1")])));
+        assert!(matches!(
+            broker.incremental_alter_configs(
+                RESOURCE_TOPIC,
+                "absent",
+                vec![set("retention.ms", "1")],
+                false
+            ),
+            Err(ConfigAdminError::UnknownTopic(_))
+        ));
+        assert!(matches!(
+            broker.alter_configs(RESOURCE_TOPIC, "bad name", vec![], false),
+            Err(ConfigAdminError::InvalidTopic(_))
+        ));
+        assert!(invalid_request(broker.alter_configs(
+            RESOURCE_TOPIC,
+            "",
+            vec![],
+            false
+        )));
+
+        let on_broker =
+            |name: &str, ops| broker.incremental_alter_configs(RESOURCE_BROKER, name, ops, false);
+        assert!(invalid_request(on_broker(
+            "abc",
+            vec![set("log.retention.ms", "1")]
+        )));
+        assert!(invalid_request(on_broker(
+            "99",
+            vec![set("log.retention.ms", "1")]
+        )));
+        assert!(invalid_request(on_broker(
+            "",
+            vec![set("num.partitions", "1")]
+        )));
+        assert!(invalid_request(on_broker(
+            "",
+            vec![set("log.retention.ms", "soon")]
+        )));
+        assert!(invalid_config(on_broker(
+            "",
+            vec![("log.retention.ms".into(), 2, Some("1".into()))]
+        )));
+        assert!(invalid_config(on_broker(
+            "",
+            vec![("no.such".into(), 3, Some("1".into()))]
+        )));
+        let id = broker.node_id().to_string();
+        assert_eq!(
+            on_broker(
+                &id,
+                vec![("log.cleanup.policy".into(), 2, Some("compact".into()))]
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            broker
+                .topics()
+                .broker_configs()
+                .node
+                .get("log.cleanup.policy")
+                .map(String::as_str),
+            Some("delete,compact"),
+            "APPEND starts from the broker key's default"
+        );
+        let t = broker.topics().get("t").unwrap();
+        assert!(t.config.cleanup_policy_compacts() && t.config.cleanup_policy_deletes());
+        assert!(invalid_request(broker.alter_configs(8, "x", vec![], false)));
+        node.shutdown().await;
+    }
+}
