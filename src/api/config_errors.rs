@@ -28,7 +28,9 @@ pub fn repeated<'a>(resources: impl Iterator<Item = (i8, &'a str)> + Clone) -> V
     for r in resources.clone() {
         *counts.entry(r).or_default() += 1;
     }
-    resources.map(|r| counts[&r] > 1).collect()
+    resources
+        .map(|r| counts.get(&r).is_some_and(|c| *c > 1))
+        .collect()
 }
 
 /// The refusal of a repeated resource.

@@ -20,7 +20,7 @@ pub enum AlterError {
     UnknownTopic(String),
     #[error("{}", .0.message())]
     InvalidConfig(InvalidConfig),
-    #[error("{0:?}")]
+    #[error("{}", match .0 { BrokerConfigError::NotDynamic(m) | BrokerConfigError::InvalidValue(m) => m })]
     InvalidBrokerConfig(BrokerConfigError),
     /// The change could not be persisted: nothing changed.
     #[error("{0}")]
