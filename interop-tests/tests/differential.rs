@@ -858,6 +858,12 @@ fn sluice_answers_as_kafka_does() {
         let topic = format!("diff-{}-{i}", std::process::id());
         let [kafka_seen, sluice_seen] = [&targets[0], &targets[1]]
             .map(|target| runtime.block_on(run_scenario(scenario, target, &topic)));
+        // DIFFERENTIAL_SHOW=1 prints what Kafka answered, step by step.
+        if std::env::var_os("DIFFERENTIAL_SHOW").is_some() {
+            for (step, seen) in &kafka_seen {
+                eprintln!("{scenario} / {step}: {seen}");
+            }
+        }
         let differences: Vec<String> = kafka_seen
             .iter()
             .zip(&sluice_seen)

@@ -19,6 +19,7 @@ pub(super) const SCENARIOS: &[&str] = &[
     "alter configs: incremental refusals",
     "alter configs: legacy replaces the whole set, and its refusals",
     "alter configs: a cluster-wide broker default under a topic's configs",
+    "alter configs: this broker's own config over the cluster default",
 ];
 
 /// A legacy AlterConfigs entry: key and value (null allowed).
@@ -362,6 +363,34 @@ pub(super) async fn run(scenario: &str, w: &mut Wire, topic: &str) -> Option<Tra
             ];
             let r = incremental(w, vec![resource(BROKER, "", clear)], false).await;
             step(&mut t, "deleted", &r);
+            step(&mut t, "defaults again", &describe(w, topic).await);
+        }
+        "alter configs: this broker's own config over the cluster default" => {
+            create_with_overrides(w, &mut t, topic).await;
+            // Each broker is named by its own node id (Kafka's and Sluice's differ).
+            let meta: MetadataResponse =
+                call(w, ApiKey::Metadata, 12, &MetadataRequest::default()).await;
+            let id = meta.brokers[0].node_id.0.to_string();
+            let codes = |r: Vec<(i16, i8, String)>| {
+                r.into_iter().map(|(c, k, _)| (c, k)).collect::<Vec<_>>()
+            };
+            let cluster = vec![op("log.segment.bytes", SET, Some("2097152"))];
+            let r = incremental(w, vec![resource(BROKER, "", cluster)], false).await;
+            step(&mut t, "cluster default", &codes(r));
+            let own = vec![op("log.segment.bytes", SET, Some("4194304"))];
+            let r = incremental(w, vec![resource(BROKER, &id, own)], false).await;
+            step(&mut t, "this broker's own", &codes(r));
+            step(&mut t, "under the topic", &describe(w, topic).await);
+            let clear = vec![op("log.segment.bytes", DELETE, None)];
+            let r = incremental(w, vec![resource(BROKER, &id, clear.clone())], false).await;
+            step(&mut t, "own deleted", &codes(r));
+            step(
+                &mut t,
+                "the cluster default again",
+                &describe(w, topic).await,
+            );
+            let r = incremental(w, vec![resource(BROKER, "", clear)], false).await;
+            step(&mut t, "cluster default deleted", &codes(r));
             step(&mut t, "defaults again", &describe(w, topic).await);
         }
         _ => return None,
