@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::watch;
 
-use crate::log::{BatchMeta, Log, OfflineLog, TimestampTarget};
+use crate::log::{BatchMeta, Log, OfflineLog, SegmentConfig, TimestampTarget};
 use crate::producer_state::{
     ProducerBatch, ProducerFields, ProducerStates, SequenceCheck, SequenceError,
 };
@@ -153,6 +153,8 @@ pub struct Partition {
     /// first use or the background recovery, whichever comes first.
     inner: OnceLock<Mutex<Inner>>,
     opener: Mutex<Option<LogOpener>>,
+    /// Segment settings changed before the log was opened, given to it when it opens.
+    reconfigured: Mutex<Option<SegmentConfig>>,
     high_watermark: watch::Sender<i64>,
     durable_first: Option<Arc<DurableFirst>>,
 }
@@ -179,6 +181,7 @@ impl Partition {
             index,
             inner: OnceLock::new(),
             opener: Mutex::new(opener),
+            reconfigured: Mutex::new(None),
             high_watermark,
             durable_first: None,
         }
@@ -196,6 +199,20 @@ impl Partition {
             producers: ProducerStates::new(),
             txns,
             flushed_offset: end_offset,
+        }
+    }
+
+    /// Gives the log new segment settings (its topic's config changed), for its next roll.
+    /// A log not opened yet gets them when it opens: a config change does not recover logs.
+    pub fn reconfigure(&self, config: SegmentConfig) {
+        if let Some(mut inner) = self.lock_if_open() {
+            inner.log.reconfigure(config);
+            return;
+        }
+        *self.reconfigured.lock().unwrap_or_else(|p| p.into_inner()) = Some(config.clone());
+        // The log may have opened between the two looks; then it takes them now.
+        if let Some(mut inner) = self.lock_if_open() {
+            inner.log.reconfigure(config);
         }
     }
 
@@ -222,6 +239,15 @@ impl Partition {
                 Box::new(OfflineLog::new(e.to_string()))
             }
         };
+        let mut log = log;
+        let changed = self
+            .reconfigured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(config) = changed {
+            log.reconfigure(config);
+        }
         let mut inner = self.inner_for(log);
         if let Err(e) = producers::restore(&mut inner) {
             tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "cannot rebuild idempotent producers");

@@ -553,14 +553,14 @@ func TestFranzAdmin(t *testing.T) {
 				t.Fatalf("ApiVersions of %d: %v", v.NodeID, v.Err)
 			}
 			var missing []string
-			for _, key := range []int16{0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 24, 25, 26, 27, 28, 32, 37, 42, 47, 61, 65, 66} {
+			for _, key := range []int16{0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 24, 25, 26, 27, 28, 32, 33, 37, 42, 44, 47, 61, 65, 66} {
 				if _, ok := v.KeyMaxVersion(key); !ok {
 					missing = append(missing, kmsg.NameForKey(key))
 				}
 			}
-			// Not implemented by Sluice (yet): SASL, ACLs, altering configs, log dirs.
+			// Not implemented by Sluice (yet): SASL, ACLs, log dirs.
 			var present []string
-			for _, key := range []int16{17, 29, 30, 31, 33, 35, 36, 44} {
+			for _, key := range []int16{17, 29, 30, 31, 35, 36} {
 				if _, ok := v.KeyMaxVersion(key); ok {
 					present = append(present, kmsg.NameForKey(key))
 				}
@@ -577,16 +577,36 @@ func TestFranzAdmin(t *testing.T) {
 		}
 	})
 
-	// An API Sluice does not advertise: kgo fails the request locally with its (unexported)
-	// errBrokerTooOld 	// ("broker is too old; the broker has already indicated it will not know how to handle
-	// the request") and sends nothing.
-	t.Run("AlterTopicConfigs (IncrementalAlterConfigs): not implemented", func(t *testing.T) {
+	t.Run("AlterTopicConfigs (IncrementalAlterConfigs)", func(t *testing.T) {
 		v := "7200000"
-		_, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &v}}, topic)
-		const tooOld = "broker is too old; the broker has already indicated it will not know how to handle the request"
-		want := "request IncrementalAlterConfigs has 1 separate shard errors, first: " + tooOld
-		if err == nil || err.Error() != want {
-			t.Fatalf("AlterTopicConfigs: %v, want %q", err, want)
+		resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &v}}, topic)
+		if err != nil || len(resp) != 1 || resp[0].Err != nil {
+			t.Fatalf("AlterTopicConfigs: %v / %+v", err, resp)
+		}
+		rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+		if err != nil {
+			t.Fatalf("DescribeTopicConfigs: %v", err)
+		}
+		rc, err := rcs.On(topic, nil)
+		if err != nil || rc.Err != nil {
+			t.Fatalf("configs of %s: %v / %v", topic, err, rc.Err)
+		}
+		found := false
+		for _, c := range rc.Configs {
+			if c.Key == "retention.ms" {
+				found = true
+				if c.Value == nil || *c.Value != v || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+					t.Fatalf("retention.ms after the change: %+v", c)
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("retention.ms not described: %+v", rc.Configs)
+		}
+		bad := "soon"
+		resp, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &bad}}, topic)
+		if err != nil || len(resp) != 1 || !errors.Is(resp[0].Err, kerr.InvalidConfig) {
+			t.Fatalf("a bad value: %v / %+v, want %v", err, resp, kerr.InvalidConfig)
 		}
 	})
 

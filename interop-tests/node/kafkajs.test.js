@@ -3,7 +3,7 @@
 
 const assert = require('node:assert/strict')
 const { after, before, describe, test } = require('node:test')
-const { CompressionCodecs, CompressionTypes, Kafka, logLevel } = require('kafkajs')
+const { CompressionCodecs, CompressionTypes, ConfigResourceTypes, ConfigSource, Kafka, logLevel } = require('kafkajs')
 const SnappyCodec = require('kafkajs-snappy')
 const LZ4Codec = require('kafkajs-lz4')
 const zstd = require('zstd-napi')
@@ -214,6 +214,43 @@ describe('kafkajs', () => {
       // kafkajs answers false when the topic already exists (TOPIC_ALREADY_EXISTS).
       const again = await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }] })
       assert.equal(again, false)
+    } finally {
+      await admin.disconnect()
+    }
+  })
+
+  test('admin: alterConfigs replaces a topic\'s overrides, describeConfigs shows value, source and synonyms', async () => {
+    const topic = h.unique('kjs-configs')
+    const admin = kafka.admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'retention.ms', value: '1000' }] }], waitForLeaders: true })
+      // kafkajs has only the legacy AlterConfigs: the whole set is replaced.
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'cleanup.policy', value: 'compact,delete' }, { name: 'segment.ms', value: '3600000' }] }]
+      })
+      const described = await admin.describeConfigs({
+        includeSynonyms: true,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['cleanup.policy', 'segment.ms', 'retention.ms'] }]
+      })
+      const entries = Object.fromEntries(described.resources[0].configEntries.map(e => [e.configName, e]))
+      assert.equal(entries['cleanup.policy'].configValue, 'compact,delete')
+      assert.equal(entries['cleanup.policy'].configSource, ConfigSource.TOPIC_CONFIG)
+      assert.deepEqual(entries['cleanup.policy'].configSynonyms.map(s => [s.configName, s.configValue, s.configSource]), [
+        ['cleanup.policy', 'compact,delete', ConfigSource.TOPIC_CONFIG],
+        ['log.cleanup.policy', 'delete', ConfigSource.DEFAULT_CONFIG]
+      ])
+      assert.equal(entries['segment.ms'].configValue, '3600000')
+      assert.equal(entries['retention.ms'].configValue, '604800000')
+      assert.equal(entries['retention.ms'].configSource, ConfigSource.DEFAULT_CONFIG)
+      // A bad value is refused with INVALID_CONFIG and changes nothing.
+      await assert.rejects(
+        admin.alterConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'retention.ms', value: 'soon' }] }] }),
+        e => e.type === 'INVALID_CONFIG' || /INVALID_CONFIG|Invalid value/.test(String(e.message))
+      )
+      const again = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['segment.ms'] }] })
+      assert.equal(again.resources[0].configEntries[0].configValue, '3600000')
     } finally {
       await admin.disconnect()
     }

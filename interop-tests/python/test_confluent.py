@@ -6,7 +6,15 @@ import time
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+    NewTopic,
+    ResourceType,
+)
 
 from conftest import (
     CODECS,
@@ -185,6 +193,60 @@ def test_admin_create_topic_and_metadata(bootstrap):
     with pytest.raises(KafkaException) as err:
         again[topic].result(timeout=TIMEOUT_S)
     assert err.value.args[0].name() == "TOPIC_ALREADY_EXISTS"
+
+
+def _described(admin: AdminClient, topic: str) -> dict:
+    futures = admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic)])
+    (future,) = futures.values()
+    return {name: (e.value, ConfigSource(e.source)) for name, e in future.result(timeout=TIMEOUT_S).items()}
+
+
+def test_admin_alter_configs_legacy_and_incremental_then_describe(bootstrap):
+    topic = unique("cf-configs")
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    created = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    assert created[topic].result(timeout=TIMEOUT_S) is None
+
+    # Legacy AlterConfigs: the resource's whole set.
+    legacy = ConfigResource(
+        ResourceType.TOPIC, topic, set_config={"retention.ms": "1000", "segment.ms": "3600000"}
+    )
+    for future in admin.alter_configs([legacy]).values():
+        assert future.result(timeout=TIMEOUT_S) is None
+    d = _described(admin, topic)
+    assert d["retention.ms"] == ("1000", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    assert d["segment.ms"] == ("3600000", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    assert d["cleanup.policy"] == ("delete", ConfigSource.DEFAULT_CONFIG)
+
+    # IncrementalAlterConfigs: APPEND to a list, DELETE a key; segment.ms stays.
+    incremental = ConfigResource(
+        ResourceType.TOPIC,
+        topic,
+        incremental_configs=[
+            ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.APPEND),
+            ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE),
+        ],
+    )
+    for future in admin.incremental_alter_configs([incremental]).values():
+        assert future.result(timeout=TIMEOUT_S) is None
+    d = _described(admin, topic)
+    assert d["cleanup.policy"] == ("delete,compact", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    assert d["retention.ms"] == ("604800000", ConfigSource.DEFAULT_CONFIG)
+    assert d["segment.ms"] == ("3600000", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+
+    # APPEND to a key that is no list is refused with INVALID_CONFIG; nothing changes.
+    refused = ConfigResource(
+        ResourceType.TOPIC,
+        topic,
+        incremental_configs=[
+            ConfigEntry("segment.ms", "1", incremental_operation=AlterConfigOpType.APPEND)
+        ],
+    )
+    (future,) = admin.incremental_alter_configs([refused]).values()
+    with pytest.raises(KafkaException) as err:
+        future.result(timeout=TIMEOUT_S)
+    assert err.value.args[0].name() == "INVALID_CONFIG"
+    assert _described(admin, topic) == d
 
 
 @pytest.mark.parametrize("codec", CODECS)

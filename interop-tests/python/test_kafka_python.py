@@ -6,7 +6,7 @@ import time
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError
 
 from conftest import (
@@ -176,6 +176,48 @@ def test_admin_create_topic_and_metadata(bootstrap):
         assert sorted(part["partition_index"] for part in t["partitions"]) == [0, 1, 2]
         with pytest.raises(TopicAlreadyExistsError):
             admin.create_topics({topic: {"num_partitions": 3, "replication_factor": 1}})
+    finally:
+        admin.close()
+
+
+def _described(admin: KafkaAdminClient, topic: str) -> dict:
+    described = admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, topic)], config_filter="all"
+    )
+    configs = described["topic"][topic]
+    return {name: (c["value"], c["config_source"]) for name, c in configs.items()}
+
+
+def test_admin_alter_configs_legacy_and_incremental_then_describe(bootstrap):
+    topic = unique("kp-configs")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=TIMEOUT_MS)
+    try:
+        admin.create_topics({topic: {"num_partitions": 1, "replication_factor": 1}})
+        legacy = ConfigResource(
+            ConfigResourceType.TOPIC, topic, configs={"retention.ms": "1000", "segment.ms": "3600000"}
+        )
+        assert admin.alter_configs([legacy], incremental=False) == {"topic": {topic: "OK"}}
+        d = _described(admin, topic)
+        assert d["retention.ms"] == ("1000", "DYNAMIC_TOPIC_CONFIG")
+        assert d["segment.ms"] == ("3600000", "DYNAMIC_TOPIC_CONFIG")
+        assert d["cleanup.policy"] == ("delete", "DEFAULT_CONFIG")
+
+        incremental = ConfigResource(
+            ConfigResourceType.TOPIC,
+            topic,
+            configs={"cleanup.policy": ("APPEND", "compact"), "retention.ms": ("DELETE", None)},
+        )
+        assert admin.alter_configs([incremental], incremental=True) == {"topic": {topic: "OK"}}
+        d = _described(admin, topic)
+        assert d["cleanup.policy"] == ("delete,compact", "DYNAMIC_TOPIC_CONFIG")
+        assert d["retention.ms"] == ("604800000", "DEFAULT_CONFIG")
+        assert d["segment.ms"] == ("3600000", "DYNAMIC_TOPIC_CONFIG")
+
+        # A bad value is refused with INVALID_CONFIG (error code 40); nothing changes.
+        bad = ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": "soon"})
+        result = admin.alter_configs([bad], incremental=True)["topic"][topic]
+        assert result.startswith("[Error 40] InvalidConfigurationError"), result
+        assert _described(admin, topic) == d
     finally:
         admin.close()
 

@@ -43,6 +43,8 @@ use sluice_interop_tests::TestBroker;
 
 #[path = "differential/admin.rs"]
 mod admin;
+#[path = "differential/configs.rs"]
+mod configs;
 #[path = "differential/txn_admin.rs"]
 mod txn_admin;
 
@@ -787,6 +789,9 @@ async fn run_scenario(scenario: &str, target: &Target, topic: &str) -> Transcrip
             if let Some(transcript) = admin::run(other, w, topic).await {
                 return transcript;
             }
+            if let Some(transcript) = configs::run(other, w, topic).await {
+                return transcript;
+            }
             match txn_admin::run(other, w, topic).await {
                 Some(transcript) => return transcript,
                 None => panic!("no scenario {other:?}"),
@@ -843,13 +848,22 @@ fn sluice_answers_as_kafka_does() {
     let scenarios: Vec<&str> = SCENARIOS
         .iter()
         .chain(admin::SCENARIOS)
+        .chain(configs::SCENARIOS)
         .chain(txn_admin::SCENARIOS)
         .copied()
+        // DIFFERENTIAL_ONLY=text runs only the scenarios whose name contains text.
+        .filter(|s| std::env::var("DIFFERENTIAL_ONLY").map_or(true, |only| s.contains(&only)))
         .collect();
     for (i, scenario) in scenarios.iter().enumerate() {
         let topic = format!("diff-{}-{i}", std::process::id());
         let [kafka_seen, sluice_seen] = [&targets[0], &targets[1]]
             .map(|target| runtime.block_on(run_scenario(scenario, target, &topic)));
+        // DIFFERENTIAL_SHOW=1 prints what Kafka answered, step by step.
+        if std::env::var_os("DIFFERENTIAL_SHOW").is_some() {
+            for (step, seen) in &kafka_seen {
+                eprintln!("{scenario} / {step}: {seen}");
+            }
+        }
         let differences: Vec<String> = kafka_seen
             .iter()
             .zip(&sluice_seen)

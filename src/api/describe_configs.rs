@@ -1,17 +1,18 @@
-//! DescribeConfigs (key 32): a topic's configs (effective value, and whether the topic set
-//! it), or this broker's settings under Kafka's names, read-only.
+//! DescribeConfigs (key 32): a topic's configs (effective value, source and, when asked,
+//! the synonyms it is found under and what it does), or the broker's: its settings at start
+//! under Kafka's names (read-only) and the dynamic configs AlterConfigs changes. A `BROKER`
+//! resource named "" answers the cluster-wide dynamic defaults only, as Kafka does.
 
 use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use super::create_topics::{SOURCE_DEFAULT_CONFIG, SOURCE_TOPIC_CONFIG};
 use crate::broker::Broker;
 use crate::session::RequestContext;
-use crate::topics::ConfigValueType;
+use crate::topics::{keys, ConfigSource, ConfigValueType, Synonym};
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
@@ -20,13 +21,22 @@ const SOURCE_STATIC_BROKER_CONFIG: i8 = 4;
 /// v3 added config types and documentation.
 const FIRST_TYPED_VERSION: i16 = 3;
 
-/// One config as answered: name, value, source, read-only, type.
+/// One config as answered: name, value, source, read-only, type, synonyms, documentation.
 struct Described {
     name: String,
-    value: String,
+    value: Option<String>,
     source: i8,
     read_only: bool,
     value_type: ConfigValueType,
+    synonyms: Vec<Synonym>,
+    documentation: &'static str,
+}
+
+/// What the request asks to see besides values.
+#[derive(Clone, Copy)]
+struct Wanted {
+    synonyms: bool,
+    documentation: bool,
 }
 
 pub async fn handle(
@@ -35,6 +45,10 @@ pub async fn handle(
     version: i16,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
+    let asked = Wanted {
+        synonyms: request.include_synonyms,
+        documentation: request.include_documentation && version >= FIRST_TYPED_VERSION,
+    };
     let results = request
         .resources
         .into_iter()
@@ -61,7 +75,7 @@ pub async fn handle(
                     let configs = configs
                         .into_iter()
                         .filter(|c| wanted(&c.name))
-                        .map(|c| answer(c, version))
+                        .map(|c| answer(c, version, asked))
                         .collect();
                     result.with_configs(configs)
                 }
@@ -74,13 +88,31 @@ pub async fn handle(
     DescribeConfigsResponse::default().with_results(results)
 }
 
-fn answer(config: Described, version: i16) -> DescribeConfigsResourceResult {
+fn answer(config: Described, version: i16, wanted: Wanted) -> DescribeConfigsResourceResult {
+    let synonyms = match wanted.synonyms {
+        true => config
+            .synonyms
+            .into_iter()
+            .map(|s| {
+                DescribeConfigsSynonym::default()
+                    .with_name(StrBytes::from_string(s.name))
+                    .with_value(Some(StrBytes::from_string(s.value)))
+                    .with_source(s.source.code())
+            })
+            .collect(),
+        false => Vec::new(),
+    };
+    let documentation = wanted
+        .documentation
+        .then(|| StrBytes::from_static_str(config.documentation));
     let result = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_string(config.name))
-        .with_value(Some(StrBytes::from_string(config.value)))
+        .with_value(config.value.map(StrBytes::from_string))
         .with_read_only(config.read_only)
         .with_config_source(config.source)
-        .with_documentation(None);
+        .with_is_sensitive(false)
+        .with_synonyms(synonyms)
+        .with_documentation(documentation);
     if version >= FIRST_TYPED_VERSION {
         // Kafka's ConfigType codes.
         result.with_config_type(match config.value_type {
@@ -112,21 +144,65 @@ fn topic_configs(broker: &Broker, name: &str) -> Configs {
         .into_iter()
         .map(|entry| Described {
             name: entry.name.to_string(),
-            value: entry.value,
-            source: if entry.is_set {
-                SOURCE_TOPIC_CONFIG
-            } else {
-                SOURCE_DEFAULT_CONFIG
-            },
+            value: Some(entry.value),
+            source: entry.source.code(),
             read_only: false,
             value_type: entry.value_type,
+            synonyms: entry.synonyms,
+            documentation: entry.documentation,
         })
         .collect())
 }
 
+/// The dynamic broker keys: each with its value, source and synonyms; `cluster_only`, only
+/// those set as cluster-wide defaults (the `BROKER` resource "").
+fn dynamic_broker_configs(broker: &Broker, cluster_only: bool) -> Vec<Described> {
+    let defaults = broker.topics().defaults();
+    keys::dynamic_keys()
+        .filter_map(|(name, topic_key, _)| {
+            let mut synonyms = defaults.broker_synonyms(topic_key);
+            if cluster_only {
+                let value = defaults.dynamic.cluster.get(name)?.clone();
+                synonyms.retain(|s| s.source != ConfigSource::DynamicBroker);
+                return Some(Described {
+                    name: name.to_string(),
+                    value: Some(value),
+                    source: ConfigSource::DynamicDefaultBroker.code(),
+                    read_only: false,
+                    value_type: topic_value_type(topic_key),
+                    synonyms,
+                    documentation: "",
+                });
+            }
+            let first = synonyms.first();
+            Some(Described {
+                name: name.to_string(),
+                value: first.map(|s| s.value.clone()),
+                source: first.map_or(ConfigSource::Default, |s| s.source).code(),
+                read_only: false,
+                value_type: topic_value_type(topic_key),
+                synonyms,
+                documentation: "",
+            })
+        })
+        .collect()
+}
+
+/// The type of the topic config a broker key is the default of.
+fn topic_value_type(topic_key: &str) -> ConfigValueType {
+    crate::topics::TopicConfig::default()
+        .entries()
+        .into_iter()
+        .find(|e| e.name == topic_key)
+        .map_or(ConfigValueType::String, |e| e.value_type)
+}
+
 /// The broker's settings that have a Kafka name.
 fn broker_configs(broker: &Broker, name: &str) -> Configs {
-    if !name.is_empty() && name != broker.node_id().to_string() {
+    if name.is_empty() {
+        return Ok(dynamic_broker_configs(broker, true));
+    }
+    if name != broker.node_id().to_string() {
         return Err((
             ResponseError::InvalidRequest,
             format!("this is broker {}, not {name}", broker.node_id()),
@@ -210,14 +286,24 @@ fn broker_configs(broker: &Broker, name: &str) -> Configs {
             ConfigValueType::Int,
         ),
     ];
-    Ok(settings
+    let dynamic = dynamic_broker_configs(broker, false);
+    let mut configs: Vec<Described> = settings
         .into_iter()
+        .filter(|(name, _, _)| keys::topic_key_of(name).is_none())
         .map(|(name, value, value_type)| Described {
             name: name.to_string(),
-            value,
+            value: Some(value.clone()),
             source: SOURCE_STATIC_BROKER_CONFIG,
             read_only: true,
             value_type,
+            synonyms: vec![Synonym {
+                name: name.to_string(),
+                value,
+                source: ConfigSource::StaticBroker,
+            }],
+            documentation: "",
         })
-        .collect())
+        .collect();
+    configs.extend(dynamic);
+    Ok(configs)
 }

@@ -342,6 +342,7 @@ impl Config {
             max_message_bytes: self.message_max_bytes,
             flush_messages: self.log_flush_interval_messages,
             flush_ms: self.log_flush_interval_ms,
+            dynamic: Default::default(),
         }
     }
 

@@ -147,6 +147,10 @@ pub trait Log: Send {
 
     /// The directory holding the log's files; none in memory. Files that describe the log
     /// (a partition's transaction index) live beside them.
+    /// Takes new segment settings (the topic's config changed): they apply from the next
+    /// roll and to the segments made after it. Logs without segments ignore them.
+    fn reconfigure(&mut self, _config: SegmentConfig) {}
+
     fn dir(&self) -> Option<&std::path::Path> {
         None
     }

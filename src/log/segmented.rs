@@ -298,6 +298,10 @@ impl SegmentedLog {
 }
 
 impl Log for SegmentedLog {
+    fn reconfigure(&mut self, config: SegmentConfig) {
+        self.config = config;
+    }
+
     fn dir(&self) -> Option<&Path> {
         Some(&self.dir)
     }

@@ -46,8 +46,10 @@ macro_rules! api_table {
             (WriteTxnMarkers, 1, 1, WriteTxnMarkersRequest, WriteTxnMarkersResponse, write_txn_markers),
             (TxnOffsetCommit, 0, 4, TxnOffsetCommitRequest, TxnOffsetCommitResponse, txn_offset_commit),
             (DescribeConfigs, 1, 4, DescribeConfigsRequest, DescribeConfigsResponse, describe_configs),
+            (AlterConfigs, 0, 2, AlterConfigsRequest, AlterConfigsResponse, alter_configs),
             (CreatePartitions, 0, 3, CreatePartitionsRequest, CreatePartitionsResponse, create_partitions),
             (DeleteGroups, 0, 2, DeleteGroupsRequest, DeleteGroupsResponse, delete_groups),
+            (IncrementalAlterConfigs, 0, 1, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, incremental_alter_configs),
             (OffsetDelete, 0, 0, OffsetDeleteRequest, OffsetDeleteResponse, offset_delete),
             (DescribeProducers, 0, 0, DescribeProducersRequest, DescribeProducersResponse, describe_producers),
             (DescribeTransactions, 0, 0, DescribeTransactionsRequest, DescribeTransactionsResponse, describe_transactions),
@@ -199,6 +201,18 @@ impl ErrorCodes for CreatePartitionsResponse {
 impl ErrorCodes for DescribeConfigsResponse {
     fn error_codes(&self) -> Vec<i16> {
         self.results.iter().map(|r| r.error_code).collect()
+    }
+}
+
+impl ErrorCodes for AlterConfigsResponse {
+    fn error_codes(&self) -> Vec<i16> {
+        self.responses.iter().map(|r| r.error_code).collect()
+    }
+}
+
+impl ErrorCodes for IncrementalAlterConfigsResponse {
+    fn error_codes(&self) -> Vec<i16> {
+        self.responses.iter().map(|r| r.error_code).collect()
     }
 }
 

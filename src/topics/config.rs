@@ -2,7 +2,9 @@
 //! as typed values.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use super::broker_keys::{self, DynamicBrokerConfigs};
 use crate::clock::Clock;
 use crate::log::SegmentConfig;
 
@@ -46,13 +48,53 @@ pub enum ConfigValueType {
     List,
 }
 
-/// One topic config: its effective value and whether the topic set it.
+/// Where a config's value comes from, as Kafka's `ConfigSource` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// The topic's own override.
+    Topic,
+    /// A dynamic config of this broker (`BROKER` resource named by the node id).
+    DynamicBroker,
+    /// A dynamic cluster-wide default (`BROKER` resource named "").
+    DynamicDefaultBroker,
+    /// The broker's configuration at start.
+    StaticBroker,
+    /// Kafka's default.
+    Default,
+}
+
+impl ConfigSource {
+    /// Kafka's `ConfigSource` id.
+    pub fn code(self) -> i8 {
+        match self {
+            ConfigSource::Topic => 1,
+            ConfigSource::DynamicBroker => 2,
+            ConfigSource::DynamicDefaultBroker => 3,
+            ConfigSource::StaticBroker => 4,
+            ConfigSource::Default => 5,
+        }
+    }
+}
+
+/// One name a config's value is found under, and where: the topic override or a broker
+/// key (DescribeConfigs' synonyms, most specific first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synonym {
+    pub name: String,
+    pub value: String,
+    pub source: ConfigSource,
+}
+
+/// One topic config: its effective value, where it comes from and the synonyms it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigEntry {
     pub name: &'static str,
     pub value: String,
     pub is_set: bool,
     pub value_type: ConfigValueType,
+    pub source: ConfigSource,
+    pub synonyms: Vec<Synonym>,
+    pub documentation: &'static str,
 }
 
 /// The topic configs Sluice knows, with Kafka's names and defaults.
@@ -127,6 +169,66 @@ const TOPIC_CONFIGS: &[(&str, &str, ConfigKind)] = &[
 pub struct InvalidConfig {
     pub key: String,
     pub reason: String,
+    /// The value refused; `None` when the key itself is unknown.
+    pub value: Option<String>,
+}
+
+impl InvalidConfig {
+    /// The reason as Kafka words it: `Unknown topic config name: x` or `Invalid value v for
+    /// configuration x: why`.
+    pub fn message(&self) -> String {
+        match &self.value {
+            None => format!("Unknown topic config name: {}", self.key),
+            Some(value) => format!(
+                "Invalid value {value} for configuration {}: {}",
+                self.key, self.reason
+            ),
+        }
+    }
+}
+
+fn kind_of(key: &str) -> Option<ConfigKind> {
+    TOPIC_CONFIGS
+        .iter()
+        .find(|(name, _, _)| *name == key)
+        .map(|(_, _, kind)| *kind)
+}
+
+/// Whether `key` is a known topic config.
+pub fn is_topic_config(key: &str) -> bool {
+    kind_of(key).is_some()
+}
+
+/// Whether `key` is a topic config whose value is a comma-separated list (the only kind
+/// IncrementalAlterConfigs may APPEND to or SUBTRACT from).
+pub fn is_list_config(key: &str) -> bool {
+    matches!(kind_of(key), Some(ConfigKind::ListOf(_)))
+}
+
+/// Kafka's default of a topic config, before any broker setting.
+pub fn kafka_default(key: &str) -> Option<&'static str> {
+    TOPIC_CONFIGS
+        .iter()
+        .find(|(name, _, _)| *name == key)
+        .map(|(_, default, _)| *default)
+}
+
+/// Checks one topic config: the key must be known and the value fit its type. The one
+/// validator of topic configs, whoever sets them (CreateTopics, AlterConfigs, broker
+/// defaults).
+pub fn check_topic_config(key: &str, value: &str) -> Result<(), InvalidConfig> {
+    let Some(kind) = kind_of(key) else {
+        return Err(InvalidConfig {
+            key: key.to_string(),
+            reason: "unknown topic config".into(),
+            value: None,
+        });
+    };
+    check_value(kind, value).map_err(|reason| InvalidConfig {
+        key: key.to_string(),
+        reason,
+        value: Some(value.to_string()),
+    })
 }
 
 fn check_value(kind: ConfigKind, value: &str) -> Result<(), String> {
@@ -163,13 +265,16 @@ fn check_value(kind: ConfigKind, value: &str) -> Result<(), String> {
     }
 }
 
-/// The broker settings that are the defaults of topic configs (Kafka's `message.max.bytes`,
-/// `log.flush.interval.messages` and `log.flush.interval.ms`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The broker settings that are the defaults of topic configs: those of the broker's
+/// configuration at start (Kafka's `message.max.bytes`, `log.flush.interval.messages` and
+/// `log.flush.interval.ms`) and the dynamic ones AlterConfigs sets, which come first.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicDefaults {
     pub max_message_bytes: i32,
     pub flush_messages: i64,
     pub flush_ms: i64,
+    /// Shared by every topic's config: cloning a config must not copy them.
+    pub dynamic: Arc<DynamicBrokerConfigs>,
 }
 
 impl Default for TopicDefaults {
@@ -178,7 +283,85 @@ impl Default for TopicDefaults {
             max_message_bytes: 1_048_588,
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
+            dynamic: Arc::default(),
         }
+    }
+}
+
+impl TopicDefaults {
+    /// The value the broker's configuration at start gives `broker_key`, when it is one
+    /// Sluice takes from its own settings and differs from Kafka's default (Kafka reports
+    /// those as STATIC_BROKER_CONFIG).
+    fn static_value(&self, broker_key: &str) -> Option<String> {
+        let (value, kafka_default) = match broker_key {
+            "message.max.bytes" => (i64::from(self.max_message_bytes), 1_048_588),
+            "log.flush.interval.messages" => (self.flush_messages, i64::MAX),
+            "log.flush.interval.ms" => (self.flush_ms, i64::MAX),
+            _ => return None,
+        };
+        (value != kafka_default).then(|| value.to_string())
+    }
+
+    /// The default of topic config `key` and where it comes from: this broker's dynamic
+    /// config, the cluster's dynamic default, the configuration at start, Kafka's default.
+    fn default_of(&self, key: &str) -> (String, ConfigSource) {
+        let synonyms = broker_keys::synonyms_of(key);
+        if let Some(primary) = synonyms.first().map(|(name, _)| *name) {
+            if let Some(v) = self.dynamic.node.get(primary) {
+                return (v.clone(), ConfigSource::DynamicBroker);
+            }
+            if let Some(v) = self.dynamic.cluster.get(primary) {
+                return (v.clone(), ConfigSource::DynamicDefaultBroker);
+            }
+            if let Some(v) = self.static_value(primary) {
+                return (v, ConfigSource::StaticBroker);
+            }
+        }
+        let value = kafka_default(key).unwrap_or_default().to_string();
+        (value, ConfigSource::Default)
+    }
+
+    /// The broker keys that give topic config `key` a value, most specific first, as
+    /// Kafka's DescribeConfigs lists them: dynamic per-broker, dynamic cluster default,
+    /// static, default; starting at the key's own broker name (a value found only under an
+    /// older alias, such as `log.retention.hours`, is not listed).
+    pub fn broker_synonyms(&self, key: &str) -> Vec<Synonym> {
+        let synonyms = broker_keys::synonyms_of(key);
+        let Some(primary) = synonyms.first().map(|(name, _)| *name) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        let mut add = |name: &str, value: Option<String>, source| {
+            if let Some(value) = value {
+                found.push(Synonym {
+                    name: name.to_string(),
+                    value,
+                    source,
+                });
+            }
+        };
+        for (name, _) in synonyms {
+            add(
+                name,
+                self.dynamic.node.get(*name).cloned(),
+                ConfigSource::DynamicBroker,
+            );
+        }
+        for (name, _) in synonyms {
+            add(
+                name,
+                self.dynamic.cluster.get(*name).cloned(),
+                ConfigSource::DynamicDefaultBroker,
+            );
+        }
+        for (name, _) in synonyms {
+            add(name, self.static_value(name), ConfigSource::StaticBroker);
+        }
+        for (name, default) in synonyms {
+            add(name, default.map(str::to_string), ConfigSource::Default);
+        }
+        let first = found.iter().position(|s| s.name == primary);
+        found.split_off(first.unwrap_or(found.len()))
     }
 }
 
@@ -218,16 +401,7 @@ impl TopicConfig {
         defaults: TopicDefaults,
     ) -> Result<TopicConfig, InvalidConfig> {
         for (key, value) in &overrides {
-            let Some((_, _, kind)) = TOPIC_CONFIGS.iter().find(|(name, _, _)| name == key) else {
-                return Err(InvalidConfig {
-                    key: key.clone(),
-                    reason: "unknown topic config".into(),
-                });
-            };
-            check_value(*kind, value).map_err(|reason| InvalidConfig {
-                key: key.clone(),
-                reason,
-            })?;
+            check_topic_config(key, value)?;
         }
         let mut config = TopicConfig {
             overrides,
@@ -261,15 +435,48 @@ impl TopicConfig {
         }
     }
 
-    /// Every known config with its effective value and whether it was set for this topic.
+    /// The same overrides over other defaults (the broker's dynamic defaults changed). The
+    /// overrides were checked when this config was made.
+    pub fn with_defaults(&self, defaults: TopicDefaults) -> TopicConfig {
+        let mut config = TopicConfig {
+            overrides: self.overrides.clone(),
+            defaults,
+            typed: Typed::default(),
+        };
+        config.typed = config.parse();
+        config
+    }
+
+    pub fn defaults(&self) -> &TopicDefaults {
+        &self.defaults
+    }
+
+    /// Every known config with its effective value, its source and its synonyms.
     pub fn entries(&self) -> Vec<ConfigEntry> {
         TOPIC_CONFIGS
             .iter()
-            .map(|(name, _, kind)| ConfigEntry {
-                name,
-                value: self.value(name),
-                is_set: self.overrides.contains_key(*name),
-                value_type: kind.value_type(),
+            .map(|(name, _, kind)| {
+                let mut synonyms = self.defaults.broker_synonyms(name);
+                let value = self.value(name);
+                if self.overrides.contains_key(*name) {
+                    synonyms.insert(
+                        0,
+                        Synonym {
+                            name: name.to_string(),
+                            value: value.clone(),
+                            source: ConfigSource::Topic,
+                        },
+                    );
+                }
+                ConfigEntry {
+                    name,
+                    value,
+                    is_set: self.overrides.contains_key(*name),
+                    value_type: kind.value_type(),
+                    source: synonyms.first().map_or(ConfigSource::Default, |s| s.source),
+                    synonyms,
+                    documentation: broker_keys::documentation(name),
+                }
             })
             .collect()
     }
@@ -282,16 +489,7 @@ impl TopicConfig {
         if let Some(v) = self.overrides.get(key) {
             return v.clone();
         }
-        match key {
-            "max.message.bytes" => return self.defaults.max_message_bytes.to_string(),
-            "flush.messages" => return self.defaults.flush_messages.to_string(),
-            "flush.ms" => return self.defaults.flush_ms.to_string(),
-            _ => {}
-        }
-        TOPIC_CONFIGS
-            .iter()
-            .find(|(name, _, _)| *name == key)
-            .map_or_else(String::new, |(_, default, _)| default.to_string())
+        self.defaults.default_of(key).0
     }
 
     /// How this topic's partitions cut and index their segments.

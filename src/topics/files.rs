@@ -15,9 +15,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::broker_keys::DynamicBrokerConfigs;
 use super::metadata::{MetadataRecord, MetadataStore, TopicDefinition};
 use super::validate_name;
 
+/// The file under the data dir that holds the dynamic broker configs.
+const BROKER_CONFIGS_FILE: &str = "broker-configs.toml";
 /// The directory under the data dir that holds topic definitions.
 pub(super) const TOPICS_DIR: &str = "topics";
 /// Partition directories being deleted end with this.
@@ -49,6 +52,23 @@ impl MetadataStore for FileStore {
                 write_definition(&self.data_dir, definition)
             }
             MetadataRecord::TopicRemoved { name } => remove_definition(&self.data_dir, name),
+            MetadataRecord::BrokerConfigsSet(configs) => {
+                write_broker_configs(&self.data_dir, configs)
+            }
+        }
+    }
+
+    fn load_broker_configs(&self) -> io::Result<DynamicBrokerConfigs> {
+        let path = self.data_dir.join(BROKER_CONFIGS_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(DynamicBrokerConfigs::default()),
+            Err(e) => Err(e),
         }
     }
 
@@ -102,6 +122,22 @@ fn write_definition(data_dir: &Path, definition: &TopicDefinition) -> io::Result
     let aside = path.with_extension("tmp");
     fs::write(&aside, text)?;
     fs::rename(&aside, &path)
+}
+
+/// Replaces the dynamic broker configs durably: written aside, synced, renamed over the old
+/// file and the directory synced, so a crash leaves the old set or the new one, and an
+/// acknowledged change survives.
+fn write_broker_configs(data_dir: &Path, configs: &DynamicBrokerConfigs) -> io::Result<()> {
+    let text = toml::to_string(configs).map_err(io::Error::other)?;
+    let path = data_dir.join(BROKER_CONFIGS_FILE);
+    let aside = path.with_extension("tmp");
+    {
+        let mut file = File::create(&aside)?;
+        io::Write::write_all(&mut file, text.as_bytes())?;
+        file.sync_all()?;
+    }
+    fs::rename(&aside, &path)?;
+    sync_dir(data_dir)
 }
 
 /// Makes a topic's definition and its partitions' directory entries durable: a topic must

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::Topic;
+use super::broker_keys::DynamicBrokerConfigs;
+use super::{Topic, TopicDefaults};
 
 /// What a topic is, as the metadata store keeps it: its configs as given (the overrides),
 /// parsed into typed values once, when the topic is registered.
@@ -30,6 +31,8 @@ pub enum MetadataRecord {
     TopicDefined(TopicDefinition),
     /// A topic deleted.
     TopicRemoved { name: String },
+    /// The dynamic broker configs, all of them, as they are after a change.
+    BrokerConfigsSet(DynamicBrokerConfigs),
 }
 
 /// Where topic metadata is persisted. Every method blocks on storage: call them off the
@@ -39,9 +42,16 @@ pub trait MetadataStore: Send + Sync {
     /// without it would lose the topic.
     fn load(&self) -> io::Result<Vec<TopicDefinition>>;
 
+    /// The dynamic broker configs last persisted (none at first, or in a store that keeps
+    /// nothing).
+    fn load_broker_configs(&self) -> io::Result<DynamicBrokerConfigs> {
+        Ok(DynamicBrokerConfigs::default())
+    }
+
     /// Persists one change, so that a crash leaves either the state before it or after it.
     /// A definition need not be durable yet ([`MetadataStore::make_durable`] does that); a
-    /// removal is durable when this returns, since it is a deletion's commit point.
+    /// removal and the broker configs are durable when this returns (a deletion's commit
+    /// point; a config change acknowledged to an admin client).
     fn persist(&self, record: &MetadataRecord) -> io::Result<()>;
 
     /// Makes the definition of `topic` durable; called before the first record of the topic
@@ -68,24 +78,63 @@ impl MetadataStore for MemoryStore {
 
 /// A change the registry applies, once the store has persisted it.
 pub(super) enum RegistryChange {
-    /// A topic registered, or replaced by a version of itself with more partitions.
+    /// A topic registered, or replaced by a version of itself (more partitions, other
+    /// configs).
     Put(Arc<Topic>),
     Remove {
         name: String,
     },
+    /// New defaults of topic configs (the dynamic broker configs changed): every topic
+    /// without an override follows them.
+    Defaults(TopicDefaults),
 }
 
-/// The topics the broker serves, by name and by id. Pure: no I/O, no locking of its own.
+/// The topics the broker serves, by name and by id, and the defaults their configs are
+/// over. Pure: no I/O, no locking of its own.
 #[derive(Default)]
 pub(super) struct Registry {
     by_name: HashMap<String, Arc<Topic>>,
     by_id: HashMap<Uuid, Arc<Topic>>,
+    defaults: TopicDefaults,
+}
+
+/// `topic` with its configs over `defaults`, the same `Arc` if they already are.
+fn over_defaults(topic: Arc<Topic>, defaults: &TopicDefaults) -> Arc<Topic> {
+    if topic.config.defaults() == defaults {
+        return topic;
+    }
+    Arc::new(Topic {
+        name: topic.name.clone(),
+        id: topic.id,
+        config: topic.config.with_defaults(defaults.clone()),
+        partitions: topic.partitions.clone(),
+    })
 }
 
 impl Registry {
+    pub(super) fn with_defaults(defaults: TopicDefaults) -> Registry {
+        Registry {
+            defaults,
+            ..Registry::default()
+        }
+    }
+
+    pub(super) fn defaults(&self) -> &TopicDefaults {
+        &self.defaults
+    }
+
     pub(super) fn apply(&mut self, change: RegistryChange) {
         match change {
+            RegistryChange::Defaults(defaults) => {
+                self.defaults = defaults;
+                let topics: Vec<Arc<Topic>> = self.by_name.values().cloned().collect();
+                for topic in topics {
+                    self.apply(RegistryChange::Put(topic));
+                }
+            }
             RegistryChange::Put(topic) => {
+                // A topic made while the defaults changed still gets the new ones.
+                let topic = over_defaults(topic, &self.defaults);
                 if let Some(old) = self.by_name.insert(topic.name.clone(), topic.clone()) {
                     if old.id != topic.id {
                         self.by_id.remove(&old.id);

@@ -10,7 +10,10 @@
 //! name never mix. File work runs outside the registry lock, on the caller's (blocking)
 //! thread: lookups by produce and fetch never wait for a disk.
 
+mod alter;
+mod broker_keys;
 mod config;
+mod config_ops;
 mod errors;
 mod files;
 mod metadata;
@@ -26,7 +29,17 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use uuid::Uuid;
 
-pub use config::{ConfigEntry, ConfigValueType, InvalidConfig, TopicConfig, TopicDefaults};
+pub use alter::AlterError;
+pub use broker_keys::{BrokerConfigError, BrokerScope, DynamicBrokerConfigs};
+pub use config::{
+    check_topic_config, is_list_config, is_topic_config, kafka_default, ConfigEntry, ConfigSource,
+    ConfigValueType, InvalidConfig, Synonym, TopicConfig, TopicDefaults,
+};
+pub use config_ops::{apply_ops, ConfigOp, NotAList};
+pub mod keys {
+    //! The broker keys behind topic configs (see `broker_keys`).
+    pub use super::broker_keys::{dynamic_keys, is_list_broker_key, synonyms_of, topic_key_of};
+}
 pub use errors::{validate_name, CreateError, PartitionsError};
 pub use metadata::{MemoryStore, MetadataRecord, MetadataStore, TopicDefinition};
 
@@ -100,7 +113,9 @@ struct Shared {
     changes: Mutex<Changes>,
     /// Signalled when a claimed name is released.
     released: Condvar,
-    defaults: TopicDefaults,
+    /// Held by config changes (a topic's, the broker's), one at a time, so the partitions'
+    /// segment settings are set in the order the configs change.
+    config_changes: Mutex<()>,
     storage: Storage,
     clock: Clock,
     max_partitions: usize,
@@ -150,11 +165,11 @@ impl Topics {
     ) -> Topics {
         Topics {
             shared: Arc::new(Shared {
-                registry: RwLock::new(Registry::default()),
+                registry: RwLock::new(Registry::with_defaults(defaults)),
                 store,
                 changes: Mutex::new(Changes::default()),
                 released: Condvar::new(),
-                defaults,
+                config_changes: Mutex::new(()),
                 storage,
                 clock,
                 max_partitions: DEFAULT_MAX_PARTITIONS,
@@ -176,7 +191,19 @@ impl Topics {
     /// by its first use or by [`Topics::recover_all`], so start-up costs the same however
     /// many partitions there are.
     pub fn open(data_dir: &Path, defaults: TopicDefaults, clock: Clock) -> io::Result<Topics> {
-        let topics = Topics::with_storage(defaults, Storage::Disk(data_dir.to_path_buf()), clock);
+        let topics = Topics::with_storage(
+            defaults.clone(),
+            Storage::Disk(data_dir.to_path_buf()),
+            clock,
+        );
+        let dynamic = topics.shared.store.load_broker_configs()?;
+        let defaults = TopicDefaults {
+            dynamic: Arc::new(dynamic),
+            ..defaults
+        };
+        topics
+            .write()
+            .apply(RegistryChange::Defaults(defaults.clone()));
         let definitions = topics.shared.store.load()?;
         files::remove_leftovers(data_dir, &definitions)?;
         for definition in definitions {
@@ -195,7 +222,7 @@ impl Topics {
                     ),
                 )
             };
-            let config = TopicConfig::new(configs, defaults)
+            let config = TopicConfig::new(configs, defaults.clone())
                 .map_err(|e| invalid(format!("config {}: {}", e.key, e.reason)))?;
             let partitions = topics.found_partitions(data_dir, &name, partitions, &config);
             topics.changes().partitions += partitions.len();
@@ -209,10 +236,20 @@ impl Topics {
         Ok(topics)
     }
 
+    /// Puts `topic` in the registry, its configs over the registry's defaults (which may
+    /// have changed since its config was made), and returns it as registered.
     fn register(&self, topic: Topic) -> Arc<Topic> {
+        let name = topic.name.clone();
+        let made_with = topic.config.defaults().clone();
         let topic = Arc::new(topic);
-        self.write().apply(RegistryChange::Put(topic.clone()));
-        topic
+        let mut registry = self.write();
+        registry.apply(RegistryChange::Put(topic.clone()));
+        let registered = registry.by_name(&name).cloned().unwrap_or(topic);
+        drop(registry);
+        if registered.config.defaults() != &made_with {
+            self.reconfigure_partitions(&registered);
+        }
+        registered
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
@@ -385,8 +422,9 @@ impl Topics {
         if !(1..=MAX_PARTITIONS).contains(&new.partitions) {
             return Err(CreateError::InvalidPartitions(new.partitions));
         }
-        let config = TopicConfig::new(new.configs.clone(), self.shared.defaults)
-            .map_err(CreateError::InvalidConfig)?;
+        let defaults = self.read().defaults().clone();
+        let config =
+            TopicConfig::new(new.configs.clone(), defaults).map_err(CreateError::InvalidConfig)?;
         if self.get(&new.name).is_some() {
             return Err(CreateError::AlreadyExists);
         }

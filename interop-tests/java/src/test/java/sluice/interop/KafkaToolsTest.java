@@ -25,7 +25,6 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.Uuid;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -309,9 +308,6 @@ class KafkaToolsTest {
   }
 
   @Test
-  @Disabled(
-      "Sluice gap: DescribeConfigs ignores include_synonyms (the tool asks for them); Kafka"
-          + " answers the override with its DYNAMIC_TOPIC_CONFIG synonym")
   @DisplayName("kafka-configs --describe of a topic lists the override's synonyms")
   void describeConfigsSynonyms() throws Exception {
     String topic = broker.unique("cli-synonyms");
@@ -325,30 +321,83 @@ class KafkaToolsTest {
   }
 
   @Test
-  @DisplayName("kafka-configs --alter of a topic fails: the cluster has no INCREMENTAL_ALTER_CONFIGS")
-  void alterConfigsUnsupported() throws Exception {
+  @DisplayName("kafka-configs --alter --add-config / --delete-config change a topic's overrides")
+  void alterConfigs() throws Exception {
     String topic = broker.unique("cli-alter");
     Clients.createTopic(broker, topic, 1);
-    Tools.Result r =
-        Tools.run(
-            CONFIGS,
-            withBootstrap(
-                "--alter", "--entity-type", "topics", "--entity-name", topic,
-                "--add-config", "retention.ms=1000"));
-    assertEquals(1, r.status(), () -> r.toString());
-    assertEquals(List.of(), r.outLines());
+    assertEquals(
+        List.of("Completed updating config for topic " + topic + "."),
+        ok(CONFIGS, "--alter", "--entity-type", "topics", "--entity-name", topic,
+                "--add-config", "retention.ms=1000,cleanup.policy=[compact,delete]")
+            .outLines());
     assertEquals(
         List.of(
-            "The INCREMENTAL_ALTER_CONFIGS API is not supported by the cluster. The API is"
-                + " supported starting from version 2.3.0. You may want to use an older version of"
-                + " this tool to interact with your cluster, or upgrade your brokers to version"
-                + " 2.3.0 or newer to avoid this error."),
-        r.errLines().stream().filter(l -> l.contains("INCREMENTAL_ALTER_CONFIGS")).toList(),
-        () -> r.toString());
-    // Nothing changed: the topic still has no override.
-    assertEquals(
-        List.of("Dynamic configs for topic " + topic + " are:"),
+            "Dynamic configs for topic " + topic + " are:",
+            "  cleanup.policy=compact,delete sensitive=false"
+                + " synonyms={DYNAMIC_TOPIC_CONFIG:cleanup.policy=compact,delete,"
+                + " DEFAULT_CONFIG:log.cleanup.policy=delete}",
+            "  retention.ms=1000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=1000}"),
         ok(CONFIGS, "--describe", "--entity-type", "topics", "--entity-name", topic).outLines());
+    assertEquals(
+        List.of("Completed updating config for topic " + topic + "."),
+        ok(CONFIGS, "--alter", "--entity-type", "topics", "--entity-name", topic,
+                "--delete-config", "retention.ms")
+            .outLines());
+    assertEquals(
+        List.of(
+            "Dynamic configs for topic " + topic + " are:",
+            "  cleanup.policy=compact,delete sensitive=false"
+                + " synonyms={DYNAMIC_TOPIC_CONFIG:cleanup.policy=compact,delete,"
+                + " DEFAULT_CONFIG:log.cleanup.policy=delete}"),
+        ok(CONFIGS, "--describe", "--entity-type", "topics", "--entity-name", topic).outLines());
+  }
+
+  @Test
+  @DisplayName("Admin.incrementalAlterConfigs: SET, APPEND and a refused bad value")
+  void adminIncrementalAlterConfigs() throws Exception {
+    String topic = broker.unique("admin-alter");
+    Clients.createTopic(broker, topic, 1);
+    org.apache.kafka.common.config.ConfigResource resource =
+        new org.apache.kafka.common.config.ConfigResource(
+            org.apache.kafka.common.config.ConfigResource.Type.TOPIC, topic);
+    admin
+        .incrementalAlterConfigs(
+            Map.of(
+                resource,
+                List.of(
+                    new org.apache.kafka.clients.admin.AlterConfigOp(
+                        new org.apache.kafka.clients.admin.ConfigEntry("retention.ms", "2000"),
+                        org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET),
+                    new org.apache.kafka.clients.admin.AlterConfigOp(
+                        new org.apache.kafka.clients.admin.ConfigEntry("cleanup.policy", "compact"),
+                        org.apache.kafka.clients.admin.AlterConfigOp.OpType.APPEND))))
+        .all()
+        .get(30, TimeUnit.SECONDS);
+    org.apache.kafka.clients.admin.Config config =
+        admin.describeConfigs(List.of(resource)).all().get(30, TimeUnit.SECONDS).get(resource);
+    assertEquals("2000", config.get("retention.ms").value());
+    assertEquals(
+        org.apache.kafka.clients.admin.ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG,
+        config.get("retention.ms").source());
+    assertEquals("delete,compact", config.get("cleanup.policy").value());
+    java.util.concurrent.ExecutionException refused =
+        org.junit.jupiter.api.Assertions.assertThrows(
+            java.util.concurrent.ExecutionException.class,
+            () ->
+                admin
+                    .incrementalAlterConfigs(
+                        Map.of(
+                            resource,
+                            List.of(
+                                new org.apache.kafka.clients.admin.AlterConfigOp(
+                                    new org.apache.kafka.clients.admin.ConfigEntry(
+                                        "retention.ms", "soon"),
+                                    org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET))))
+                    .all()
+                    .get(30, TimeUnit.SECONDS));
+    assertTrue(
+        refused.getCause() instanceof org.apache.kafka.common.errors.InvalidConfigurationException,
+        () -> "refused with " + refused.getCause());
   }
 
   @Test
