@@ -16,6 +16,7 @@ use crate::topics::Topics;
 use crate::txn::TxnCoordinator;
 
 pub mod append;
+pub mod log_dirs;
 pub mod markers;
 pub mod offsets;
 pub mod producers;
