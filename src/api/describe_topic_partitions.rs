@@ -24,7 +24,8 @@ use crate::topics::validate_name;
 /// Kafka's `max.request.partition.size.limit` default: the most partitions in one answer.
 const PARTITIONS_PER_RESPONSE_MAX: i32 = 2000;
 /// Every topic operation (READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS,
-/// ALTER_CONFIGS): there are no ACLs, and Kafka always reports them here.
+/// ALTER_CONFIGS): there are no ACLs, and Kafka always reports them here, for topics not
+/// found too.
 const ALL_TOPIC_OPERATIONS: i32 =
     (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
@@ -81,7 +82,8 @@ pub async fn handle(
                     DescribeTopicPartitionsResponseTopic::default()
                         .with_error_code(error.code())
                         .with_name(Some(topic_name(&name)))
-                        .with_topic_id(Uuid::nil()),
+                        .with_topic_id(Uuid::nil())
+                        .with_topic_authorized_operations(ALL_TOPIC_OPERATIONS),
                 );
             }
             continue;
