@@ -52,6 +52,8 @@ pub async fn handle(
         {
             let mut response = if asked[&p.partition_index] > 1 {
                 failed(p.partition_index, ResponseError::InvalidRequest)
+            } else if version < first_version_of(p.timestamp) {
+                failed(p.partition_index, ResponseError::UnsupportedVersion)
             } else {
                 list_partition(broker, t.name.as_str(), p, read_committed).await
             };
@@ -67,6 +69,17 @@ pub async fn handle(
         );
     }
     ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// The first version that may ask for a special timestamp, as Kafka 4 checks: an older one
+/// gets UNSUPPORTED_VERSION for that partition.
+fn first_version_of(timestamp: i64) -> i16 {
+    match timestamp {
+        MAX_TIMESTAMP => 7,
+        EARLIEST_LOCAL => 8,
+        LATEST_TIERED => 9,
+        _ => 0,
+    }
 }
 
 fn answer(index: i32, found: Option<FoundOffset>) -> ListOffsetsPartitionResponse {

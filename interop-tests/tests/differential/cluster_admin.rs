@@ -17,7 +17,10 @@ use kafka_protocol::records::Compression;
 use sluice_interop_tests::wire::Wire;
 
 use super::Transcript;
-use super::{batch, call, create_ready, name, produce_request, step, text};
+use super::{
+    batch, call, create_ready, list_offsets_request, metadata_request, name, produce_request, step,
+    text,
+};
 
 pub(super) const SCENARIOS: &[&str] = &[
     "describe cluster: versions, operations and endpoint types",
@@ -26,6 +29,7 @@ pub(super) const SCENARIOS: &[&str] = &[
     "elect leaders: preferred, unclean and unknown partitions",
     "partition reassignments: to this broker, others, cancel, list",
     "groups v5 and v6: type filters and an unknown group",
+    "newest versions: metadata v13, list offsets v9-10 with latest tiered",
 ];
 
 /// DescribeCluster with the node and cluster ids blanked.
@@ -313,6 +317,43 @@ pub(super) async fn run(scenario: &str, w: &mut Wire, topic: &str) -> Option<Tra
                 let r: DescribeGroupsResponse =
                     call(w, ApiKey::DescribeGroups, version, &request).await;
                 step(&mut t, &format!("describe an unknown group v{version}"), &r);
+            }
+        }
+        "newest versions: metadata v13, list offsets v9-10 with latest tiered" => {
+            create_ready(w, topic, 1).await;
+            let code = produce_led(w, topic, batch(3, Compression::None, None)).await;
+            step(&mut t, "produce 3", &code);
+            for wanted in [topic.to_string(), format!("{topic}-missing")] {
+                let mut r: MetadataResponse =
+                    call(w, ApiKey::Metadata, 13, &metadata_request(&wanted)).await;
+                for p in r.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                    p.leader_id = BrokerId(0);
+                }
+                step(&mut t, "metadata v13", &(r.error_code, &r.topics));
+            }
+            for version in [6, 7, 8, 9, 10] {
+                // Latest tiered (-5), earliest local (-4), max timestamp (-3), earliest (-2),
+                // latest (-1).
+                for timestamp in [-5, -4, -3, -2, -1] {
+                    let request =
+                        list_offsets_request(topic, &[timestamp], 0).with_timeout_ms(5_000);
+                    let r: ListOffsetsResponse =
+                        call(w, ApiKey::ListOffsets, version, &request).await;
+                    step(
+                        &mut t,
+                        &format!("list offsets v{version} at {timestamp}"),
+                        &r,
+                    );
+                }
+            }
+            let unknown = list_offsets_request(&format!("{topic}-missing"), &[-5], 0);
+            for version in [8, 10] {
+                let r: ListOffsetsResponse = call(w, ApiKey::ListOffsets, version, &unknown).await;
+                step(
+                    &mut t,
+                    &format!("latest tiered of an unknown topic v{version}"),
+                    &r,
+                );
             }
         }
         _ => return None,
