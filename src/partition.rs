@@ -1,5 +1,6 @@
-//! One partition: a [`Log`] behind a short lock, its producers' sequence state, and the
-//! published high watermark that waiting fetches watch.
+//! One partition: a [`Log`] behind a short lock, its producers' sequence state, its
+//! leader-epoch cache ([`leader_epochs`]), and the published high watermark that waiting
+//! fetches watch.
 //!
 //! With a single replica the high watermark is the log end offset; it is published after
 //! each append, so a fetch never sees a batch before its append completed.
