@@ -31,6 +31,8 @@ kafka-consumer-perf-test    org.apache.kafka.tools.ConsumerPerformance
 kafka-delete-records        org.apache.kafka.tools.DeleteRecordsCommand
 kafka-transactions          org.apache.kafka.tools.TransactionsCommand
 kafka-broker-api-versions   org.apache.kafka.tools.BrokerApiVersionsCommand
+kafka-log-dirs              org.apache.kafka.tools.LogDirsCommand
+kafka-leader-election       org.apache.kafka.tools.LeaderElectionCommand
 EOF
 }
 

@@ -20,8 +20,8 @@
 //!   coordinator, driven by one thread that journals its records before releasing any answer;
 //! - [`topics`] names topics and partitions, with their configs and their files on disk;
 //! - [`partition`] wraps one [`log`] with its locking, producer state (snapshotted when
-//!   the log rolls), open and aborted transactions, and published ends, opening
-//!   (recovering) the log when first used;
+//!   the log rolls), open and aborted transactions, its leader-epoch cache, and published
+//!   ends, opening (recovering) the log when first used;
 //! - [`log`] stores raw record batches by offset, in memory or in segment files;
 //! - [`producer_state`] de-duplicates idempotent producers' retries, and encodes it as a
 //!   snapshot;

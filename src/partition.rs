@@ -1,5 +1,6 @@
-//! One partition: a [`Log`] behind a short lock, its producers' sequence state, and the
-//! published high watermark that waiting fetches watch.
+//! One partition: a [`Log`] behind a short lock, its producers' sequence state, its
+//! leader-epoch cache ([`leader_epochs`]), and the published high watermark that waiting
+//! fetches watch.
 //!
 //! With a single replica the high watermark is the log end offset; it is published after
 //! each append, so a fetch never sees a batch before its append completed.
@@ -18,9 +19,11 @@ use crate::producer_state::{
 use crate::record::batch::{self as record_batch, BatchHeader};
 use crate::record::find::RecordAt;
 
+pub mod leader_epochs;
 mod producers;
 mod producers_view;
 mod transactions;
+use leader_epochs::LeaderEpochs;
 pub use producers_view::ActiveProducer;
 use transactions::PartitionTxns;
 pub use transactions::{AbortedTxn, MarkerError};
@@ -83,11 +86,31 @@ struct Inner {
     log: Box<dyn Log>,
     producers: ProducerStates,
     txns: PartitionTxns,
+    /// Epoch → start offset (OffsetForLeaderEpoch). Appends do not touch it: every batch
+    /// carries [`LEADER_EPOCH`], whose entry exists from the open on.
+    epochs: LeaderEpochs,
     /// The end offset the last completed flush made durable, for `flush.messages`.
     flushed_offset: i64,
 }
 
+/// Writes the leader-epoch checkpoint beside the log's files (none in memory). A failed
+/// write only costs a rebuild at the next open, so it is logged, not returned.
+fn store_leader_epochs(log: &dyn Log, epochs: &LeaderEpochs) {
+    if let Some(dir) = log.dir() {
+        if let Err(e) = epochs.store(dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot write the leader-epoch checkpoint; the next open rebuilds it");
+        }
+    }
+}
+
 impl Inner {
+    /// The log start moved to `log_start`: the epoch cache follows, as Kafka's does.
+    fn epochs_start_at(&mut self, log_start: i64) {
+        if self.epochs.truncate_from_start(log_start) {
+            store_leader_epochs(self.log.as_ref(), &self.epochs);
+        }
+    }
+
     /// Appends to the log. When the append rolled the log, the producers are snapshotted
     /// as of the new segment's base, before the batch that rolled it is recorded.
     fn append_to_log(&mut self, batch: Bytes, meta: BatchMeta) -> io::Result<()> {
@@ -194,10 +217,12 @@ impl Partition {
             tracing::error!(topic = %self.topic, partition = self.index, error = %e, "cannot read the partition's transaction index; its aborted transactions are not known");
             PartitionTxns::default()
         });
+        let epochs = self.open_leader_epochs(log.as_ref());
         Inner {
             log,
             producers: ProducerStates::new(),
             txns,
+            epochs,
             flushed_offset: end_offset,
         }
     }
@@ -214,6 +239,34 @@ impl Partition {
         if let Some(mut inner) = self.lock_if_open() {
             inner.log.reconfigure(config);
         }
+    }
+
+    /// The leader-epoch cache, reconciled with the log as Kafka's log loading does: entries
+    /// past its end or before its start cut, then this node's epoch assigned. A missing (or
+    /// unreadable) checkpoint is rebuilt: every batch this broker wrote carries
+    /// [`LEADER_EPOCH`], so that epoch starts at the log start.
+    fn open_leader_epochs(&self, log: &dyn Log) -> LeaderEpochs {
+        let (start, end) = (log.start_offset(), log.end_offset());
+        let mut epochs = match log.dir().map(LeaderEpochs::load) {
+            None => LeaderEpochs::default(),
+            Some(Ok(epochs)) => epochs,
+            Some(Err(e)) => {
+                tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "cannot read the leader-epoch checkpoint; rebuilding it");
+                LeaderEpochs::default()
+            }
+        };
+        let mut changed = epochs.truncate_from_end(end);
+        changed |= epochs.truncate_from_start(start);
+        let first = if epochs.entries().is_empty() {
+            start
+        } else {
+            end
+        };
+        changed |= epochs.assign(LEADER_EPOCH, first);
+        if changed {
+            store_leader_epochs(log, &epochs);
+        }
+        epochs
     }
 
     /// Opens the log now if it is not open yet. Blocks on the disk.
@@ -407,6 +460,20 @@ impl Partition {
         }
     }
 
+    /// The epoch and end offset for a requested leader epoch (OffsetForLeaderEpoch), from
+    /// the leader-epoch cache; (-1, -1) for an epoch it cannot answer.
+    pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
+        let inner = self.lock();
+        inner
+            .epochs
+            .end_offset_for(requested, inner.log.end_offset())
+    }
+
+    /// The leader-epoch cache's entries (epoch, start offset).
+    pub fn leader_epochs(&self) -> Vec<(i32, i64)> {
+        self.lock().epochs.entries().to_vec()
+    }
+
     /// Bytes held by the log.
     pub fn size_bytes(&self) -> u64 {
         self.lock().log.size_bytes()
@@ -505,6 +572,7 @@ impl Partition {
         if deleted > 0 {
             let log_start = inner.log.start_offset();
             inner.txns.forget_before(log_start)?;
+            inner.epochs_start_at(log_start);
         }
         Ok(deleted)
     }
@@ -527,6 +595,7 @@ impl Partition {
             .txns
             .forget_before(log_start)
             .map_err(DeleteRecordsError::Storage)?;
+        inner.epochs_start_at(log_start);
         Ok(log_start)
     }
 

@@ -497,3 +497,73 @@ func TestSaramaIdempotentProducer(t *testing.T) {
 		}
 	}
 }
+
+// Sarama's ClusterAdmin as tools use it: DescribeCluster (the DescribeCluster API, v2 for
+// Version V4_0_0_0), DescribeLogDirs (v4) and ListPartitionReassignments (v0).
+func TestSaramaClusterAdminDescribeClusterLogDirsReassignments(t *testing.T) {
+	topic := unique("sarama-logdirs")
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, config())
+	if err != nil {
+		t.Fatalf("new cluster admin: %v", err)
+	}
+	defer admin.Close()
+
+	brokers, controllerID, err := admin.DescribeCluster()
+	if err != nil {
+		t.Fatalf("DescribeCluster: %v", err)
+	}
+	if len(brokers) != 1 || brokers[0].ID() != 0 || brokers[0].Addr() != bootstrap || controllerID != 0 {
+		t.Fatalf("DescribeCluster: %d brokers (first %d at %s), controller %d; want node 0 at %s",
+			len(brokers), brokers[0].ID(), brokers[0].Addr(), controllerID, bootstrap)
+	}
+
+	if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 2, ReplicationFactor: 1}, false); err != nil {
+		t.Fatalf("CreateTopic: %v", err)
+	}
+	producer, err := sarama.NewSyncProducer([]string{bootstrap}, config())
+	if err != nil {
+		t.Fatalf("new producer: %v", err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 1, Value: sarama.StringEncoder("value")}); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	producer.Close()
+
+	dirs, err := admin.DescribeLogDirs([]int32{0})
+	if err != nil {
+		t.Fatalf("DescribeLogDirs: %v", err)
+	}
+	if len(dirs[0]) != 1 {
+		t.Fatalf("DescribeLogDirs: %+v, want one log dir", dirs)
+	}
+	dir := dirs[0][0]
+	// In memory (the harness runs --memory) the dir is /memory and its space unknown (-1).
+	if dir.ErrorCode != sarama.ErrNoError || dir.Path != "/memory" || dir.TotalBytes != -1 || dir.UsableBytes != -1 {
+		t.Fatalf("log dir: %+v", dir)
+	}
+	sizes := map[int32]int64{}
+	for _, tp := range dir.Topics {
+		if tp.Topic != topic {
+			continue
+		}
+		for _, p := range tp.Partitions {
+			if p.OffsetLag != 0 || p.IsTemporary {
+				t.Fatalf("partition %d: lag %d, future %v", p.PartitionID, p.OffsetLag, p.IsTemporary)
+			}
+			sizes[p.PartitionID] = p.Size
+		}
+	}
+	if len(sizes) != 2 || sizes[0] != 0 || sizes[1] <= 0 {
+		t.Fatalf("sizes of %s: %v, want partition 0 empty and 1 holding its records", topic, sizes)
+	}
+
+	status, err := admin.ListPartitionReassignments(topic, []int32{0, 1})
+	if err != nil {
+		t.Fatalf("ListPartitionReassignments: %v", err)
+	}
+	if len(status) != 0 {
+		t.Fatalf("ListPartitionReassignments: %+v, want none in progress", status)
+	}
+}

@@ -250,3 +250,41 @@ def test_idempotent_producer(bootstrap):
     recs = read_partition(bootstrap, topic, 0, len(values))
     assert [r.value for r in recs] == values
     assert [r.offset for r in recs] == list(range(len(values)))
+
+
+def test_admin_describe_log_dirs(bootstrap):
+    """DescribeLogDirs (the highest version kafka-python and Sluice share, v4): one log dir,
+    /memory with its space unknown (-1) as the broker runs in memory, each partition asked
+    for with its bytes, lag 0; partitions and topics the broker does not have left out."""
+    topic = unique("kp-log-dirs")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=TIMEOUT_MS)
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics({topic: {"num_partitions": 2, "replication_factor": 1}})
+        for i in range(3):
+            producer.send(topic, value=b"value-%d" % i, partition=1)
+        producer.flush()
+        answers = admin.describe_log_dirs({topic: [0, 1, 5], topic + "-missing": [0]})
+        assert [a["broker"] for a in answers] == [0], answers
+        dirs = answers[0]["log_dirs"]
+        assert len(dirs) == 1, dirs
+        d = dirs[0]
+        assert (d["error_code"], d["log_dir"], d["total_bytes"], d["usable_bytes"]) == (
+            0,
+            "/memory",
+            -1,
+            -1,
+        ), d
+        assert [t["name"] for t in d["topics"]] == [topic], d
+        partitions = {p["partition_index"]: p for p in d["topics"][0]["partitions"]}
+        assert sorted(partitions) == [0, 1], d
+        assert partitions[0]["partition_size"] == 0
+        assert partitions[1]["partition_size"] > 0
+        assert all(p["offset_lag"] == 0 and not p["is_future_key"] for p in partitions.values())
+        # Without partitions named: every partition of every topic, this one's included.
+        everything = admin.describe_log_dirs()[0]["log_dirs"][0]
+        mine = [t for t in everything["topics"] if t["name"] == topic]
+        assert len(mine) == 1 and len(mine[0]["partitions"]) == 2, everything
+    finally:
+        producer.close()
+        admin.close()

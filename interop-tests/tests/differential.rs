@@ -43,6 +43,8 @@ use sluice_interop_tests::TestBroker;
 
 #[path = "differential/admin.rs"]
 mod admin;
+#[path = "differential/cluster_admin.rs"]
+mod cluster_admin;
 #[path = "differential/configs.rs"]
 mod configs;
 #[path = "differential/txn_admin.rs"]
@@ -792,7 +794,10 @@ async fn run_scenario(scenario: &str, target: &Target, topic: &str) -> Transcrip
             if let Some(transcript) = configs::run(other, w, topic).await {
                 return transcript;
             }
-            match txn_admin::run(other, w, topic).await {
+            if let Some(transcript) = txn_admin::run(other, w, topic).await {
+                return transcript;
+            }
+            match cluster_admin::run(other, w, topic).await {
                 Some(transcript) => return transcript,
                 None => panic!("no scenario {other:?}"),
             }
@@ -850,6 +855,7 @@ fn sluice_answers_as_kafka_does() {
         .chain(admin::SCENARIOS)
         .chain(configs::SCENARIOS)
         .chain(txn_admin::SCENARIOS)
+        .chain(cluster_admin::SCENARIOS)
         .copied()
         // DIFFERENTIAL_ONLY=text runs only the scenarios whose name contains text.
         .filter(|s| std::env::var("DIFFERENTIAL_ONLY").map_or(true, |only| s.contains(&only)))

@@ -10,9 +10,9 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    FetchRequest, FetchResponse, MetadataRequest, MetadataResponse, ProduceRequest,
-    ProduceResponse, TopicName,
+    AlterPartitionReassignmentsRequest, ApiKey, ApiVersionsRequest, ApiVersionsResponse,
+    CreateTopicsRequest, CreateTopicsResponse, DescribeClusterResponse, FetchRequest,
+    FetchResponse, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
@@ -524,19 +524,19 @@ fn unknown_apis_and_unsupported_versions_close_the_connection() {
             .await;
         wire.expect_closed("api key 999").await;
 
-        // A known API at a version the broker does not advertise (Metadata v13 is not in
-        // 0..=12; its v12 body is sent).
+        // A known API at a version the broker does not advertise (AlterPartitionReassignments
+        // v1, Kafka 4's allow_replication_factor_change, is not in 0..=0).
         let mut wire = Wire::connect(addr).await;
-        let key = ApiKey::Metadata;
+        let key = ApiKey::AlterPartitionReassignments;
         wire.send(
             key as i16,
-            13,
-            key.request_header_version(12),
-            &MetadataRequest::default(),
-            12,
+            1,
+            key.request_header_version(1),
+            &AlterPartitionReassignmentsRequest::default(),
+            1,
         )
         .await;
-        wire.expect_closed("Metadata v13").await;
+        wire.expect_closed("AlterPartitionReassignments v1").await;
 
         let mut fresh = Wire::connect(addr).await;
         let response: MetadataResponse = fresh
@@ -750,6 +750,57 @@ fn fetch_with_an_unknown_isolation_level_is_refused() {
                 (error, high_watermark),
                 (NONE, 3),
                 "level {isolation_level}"
+            );
+        }
+    });
+}
+
+/// DescribeCluster as Sarama's `ClusterAdmin.DescribeCluster` writes it (Version V4_0_0_0 →
+/// v2, V3_7_0_0 → v1, older → v0): header v2 (flexible) with Sarama's client id, then the body
+/// bytes it encodes — include_cluster_authorized_operations false, endpoint type 1 (brokers,
+/// v1+), include_fenced_brokers true (v2), no tagged fields.
+#[test]
+fn describe_cluster_as_sarama_sends_it_is_answered() {
+    let broker = TestBroker::start();
+    let addr = broker.addr();
+    broker.block_on(async {
+        let mut wire = Wire::connect(addr).await;
+        for (version, body) in [(0i16, &[0u8, 0][..]), (1, &[0, 1, 0]), (2, &[0, 1, 1, 0])] {
+            let client_id = b"sluice-interop-sarama";
+            let mut frame = BytesMut::new();
+            frame.extend_from_slice(&60i16.to_be_bytes());
+            frame.extend_from_slice(&version.to_be_bytes());
+            frame.extend_from_slice(&(7 + i32::from(version)).to_be_bytes());
+            frame.extend_from_slice(&i16::try_from(client_id.len()).unwrap().to_be_bytes());
+            frame.extend_from_slice(client_id);
+            frame.extend_from_slice(&[0]); // the header's tagged fields
+            frame.extend_from_slice(body);
+            let mut sized = BytesMut::new();
+            sized.extend_from_slice(&i32::try_from(frame.len()).unwrap().to_be_bytes());
+            sized.extend_from_slice(&frame);
+            wire.write(&sized).await;
+            let r: DescribeClusterResponse = wire.receive(7 + i32::from(version), 1, version).await;
+            assert_eq!(r.error_code, NONE, "v{version}");
+            assert_eq!(r.endpoint_type, 1, "v{version}");
+            assert_eq!(r.cluster_id.as_str(), broker.broker().cluster_id());
+            assert_eq!(r.controller_id.0, broker.broker().node_id());
+            assert_eq!(r.cluster_authorized_operations, i32::MIN);
+            assert_eq!(r.brokers.len(), 1);
+            let node = &r.brokers[0];
+            assert_eq!(
+                (
+                    node.broker_id.0,
+                    node.host.as_str(),
+                    node.port,
+                    node.is_fenced
+                ),
+                (
+                    broker.broker().node_id(),
+                    "127.0.0.1",
+                    i32::from(addr.port()),
+                    false
+                ),
+                "v{version}: the advertised address of the listener"
             );
         }
     });

@@ -1,5 +1,6 @@
 //! DescribeGroups (key 15): state, protocol and members of each group; an unknown group is
-//! described as Dead, as Kafka does.
+//! described as Dead, as Kafka does — from v6 with GROUP_ID_NOT_FOUND and no authorized
+//! operations (KIP-1043).
 
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
@@ -7,10 +8,14 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{group_error_code, str_bytes};
 use crate::broker::Broker;
+use crate::group::{GroupError, GroupState};
 use crate::session::RequestContext;
 
-/// READ, DELETE and DESCRIBE on a group: all allowed, there are no ACLs.
-const ALL_GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+/// READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS and ALTER_CONFIGS on a group: all allowed, there
+/// are no ACLs, as Kafka without an authorizer reports.
+const ALL_GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11);
+/// The version that reports an unknown group as GROUP_ID_NOT_FOUND.
+const NOT_FOUND_FIRST_VERSION: i16 = 6;
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub async fn handle(
@@ -46,11 +51,19 @@ pub async fn handle(
                             .with_member_assignment(m.assignment)
                     })
                     .collect();
-                DescribedGroup::default()
+                let described = DescribedGroup::default()
                     .with_group_id(GroupId(str_bytes(&d.group_id)))
                     .with_group_state(StrBytes::from_static_str(d.state.name()))
                     .with_protocol_type(str_bytes(&d.protocol_type))
-                    .with_protocol_data(str_bytes(&d.protocol_name))
+                    .with_protocol_data(str_bytes(&d.protocol_name));
+                // Dead is what the coordinator says of a group it does not have.
+                if version >= NOT_FOUND_FIRST_VERSION && d.state == GroupState::Dead {
+                    let message = format!("Group {} not found.", d.group_id);
+                    return described
+                        .with_error_code(group_error_code(GroupError::GroupIdNotFound))
+                        .with_error_message(Some(str_bytes(&message)));
+                }
+                described
                     .with_members(members)
                     .with_authorized_operations(operations)
             })

@@ -1,4 +1,6 @@
-//! ListGroups (key 16): every group, optionally filtered by state (v4+).
+//! ListGroups (key 16): every group, optionally filtered by state (v4+) and by type (v5+).
+//! Every group is a classic group (JoinGroup/SyncGroup): a filter of types without
+//! "classic" lists none.
 
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
@@ -7,6 +9,9 @@ use kafka_protocol::protocol::StrBytes;
 use super::{group_error_code, str_bytes};
 use crate::broker::Broker;
 use crate::session::RequestContext;
+
+/// Kafka's name of the classic group protocol's type.
+const CLASSIC: &str = "classic";
 
 pub async fn handle(
     broker: &Broker,
@@ -25,6 +30,15 @@ pub async fn handle(
                 .iter()
                 .any(|s| s.as_str().eq_ignore_ascii_case(state_name))
     };
+    // Kafka compares the types case-insensitively too.
+    let classic_wanted = request.types_filter.is_empty()
+        || request
+            .types_filter
+            .iter()
+            .any(|t| t.as_str().eq_ignore_ascii_case(CLASSIC));
+    if version >= 5 && !classic_wanted {
+        return ListGroupsResponse::default();
+    }
     let groups = listings
         .into_iter()
         .filter(|g| version < 4 || wanted(g.state.name()))
@@ -32,8 +46,13 @@ pub async fn handle(
             let listed = ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(&g.group_id)))
                 .with_protocol_type(str_bytes(&g.protocol_type));
-            if version >= 4 {
+            let listed = if version >= 4 {
                 listed.with_group_state(StrBytes::from_static_str(g.state.name()))
+            } else {
+                listed
+            };
+            if version >= 5 {
+                listed.with_group_type(StrBytes::from_static_str(CLASSIC))
             } else {
                 listed
             }

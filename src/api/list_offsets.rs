@@ -1,5 +1,7 @@
 //! ListOffsets (key 2): earliest (-2, and -4 "earliest local"), latest (-1), max
-//! timestamp (-3), or the first record at or after a timestamp.
+//! timestamp (-3), the latest tiered offset (-5, v9+: nothing is tiered, so -1 as Kafka
+//! answers without remote storage), or the first record at or after a timestamp. v10 only
+//! adds a timeout for remote lookups, which never happen here.
 //!
 //! As in Kafka's `UnifiedLog.fetchOffsetByTimestamp`, a timestamp lookup finds the first
 //! batch whose max timestamp reaches the target, by batch headers and the time index, then
@@ -25,6 +27,7 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
 
 pub async fn handle(
     broker: &Broker,
@@ -49,6 +52,8 @@ pub async fn handle(
         {
             let mut response = if asked[&p.partition_index] > 1 {
                 failed(p.partition_index, ResponseError::InvalidRequest)
+            } else if version < first_version_of(p.timestamp) {
+                failed(p.partition_index, ResponseError::UnsupportedVersion)
             } else {
                 list_partition(broker, t.name.as_str(), p, read_committed).await
             };
@@ -64,6 +69,17 @@ pub async fn handle(
         );
     }
     ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// The first version that may ask for a special timestamp, as Kafka 4 checks: an older one
+/// gets UNSUPPORTED_VERSION for that partition.
+fn first_version_of(timestamp: i64) -> i16 {
+    match timestamp {
+        MAX_TIMESTAMP => 7,
+        EARLIEST_LOCAL => 8,
+        LATEST_TIERED => 9,
+        _ => 0,
+    }
 }
 
 fn answer(index: i32, found: Option<FoundOffset>) -> ListOffsetsPartitionResponse {
@@ -108,6 +124,17 @@ async fn list_partition(
                 },
             );
         }
+    }
+    if request.timestamp == LATEST_TIERED {
+        let known = broker
+            .topics()
+            .get(topic)
+            .is_some_and(|t| t.partition(index).is_some());
+        return if known {
+            answer(index, None)
+        } else {
+            failed(index, ResponseError::UnknownTopicOrPartition)
+        };
     }
     let spec = match request.timestamp {
         LATEST => OffsetSpec::Latest { read_committed },

@@ -19,6 +19,7 @@ use fetch_memory::FetchMemory;
 pub mod append;
 pub mod config_admin;
 pub mod fetch_memory;
+pub mod log_dirs;
 pub mod markers;
 pub mod offsets;
 pub mod producers;

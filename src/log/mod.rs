@@ -8,6 +8,7 @@
 mod active;
 mod batch_info;
 mod by_timestamp;
+pub mod disk_space;
 mod files;
 mod flush;
 mod index_file;

@@ -16,6 +16,8 @@ import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -27,11 +29,15 @@ import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.ConsumerGroupListing;
 import org.apache.kafka.clients.admin.CreateTopicsResult;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.DescribeTopicsOptions;
+import org.apache.kafka.clients.admin.LogDirDescription;
 import org.apache.kafka.clients.admin.MemberDescription;
+import org.apache.kafka.clients.admin.NewPartitionReassignment;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.RecordsToDelete;
+import org.apache.kafka.clients.admin.ReplicaInfo;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -39,6 +45,7 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.ElectionType;
 import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.Node;
@@ -46,9 +53,11 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.errors.ElectionNotNeededException;
+import org.apache.kafka.common.errors.InvalidReplicaAssignmentException;
+import org.apache.kafka.common.errors.NoReassignmentInProgressException;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
-import org.apache.kafka.common.errors.UnsupportedVersionException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.DisplayName;
@@ -304,16 +313,93 @@ class AdminTest {
     return out;
   }
 
-  /*
-   * DescribeLogDirs (API key 35) is not among the APIs Sluice advertises, so the client refuses
-   * to send it and fails the node's future itself.
-   */
   @Test
-  @DisplayName("admin describeLogDirs: UnsupportedVersionException (Sluice has no DescribeLogDirs)")
+  @DisplayName("admin describeLogDirs: one log dir (/memory), bytes per partition, space unknown")
   void describeLogDirs() throws Exception {
+    String name = broker.unique("java-log-dirs");
+    get(admin.createTopics(List.of(new NewTopic(name, 2, (short) 1))).all());
+    produce(name, 1, 3);
     int node = theNode().id();
-    Throwable thrown = failure(admin.describeLogDirs(List.of(node)).allDescriptions());
-    assertEquals(UnsupportedVersionException.class, thrown.getClass());
-    assertEquals("The node does not support DESCRIBE_LOG_DIRS", thrown.getMessage());
+    Map<String, LogDirDescription> dirs = get(admin.describeLogDirs(List.of(node)).allDescriptions()).get(node);
+    assertEquals(Set.of("/memory"), dirs.keySet());
+    LogDirDescription dir = dirs.get("/memory");
+    assertEquals(null, dir.error());
+    // Sluice runs in memory here: Kafka's -1 for a space it does not know.
+    assertEquals(OptionalLong.empty(), dir.totalBytes());
+    assertEquals(OptionalLong.empty(), dir.usableBytes());
+    ReplicaInfo empty = dir.replicaInfos().get(new TopicPartition(name, 0));
+    ReplicaInfo written = dir.replicaInfos().get(new TopicPartition(name, 1));
+    assertEquals(0, empty.size());
+    assertTrue(written.size() > 0, "size of the written partition: " + written.size());
+    assertEquals(0, written.offsetLag());
+    assertFalse(written.isFuture());
+  }
+
+  @Test
+  @DisplayName("admin electLeaders: ELECTION_NOT_NEEDED per partition, unknown ones UNKNOWN_TOPIC_OR_PARTITION")
+  void electLeaders() throws Exception {
+    String name = broker.unique("java-elect");
+    get(admin.createTopics(List.of(new NewTopic(name, 2, (short) 1))).all());
+    TopicPartition p0 = new TopicPartition(name, 0);
+    TopicPartition missing = new TopicPartition(name, 9);
+    for (ElectionType type : ElectionType.values()) {
+      Map<TopicPartition, Optional<Throwable>> result =
+          get(admin.electLeaders(type, Set.of(p0, missing)).partitions());
+      assertEquals(Set.of(p0, missing), result.keySet(), type.toString());
+      assertInstanceOf(ElectionNotNeededException.class, result.get(p0).orElseThrow(), type.toString());
+      assertInstanceOf(
+          UnknownTopicOrPartitionException.class, result.get(missing).orElseThrow(), type.toString());
+    }
+    // Every partition: none needs an election, so none is listed.
+    assertEquals(Map.of(), get(admin.electLeaders(ElectionType.PREFERRED, null).partitions()));
+  }
+
+  @Test
+  @DisplayName("admin partition reassignments: none in progress; another broker refused")
+  void partitionReassignments() throws Exception {
+    String name = broker.unique("java-reassign");
+    get(admin.createTopics(List.of(new NewTopic(name, 1, (short) 1))).all());
+    TopicPartition p0 = new TopicPartition(name, 0);
+    int node = theNode().id();
+    assertEquals(Map.of(), get(admin.listPartitionReassignments().reassignments()));
+    assertEquals(Map.of(), get(admin.listPartitionReassignments(Set.of(p0)).reassignments()));
+    // To this node alone: nothing to move.
+    get(
+        admin
+            .alterPartitionReassignments(
+                Map.of(p0, Optional.of(new NewPartitionReassignment(List.of(node)))))
+            .all());
+    Throwable refused =
+        failure(
+            admin
+                .alterPartitionReassignments(
+                    Map.of(p0, Optional.of(new NewPartitionReassignment(List.of(node + 42)))))
+                .all());
+    assertInstanceOf(InvalidReplicaAssignmentException.class, refused);
+    Throwable cancelled = failure(admin.alterPartitionReassignments(Map.of(p0, Optional.empty())).all());
+    assertInstanceOf(NoReassignmentInProgressException.class, cancelled);
+  }
+
+  @Test
+  @DisplayName("admin describeTopics through DescribeTopicPartitions, 2 partitions a page")
+  void describeTopicsInPages() throws Exception {
+    String a = broker.unique("java-pages-a");
+    String b = broker.unique("java-pages-b");
+    get(admin.createTopics(List.of(new NewTopic(a, 5, (short) 1), new NewTopic(b, 1, (short) 1))).all());
+    Map<String, TopicDescription> described =
+        get(
+            admin
+                .describeTopics(
+                    List.of(a, b), new DescribeTopicsOptions().partitionSizeLimitPerResponse(2))
+                .allTopicNames());
+    assertEquals(Set.of(a, b), described.keySet());
+    assertEquals(
+        List.of(0, 1, 2, 3, 4),
+        described.get(a).partitions().stream().map(TopicPartitionInfo::partition).toList());
+    assertEquals(
+        List.of(0), described.get(b).partitions().stream().map(TopicPartitionInfo::partition).toList());
+    Throwable missing =
+        failure(admin.describeTopics(List.of(a + "-missing")).topicNameValues().get(a + "-missing"));
+    assertInstanceOf(UnknownTopicOrPartitionException.class, missing);
   }
 }

@@ -11,8 +11,12 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -41,6 +45,8 @@ class KafkaToolsTest {
   private static final String GROUPS = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand";
   private static final String OFFSETS = "org.apache.kafka.tools.GetOffsetShell";
   private static final String CONFIGS = "org.apache.kafka.tools.ConfigCommand";
+  private static final String LOG_DIRS = "org.apache.kafka.tools.LogDirsCommand";
+  private static final String LEADER_ELECTION = "org.apache.kafka.tools.LeaderElectionCommand";
   private static final String PRODUCER_PERF = "org.apache.kafka.tools.ProducerPerformance";
   private static final String CONSUMER_PERF = "org.apache.kafka.tools.ConsumerPerformance";
 
@@ -291,6 +297,53 @@ class KafkaToolsTest {
     assertEquals(
         List.of(topic + ":1:4"),
         ok(OFFSETS, "--topic", topic, "--partitions", "1", "--time", "-1").outLines());
+  }
+
+  @Test
+  @DisplayName("kafka-log-dirs --describe: the /memory dir with each partition's bytes, lag 0")
+  void logDirs() throws Exception {
+    String topic = broker.unique("cli-log-dirs");
+    Clients.createTopic(broker, topic, 2);
+    Tools.Result r = ok(LOG_DIRS, "--describe", "--topic-list", topic);
+    List<String> lines = r.outLines();
+    assertEquals(
+        List.of(
+            "Querying brokers for log directories information",
+            "Received log directory information from brokers 0"),
+        lines.subList(0, 2));
+    // The JSON's keys and partitions come out of hash maps: compared as a tree, partitions as a set.
+    JsonNode json = new ObjectMapper().readTree(lines.get(2));
+    assertEquals(1, json.get("version").asInt());
+    assertEquals(1, json.get("brokers").size());
+    JsonNode node = json.get("brokers").get(0);
+    assertEquals(0, node.get("broker").asInt());
+    assertEquals(1, node.get("logDirs").size());
+    JsonNode dir = node.get("logDirs").get(0);
+    assertEquals("/memory", dir.get("logDir").asText());
+    assertTrue(dir.get("error").isNull(), "error: " + dir.get("error"));
+    Set<String> partitions = new TreeSet<>();
+    dir.get("partitions")
+        .forEach(
+            p ->
+                partitions.add(
+                    p.get("partition").asText() + " size=" + p.get("size").asLong() + " lag="
+                        + p.get("offsetLag").asLong() + " future=" + p.get("isFuture").asBoolean()));
+    assertEquals(
+        Set.of(
+            topic + "-0 size=0 lag=0 future=false", topic + "-1 size=0 lag=0 future=false"),
+        partitions);
+  }
+
+  @Test
+  @DisplayName("kafka-leader-election --election-type preferred: no election needed")
+  void leaderElection() throws Exception {
+    String topic = broker.unique("cli-elect");
+    Clients.createTopic(broker, topic, 2);
+    Tools.Result r =
+        ok(LEADER_ELECTION, "--election-type", "preferred", "--topic", topic, "--partition", "1");
+    assertEquals(List.of("Valid replica already elected for partitions " + topic + "-1"), r.outLines());
+    Tools.Result all = ok(LEADER_ELECTION, "--election-type", "unclean", "--all-topic-partitions");
+    assertEquals(List.of(), all.outLines());
   }
 
   @Test
