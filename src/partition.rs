@@ -18,6 +18,7 @@ use crate::producer_state::{
 use crate::record::batch::{self as record_batch, BatchHeader};
 use crate::record::find::RecordAt;
 
+mod cleaning;
 mod producers;
 mod producers_view;
 mod transactions;
@@ -155,6 +156,8 @@ pub struct Partition {
     opener: Mutex<Option<LogOpener>>,
     high_watermark: watch::Sender<i64>,
     durable_first: Option<Arc<DurableFirst>>,
+    /// The dirty ratio the cleaner last saw (`f64` bits; NaN: never looked at).
+    dirty_ratio: std::sync::atomic::AtomicU64,
 }
 
 impl Partition {
@@ -181,6 +184,7 @@ impl Partition {
             opener: Mutex::new(opener),
             high_watermark,
             durable_first: None,
+            dirty_ratio: std::sync::atomic::AtomicU64::new(f64::NAN.to_bits()),
         }
     }
 

@@ -62,6 +62,8 @@ pub struct MemoryLog {
     size_bytes: u64,
     /// Where the cleaner's last pass stopped.
     cleaned_offset: i64,
+    /// When the earliest tombstone the last pass kept passes the delete horizon.
+    tombstone_horizon_ms: Option<i64>,
 }
 
 impl MemoryLog {

@@ -97,6 +97,9 @@ pub struct SegmentedLog {
     clean_marker: bool,
     /// Where the cleaner's last pass stopped (compacted topics); persisted after each pass.
     cleaned_offset: i64,
+    /// When the earliest tombstone the last pass kept passes the delete horizon; `None`
+    /// when it kept none. Not persisted: after a restart, a pass looks once.
+    tombstone_horizon_ms: Option<i64>,
 }
 
 impl SegmentedLog {
@@ -140,6 +143,7 @@ impl SegmentedLog {
             dir_changes_synced: 0,
             clean_marker: false,
             cleaned_offset: files::read_cleaned_offset(dir),
+            tombstone_horizon_ms: Some(i64::MIN),
         };
         let first_base = log.first_base();
         // Only a checkpoint that proves itself may move the start past the end (and so empty

@@ -25,6 +25,7 @@ pub struct StoredRecord<'a> {
     pub bytes: &'a [u8],
     pub offset_delta: i32,
     pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
     /// A null value: a tombstone.
     pub tombstone: bool,
 }
@@ -82,6 +83,7 @@ pub fn split_records(records: &[u8], count: i32) -> Result<Vec<StoredRecord<'_>>
             bytes: &records[start..end],
             offset_delta,
             key,
+            value,
             tombstone: value.is_none(),
         });
         at = end;

@@ -26,7 +26,10 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use uuid::Uuid;
 
-pub use config::{ConfigEntry, ConfigValueType, InvalidConfig, TopicConfig, TopicDefaults};
+pub use config::{
+    cleanup_policy_default, CompactionConfig, ConfigEntry, ConfigValueType, InvalidConfig,
+    TopicConfig, TopicDefaults,
+};
 pub use errors::{validate_name, CreateError, PartitionsError};
 pub use metadata::{MemoryStore, MetadataRecord, MetadataStore, TopicDefinition};
 

@@ -32,6 +32,8 @@ mod throttle;
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 pub use offset_map::{OffsetMap, SLOT_BYTES};
 pub use throttle::Throttle;
@@ -65,7 +67,7 @@ impl CleanJob {
 
 /// What a pass is told by its topic and partition, read afresh for every pass (topic
 /// configs may change between passes).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CleanParams {
     pub now_ms: i64,
     /// Nothing at or past it is cleaned: a transaction open there may still abort.
@@ -82,9 +84,22 @@ pub struct CleanParams {
     pub decompressed_max_bytes: u64,
     /// The most memory the offset map may take (`log_cleaner_dedupe_buffer_bytes`).
     pub dedupe_buffer_bytes: usize,
+    /// Set at shutdown: a pass in progress gives up (`Interrupted`), leaving nothing behind.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl CleanParams {
+    /// `Interrupted` once the broker is stopping.
+    pub(crate) fn check_stop(&self) -> io::Result<()> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "the cleaner is stopping",
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether a transactional data batch of `producer_id` at `offset` was aborted.
     fn is_aborted(&self, producer_id: i64, offset: i64) -> bool {
         self.aborted
@@ -105,6 +120,9 @@ pub struct Cleanable {
     pub dirty_bytes: u64,
     /// The oldest dirty data waited longer than `max.compaction.lag.ms`.
     pub max_lag_exceeded: bool,
+    /// A cleaned segment holds tombstones past the delete horizon: a pass removes them even
+    /// with nothing dirty (as Kafka cleans logs whose delete horizon has passed).
+    pub tombstones_due: bool,
 }
 
 impl Cleanable {
@@ -121,7 +139,8 @@ impl Cleanable {
     /// Whether a pass should run: there is dirty data, and enough of it (or it waited
     /// past `max.compaction.lag.ms`).
     pub fn due(&self, min_ratio: f64) -> bool {
-        self.dirty_bytes > 0 && (self.max_lag_exceeded || self.dirty_ratio() >= min_ratio)
+        self.tombstones_due
+            || (self.dirty_bytes > 0 && (self.max_lag_exceeded || self.dirty_ratio() >= min_ratio))
     }
 }
 
@@ -138,6 +157,8 @@ pub struct CleanStats {
     pub records_removed: u64,
     /// Where the pass stopped: the next pass's dirty part starts here.
     pub cleaned_to: i64,
+    /// When the earliest tombstone the pass kept passes the delete horizon, if it kept any.
+    pub tombstone_horizon_ms: Option<i64>,
 }
 
 /// Adds the keyed records of one stored batch to the map; false when the map filled up
@@ -177,12 +198,14 @@ pub(crate) enum Kept {
 }
 
 /// Cleans one stored batch against the map. `keep_tombstones`: its segment is not past the
-/// delete horizon.
+/// delete horizon. Sets `tombstones_kept` when what stays holds a tombstone or an ABORT
+/// marker a later pass must come back for.
 pub(crate) fn clean_batch(
     bytes: &[u8],
     map: &OffsetMap,
     params: &CleanParams,
     keep_tombstones: bool,
+    tombstones_kept: &mut bool,
 ) -> io::Result<Kept> {
     let batch = BatchHeader::parse(bytes).map_err(invalid)?;
     let count = u64::try_from(batch.record_count()).unwrap_or(0);
@@ -190,11 +213,11 @@ pub(crate) fn clean_batch(
         && params.producer_last_offsets.get(&batch.producer_id()) == Some(&batch.last_offset());
     if batch.is_control() {
         let abort = matches!(control_record_type(&batch), Ok(ControlRecordType::Abort));
-        return Ok(if abort && !keep_tombstones && !last_of_producer {
-            Kept::Nothing { removed: count }
-        } else {
-            Kept::All
-        });
+        if abort && !keep_tombstones && !last_of_producer {
+            return Ok(Kept::Nothing { removed: count });
+        }
+        *tombstones_kept |= abort && keep_tombstones;
+        return Ok(Kept::All);
     }
     let aborted =
         batch.is_transactional() && params.is_aborted(batch.producer_id(), batch.base_offset());
@@ -213,6 +236,7 @@ pub(crate) fn clean_batch(
             .copied()
             .collect()
     };
+    *tombstones_kept |= kept.iter().any(|r| r.tombstone);
     let removed = (all.len() - kept.len()) as u64;
     if removed == 0 {
         return Ok(Kept::All);

@@ -19,7 +19,7 @@ impl Throttle {
     pub fn new(bytes_per_second: f64) -> Throttle {
         Throttle {
             bytes_per_second,
-            window: Mutex::new((Instant::now(), 0.0)),
+            window: Mutex::new((crate::clock::monotonic_now(), 0.0)),
         }
     }
 
@@ -39,7 +39,7 @@ impl Throttle {
             let elapsed = started.elapsed();
             let due = Duration::from_secs_f64(*counted / self.bytes_per_second);
             if elapsed >= WINDOW && due <= elapsed {
-                *started = Instant::now();
+                *started = crate::clock::monotonic_now();
                 *counted = 0.0;
             }
             due.saturating_sub(elapsed)
@@ -57,14 +57,14 @@ mod tests {
     #[test]
     fn holds_the_caller_to_the_rate() {
         let throttle = Throttle::new(1_000_000.0);
-        let started = Instant::now();
+        let started = crate::clock::monotonic_now();
         for _ in 0..4 {
             throttle.account(50_000);
         }
         // 200 KB at 1 MB/s: 200 ms.
         assert!(started.elapsed() >= Duration::from_millis(190));
         let free = Throttle::new(0.0);
-        let started = Instant::now();
+        let started = crate::clock::monotonic_now();
         free.account(1 << 30);
         assert!(started.elapsed() < Duration::from_millis(50));
     }

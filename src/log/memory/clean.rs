@@ -59,6 +59,10 @@ impl MemoryLog {
             cleanable.end = batch.meta.last_offset + 1;
             taken.push(batch);
         }
+        cleanable.tombstones_due = cleanable.clean_bytes > 0
+            && self
+                .tombstone_horizon_ms
+                .is_some_and(|horizon| horizon <= params.now_ms);
         if !cleanable.due(params.min_cleanable_dirty_ratio) {
             return (cleanable, None);
         }
@@ -103,6 +107,7 @@ impl MemoryLog {
             }
         }
         self.cleaned_offset = self.cleaned_offset.max(cleaned.stats.cleaned_to);
+        self.tombstone_horizon_ms = cleaned.stats.tombstone_horizon_ms;
         let mut max = i64::MIN;
         for batch in &mut self.batches {
             max = max.max(batch.meta.max_timestamp);
@@ -147,13 +152,25 @@ impl MemoryJob {
             if meta.base_offset >= stats.cleaned_to {
                 break;
             }
-            let keep_tombstones = cleaned_ms.map_or(true, |at| {
-                params.now_ms < at.saturating_add(params.delete_retention_ms)
-            });
+            params.check_stop()?;
+            let keep_tombstones = cleaned_ms
+                .is_none_or(|at| params.now_ms < at.saturating_add(params.delete_retention_ms));
             throttle.account(bytes.len());
             stats.bytes_read += bytes.len() as u64;
             stats.bytes_before += bytes.len() as u64;
-            match clean_batch(bytes, &map, params, keep_tombstones)? {
+            let mut tombstones_kept = false;
+            let kept = clean_batch(bytes, &map, params, keep_tombstones, &mut tombstones_kept)?;
+            if tombstones_kept {
+                let horizon = cleaned_ms
+                    .unwrap_or(params.now_ms)
+                    .saturating_add(params.delete_retention_ms);
+                stats.tombstone_horizon_ms = Some(
+                    stats
+                        .tombstone_horizon_ms
+                        .map_or(horizon, |h| h.min(horizon)),
+                );
+            }
+            match kept {
                 Kept::All => stats.bytes_after += bytes.len() as u64,
                 Kept::Rebuilt { bytes, removed } => {
                     stats.records_removed += removed;

@@ -140,6 +140,11 @@ impl SegmentedLog {
             }
             cleanable.end = next;
         }
+        // Unknown after a restart (`i64::MIN`): looked at once.
+        cleanable.tombstones_due = cleanable.clean_bytes > 0
+            && self
+                .tombstone_horizon_ms
+                .is_some_and(|horizon| horizon <= params.now_ms);
         Ok(cleanable)
     }
 
@@ -165,6 +170,7 @@ impl SegmentedLog {
             }
         }
         self.cleaned_offset = self.cleaned_offset.max(cleaned.stats.cleaned_to);
+        self.tombstone_horizon_ms = cleaned.stats.tombstone_horizon_ms;
         Ok(cleaned.stats)
     }
 }
@@ -211,7 +217,7 @@ impl SegmentsJob {
                 break;
             }
             let mut complete = true;
-            for_each_batch(segment, throttle, &mut stats, |bytes| {
+            for_each_batch(segment, params, throttle, &mut stats, |bytes| {
                 complete = complete && map_batch(&bytes, &mut map, params)?;
                 Ok(())
             })?;
@@ -220,7 +226,7 @@ impl SegmentsJob {
             }
             stats.cleaned_to = segment.end_offset;
         }
-        if stats.cleaned_to <= self.first_dirty {
+        if stats.cleaned_to <= self.first_dirty && span > 0 {
             tracing::warn!(
                 dir = %self.dir.display(),
                 dedupe_buffer_bytes = params.dedupe_buffer_bytes,
@@ -270,20 +276,22 @@ impl SegmentsJob {
         let mut size = 0u64;
         let mut max_timestamp = i64::MIN;
         let mut removed = 0;
-        for_each_batch(segment, throttle, stats, |bytes| {
-            let kept = match clean_batch(&bytes, map, params, keep_tombstones)? {
-                Kept::All => Some(bytes.to_vec()),
-                Kept::Rebuilt { bytes, removed: r } => {
-                    removed += r;
-                    changed = true;
-                    Some(bytes)
-                }
-                Kept::Nothing { removed: r } => {
-                    removed += r;
-                    changed = true;
-                    None
-                }
-            };
+        let mut tombstones_kept = false;
+        for_each_batch(segment, params, throttle, stats, |bytes| {
+            let kept =
+                match clean_batch(&bytes, map, params, keep_tombstones, &mut tombstones_kept)? {
+                    Kept::All => Some(bytes.to_vec()),
+                    Kept::Rebuilt { bytes, removed: r } => {
+                        removed += r;
+                        changed = true;
+                        Some(bytes)
+                    }
+                    Kept::Nothing { removed: r } => {
+                        removed += r;
+                        changed = true;
+                        None
+                    }
+                };
             if let Some(kept) = kept {
                 let info = BatchInfo::parse(size, &kept)?;
                 max_timestamp = max_timestamp.max(info.max_timestamp);
@@ -294,19 +302,32 @@ impl SegmentsJob {
             Ok(())
         })?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
+        // The delete horizon counts from a segment's first cleaning: a first cleaning
+        // stamps the broker's time, a later one keeps the stamp.
+        let (stamp, stamp_ms) = if segment.previously_cleaned {
+            (segment.modified, modified_ms)
+        } else {
+            let ms = u64::try_from(params.now_ms).unwrap_or(0);
+            (UNIX_EPOCH + Duration::from_millis(ms), params.now_ms)
+        };
+        if tombstones_kept {
+            let horizon = stamp_ms.saturating_add(params.delete_retention_ms);
+            stats.tombstone_horizon_ms = Some(
+                stats
+                    .tombstone_horizon_ms
+                    .map_or(horizon, |h| h.min(horizon)),
+            );
+        }
         if !changed {
             drop(file);
             files::remove_if_present(&cleaned_path)?;
+            if !segment.previously_cleaned {
+                // Cleaned now, though nothing changed: the stamp still says since when.
+                segment.log.set_modified(stamp)?;
+            }
             return Ok(None);
         }
         file.sync_all()?;
-        // The delete horizon counts from a segment's first cleaning: a first cleaning
-        // stamps the broker's time, a later one keeps the stamp.
-        let stamp = if segment.previously_cleaned {
-            segment.modified
-        } else {
-            UNIX_EPOCH + Duration::from_millis(u64::try_from(params.now_ms).unwrap_or(0))
-        };
         file.set_modified(stamp)?;
         drop(file);
         let swap_path = cleaner_path(&self.dir, segment.base, SWAP_SUFFIX);
@@ -329,12 +350,14 @@ impl SegmentsJob {
 /// Visits every batch of a segment, read a chunk at a time through the throttle.
 fn for_each_batch(
     segment: &ToClean,
+    params: &CleanParams,
     throttle: &Throttle,
     stats: &mut CleanStats,
     mut visit: impl FnMut(Bytes) -> io::Result<()>,
 ) -> io::Result<()> {
     let mut position = 0u64;
     while position < segment.size {
+        params.check_stop()?;
         let mut budget = READ_CHUNK_BYTES;
         let mut chunks = Vec::new();
         read_batches(
