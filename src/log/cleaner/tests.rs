@@ -62,6 +62,10 @@ fn contents(log: &dyn Log) -> BTreeMap<i64, (String, Option<String>)> {
                 let header = BatchHeader::parse_checked(&batch).expect("a valid CRC");
                 assert!(header.base_offset() > last_end, "offsets go forward");
                 last_end = header.last_offset();
+                if header.is_control() {
+                    next = header.last_offset() + 1;
+                    continue;
+                }
                 for_each_record(&header, 1 << 24, |r| {
                     let key = String::from_utf8(r.key.unwrap().to_vec()).unwrap();
                     let value = r.value.map(|v| String::from_utf8(v.to_vec()).unwrap());
@@ -380,4 +384,104 @@ fn the_model_test_removes_records() {
     let sealed_held = held.keys().filter(|&&o| o < active).count();
     assert_eq!(sealed_held, 5, "one record per key in the sealed part");
     assert_eq!(held.len() as i64, 5 + (200 - active));
+}
+
+/// Sets a batch's producer fields (and the transactional bit) and its CRC.
+fn with_producer(batch: Bytes, producer_id: i64, transactional: bool) -> Bytes {
+    let mut bytes = batch.to_vec();
+    bytes[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    bytes[51..53].copy_from_slice(&0i16.to_be_bytes());
+    bytes[53..57].copy_from_slice(&0i32.to_be_bytes());
+    if transactional {
+        let attributes = i16::from_be_bytes([bytes[21], bytes[22]]) | 0x10;
+        bytes[21..23].copy_from_slice(&attributes.to_be_bytes());
+    }
+    crate::record::validate::refresh_crc(&mut bytes);
+    Bytes::from(bytes)
+}
+
+/// Aborted transactions' records go at the first pass, their ABORT marker once past the
+/// delete horizon; COMMIT markers and committed records stay; a producer's last batch stays,
+/// empty, when all its records are superseded.
+#[test]
+fn aborted_records_go_and_a_producers_last_batch_stays_empty() {
+    use crate::record::control::{end_transaction_batch, EndTransactionMarker, TransactionResult};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::manual(START_MS);
+    let mut log = open_with(dir.path(), &clock, 1);
+    let one = |key: &str, value: &str| vec![(key.to_string(), Some(value.to_string()))];
+    let marker = |producer_id: i64, result: TransactionResult| {
+        let marker = EndTransactionMarker {
+            result,
+            coordinator_epoch: 0,
+        };
+        Bytes::from(end_transaction_batch(producer_id, 0, 0, START_MS, marker))
+    };
+    let batches = [
+        with_producer(keyed_batch(0, &one("t", "aborted"), 0, START_MS), 7, true),
+        marker(7, TransactionResult::Abort),
+        with_producer(keyed_batch(2, &one("a", "committed"), 3, START_MS), 8, true),
+        marker(8, TransactionResult::Commit),
+        with_producer(
+            keyed_batch(4, &one("b", "idempotent"), 0, START_MS),
+            9,
+            false,
+        ),
+        keyed_batch(5, &one("b", "plain"), 0, START_MS),
+        keyed_batch(6, &one("z", "active"), 0, START_MS),
+    ];
+    for (offset, bytes) in batches.into_iter().enumerate() {
+        let offset = offset as i64;
+        let meta = BatchMeta {
+            base_offset: offset,
+            last_offset: offset,
+            max_timestamp: START_MS,
+            leader_epoch: 0,
+        };
+        log.append(bytes, meta).unwrap();
+    }
+    let run = |log: &mut Box<dyn Log>, now_ms: i64| {
+        let mut p = params(now_ms);
+        p.aborted = vec![(7, 0, 1)];
+        p.producer_last_offsets = [(9, 4)].into_iter().collect();
+        let (_, job) = log.clean_job(&p).unwrap();
+        let cleaned = job.unwrap().run(&p, &Throttle::new(0.0)).unwrap();
+        log.install_cleaned(cleaned).unwrap();
+    };
+    // (base offset, record count, control) of every stored batch.
+    let stored = |log: &Box<dyn Log>| -> Vec<(i64, i32, bool)> {
+        let mut out = Vec::new();
+        for chunk in log.read(0, 1 << 20, true).unwrap() {
+            for batch in split_batches(&chunk).unwrap() {
+                let h = BatchHeader::parse_checked(&batch).unwrap();
+                assert_eq!(h.last_offset(), h.base_offset(), "offsets are kept");
+                out.push((h.base_offset(), h.record_count(), h.is_control()));
+            }
+        }
+        out
+    };
+    run(&mut log, START_MS);
+    assert_eq!(
+        stored(&log),
+        vec![
+            (1, 1, true),
+            (2, 1, false),
+            (3, 1, true),
+            (4, 0, false),
+            (5, 1, false),
+            (6, 1, false)
+        ]
+    );
+    clock.advance_ms(RETENTION_MS + 1);
+    run(&mut log, clock.now_ms());
+    assert_eq!(
+        stored(&log),
+        vec![
+            (2, 1, false),
+            (3, 1, true),
+            (4, 0, false),
+            (5, 1, false),
+            (6, 1, false)
+        ]
+    );
 }
