@@ -449,7 +449,7 @@ fn aborted_records_go_and_a_producers_last_batch_stays_empty() {
         log.install_cleaned(cleaned).unwrap();
     };
     // (base offset, record count, control) of every stored batch.
-    let stored = |log: &Box<dyn Log>| -> Vec<(i64, i32, bool)> {
+    let stored = |log: &dyn Log| -> Vec<(i64, i32, bool)> {
         let mut out = Vec::new();
         for chunk in log.read(0, 1 << 20, true).unwrap() {
             for batch in split_batches(&chunk).unwrap() {
@@ -462,7 +462,7 @@ fn aborted_records_go_and_a_producers_last_batch_stays_empty() {
     };
     run(&mut log, START_MS);
     assert_eq!(
-        stored(&log),
+        stored(log.as_ref()),
         vec![
             (1, 1, true),
             (2, 1, false),
@@ -475,7 +475,7 @@ fn aborted_records_go_and_a_producers_last_batch_stays_empty() {
     clock.advance_ms(RETENTION_MS + 1);
     run(&mut log, clock.now_ms());
     assert_eq!(
-        stored(&log),
+        stored(log.as_ref()),
         vec![
             (2, 1, false),
             (3, 1, true),
