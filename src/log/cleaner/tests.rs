@@ -485,3 +485,41 @@ fn aborted_records_go_and_a_producers_last_batch_stays_empty() {
         ]
     );
 }
+
+/// A pass stops before the segment holding the last stable offset, and before the first
+/// segment younger than `min.compaction.lag.ms`.
+#[test]
+fn the_last_stable_offset_and_the_compaction_lag_bound_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::manual(START_MS);
+    let mut log = open_with(dir.path(), &clock, 1);
+    // Key "a" at offsets 0..8, one segment each, stamped a second apart.
+    for i in 0..8i64 {
+        let records = vec![("a".to_string(), Some(format!("v:{i}")))];
+        let at = START_MS + i * 1000;
+        let meta = BatchMeta {
+            base_offset: i,
+            last_offset: i,
+            max_timestamp: at,
+            leader_epoch: 0,
+        };
+        log.append(keyed_batch(i, &records, 0, at), meta).unwrap();
+    }
+    let offsets = |log: &dyn Log| contents(log).keys().copied().collect::<Vec<_>>();
+    let run = |log: &mut Box<dyn Log>, p: CleanParams| {
+        if let (_, Some(job)) = log.clean_job(&p).unwrap() {
+            let cleaned = job.run(&p, &Throttle::new(0.0)).unwrap();
+            log.install_cleaned(cleaned).unwrap();
+        }
+    };
+    // An open transaction from offset 3: segments 0..=2 only; the latest of them stays.
+    let mut p = params(START_MS + 10_000);
+    p.last_stable_offset = 3;
+    run(&mut log, p);
+    assert_eq!(offsets(log.as_ref()), vec![2, 3, 4, 5, 6, 7]);
+    // Records must be 4.5 s old: segments up to offset 5 (stamped START + 5 s) at START + 9.6 s.
+    let mut p = params(START_MS + 9_600);
+    p.min_compaction_lag_ms = 4_500;
+    run(&mut log, p);
+    assert_eq!(offsets(log.as_ref()), vec![5, 6, 7]);
+}
