@@ -1904,6 +1904,23 @@ fn compaction_keeps_every_keys_latest_value_through_kill_dash_nine() {
                 "compaction removed records: {} held of {high}",
                 held.len()
             );
+            // The cleaner's metrics move: a pass over what the last cycle left dirty.
+            let started = Instant::now();
+            loop {
+                let metrics = scrape(broker.http);
+                let passes = sample(&metrics, "sluice_log_cleaner_passes_total", &[]);
+                let read = sample(&metrics, "sluice_log_cleaner_read_bytes_total", &[]);
+                if passes.is_some_and(|p| p >= 1.0) {
+                    assert!(read.is_some_and(|r| r > 0.0), "bytes read: {read:?}");
+                    assert!(sample(&metrics, "sluice_log_cleaner_max_dirty_ratio", &[]).is_some());
+                    break;
+                }
+                assert!(
+                    started.elapsed() < TIMEOUT,
+                    "no cleaner pass within {TIMEOUT:?}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
             break;
         }
         let acks = Arc::new(KeyedAcks::default());
