@@ -63,6 +63,9 @@ impl Cleaner {
     /// Stops the threads: a pass in progress gives up, leaving its log as it was.
     pub fn stop(self) {
         self.shared.stop.store(true, Ordering::SeqCst);
+        // A thread checks the flag and starts waiting under this lock: taken here, no thread
+        // can be between the two, so none sleeps through the notification.
+        drop(lock(&self.shared.busy));
         self.shared.wake.notify_all();
         for thread in self.threads {
             if thread.join().is_err() {
