@@ -1,7 +1,7 @@
 //! Background upkeep of the logs: retention (`retention.ms`, `retention.bytes`), the expiry
 //! of quiet idempotent producers (`producer.id.expiration.ms`, with retention's schedule) and
 //! the flush policy (`flush.messages`, `flush.ms`). Disk work runs on blocking threads, never on
-//! the async workers.
+//! the async workers. Compaction runs on its own threads: see [`cleaner`].
 
 // Unsafe code here: syncfs, which std does not wrap; each block says why it is sound.
 #![allow(unsafe_code)]
@@ -12,6 +12,8 @@ use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+pub mod cleaner;
 
 use crate::broker::Broker;
 use crate::config::Storage;

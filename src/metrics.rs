@@ -80,6 +80,24 @@ pub struct Metrics {
     pub consumer_lag: Family<GroupPartitionLabels, Gauge>,
     /// Per-partition and per-group series left out of the last scrape by the series limit.
     pub series_omitted: Gauge,
+    pub cleaner: CleanerMetrics,
+}
+
+/// The log cleaner's figures (compacted topics).
+#[derive(Clone, Default)]
+pub struct CleanerMetrics {
+    /// The largest dirty ratio among compacted partitions at their last check.
+    pub max_dirty_ratio: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Bytes of log the passes read, and wrote.
+    pub read_bytes: Counter,
+    pub written_bytes: Counter,
+    /// Bytes the passes freed (rewritten segments' size before less after).
+    pub freed_bytes: Counter,
+    /// Passes that rewrote something.
+    pub passes: Counter,
+    /// How long the last pass took, and when it ended (Unix seconds).
+    pub last_pass_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub last_pass_end_seconds: Gauge,
 }
 
 impl Metrics {
@@ -193,6 +211,42 @@ impl Metrics {
                 latency: latency.get_or_create(&labels).clone(),
             });
         }
+        let cleaner = CleanerMetrics::default();
+        registry.register(
+            "log_cleaner_max_dirty_ratio",
+            "The largest share of dirty (not yet compacted) bytes among compacted partitions",
+            cleaner.max_dirty_ratio.clone(),
+        );
+        registry.register(
+            "log_cleaner_read_bytes",
+            "Bytes of log the cleaner read",
+            cleaner.read_bytes.clone(),
+        );
+        registry.register(
+            "log_cleaner_written_bytes",
+            "Bytes of cleaned segments the cleaner wrote",
+            cleaner.written_bytes.clone(),
+        );
+        registry.register(
+            "log_cleaner_freed_bytes",
+            "Bytes compaction removed from logs",
+            cleaner.freed_bytes.clone(),
+        );
+        registry.register(
+            "log_cleaner_passes",
+            "Cleaner passes that rewrote segments",
+            cleaner.passes.clone(),
+        );
+        registry.register(
+            "log_cleaner_last_pass_seconds",
+            "How long the cleaner's last pass took",
+            cleaner.last_pass_seconds.clone(),
+        );
+        registry.register(
+            "log_cleaner_last_pass_end_seconds",
+            "When the cleaner's last pass ended, in Unix seconds",
+            cleaner.last_pass_end_seconds.clone(),
+        );
         Metrics {
             registry,
             started: crate::clock::monotonic_now(),
@@ -211,6 +265,7 @@ impl Metrics {
             committed_offset,
             consumer_lag,
             series_omitted,
+            cleaner,
         }
     }
 

@@ -37,6 +37,8 @@ pub struct Node {
     server: JoinHandle<()>,
     http: Option<JoinHandle<()>>,
     maintenance: JoinHandle<()>,
+    /// Compacts `compact` topics.
+    cleaner: maintenance::cleaner::Cleaner,
     /// Writes the markers of ended transactions.
     markers: JoinHandle<()>,
     /// Recovers the partition logs found at start while the broker serves.
@@ -110,6 +112,7 @@ impl Node {
         let http = http_listener.map(|l| tokio::spawn(http::serve(l, broker.clone())));
         let server = tokio::spawn(server::run(listener, broker.clone()));
         let maintenance = tokio::spawn(maintenance::run(broker.clone()));
+        let cleaner = maintenance::cleaner::Cleaner::start(broker.clone())?;
         let markers = tokio::spawn(crate::broker::write_markers(broker.clone()));
         let stop_recovery = Arc::new(AtomicBool::new(false));
         let recovery = {
@@ -135,6 +138,7 @@ impl Node {
             server,
             http,
             maintenance,
+            cleaner,
             markers,
             recovery: Some(recovery),
             stop_recovery,
@@ -182,6 +186,13 @@ impl Node {
             let _ = tokio::time::timeout(SHUTDOWN_GRACE, http).await;
         }
         let _ = self.maintenance.await;
+        let cleaner = self.cleaner;
+        if tokio::task::spawn_blocking(move || cleaner.stop())
+            .await
+            .is_err()
+        {
+            tracing::error!("stopping the log cleaner failed");
+        }
         let _ = self.markers.await;
         // Logs being recovered finish; the others stay as they are on disk.
         self.stop_recovery.store(true, Ordering::SeqCst);

@@ -20,6 +20,7 @@ use crate::record::batch::{self as record_batch, BatchHeader};
 use crate::record::find::RecordAt;
 
 pub mod leader_epochs;
+mod cleaning;
 mod producers;
 mod producers_view;
 mod transactions;
@@ -180,6 +181,8 @@ pub struct Partition {
     reconfigured: Mutex<Option<SegmentConfig>>,
     high_watermark: watch::Sender<i64>,
     durable_first: Option<Arc<DurableFirst>>,
+    /// The dirty ratio the cleaner last saw (`f64` bits; NaN: never looked at).
+    dirty_ratio: std::sync::atomic::AtomicU64,
 }
 
 impl Partition {
@@ -207,6 +210,7 @@ impl Partition {
             reconfigured: Mutex::new(None),
             high_watermark,
             durable_first: None,
+            dirty_ratio: std::sync::atomic::AtomicU64::new(f64::NAN.to_bits()),
         }
     }
 

@@ -184,3 +184,94 @@ fn kcat_produces_snappy_keyed_lines_and_consumes_them_back() {
     }
     assert_eq!(consume_lines(broker.bootstrap(), &topic), input);
 }
+
+/// kcat reads a compacted topic as the cleaner left it: three runs of kcat's producer (lz4,
+/// keyed) make three batches; the second supersedes ten of the first's fifteen keys, whose
+/// batch is rebuilt (still lz4) with the other five at their offsets; the last (which stands
+/// for the active segment) is never cleaned; kcat's consumer reads the survivors at their
+/// original offsets, past the gap.
+#[test]
+fn kcat_reads_a_compacted_topic_at_its_original_offsets() {
+    for memory in [true, false] {
+        let data = tempfile::tempdir().expect("a data directory");
+        let mut config = sluice::Config::for_tests();
+        config.memory = memory;
+        config.data_dir = data.path().to_path_buf();
+        config.log_cleaner_backoff_ms = 20;
+        let broker = TestBroker::start_with(config);
+        let topic = unique_topic("kcat-compacted");
+        create_topic(
+            broker.bootstrap(),
+            &topic,
+            1,
+            &[
+                ("cleanup.policy", "compact"),
+                ("segment.bytes", "100"),
+                ("min.cleanable.dirty.ratio", "0.01"),
+            ],
+        )
+        .expect("create topic");
+        let round = |tag: &str, keys: usize| -> String {
+            (0..keys).map(|i| format!("key-{i}:{tag}-{i}\n")).collect()
+        };
+        let produce = |input: &str| {
+            kcat_ok(
+                &[
+                    "-b",
+                    broker.bootstrap(),
+                    "-P",
+                    "-t",
+                    &topic,
+                    "-z",
+                    "lz4",
+                    "-K:",
+                ],
+                Some(input),
+            );
+        };
+        produce(&round("first", 15));
+        produce(&round("second", 10));
+        produce(&round("third", 1));
+        let expected: String = (10..15)
+            .map(|i| format!("{i} key-{i}:first-{i}\n"))
+            .chain((0..10).map(|i| format!("{} key-{i}:second-{i}\n", 15 + i)))
+            .chain(["25 key-0:third-0\n".to_string()])
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let read = loop {
+            let read = kcat_ok(
+                &[
+                    "-b",
+                    broker.bootstrap(),
+                    "-C",
+                    "-t",
+                    &topic,
+                    "-o",
+                    "beginning",
+                    "-e",
+                    "-f",
+                    "%o %k:%s\n",
+                ],
+                None,
+            );
+            if read == expected || Instant::now() > deadline {
+                break read;
+            }
+            thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(read, expected, "memory: {memory}");
+        // The rebuilt batch keeps its offsets (0 to 14, records 10 to 14 left) and is still
+        // lz4, as kcat sent it.
+        let batches = stored_batches(&broker, &topic, 0);
+        let rebuilt = BatchHeader::parse(&batches[0]).expect("parse");
+        assert_eq!(
+            (
+                rebuilt.base_offset(),
+                rebuilt.last_offset(),
+                rebuilt.record_count()
+            ),
+            (0, 14, 5)
+        );
+        assert_eq!(rebuilt.compression(), 3);
+    }
+}

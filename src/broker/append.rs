@@ -191,13 +191,22 @@ impl Broker {
         let max_message_bytes = topic.config.max_message_bytes();
         let log_append_time = topic.config.log_append_time();
         let now_ms = self.clock().now_ms();
-        let rules = RecordRules::for_topic(
+        let mut rules = RecordRules::for_topic(
             topic.config.overrides(),
             max_message_bytes,
             log_append_time,
             now_ms,
         );
+        // The effective policy, which may come from the broker's `log_cleanup_policy`.
+        rules.keys_required = topic.config.cleanup_policy_compacts();
         let (batch, max_timestamp) = validate(&records, version, max_message_bytes, &rules)
+            .map_err(|e| match e {
+                // Kafka names the partition in this one.
+                ProduceError::InvalidRecord(why) if why == record_validate::NO_KEY_MESSAGE => {
+                    ProduceError::InvalidRecord(format!("{why} {}-{index}", topic.name))
+                }
+                other => other,
+            })
             .inspect_err(|e| {
                 tracing::debug!(topic = %topic.name, partition = index, error = %e, "produce refused");
             })?;

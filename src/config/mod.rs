@@ -184,6 +184,22 @@ pub struct Config {
     pub producer_id_expiration_ms: i64,
     /// Per-partition series, and per-group series, one `/metrics` scrape renders at most.
     pub metrics_series_max: usize,
+    /// The default `cleanup.policy` of topics that do not set one: `delete`, `compact` or
+    /// `compact,delete` (Kafka's `log.cleanup.policy`).
+    pub log_cleanup_policy: String,
+    /// Whether the log cleaner compacts `compact` topics (Kafka's `log.cleaner.enable`).
+    pub log_cleaner_enable: bool,
+    /// Cleaner threads, each cleaning one partition at a time (`log.cleaner.threads`).
+    pub log_cleaner_threads: usize,
+    /// Memory for the cleaners' key → offset maps, in bytes, shared by the threads
+    /// (`log.cleaner.dedupe.buffer.size`): 24 bytes a key.
+    pub log_cleaner_dedupe_buffer_bytes: usize,
+    /// The cleaners' reads and writes together, in bytes per second
+    /// (`log.cleaner.io.max.bytes.per.second`).
+    pub log_cleaner_io_max_bytes_per_second: i64,
+    /// How long a cleaner sleeps when no partition needs cleaning, in milliseconds
+    /// (`log.cleaner.backoff.ms`).
+    pub log_cleaner_backoff_ms: i64,
 }
 
 impl Default for Config {
@@ -224,6 +240,12 @@ impl Default for Config {
             log_retention_check_interval_ms: 300_000,
             producer_id_expiration_ms: 86_400_000,
             metrics_series_max: 10_000,
+            log_cleanup_policy: "delete".into(),
+            log_cleaner_enable: true,
+            log_cleaner_threads: 1,
+            log_cleaner_dedupe_buffer_bytes: 128 * 1024 * 1024,
+            log_cleaner_io_max_bytes_per_second: i64::MAX,
+            log_cleaner_backoff_ms: 15_000,
         }
     }
 }
@@ -343,6 +365,8 @@ impl Config {
             flush_messages: self.log_flush_interval_messages,
             flush_ms: self.log_flush_interval_ms,
             dynamic: Default::default(),
+            cleanup_policy: crate::topics::cleanup_policy_default(&self.log_cleanup_policy)
+                .unwrap_or("delete"),
         }
     }
 
@@ -460,6 +484,28 @@ impl Config {
         }
         if self.producer_id_expiration_ms < 1 {
             return fail("producer_id_expiration_ms", "must be at least 1");
+        }
+        if crate::topics::cleanup_policy_default(&self.log_cleanup_policy).is_none() {
+            return fail(
+                "log_cleanup_policy",
+                "must be delete, compact or compact,delete",
+            );
+        }
+        if self.log_cleaner_threads < 1 || self.log_cleaner_threads > 64 {
+            return fail("log_cleaner_threads", "must be between 1 and 64");
+        }
+        // Kafka's floor: each thread's map must hold a useful number of keys.
+        if self.log_cleaner_dedupe_buffer_bytes / self.log_cleaner_threads < 1024 * 1024 {
+            return fail(
+                "log_cleaner_dedupe_buffer_bytes",
+                "must be at least 1 MiB per cleaner thread",
+            );
+        }
+        if self.log_cleaner_io_max_bytes_per_second < 1 {
+            return fail("log_cleaner_io_max_bytes_per_second", "must be at least 1");
+        }
+        if self.log_cleaner_backoff_ms < 1 {
+            return fail("log_cleaner_backoff_ms", "must be at least 1");
         }
         if self.offsets_retention_minutes < 1 {
             return fail("offsets_retention_minutes", "must be at least 1");

@@ -7,6 +7,11 @@
 //!   the first segment; replaced atomically (write a `.tmp`, fsync, rename).
 //! - `.clean`: written by a clean close, removed by the next open. Its presence means the
 //!   active segment's indexes were flushed and trimmed, so open need not rebuild them.
+//! - `cleaner-offset`: where the log cleaner's last pass stopped (compacted topics), written
+//!   as the start offset is.
+//! - `<base>.log.cleaned`: a segment being rewritten by the cleaner; `<base>.log.swap`: a
+//!   rewritten segment, complete and durable, that replaces `<base>.log` (see
+//!   [`finish_swaps`]).
 //!
 //! Open lists the directory once and deletes what can only be debris of an interrupted
 //! operation: index files whose `.log` is gone (a deletion cut short) and `.tmp` files.
@@ -22,6 +27,9 @@ pub(crate) const INDEX: &str = "index";
 pub(crate) const TIME_INDEX: &str = "timeindex";
 
 const START_OFFSET_FILE: &str = "log-start-offset";
+const CLEANED_OFFSET_FILE: &str = "cleaner-offset";
+pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
+pub(crate) const SWAP_SUFFIX: &str = ".swap";
 const CLEAN_MARKER: &str = ".clean";
 const TMP_SUFFIX: &str = ".tmp";
 
@@ -38,8 +46,56 @@ fn parse_segment_name(name: &str) -> Option<(i64, &str)> {
     Some((stem.parse().ok()?, extension))
 }
 
+/// A segment file the cleaner writes: `<base>.log` with `suffix`.
+pub(crate) fn cleaner_path(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{LOG}{suffix}"))
+}
+
+/// Finishes or undoes what a cleaner pass interrupted by a crash left, so that every segment
+/// is whole — the old version or the new, never a mix:
+/// - a `.log.cleaned` was not complete: deleted;
+/// - a `.log.swap` was complete and durable before the swap began: it replaces its `.log`,
+///   whose index files are deleted first (they describe the old `.log`; reads rebuild them).
+///   Without a `.log` beside it, retention or DeleteRecords deleted the segment while it
+///   was being cleaned: it is deleted too.
+///
+/// Returns whether anything changed (the directory then needs a sync).
+pub(crate) fn finish_swaps(dir: &Path) -> io::Result<bool> {
+    let mut changed = false;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(CLEANED_SUFFIX) {
+            remove_debris(&entry.path())?;
+            changed = true;
+            continue;
+        }
+        let Some(stem) = name.strip_suffix(SWAP_SUFFIX) else {
+            continue;
+        };
+        let Some((base, LOG)) = parse_segment_name(stem) else {
+            continue;
+        };
+        let log = segment_path(dir, base, LOG);
+        if log.exists() {
+            tracing::warn!(dir = %dir.display(), base_offset = base, "completing a cleaned segment's swap");
+            remove_if_present(&segment_path(dir, base, INDEX))?;
+            remove_if_present(&segment_path(dir, base, TIME_INDEX))?;
+            fs::rename(entry.path(), &log)?;
+        } else {
+            remove_debris(&entry.path())?;
+        }
+        changed = true;
+    }
+    Ok(changed)
+}
+
 /// The base offsets of the segments in `dir`, in order, after deleting debris.
 pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
+    if finish_swaps(dir)? {
+        sync_dir(dir)?;
+    }
     let mut logs = BTreeSet::new();
     let mut indexes = Vec::new();
     for entry in fs::read_dir(dir)? {
@@ -157,8 +213,30 @@ pub(crate) fn read_start_offset(dir: &Path) -> io::Result<Option<PersistedStart>
 }
 
 pub(crate) fn write_start_offset(dir: &Path, offset: i64) -> io::Result<()> {
-    let path = dir.join(START_OFFSET_FILE);
-    let tmp = dir.join(format!("{START_OFFSET_FILE}{TMP_SUFFIX}"));
+    write_offset_file(dir, START_OFFSET_FILE, offset)
+}
+
+/// Where the cleaner's last pass stopped; 0 when unknown (a damaged or missing file only
+/// makes the next pass treat cleaned segments as dirty, which loses nothing).
+pub(crate) fn read_cleaned_offset(dir: &Path) -> i64 {
+    let text = fs::read_to_string(dir.join(CLEANED_OFFSET_FILE)).unwrap_or_default();
+    let mut fields = text.split_whitespace();
+    let offset = fields.next().and_then(|f| f.parse::<i64>().ok());
+    let crc = fields.next().and_then(|f| u32::from_str_radix(f, 16).ok());
+    match (offset, crc) {
+        (Some(offset), Some(crc)) if offset >= 0 && crc == start_offset_crc(offset) => offset,
+        _ => 0,
+    }
+}
+
+pub(crate) fn write_cleaned_offset(dir: &Path, offset: i64) -> io::Result<()> {
+    write_offset_file(dir, CLEANED_OFFSET_FILE, offset)
+}
+
+/// Replaces the offset file `name` atomically: a `.tmp`, fsynced, renamed over it.
+fn write_offset_file(dir: &Path, name: &str, offset: i64) -> io::Result<()> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
     let mut file = File::create(&tmp)?;
     writeln!(file, "{offset} {:08x}", start_offset_crc(offset))?;
     file.sync_all()?;

@@ -14,8 +14,12 @@ use std::io;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::cleaner::{CleanJob, CleanParams, CleanStats, Cleanable, Cleaned};
 use super::{BatchMeta, FlushPlan, Log, ReadPlan, TimestampPlan, TimestampTarget};
+
+mod clean;
 use crate::record::batch::{LEADER_EPOCH_AT, STAMPED_BYTES};
+pub use clean::{MemoryCleaned, MemoryJob};
 
 /// The base-offset field that opens every batch.
 /// The batch length field, between the base offset and the leader epoch.
@@ -28,6 +32,8 @@ struct StoredBatch {
     running_max_timestamp: i64,
     /// As sent: the base-offset field still holds what the producer put there.
     bytes: Bytes,
+    /// When the cleaner first cleaned it (the delete horizon counts from then).
+    cleaned_ms: Option<i64>,
 }
 
 /// Batches as stored, copied out one after another into one buffer with their base offsets
@@ -54,6 +60,10 @@ pub struct MemoryLog {
     batches: Vec<StoredBatch>,
     start_offset: i64,
     size_bytes: u64,
+    /// Where the cleaner's last pass stopped.
+    cleaned_offset: i64,
+    /// When the earliest tombstone the last pass kept passes the delete horizon.
+    tombstone_horizon_ms: Option<i64>,
 }
 
 impl MemoryLog {
@@ -139,6 +149,7 @@ impl Log for MemoryLog {
             meta,
             running_max_timestamp: previous_max.max(meta.max_timestamp),
             bytes: batch,
+            cleaned_ms: None,
         });
         Ok(())
     }
@@ -242,6 +253,18 @@ impl Log for MemoryLog {
 
     fn close(&mut self) -> io::Result<()> {
         Ok(())
+    }
+
+    fn clean_job(&self, params: &CleanParams) -> io::Result<(Cleanable, Option<CleanJob>)> {
+        let (cleanable, job) = MemoryLog::clean_job(self, params);
+        Ok((cleanable, job.map(CleanJob::Memory)))
+    }
+
+    fn install_cleaned(&mut self, cleaned: Cleaned) -> io::Result<CleanStats> {
+        match cleaned {
+            Cleaned::Memory(cleaned) => Ok(MemoryLog::install_cleaned(self, cleaned)),
+            Cleaned::Segments(_) => Err(io::Error::other("segments cleaned for a log in memory")),
+        }
     }
 
     fn tidy_for_close(&mut self) -> io::Result<()> {

@@ -8,6 +8,7 @@
 mod active;
 mod batch_info;
 mod by_timestamp;
+pub mod cleaner;
 pub mod disk_space;
 mod files;
 mod flush;
@@ -27,6 +28,8 @@ mod time_index;
 use std::io;
 
 use bytes::Bytes;
+
+use cleaner::{CleanJob, CleanParams, CleanStats, Cleanable, Cleaned};
 
 pub use by_timestamp::{TimestampPlan, TimestampTarget};
 pub use flush::FlushPlan;
@@ -144,6 +147,18 @@ pub trait Log: Send {
     /// memory, the start offset alone.
     fn segment_bases(&self) -> Vec<i64> {
         vec![self.start_offset()]
+    }
+
+    /// What compaction could clean now, and — when a pass is due — the job that cleans it,
+    /// made under the caller's lock and [`run`](CleanJob::run) after it is released. A log
+    /// that cannot be compacted has nothing cleanable.
+    fn clean_job(&self, _params: &CleanParams) -> io::Result<(Cleanable, Option<CleanJob>)> {
+        Ok((Cleanable::default(), None))
+    }
+
+    /// Swaps in what a clean job produced, under the caller's lock.
+    fn install_cleaned(&mut self, _cleaned: Cleaned) -> io::Result<CleanStats> {
+        Err(io::Error::other("this log cannot be compacted"))
     }
 
     /// The directory holding the log's files; none in memory. Files that describe the log

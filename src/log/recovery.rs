@@ -7,7 +7,8 @@
 //! - [`rebuild`] with CRCs: after a crash, walk the whole active segment, stopping at the
 //!   first torn, corrupt or out-of-sequence batch, which the caller truncates away.
 //! - [`rebuild_sealed`]: a sealed segment whose index files are missing or damaged gets new
-//!   ones from its headers; sealed data is not re-checked (it was when it was written).
+//!   ones from its headers; sealed data is not re-checked (it was when it was written). A
+//!   sealed segment may have been compacted, so its offsets may have gaps (never go back).
 
 use std::fs::File;
 use std::io;
@@ -32,7 +33,8 @@ pub(crate) struct Scanned {
 
 /// Walks the batches of `log` from `position` — where a batch with base offset `next_offset`
 /// must start — up to `end`, recording each in `indexes`. Stops at the first batch that is
-/// torn, out of sequence or, with `verify_crc`, fails its CRC. I/O errors are returned.
+/// torn, out of sequence or, with `verify_crc`, fails its CRC. Without `verify_crc` (a sealed
+/// segment, perhaps compacted) offsets may skip forward, never back. I/O errors are returned.
 fn scan(
     log: &File,
     mut position: u64,
@@ -49,7 +51,12 @@ fn scan(
             Err(e) if e.kind() == io::ErrorKind::InvalidData => break Some(e.to_string()),
             Err(e) => return Err(e),
         };
-        if info.base_offset != next_offset {
+        let in_sequence = if verify_crc {
+            info.base_offset == next_offset
+        } else {
+            info.base_offset >= next_offset
+        };
+        if !in_sequence {
             break Some(format!(
                 "batch at byte {position} has base offset {} where {next_offset} was expected",
                 info.base_offset

@@ -21,6 +21,7 @@ use bytes::Bytes;
 
 use super::active::ActiveSegment;
 use super::batch_info::BatchInfo;
+use super::cleaner::{CleanJob, CleanParams, CleanStats, Cleanable, Cleaned};
 use super::files::{self, segment_path, LOG};
 use super::read::SegmentRead;
 use super::sealed::{OpenSegment, OpenSegments, SealedSegment, ToOpen};
@@ -94,6 +95,11 @@ pub struct SegmentedLog {
     /// Whether the clean-shutdown marker is on disk: written by `close`, removed by the
     /// next append, so a crash after that append is recovered as one.
     clean_marker: bool,
+    /// Where the cleaner's last pass stopped (compacted topics); persisted after each pass.
+    cleaned_offset: i64,
+    /// When the earliest tombstone the last pass kept passes the delete horizon; `None`
+    /// when it kept none. Not persisted: after a restart, a pass looks once.
+    tombstone_horizon_ms: Option<i64>,
 }
 
 impl SegmentedLog {
@@ -136,6 +142,8 @@ impl SegmentedLog {
             dir_changes: u64::from(bases.is_empty()),
             dir_changes_synced: 0,
             clean_marker: false,
+            cleaned_offset: files::read_cleaned_offset(dir),
+            tombstone_horizon_ms: Some(i64::MIN),
         };
         let first_base = log.first_base();
         // Only a checkpoint that proves itself may move the start past the end (and so empty
@@ -499,6 +507,18 @@ impl Log for SegmentedLog {
         self.active.close()
     }
 
+    fn clean_job(&self, params: &CleanParams) -> io::Result<(Cleanable, Option<CleanJob>)> {
+        let (cleanable, job) = SegmentedLog::clean_job(self, params)?;
+        Ok((cleanable, job.map(CleanJob::Segments)))
+    }
+
+    fn install_cleaned(&mut self, cleaned: Cleaned) -> io::Result<CleanStats> {
+        match cleaned {
+            Cleaned::Segments(cleaned) => SegmentedLog::install_cleaned(self, cleaned),
+            Cleaned::Memory(_) => Err(io::Error::other("batches cleaned for a log on disk")),
+        }
+    }
+
     fn mark_clean(&mut self) -> io::Result<()> {
         // Everything is durable now: nothing is left for a flush to sync.
         self.unsynced.clear();
@@ -509,6 +529,8 @@ impl Log for SegmentedLog {
     }
 }
 
+mod clean;
 #[cfg(test)]
 mod tests;
 mod timestamp_plan;
+pub use clean::{SegmentsCleaned, SegmentsJob};

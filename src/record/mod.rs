@@ -8,10 +8,13 @@
 //! - [`validate`]: the checks Kafka's `LogValidator` makes of a produce batch's records;
 //! - [`find`]: the first record of a stored batch stamped at or after a timestamp;
 //! - [`control`]: end-transaction markers (COMMIT, ABORT), built and read;
+//! - [`compact`]: a stored batch's records split for the log cleaner, and the batch rebuilt
+//!   from the ones it keeps;
 //! - `walk` and `decompress` (private): the bounded record walk and the bounded, streaming
 //!   decompression under the last three.
 
 pub mod batch;
+pub mod compact;
 pub mod control;
 mod decompress;
 pub mod find;

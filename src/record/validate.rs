@@ -44,6 +44,11 @@ use super::batch::{BatchHeader, ATTRIBUTES_AT, CRC_AT, HEADER_BYTES, MAX_TIMESTA
 use super::decompress::walk_batch;
 use super::walk::{walk_records, RecordFields, RecordWalk, Source};
 
+/// Kafka's message for a keyless record on a compacted topic; the caller appends the
+/// partition (`topic-partition`), as Kafka does.
+pub const NO_KEY_MESSAGE: &str =
+    "Compacted topic cannot accept message without key in topic partition";
+
 /// A record timestamp of -1 means "none": Kafka checks no bounds for it.
 pub const NO_TIMESTAMP: i64 = -1;
 
@@ -242,9 +247,7 @@ fn validate<S: Source>(
         )));
     }
     if rules.keys_required && !all_keyed {
-        return Err(RecordError::Invalid(
-            "a record has no key, and a compacted topic needs one".into(),
-        ));
+        return Err(RecordError::Invalid(NO_KEY_MESSAGE.into()));
     }
     Ok(Checked { max_timestamp })
 }

@@ -266,8 +266,9 @@ fn check_value(kind: ConfigKind, value: &str) -> Result<(), String> {
 }
 
 /// The broker settings that are the defaults of topic configs: those of the broker's
-/// configuration at start (Kafka's `message.max.bytes`, `log.flush.interval.messages` and
-/// `log.flush.interval.ms`) and the dynamic ones AlterConfigs sets, which come first.
+/// configuration at start (Kafka's `message.max.bytes`, `log.flush.interval.messages`,
+/// `log.flush.interval.ms` and `log.cleanup.policy`) and the dynamic ones AlterConfigs sets,
+/// which come first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicDefaults {
     pub max_message_bytes: i32,
@@ -275,6 +276,34 @@ pub struct TopicDefaults {
     pub flush_ms: i64,
     /// Shared by every topic's config: cloning a config must not copy them.
     pub dynamic: Arc<DynamicBrokerConfigs>,
+    /// One of [`CLEANUP_POLICIES`].
+    pub cleanup_policy: &'static str,
+}
+
+/// The broker-wide `cleanup.policy` defaults there can be.
+const CLEANUP_POLICIES: [&str; 3] = ["delete", "compact", "compact,delete"];
+
+/// The default policy `setting` names (either order of `compact,delete`), if any.
+pub fn cleanup_policy_default(setting: &str) -> Option<&'static str> {
+    let mut items: Vec<&str> = setting.split(',').map(str::trim).collect();
+    items.sort_unstable();
+    items.dedup();
+    match items.as_slice() {
+        ["delete"] => Some(CLEANUP_POLICIES[0]),
+        ["compact"] => Some(CLEANUP_POLICIES[1]),
+        ["compact", "delete"] => Some(CLEANUP_POLICIES[2]),
+        _ => None,
+    }
+}
+
+/// What the log cleaner reads of a topic at each pass (Kafka's names): `delete.retention.ms`,
+/// `min.compaction.lag.ms`, `max.compaction.lag.ms`, `min.cleanable.dirty.ratio`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompactionConfig {
+    pub delete_retention_ms: i64,
+    pub min_compaction_lag_ms: i64,
+    pub max_compaction_lag_ms: i64,
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 impl Default for TopicDefaults {
@@ -284,6 +313,7 @@ impl Default for TopicDefaults {
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             dynamic: Arc::default(),
+            cleanup_policy: "delete",
         }
     }
 }
@@ -293,6 +323,9 @@ impl TopicDefaults {
     /// Sluice takes from its own settings and differs from Kafka's default (Kafka reports
     /// those as STATIC_BROKER_CONFIG).
     fn static_value(&self, broker_key: &str) -> Option<String> {
+        if broker_key == "log.cleanup.policy" {
+            return (self.cleanup_policy != "delete").then(|| self.cleanup_policy.to_string());
+        }
         let (value, kafka_default) = match broker_key {
             "message.max.bytes" => (i64::from(self.max_message_bytes), 1_048_588),
             "log.flush.interval.messages" => (self.flush_messages, i64::MAX),
@@ -492,11 +525,20 @@ impl TopicConfig {
         self.defaults.default_of(key).0
     }
 
-    /// How this topic's partitions cut and index their segments.
+    /// How this topic's partitions cut and index their segments. On a compacted topic a
+    /// segment also rolls by `max.compaction.lag.ms`, as in Kafka: only sealed segments are
+    /// cleaned.
     pub fn segment_config(&self, clock: Clock) -> SegmentConfig {
+        let segment_ms = if self.typed.cleanup_compacts {
+            self.typed
+                .segment_ms
+                .min(self.number("max.compaction.lag.ms"))
+        } else {
+            self.typed.segment_ms
+        };
         SegmentConfig {
             segment_bytes: self.typed.segment_bytes,
-            segment_ms: self.typed.segment_ms,
+            segment_ms,
             index_interval_bytes: self.typed.index_interval_bytes,
             max_index_bytes: self.typed.max_index_bytes,
             clock,
@@ -522,6 +564,25 @@ impl TopicConfig {
     /// Whether `cleanup.policy` includes `compact` (records must then have keys).
     pub fn cleanup_policy_compacts(&self) -> bool {
         self.typed.cleanup_compacts
+    }
+
+    /// The settings the log cleaner applies, parsed at each call (a pass reads them afresh).
+    pub fn compaction(&self) -> CompactionConfig {
+        CompactionConfig {
+            delete_retention_ms: self.number("delete.retention.ms"),
+            min_compaction_lag_ms: self.number("min.compaction.lag.ms"),
+            max_compaction_lag_ms: self.number("max.compaction.lag.ms"),
+            min_cleanable_dirty_ratio: self
+                .value("min.cleanable.dirty.ratio")
+                .trim()
+                .parse()
+                .unwrap_or(0.5),
+        }
+    }
+
+    /// A whole-number config's effective value (validated when the config was made).
+    fn number(&self, key: &str) -> i64 {
+        self.value(key).trim().parse().unwrap_or(0)
     }
 
     /// `flush.messages` and `flush.ms`: how often appended data is fsynced.

@@ -32,8 +32,9 @@ use uuid::Uuid;
 pub use alter::AlterError;
 pub use broker_keys::{BrokerConfigError, BrokerScope, DynamicBrokerConfigs};
 pub use config::{
-    check_topic_config, is_list_config, is_topic_config, kafka_default, ConfigEntry, ConfigSource,
-    ConfigValueType, InvalidConfig, Synonym, TopicConfig, TopicDefaults,
+    check_topic_config, cleanup_policy_default, is_list_config, is_topic_config, kafka_default,
+    CompactionConfig, ConfigEntry, ConfigSource, ConfigValueType, InvalidConfig, Synonym,
+    TopicConfig, TopicDefaults,
 };
 pub use config_ops::{apply_ops, ConfigOp, NotAList};
 pub mod keys {

@@ -142,3 +142,39 @@ async fn a_transactional_batch_needs_its_partition_in_the_open_transaction() {
     ));
     node.shutdown().await;
 }
+
+/// A keyless record on a compacted topic — by its own `cleanup.policy` or by the broker's
+/// `log_cleanup_policy` — is INVALID_RECORD with Kafka's message naming the partition.
+#[tokio::test]
+async fn a_keyless_record_on_a_compacted_topic_is_invalid() {
+    let expected = "Compacted topic cannot accept message without key in topic partition c-0";
+    let node = broker_with("c", &[("cleanup.policy", "compact,delete")]).await;
+    let results = node
+        .broker()
+        .append(request("c", vec![one_record(b"a")], None))
+        .await;
+    match &results[0][0] {
+        Err(ProduceError::InvalidRecord(why)) => assert_eq!(why, expected),
+        other => panic!("{other:?}"),
+    }
+    node.shutdown().await;
+
+    let mut config = Config::for_tests();
+    config.log_cleanup_policy = "compact".into();
+    let node = Node::start(config).await.unwrap();
+    let topics = node.broker().topics();
+    topics
+        .create(NewTopic {
+            name: "c".into(),
+            partitions: 1,
+            configs: Default::default(),
+        })
+        .unwrap();
+    assert!(topics.get("c").unwrap().config.cleanup_policy_compacts());
+    let results = node
+        .broker()
+        .append(request("c", vec![one_record(b"a")], None))
+        .await;
+    assert!(matches!(&results[0][0], Err(ProduceError::InvalidRecord(why)) if why == expected));
+    node.shutdown().await;
+}
