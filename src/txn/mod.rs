@@ -14,6 +14,8 @@ pub mod state;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tv2_tests;
 
 use std::io;
 use std::path::Path;
@@ -26,6 +28,7 @@ use crate::coordinator::journal::Opened;
 use crate::coordinator::{self, AppendError, NoReply, Runtime, StateMachine};
 pub use listing::{ListFilter, ListedTxn, Listing};
 use records::{TxnLog, TxnRecord, TXN_LOG_FILE};
+use state::NO_PRODUCER_ID;
 pub use state::{
     MarkerJob, Outcome, ProducerIdAndEpoch, Transactions, TxnConfig, TxnEffects, TxnError,
     TxnMetadata, TxnResult, TxnState,
@@ -179,20 +182,50 @@ impl TxnCoordinator {
             .await
     }
 
-    /// EndTxn: answered once the commit or abort is prepared; the markers follow.
+    /// EndTxn with transaction version 1: answered once the commit or abort is prepared; the
+    /// markers follow.
     pub async fn end(
         &self,
         transactional_id: String,
         producer: ProducerIdAndEpoch,
         result: TxnResult,
     ) -> Result<(), TxnError> {
-        let ended = self
-            .run(move |txns, now| txns.end(&transactional_id, producer, result, now))
-            .await;
-        if ended.is_ok() {
-            self.markers_wanted.notify_one();
+        self.end_txn(transactional_id, producer, result, false, &|| {
+            NO_PRODUCER_ID
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// EndTxn, with transaction version 2 when `tv2` (the epoch is bumped); the answer is the
+    /// producer id and epoch the producer goes on with. `fresh_producer_id` is called only
+    /// when an exhausted epoch needs a new producer id.
+    pub async fn end_txn(
+        &self,
+        transactional_id: String,
+        producer: ProducerIdAndEpoch,
+        result: TxnResult,
+        tv2: bool,
+        fresh_producer_id: &(dyn Fn() -> i64 + Sync),
+    ) -> Result<ProducerIdAndEpoch, TxnError> {
+        let mut fresh = NO_PRODUCER_ID;
+        loop {
+            let id = transactional_id.clone();
+            let ended = self
+                .run(move |txns, now| txns.end_txn(&id, producer, result, tv2, fresh, now))
+                .await;
+            match ended {
+                Err(TxnError::NeedsProducerId) if fresh == NO_PRODUCER_ID => {
+                    fresh = fresh_producer_id();
+                }
+                Err(TxnError::NeedsProducerId) => return Err(TxnError::ConcurrentTransactions),
+                Ok(answer) => {
+                    self.markers_wanted.notify_one();
+                    return Ok(answer);
+                }
+                Err(e) => return Err(e),
+            }
         }
-        ended
     }
 
     /// Whether `producer` of `transactional_id` may write to each of `partitions` now (its
