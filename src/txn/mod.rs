@@ -248,6 +248,22 @@ impl TxnCoordinator {
             .await?)
     }
 
+    /// Which of `partitions` the open transaction of `producer` holds (AddPartitionsToTxn
+    /// v4+, verify only), with the coordinator's refusals.
+    pub async fn verify(
+        &self,
+        transactional_id: String,
+        producer: ProducerIdAndEpoch,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<Vec<bool>, TxnError> {
+        self.runtime
+            .call(move |cx, _| {
+                cx.machine()
+                    .verify(&transactional_id, producer, &partitions)
+            })
+            .await?
+    }
+
     /// The state of one transactional id (DescribeTransactions).
     pub async fn describe(
         &self,

@@ -412,6 +412,37 @@ impl Transactions {
         })
     }
 
+    /// Which of `partitions` the open transaction of `producer` holds, with Kafka's
+    /// verification rules (AddPartitionsToTxn v4+, verify only): the producer id and epoch
+    /// must be the transactional id's, and an ending transaction is to be asked again.
+    pub fn verify(
+        &self,
+        id: &str,
+        producer: ProducerIdAndEpoch,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<bool>, TxnError> {
+        if id.is_empty() {
+            return Err(TxnError::InvalidRequest);
+        }
+        let txn = self
+            .txns
+            .get(id)
+            .ok_or(TxnError::InvalidProducerIdMapping)?;
+        if txn.producer_id != producer.producer_id {
+            return Err(TxnError::InvalidProducerIdMapping);
+        }
+        if txn.epoch != producer.epoch {
+            return Err(TxnError::ProducerFenced);
+        }
+        if matches!(txn.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
+            return Err(TxnError::ConcurrentTransactions);
+        }
+        Ok(partitions
+            .iter()
+            .map(|p| txn.partitions.contains(p))
+            .collect())
+    }
+
     /// EndTxn with transaction version 1 (v0–4): the epoch stays.
     pub fn end(
         &mut self,
