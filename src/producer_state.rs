@@ -175,11 +175,16 @@ impl ProducerStates {
         }
     }
 
-    /// Every remembered producer: its id, epoch and latest batch (DescribeProducers).
+    /// Every remembered producer: its id, epoch and latest batch of that epoch
+    /// (DescribeProducers; none after a marker bumped the epoch, as Kafka forgets them then).
     pub fn each(&self) -> impl Iterator<Item = (i64, i16, Option<&ProducerBatch>)> + '_ {
-        self.producers
-            .iter()
-            .map(|(&id, entry)| (id, entry.epoch, entry.batches.back()))
+        self.producers.iter().map(|(&id, entry)| {
+            let latest = entry
+                .batches
+                .back()
+                .filter(|_| entry.batches_epoch == entry.epoch);
+            (id, entry.epoch, latest)
+        })
     }
 
     /// How many producers are remembered.
