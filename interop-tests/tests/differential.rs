@@ -45,6 +45,8 @@ use sluice_interop_tests::TestBroker;
 mod admin;
 #[path = "differential/txn_admin.rs"]
 mod txn_admin;
+#[path = "differential/txn_v2.rs"]
+mod txn_v2;
 
 /// Where the reference broker's script lives.
 fn kafka_script() -> PathBuf {
@@ -787,7 +789,10 @@ async fn run_scenario(scenario: &str, target: &Target, topic: &str) -> Transcrip
             if let Some(transcript) = admin::run(other, w, topic).await {
                 return transcript;
             }
-            match txn_admin::run(other, w, topic).await {
+            if let Some(transcript) = txn_admin::run(other, w, topic).await {
+                return transcript;
+            }
+            match txn_v2::run(other, w, topic).await {
                 Some(transcript) => return transcript,
                 None => panic!("no scenario {other:?}"),
             }
@@ -844,7 +849,10 @@ fn sluice_answers_as_kafka_does() {
         .iter()
         .chain(admin::SCENARIOS)
         .chain(txn_admin::SCENARIOS)
+        .chain(txn_v2::SCENARIOS)
         .copied()
+        // DIFFERENTIAL_ONLY=text runs only the scenarios whose name contains text.
+        .filter(|s| std::env::var("DIFFERENTIAL_ONLY").map_or(true, |only| s.contains(&only)))
         .collect();
     for (i, scenario) in scenarios.iter().enumerate() {
         let topic = format!("diff-{}-{i}", std::process::id());

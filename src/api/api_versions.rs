@@ -22,6 +22,8 @@ const TRANSACTION_VERSION: &str = "transaction.version";
 const TRANSACTION_VERSION_MAX: i16 = 2;
 /// Features appear from this version (tagged fields).
 const FIRST_FEATURES_VERSION: i16 = 3;
+/// From this version a supported feature may start at level 0.
+const FIRST_MIN_0_FEATURES_VERSION: i16 = 4;
 /// The epoch of the finalized features. Kafka's is the metadata offset that set them; the
 /// level here changes only with the setting, at a restart, and clients take any epoch at or
 /// above 0 the first time they see it.
@@ -58,11 +60,19 @@ pub async fn handle(
         })
         .into_iter()
         .collect();
+    // Before v4 a supported range starting at 0 is left out (KIP-1022): older clients take
+    // a minimum of 0 for no feature at all.
+    let supported = (version >= FIRST_MIN_0_FEATURES_VERSION)
+        .then(|| {
+            SupportedFeatureKey::default()
+                .with_name(name.clone())
+                .with_min_version(0)
+                .with_max_version(TRANSACTION_VERSION_MAX)
+        })
+        .into_iter()
+        .collect();
     response
-        .with_supported_features(vec![SupportedFeatureKey::default()
-            .with_name(name)
-            .with_min_version(0)
-            .with_max_version(TRANSACTION_VERSION_MAX)])
+        .with_supported_features(supported)
         .with_finalized_features_epoch(FINALIZED_FEATURES_EPOCH)
         .with_finalized_features(finalized)
 }
