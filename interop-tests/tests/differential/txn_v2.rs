@@ -57,11 +57,20 @@ fn txn_batch(producer_id: i64, epoch: i16, sequence: i32) -> Bytes {
 }
 
 /// A transactional Produce v12 (the first that joins the partition to the transaction).
+/// Kafka may still say NOT_LEADER_OR_FOLLOWER just after a new topic has its leader in the
+/// metadata: asked again then, as a client would.
 async fn produce(w: &mut Wire, id: &str, topic: &str, records: Bytes) -> (i16, i64) {
+    const NOT_LEADER_OR_FOLLOWER: i16 = 6;
     let request = produce_request(topic, 0, records).with_transactional_id(Some(text(id).into()));
-    let r: ProduceResponse = call(w, ApiKey::Produce, 12, &request).await;
-    let p = &r.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
+    for _ in 0..100 {
+        let r: ProduceResponse = call(w, ApiKey::Produce, 12, &request).await;
+        let p = &r.responses[0].partition_responses[0];
+        if p.error_code != NOT_LEADER_OR_FOLLOWER {
+            return (p.error_code, p.base_offset);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{topic} still has no leader for produce after 5 s");
 }
 
 /// EndTxn v5; the answer's error code, whether its producer id is `pid`, and its epoch.
