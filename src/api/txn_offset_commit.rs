@@ -8,6 +8,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+use kafka_protocol::ResponseError;
 
 use super::group_error_code;
 use super::offset_commit::{check_offsets, Wanted};
@@ -51,6 +52,11 @@ pub async fn handle(
         in_transaction(broker, &request).await
     };
     let error = match in_transaction {
+        // The join is the broker's question to the coordinator, whose fenced answer Kafka
+        // passes on as INVALID_PRODUCER_EPOCH (as for a produce).
+        Err(TxnError::ProducerFenced) if version >= FIRST_JOINING_VERSION => {
+            Some(ResponseError::InvalidProducerEpoch.code())
+        }
         Err(e) => Some(txn_error_code(e, version >= PRODUCER_FENCED_VERSION)),
         Ok(()) => {
             let member = MemberRef {

@@ -15,11 +15,23 @@ use sluice_interop_tests::wire::Wire;
 
 use super::txn_admin::txn_coordinator_ready;
 use super::Transcript;
-use super::{call, create_ready, list_offsets_request, name, produce_request, step, text};
+use super::{
+    call, coordinator_ready, create_ready, list_offsets_request, name, produce_request, step, text,
+};
+use kafka_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+};
+use kafka_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
 
 pub(super) const SCENARIOS: &[&str] = &[
     "api versions: the transaction.version feature",
     "transaction version 2: implicit partitions, epoch bumps, retries and fencing",
+    "add partitions to txn v5 (verify only and add) and txn offset commit v5",
 ];
 
 const CONCURRENT_TRANSACTIONS: i16 = 51;
@@ -140,6 +152,50 @@ async fn init_transactional(w: &mut Wire, id: &str) -> InitProducerIdResponse {
     panic!("no producer id for {id} after 15 s");
 }
 
+/// AddPartitionsToTxn v5 for one transaction: each partition's code.
+async fn add_v5(
+    w: &mut Wire,
+    id: &str,
+    pid: i64,
+    epoch: i16,
+    verify_only: bool,
+    partitions: &[(&str, i32)],
+) -> (i16, Vec<(String, i32, i16)>) {
+    let topics = partitions
+        .iter()
+        .map(|(topic, p)| {
+            AddPartitionsToTxnTopic::default()
+                .with_name(name(topic))
+                .with_partitions(vec![*p])
+        })
+        .collect();
+    let request = AddPartitionsToTxnRequest::default().with_transactions(vec![
+        AddPartitionsToTxnTransaction::default()
+            .with_transactional_id(text(id).into())
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_verify_only(verify_only)
+            .with_topics(topics),
+    ]);
+    let r: AddPartitionsToTxnResponse = call(w, ApiKey::AddPartitionsToTxn, 5, &request).await;
+    let mut codes: Vec<(String, i32, i16)> = r
+        .results_by_transaction
+        .iter()
+        .flat_map(|t| &t.topic_results)
+        .flat_map(|t| {
+            t.results_by_partition.iter().map(|p| {
+                (
+                    t.name.to_string(),
+                    p.partition_index,
+                    p.partition_error_code,
+                )
+            })
+        })
+        .collect();
+    codes.sort();
+    (r.error_code, codes)
+}
+
 pub(super) async fn run(scenario: &str, w: &mut Wire, topic: &str) -> Option<Transcript> {
     let mut t = Transcript::new();
     match scenario {
@@ -210,6 +266,75 @@ pub(super) async fn run(scenario: &str, w: &mut Wire, topic: &str) -> Option<Tra
                 &mut t,
                 "stable end once the markers are written",
                 &stable_end(w, topic, 6).await,
+            );
+        }
+        "add partitions to txn v5 (verify only and add) and txn offset commit v5" => {
+            create_ready(w, topic, 2).await;
+            let id = format!("{topic}-txn");
+            let group = format!("{topic}-group");
+            txn_coordinator_ready(w, &id).await;
+            coordinator_ready(w, &group).await;
+            let pid = init_transactional(w, &id).await.producer_id.0;
+            let missing = format!("{topic}-missing");
+            let both = [(topic, 0), (topic, 1)];
+            let r = add_v5(w, &id, pid, 0, true, &both).await;
+            step(&mut t, "verify before any add", &r);
+            let r = add_v5(w, &id, pid, 0, false, &[(topic, 0)]).await;
+            step(&mut t, "add one partition", &r);
+            let r = add_v5(w, &id, pid, 0, true, &both).await;
+            step(&mut t, "verify: one in, one not", &r);
+            let r = add_v5(w, &id, pid, 1, true, &[(topic, 0)]).await;
+            step(&mut t, "verify with another epoch", &r);
+            let r = add_v5(w, &id, pid + 1, 0, false, &[(topic, 1)]).await;
+            step(&mut t, "add with another producer id", &r);
+            let r = add_v5(w, &id, pid, 0, false, &[(topic, 1), (missing.as_str(), 0)]).await;
+            step(&mut t, "add with an unknown topic", &r);
+            let commit = TxnOffsetCommitRequest::default()
+                .with_transactional_id(text(&id).into())
+                .with_group_id(GroupId(text(&group)))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(0)
+                .with_generation_id(-1)
+                .with_member_id(text(""))
+                .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+                    .with_name(name(topic))
+                    .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(7)
+                        .with_committed_leader_epoch(-1)])]);
+            let r: TxnOffsetCommitResponse = call(w, ApiKey::TxnOffsetCommit, 5, &commit).await;
+            step(
+                &mut t,
+                "txn offset commit v5 without AddOffsetsToTxn",
+                &r.topics,
+            );
+            let stale = commit.clone().with_producer_epoch(1);
+            let r: TxnOffsetCommitResponse = call(w, ApiKey::TxnOffsetCommit, 5, &stale).await;
+            step(&mut t, "txn offset commit v5 with another epoch", &r.topics);
+            let ended = end(w, &id, pid, 0, true).await;
+            step(&mut t, "commit", &ended);
+            let fetch = OffsetFetchRequest::default()
+                .with_require_stable(true)
+                .with_groups(vec![OffsetFetchRequestGroup::default()
+                    .with_group_id(GroupId(text(&group)))
+                    .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                        .with_name(name(topic))
+                        .with_partition_indexes(vec![0])]))]);
+            let mut committed = None;
+            for _ in 0..100 {
+                let r: OffsetFetchResponse = call(w, ApiKey::OffsetFetch, 8, &fetch).await;
+                let p = &r.groups[0].topics[0].partitions[0];
+                // UNSTABLE_OFFSET_COMMIT until the marker is written.
+                if p.error_code != 88 {
+                    committed = Some((p.error_code, p.committed_offset));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            step(
+                &mut t,
+                "the group's offset once the commit is complete",
+                &committed,
             );
         }
         _ => return None,
