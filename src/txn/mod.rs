@@ -1,7 +1,7 @@
 //! Transactions: the transaction coordinator.
 //!
 //! [`state::Transactions`] is a pure state machine (Kafka's transaction coordinator rules,
-//! transaction version 1); [`TxnCoordinator`] runs it on the coordinator runtime
+//! transaction versions 1 and 2); [`TxnCoordinator`] runs it on the coordinator runtime
 //! ([`crate::coordinator`]), which journals every change to `transactions.log` before the
 //! answer leaves. An ended transaction is answered once its prepared state is written; its
 //! markers are work the broker picks up ([`TxnCoordinator::pending_markers`], woken by

@@ -9,7 +9,9 @@
 //! aborting its open transaction first), or rotates to a new producer id when the epoch is
 //! exhausted; a transaction goes Empty → Ongoing → PrepareCommit / PrepareAbort →
 //! CompleteCommit / CompleteAbort; an Ongoing transaction past its timeout is aborted with a
-//! bumped epoch; an idle transactional id expires.
+//! bumped epoch; an idle transactional id expires. With transaction version 2 (KIP-890, an
+//! EndTxn v5) every end bumps the epoch too ([`Transactions::end_txn`]), and an exhausted one
+//! hands over to a new producer id once the markers are written.
 
 use std::collections::{BTreeSet, HashMap};
 
