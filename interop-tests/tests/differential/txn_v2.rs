@@ -32,6 +32,7 @@ pub(super) const SCENARIOS: &[&str] = &[
     "api versions: the transaction.version feature",
     "transaction version 2: implicit partitions, epoch bumps, retries and fencing",
     "add partitions to txn v5 (verify only and add) and txn offset commit v5",
+    "find coordinator v5 and v6: groups, transactional ids and an unknown key type",
 ];
 
 const CONCURRENT_TRANSACTIONS: i16 = 51;
@@ -336,6 +337,26 @@ pub(super) async fn run(scenario: &str, w: &mut Wire, topic: &str) -> Option<Tra
                 "the group's offset once the commit is complete",
                 &committed,
             );
+        }
+        "find coordinator v5 and v6: groups, transactional ids and an unknown key type" => {
+            let id = format!("{topic}-txn");
+            txn_coordinator_ready(w, &id).await;
+            coordinator_ready(w, &format!("{topic}-group")).await;
+            for version in [5, 6] {
+                for (key_type, key) in [(0, "group"), (1, "txn"), (7, "other")] {
+                    let request = FindCoordinatorRequest::default()
+                        .with_key_type(key_type)
+                        .with_coordinator_keys(vec![text(&format!("{topic}-{key}"))]);
+                    let r: FindCoordinatorResponse =
+                        call(w, ApiKey::FindCoordinator, version, &request).await;
+                    let codes: Vec<i16> = r.coordinators.iter().map(|c| c.error_code).collect();
+                    step(
+                        &mut t,
+                        &format!("v{version} key type {key_type}"),
+                        &(r.error_code, codes),
+                    );
+                }
+            }
         }
         _ => return None,
     }
