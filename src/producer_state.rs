@@ -52,6 +52,10 @@ pub enum SequenceError {
 #[derive(Debug, Default)]
 struct ProducerEntry {
     epoch: i16,
+    /// The epoch `batches` were written at: older than `epoch` after a marker bumped it
+    /// (transaction version 2 bumps the epoch at every transaction end). Such batches still
+    /// age the producer towards expiry, but the new epoch's sequence starts again at 0.
+    batches_epoch: i16,
     batches: VecDeque<ProducerBatch>,
 }
 
@@ -94,6 +98,17 @@ impl ProducerStates {
                 })
             };
         }
+        if entry.batches_epoch != entry.epoch {
+            // The epoch came with a marker: this is its first batch.
+            return if batch.first_sequence == 0 {
+                Ok(SequenceCheck::Append)
+            } else {
+                Err(SequenceError::OutOfOrder {
+                    expected: 0,
+                    got: batch.first_sequence,
+                })
+            };
+        }
         if let Some(original) = entry.batches.iter().find(|b| {
             b.first_sequence == batch.first_sequence && b.last_sequence == batch.last_sequence
         }) {
@@ -113,8 +128,9 @@ impl ProducerStates {
     /// Remembers an appended batch; a newer epoch forgets the older epoch's batches.
     pub fn record(&mut self, producer_id: i64, epoch: i16, batch: ProducerBatch) {
         let entry = self.producers.entry(producer_id).or_default();
-        if epoch != entry.epoch {
+        if epoch != entry.epoch || epoch != entry.batches_epoch {
             entry.epoch = epoch;
+            entry.batches_epoch = epoch;
             entry.batches.clear();
         }
         if entry.batches.len() == BATCHES_REMEMBERED {
@@ -159,11 +175,16 @@ impl ProducerStates {
         }
     }
 
-    /// Every remembered producer: its id, epoch and latest batch (DescribeProducers).
+    /// Every remembered producer: its id, epoch and latest batch of that epoch
+    /// (DescribeProducers; none after a marker bumped the epoch, as Kafka forgets them then).
     pub fn each(&self) -> impl Iterator<Item = (i64, i16, Option<&ProducerBatch>)> + '_ {
-        self.producers
-            .iter()
-            .map(|(&id, entry)| (id, entry.epoch, entry.batches.back()))
+        self.producers.iter().map(|(&id, entry)| {
+            let latest = entry
+                .batches
+                .back()
+                .filter(|_| entry.batches_epoch == entry.epoch);
+            (id, entry.epoch, latest)
+        })
     }
 
     /// How many producers are remembered.
@@ -331,5 +352,45 @@ mod tests {
             },
         );
         assert_eq!(states.check(&fields(0, 0, 3)), Ok(SequenceCheck::Append));
+    }
+
+    #[test]
+    fn a_marker_at_a_newer_epoch_restarts_the_sequence_of_that_epoch() {
+        // Transaction version 2: the end's marker carries epoch 1, the next transaction's
+        // batches epoch 1 from sequence 0.
+        let mut states = ProducerStates::new();
+        appended(&mut states, 0, 0, 1, 0);
+        assert_eq!(states.fence(PID, 1), Ok(()));
+        assert_eq!(
+            states.check(&fields(0, 2, 2)),
+            Err(SequenceError::InvalidProducerEpoch { current: 1 })
+        );
+        assert_eq!(
+            states.check(&fields(1, 2, 2)),
+            Err(SequenceError::OutOfOrder {
+                expected: 0,
+                got: 2
+            })
+        );
+        // A snapshot keeps it so.
+        let restored = ProducerStates::decode_snapshot(&states.encode_snapshot()).unwrap();
+        assert_eq!(restored.check(&fields(1, 0, 0)), Ok(SequenceCheck::Append));
+        assert!(
+            restored.check(&fields(1, 0, 1)).is_ok(),
+            "no old batch is a duplicate"
+        );
+        assert_eq!(states.check(&fields(1, 0, 0)), Ok(SequenceCheck::Append));
+        appended(&mut states, 1, 0, 0, 3);
+        assert_eq!(states.check(&fields(1, 1, 1)), Ok(SequenceCheck::Append));
+        assert_eq!(
+            states.check(&fields(1, 0, 0)),
+            Ok(SequenceCheck::Duplicate(ProducerBatch {
+                first_sequence: 0,
+                last_sequence: 0,
+                first_offset: 3,
+                last_offset: 3,
+                max_timestamp: 0,
+            }))
+        );
     }
 }

@@ -568,6 +568,13 @@ func TestFranzAdmin(t *testing.T) {
 			if len(present) > 0 {
 				t.Errorf("now advertised (update this test and the findings): %s", strings.Join(present, ", "))
 			}
+			// Transaction version 2 (KIP-890) needs these versions; kgo opts in by them and
+			// by the finalized transaction.version feature.
+			for key, want := range map[int16]int16{0: 12, 10: 6, 22: 5, 24: 5, 26: 5, 28: 5} {
+				if max, ok := v.KeyMaxVersion(key); !ok || max != want {
+					t.Errorf("%s: max version %d (advertised %v), want %d", kmsg.NameForKey(key), max, ok, want)
+				}
+			}
 			var all []string
 			v.EachKeySorted(func(key, min, max int16) { all = append(all, fmt.Sprintf("%s %d-%d", kmsg.NameForKey(key), min, max)) })
 			t.Logf("advertised: %s", strings.Join(all, ", "))

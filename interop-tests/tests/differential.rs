@@ -49,6 +49,8 @@ mod cluster_admin;
 mod configs;
 #[path = "differential/txn_admin.rs"]
 mod txn_admin;
+#[path = "differential/txn_v2.rs"]
+mod txn_v2;
 
 /// Where the reference broker's script lives.
 fn kafka_script() -> PathBuf {
@@ -797,7 +799,10 @@ async fn run_scenario(scenario: &str, target: &Target, topic: &str) -> Transcrip
             if let Some(transcript) = txn_admin::run(other, w, topic).await {
                 return transcript;
             }
-            match cluster_admin::run(other, w, topic).await {
+            if let Some(transcript) = cluster_admin::run(other, w, topic).await {
+                return transcript;
+            }
+            match txn_v2::run(other, w, topic).await {
                 Some(transcript) => return transcript,
                 None => panic!("no scenario {other:?}"),
             }
@@ -856,6 +861,7 @@ fn sluice_answers_as_kafka_does() {
         .chain(configs::SCENARIOS)
         .chain(txn_admin::SCENARIOS)
         .chain(cluster_admin::SCENARIOS)
+        .chain(txn_v2::SCENARIOS)
         .copied()
         // DIFFERENTIAL_ONLY=text runs only the scenarios whose name contains text.
         .filter(|s| std::env::var("DIFFERENTIAL_ONLY").map_or(true, |only| s.contains(&only)))

@@ -10,6 +10,7 @@ use kafka_protocol::ResponseError;
 use crate::broker::append::{AppendRequest, ProduceError};
 use crate::broker::Broker;
 use crate::session::RequestContext;
+use crate::txn::TxnError;
 
 /// Produce versions the crate decodes; older ones are answered UNSUPPORTED_VERSION.
 const FIRST_SUPPORTED_VERSION: i16 = 3;
@@ -117,6 +118,7 @@ pub fn error_code(error: &ProduceError, version: i16) -> ResponseError {
         // Kafka answers a produce whose verification could not reach the coordinator with
         // this retriable code: the producer tries again.
         ProduceError::CoordinatorUnavailable(_) => ResponseError::NotEnoughReplicas,
+        ProduceError::JoinRefused(e) => join_error_code(*e),
         ProduceError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
         ProduceError::InvalidRecord(_) => ResponseError::InvalidRecord,
         ProduceError::CorruptMessage(_) => ResponseError::CorruptMessage,
@@ -127,6 +129,26 @@ pub fn error_code(error: &ProduceError, version: i16) -> ResponseError {
         ProduceError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         ProduceError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         ProduceError::Storage(_) => ResponseError::KafkaStorageError,
+    }
+}
+
+/// The code of a partition the coordinator would not add to the transaction, as Kafka's
+/// produce path translates the coordinator's answer: a fenced producer is told
+/// INVALID_PRODUCER_EPOCH, and what the producer should simply retry (the previous
+/// transaction's markers are still being written) NOT_ENOUGH_REPLICAS, which every client
+/// retries without refreshing its metadata.
+fn join_error_code(error: TxnError) -> ResponseError {
+    match error {
+        TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        TxnError::ConcurrentTransactions
+        | TxnError::CoordinatorNotAvailable
+        | TxnError::NeedsProducerId => ResponseError::NotEnoughReplicas,
+        TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
+        TxnError::InvalidRequest => ResponseError::InvalidRequest,
+        TxnError::UnknownServerError => ResponseError::UnknownServerError,
+        TxnError::InvalidTxnState
+        | TxnError::InvalidTransactionTimeout
+        | TxnError::TransactionalIdNotFound => ResponseError::InvalidTxnState,
     }
 }
 

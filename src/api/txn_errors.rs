@@ -18,6 +18,8 @@ pub fn txn_error_code(error: TxnError, knows_producer_fenced: bool) -> i16 {
         TxnError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
         TxnError::UnknownServerError => ResponseError::UnknownServerError,
         TxnError::TransactionalIdNotFound => ResponseError::TransactionalIdNotFound,
+        // Asked again inside the coordinator; never answered as such.
+        TxnError::NeedsProducerId => ResponseError::ConcurrentTransactions,
     };
     error.code()
 }

@@ -1,12 +1,14 @@
-//! TxnOffsetCommit (key 28, v0–4): offsets a transaction commits for a group, held by the
+//! TxnOffsetCommit (key 28, v0–5): offsets a transaction commits for a group, held by the
 //! group coordinator until the transaction's marker: visible if it commits, gone if it
-//! aborts. The producer must have added the group to its open transaction (AddOffsetsToTxn).
+//! aborts. Up to v4 the producer must have added the group to its open transaction
+//! (AddOffsetsToTxn); from v5 (transaction version 2) the commit adds it.
 //! Unknown partitions and oversized metadata fail per partition, as in OffsetCommit.
 
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+use kafka_protocol::ResponseError;
 
 use super::group_error_code;
 use super::offset_commit::{check_offsets, Wanted};
@@ -15,10 +17,12 @@ use crate::broker::Broker;
 use crate::group::MemberRef;
 use crate::protocol::apis::ErrorCodes;
 use crate::session::RequestContext;
-use crate::txn::{TxnError, TxnState};
+use crate::txn::{ProducerIdAndEpoch, TxnError, TxnState};
 
 /// From this version a fenced producer is told PRODUCER_FENCED.
 const PRODUCER_FENCED_VERSION: i16 = 3;
+/// From this version the commit adds its group to the transaction (KIP-890 part 2).
+const FIRST_JOINING_VERSION: i16 = 5;
 
 pub async fn handle(
     broker: &Broker,
@@ -36,7 +40,23 @@ pub async fn handle(
         (t.name.as_str(), partitions.collect())
     });
     let (verdicts, offsets) = check_offsets(broker, wanted);
-    let error = match in_transaction(broker, &request).await {
+    let in_transaction = if version >= FIRST_JOINING_VERSION {
+        let producer = ProducerIdAndEpoch {
+            producer_id: request.producer_id.0,
+            epoch: request.producer_epoch,
+        };
+        broker
+            .join_transaction_group(&request.transactional_id, producer, &request.group_id)
+            .await
+    } else {
+        in_transaction(broker, &request).await
+    };
+    let error = match in_transaction {
+        // The join is the broker's question to the coordinator, whose fenced answer Kafka
+        // passes on as INVALID_PRODUCER_EPOCH (as for a produce).
+        Err(TxnError::ProducerFenced) if version >= FIRST_JOINING_VERSION => {
+            Some(ResponseError::InvalidProducerEpoch.code())
+        }
         Err(e) => Some(txn_error_code(e, version >= PRODUCER_FENCED_VERSION)),
         Ok(()) => {
             let member = MemberRef {

@@ -18,7 +18,7 @@ use crate::producer_state::SequenceError;
 use crate::record::batch::{BatchError, BatchHeader, LOG_OVERHEAD};
 use crate::record::validate::{self as record_validate, RecordError, RecordRules};
 use crate::topics::Topic;
-use crate::txn::ProducerIdAndEpoch;
+use crate::txn::{ProducerIdAndEpoch, TxnError};
 
 /// Why a partition's batch was not appended. The messages are what the client is told.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,10 @@ pub enum ProduceError {
     NotInTransaction,
     #[error("the transaction coordinator cannot be asked: {0}")]
     CoordinatorUnavailable(String),
+    /// The coordinator would not add the partition to the producer's transaction (a
+    /// produce of transaction version 2, which joins implicitly).
+    #[error("the partition cannot join the transaction: {0}")]
+    JoinRefused(TxnError),
     #[error("producer epoch {sent} is older than {current}")]
     InvalidProducerEpoch { sent: i16, current: i16 },
     #[error("expected sequence {expected}, got {got}")]
@@ -55,7 +59,8 @@ pub enum ProduceError {
 /// One produce request's batches, by topic name and partition.
 #[derive(Debug, Default)]
 pub struct AppendRequest {
-    /// The producer's protocol version (zstd needs v7+).
+    /// The producer's protocol version (zstd needs v7+; from v12 a transactional batch
+    /// joins its transaction).
     pub version: i16,
     /// The transactional id the request carries.
     pub transactional_id: Option<String>,
@@ -83,7 +88,10 @@ impl Broker {
         let mut to_flush: Vec<(usize, usize, Arc<Partition>)> = Vec::new();
         let mut results: AppendResults = Vec::with_capacity(request.topics.len());
         let mut refused = match &request.transactional_id {
-            Some(id) => self.outside_transaction(id, &request.topics).await,
+            Some(id) => {
+                self.outside_transaction(id, &request.topics, request.version)
+                    .await
+            }
             None => HashMap::new(),
         };
         let transactional = request.transactional_id.is_some();
@@ -130,11 +138,14 @@ impl Broker {
 
     /// The transactional batches of `topics` (by their places in the request) that their
     /// producer's transaction does not hold, each with its error: Kafka's verification
-    /// before a transactional append. One question to the coordinator per producer.
+    /// before a transactional append. One question to the coordinator per producer. From
+    /// Produce v12 (transaction version 2) the question adds the partitions that exist to
+    /// the transaction instead.
     async fn outside_transaction(
         &self,
         transactional_id: &str,
         topics: &[(String, Vec<(i32, Bytes)>)],
+        version: i16,
     ) -> HashMap<Place, ProduceError> {
         let mut by_producer: HashMap<ProducerIdAndEpoch, Vec<(Place, TopicPartition)>> =
             HashMap::new();
@@ -157,6 +168,28 @@ impl Broker {
         let mut refused = HashMap::new();
         for (producer, places) in by_producer {
             let (at, partitions): (Vec<_>, Vec<_>) = places.into_iter().unzip();
+            if version >= FIRST_JOINING_VERSION {
+                // A partition that does not exist is refused by the append with its own code.
+                let (at, partitions): (Vec<_>, Vec<_>) = at
+                    .into_iter()
+                    .zip(partitions)
+                    .filter(|(_, (topic, index))| {
+                        self.topics()
+                            .get(topic)
+                            .is_some_and(|t| t.partition(*index).is_some())
+                    })
+                    .unzip();
+                if partitions.is_empty() {
+                    continue;
+                }
+                let joined = self
+                    .join_transaction(transactional_id, producer, partitions)
+                    .await;
+                if let Err(e) = joined {
+                    refused.extend(at.into_iter().map(|at| (at, ProduceError::JoinRefused(e))));
+                }
+                continue;
+            }
             let id = transactional_id.to_string();
             match self.txns().writes_to(id, producer, partitions).await {
                 Ok(held) => refused.extend(
@@ -251,6 +284,10 @@ impl Broker {
         }
     }
 }
+
+/// From this Produce version a transactional batch joins its producer's transaction
+/// (transaction version 2, KIP-890); before it, the producer must have added the partition.
+pub const FIRST_JOINING_VERSION: i16 = 12;
 
 /// Produce v7 is the first that may carry zstd batches (KIP-110).
 const FIRST_ZSTD_VERSION: i16 = 7;

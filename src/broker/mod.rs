@@ -25,6 +25,7 @@ pub mod offsets;
 pub mod producers;
 pub mod read;
 pub mod topic_admin;
+pub mod txn_joins;
 pub(crate) use markers::write_markers;
 
 /// What every connection shares: identity, topics, groups and the producer-id allocator.

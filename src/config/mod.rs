@@ -168,6 +168,10 @@ pub struct Config {
     pub transaction_max_timeout_ms: i32,
     /// How long a transactional id with no transaction open is kept after its last use.
     pub transactional_id_expiration_ms: i64,
+    /// The `transaction.version` feature level ApiVersions finalizes (Kafka's levels): 2 lets
+    /// clients use transaction version 2 (KIP-890: an epoch bump at every end, partitions
+    /// and groups joining implicitly); 0 and 1 keep them on the first protocol.
+    pub transaction_version: i16,
     /// Largest metadata string stored with a committed offset, in bytes.
     pub offset_metadata_max_bytes: usize,
     /// Records a partition may have unflushed before it is fsynced; the default of topic
@@ -234,6 +238,7 @@ impl Default for Config {
             offsets_retention_minutes: 10_080,
             transaction_max_timeout_ms: 900_000,
             transactional_id_expiration_ms: 604_800_000,
+            transaction_version: 2,
             offset_metadata_max_bytes: 4096,
             log_flush_interval_messages: i64::MAX,
             log_flush_interval_ms: i64::MAX,
@@ -472,6 +477,9 @@ impl Config {
         }
         if self.transactional_id_expiration_ms < 1 {
             return fail("transactional_id_expiration_ms", "must be at least 1");
+        }
+        if !(0..=2).contains(&self.transaction_version) {
+            return fail("transaction_version", "must be 0, 1 or 2");
         }
         if self.log_flush_interval_messages < 1 {
             return fail("log_flush_interval_messages", "must be at least 1");

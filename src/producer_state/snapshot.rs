@@ -3,7 +3,8 @@
 //! rescanning the log.
 //!
 //! Layout (big-endian): a version byte, the producer count (u32), per producer its id (i64),
-//! epoch (i16), batch count (u8) and batches (first and last sequence as i32, first and last
+//! epoch (i16), from version 2 the epoch its batches were written at (i16; older when a
+//! marker bumped the epoch), batch count (u8) and batches (first and last sequence as i32, first and last
 //! offset and max timestamp as i64), then a CRC32C of everything before it. A snapshot that
 //! does not check out is no snapshot: the caller falls back to an older one or a replay.
 
@@ -11,7 +12,9 @@ use bytes::{Buf, BufMut};
 
 use super::{ProducerBatch, ProducerEntry, ProducerStates, BATCHES_REMEMBERED};
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// Snapshots before the batches' own epoch: it is the producer's.
+const VERSION_1: u8 = 1;
 const BATCH_BYTES: usize = 4 + 4 + 8 + 8 + 8;
 
 impl ProducerStates {
@@ -19,13 +22,14 @@ impl ProducerStates {
     pub fn encode_snapshot(&self) -> Vec<u8> {
         let mut ids: Vec<&i64> = self.producers.keys().collect();
         ids.sort_unstable();
-        let mut out = Vec::with_capacity(5 + ids.len() * (11 + BATCH_BYTES) + 4);
+        let mut out = Vec::with_capacity(5 + ids.len() * (13 + BATCH_BYTES) + 4);
         out.put_u8(VERSION);
         out.put_u32(ids.len() as u32);
         for id in ids {
             let entry = &self.producers[id];
             out.put_i64(*id);
             out.put_i16(entry.epoch);
+            out.put_i16(entry.batches_epoch);
             out.put_u8(entry.batches.len() as u8);
             for batch in &entry.batches {
                 out.put_i32(batch.first_sequence);
@@ -47,7 +51,8 @@ impl ProducerStates {
             return None;
         }
         let mut body = body;
-        if body.try_get_u8().ok()? != VERSION {
+        let version = body.try_get_u8().ok()?;
+        if version != VERSION && version != VERSION_1 {
             return None;
         }
         let count = body.try_get_u32().ok()?;
@@ -55,12 +60,17 @@ impl ProducerStates {
         for _ in 0..count {
             let id = body.try_get_i64().ok()?;
             let epoch = body.try_get_i16().ok()?;
+            let batches_epoch = match version {
+                VERSION_1 => epoch,
+                _ => body.try_get_i16().ok()?,
+            };
             let batches = usize::from(body.try_get_u8().ok()?);
             if batches > BATCHES_REMEMBERED || body.remaining() < batches * BATCH_BYTES {
                 return None;
             }
             let mut entry = ProducerEntry {
                 epoch,
+                batches_epoch,
                 batches: Default::default(),
             };
             for _ in 0..batches {

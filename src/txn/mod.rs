@@ -1,7 +1,7 @@
 //! Transactions: the transaction coordinator.
 //!
 //! [`state::Transactions`] is a pure state machine (Kafka's transaction coordinator rules,
-//! transaction version 1); [`TxnCoordinator`] runs it on the coordinator runtime
+//! transaction versions 1 and 2); [`TxnCoordinator`] runs it on the coordinator runtime
 //! ([`crate::coordinator`]), which journals every change to `transactions.log` before the
 //! answer leaves. An ended transaction is answered once its prepared state is written; its
 //! markers are work the broker picks up ([`TxnCoordinator::pending_markers`], woken by
@@ -14,6 +14,8 @@ pub mod state;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tv2_tests;
 
 use std::io;
 use std::path::Path;
@@ -26,6 +28,7 @@ use crate::coordinator::journal::Opened;
 use crate::coordinator::{self, AppendError, NoReply, Runtime, StateMachine};
 pub use listing::{ListFilter, ListedTxn, Listing};
 use records::{TxnLog, TxnRecord, TXN_LOG_FILE};
+use state::NO_PRODUCER_ID;
 pub use state::{
     MarkerJob, Outcome, ProducerIdAndEpoch, Transactions, TxnConfig, TxnEffects, TxnError,
     TxnMetadata, TxnResult, TxnState,
@@ -179,20 +182,50 @@ impl TxnCoordinator {
             .await
     }
 
-    /// EndTxn: answered once the commit or abort is prepared; the markers follow.
+    /// EndTxn with transaction version 1: answered once the commit or abort is prepared; the
+    /// markers follow.
     pub async fn end(
         &self,
         transactional_id: String,
         producer: ProducerIdAndEpoch,
         result: TxnResult,
     ) -> Result<(), TxnError> {
-        let ended = self
-            .run(move |txns, now| txns.end(&transactional_id, producer, result, now))
-            .await;
-        if ended.is_ok() {
-            self.markers_wanted.notify_one();
+        self.end_txn(transactional_id, producer, result, false, &|| {
+            NO_PRODUCER_ID
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// EndTxn, with transaction version 2 when `tv2` (the epoch is bumped); the answer is the
+    /// producer id and epoch the producer goes on with. `fresh_producer_id` is called only
+    /// when an exhausted epoch needs a new producer id.
+    pub async fn end_txn(
+        &self,
+        transactional_id: String,
+        producer: ProducerIdAndEpoch,
+        result: TxnResult,
+        tv2: bool,
+        fresh_producer_id: &(dyn Fn() -> i64 + Sync),
+    ) -> Result<ProducerIdAndEpoch, TxnError> {
+        let mut fresh = NO_PRODUCER_ID;
+        loop {
+            let id = transactional_id.clone();
+            let ended = self
+                .run(move |txns, now| txns.end_txn(&id, producer, result, tv2, fresh, now))
+                .await;
+            match ended {
+                Err(TxnError::NeedsProducerId) if fresh == NO_PRODUCER_ID => {
+                    fresh = fresh_producer_id();
+                }
+                Err(TxnError::NeedsProducerId) => return Err(TxnError::ConcurrentTransactions),
+                Ok(answer) => {
+                    self.markers_wanted.notify_one();
+                    return Ok(answer);
+                }
+                Err(e) => return Err(e),
+            }
         }
-        ended
     }
 
     /// Whether `producer` of `transactional_id` may write to each of `partitions` now (its
@@ -213,6 +246,22 @@ impl TxnCoordinator {
                     .collect()
             })
             .await?)
+    }
+
+    /// Which of `partitions` the open transaction of `producer` holds (AddPartitionsToTxn
+    /// v4+, verify only), with the coordinator's refusals.
+    pub async fn verify(
+        &self,
+        transactional_id: String,
+        producer: ProducerIdAndEpoch,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<Vec<bool>, TxnError> {
+        self.runtime
+            .call(move |cx, _| {
+                cx.machine()
+                    .verify(&transactional_id, producer, &partitions)
+            })
+            .await?
     }
 
     /// The state of one transactional id (DescribeTransactions).

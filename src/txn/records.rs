@@ -7,7 +7,7 @@ use std::io;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::state::{TxnMetadata, TxnState};
+use super::state::{TxnMetadata, TxnState, NO_PRODUCER_ID};
 use crate::coordinator::codec::{invalid, put_str, Reader};
 use crate::coordinator::{Journal, JournalRecord};
 
@@ -81,6 +81,10 @@ impl JournalRecord for TxnRecord {
         }
         body.put_i64(txn.start_ms);
         body.put_i64(txn.last_update_ms);
+        // Transaction version 2's fields come last: a record journaled without them (by an
+        // older Sluice) still replays, as a version-1 transaction.
+        body.put_i64(txn.next_producer_id);
+        body.put_u8(u8::from(txn.tv2));
     }
 
     fn decode_body(body: Bytes) -> io::Result<TxnRecord> {
@@ -105,6 +109,13 @@ impl JournalRecord for TxnRecord {
                 for _ in 0..r.count(4)? {
                     groups.insert(r.str()?);
                 }
+                let start_ms = r.i64()?;
+                let last_update_ms = r.i64()?;
+                let (next_producer_id, tv2) = if r.finished() {
+                    (NO_PRODUCER_ID, false)
+                } else {
+                    (r.i64()?, r.u8()? != 0)
+                };
                 Some(TxnMetadata {
                     producer_id,
                     last_producer_id,
@@ -114,8 +125,10 @@ impl JournalRecord for TxnRecord {
                     state,
                     partitions,
                     groups,
-                    start_ms: r.i64()?,
-                    last_update_ms: r.i64()?,
+                    start_ms,
+                    last_update_ms,
+                    next_producer_id,
+                    tv2,
                 })
             }
             _ => return Err(invalid("unknown transaction record kind")),

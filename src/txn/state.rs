@@ -9,7 +9,9 @@
 //! aborting its open transaction first), or rotates to a new producer id when the epoch is
 //! exhausted; a transaction goes Empty → Ongoing → PrepareCommit / PrepareAbort →
 //! CompleteCommit / CompleteAbort; an Ongoing transaction past its timeout is aborted with a
-//! bumped epoch; an idle transactional id expires.
+//! bumped epoch; an idle transactional id expires. With transaction version 2 (KIP-890, an
+//! EndTxn v5) every end bumps the epoch too ([`Transactions::end_txn`]), and an exhausted one
+//! hands over to a new producer id once the markers are written.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -81,6 +83,12 @@ pub struct TxnMetadata {
     /// When the open transaction started; -1 without one.
     pub start_ms: i64,
     pub last_update_ms: i64,
+    /// The producer id an ending transaction-version-2 transaction hands over to once its
+    /// markers are written (its epoch was exhausted); -1 otherwise.
+    pub next_producer_id: i64,
+    /// Whether the last end was asked with transaction version 2 (EndTxn v5+): its epoch was
+    /// bumped, so a retry of it carries the epoch before.
+    pub tv2: bool,
 }
 
 /// A producer id with its epoch, as InitProducerId answers and may expect.
@@ -111,6 +119,10 @@ pub enum TxnError {
     UnknownServerError,
     #[error("the coordinator knows no such transactional id")]
     TransactionalIdNotFound,
+    /// An end with transaction version 2 needs a new producer id (the epoch is exhausted)
+    /// that was not given: asked again with one.
+    #[error("a new producer id is needed to end this transaction")]
+    NeedsProducerId,
 }
 
 /// Whether an ended transaction commits or aborts.
@@ -251,6 +263,8 @@ impl Transactions {
             groups: BTreeSet::new(),
             start_ms: -1,
             last_update_ms: now_ms,
+            next_producer_id: NO_PRODUCER_ID,
+            tv2: false,
         });
         // A producer recovering with its id and epoch is fenced unless it is this one, or
         // the one before a rotation whose answer it never got.
@@ -400,9 +414,38 @@ impl Transactions {
         })
     }
 
-    /// EndTxn from the producer: commit or abort the open transaction. Answered once the
-    /// prepared state is journaled; the markers follow ([`Transactions::pending_markers`]).
-    /// A retry of an end that already completed the same way is answered again.
+    /// Which of `partitions` the open transaction of `producer` holds, with Kafka's
+    /// verification rules (AddPartitionsToTxn v4+, verify only): the producer id and epoch
+    /// must be the transactional id's, and an ending transaction is to be asked again.
+    pub fn verify(
+        &self,
+        id: &str,
+        producer: ProducerIdAndEpoch,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<bool>, TxnError> {
+        if id.is_empty() {
+            return Err(TxnError::InvalidRequest);
+        }
+        let txn = self
+            .txns
+            .get(id)
+            .ok_or(TxnError::InvalidProducerIdMapping)?;
+        if txn.producer_id != producer.producer_id {
+            return Err(TxnError::InvalidProducerIdMapping);
+        }
+        if txn.epoch != producer.epoch {
+            return Err(TxnError::ProducerFenced);
+        }
+        if matches!(txn.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
+            return Err(TxnError::ConcurrentTransactions);
+        }
+        Ok(partitions
+            .iter()
+            .map(|p| txn.partitions.contains(p))
+            .collect())
+    }
+
+    /// EndTxn with transaction version 1 (v0–4): the epoch stays.
     pub fn end(
         &mut self,
         id: &str,
@@ -410,42 +453,127 @@ impl Transactions {
         result: TxnResult,
         now_ms: i64,
     ) -> Outcome<()> {
+        let (ended, fx) = self.end_txn(id, producer, result, false, NO_PRODUCER_ID, now_ms);
+        (ended.map(|_| ()), fx)
+    }
+
+    /// EndTxn from the producer: commit or abort the open transaction. Answered once the
+    /// prepared state is journaled; the markers follow ([`Transactions::pending_markers`]).
+    /// The answer is the producer id and epoch the producer goes on with.
+    ///
+    /// With transaction version 2 (`tv2`, EndTxn v5+) every end bumps the epoch: the markers
+    /// carry the new one, which fences any batch of the ended transaction still in flight,
+    /// and the producer's next transaction uses it. An exhausted epoch hands over to
+    /// `fresh_producer_id` once the markers are written (asked for with
+    /// [`TxnError::NeedsProducerId`] when it is -1). A retry carries the epoch before the
+    /// bump; one of an end that completed the same way is answered again.
+    pub fn end_txn(
+        &mut self,
+        id: &str,
+        producer: ProducerIdAndEpoch,
+        result: TxnResult,
+        tv2: bool,
+        fresh_producer_id: i64,
+        now_ms: i64,
+    ) -> Outcome<ProducerIdAndEpoch> {
         if id.is_empty() {
             return refused(TxnError::InvalidRequest);
         }
         let Some(txn) = self.txns.get(id) else {
             return refused(TxnError::InvalidProducerIdMapping);
         };
-        if txn.producer_id != producer.producer_id {
+        let ending = matches!(
+            txn.state,
+            TxnState::PrepareCommit
+                | TxnState::PrepareAbort
+                | TxnState::CompleteCommit
+                | TxnState::CompleteAbort
+        );
+        // The bumped end of this producer's epoch, asked again.
+        let retry_of_bump = ending
+            && txn.tv2
+            && txn.producer_id == producer.producer_id
+            && i32::from(txn.epoch) == i32::from(producer.epoch) + 1;
+        // The same after the exhausted epoch handed over to a new producer id.
+        let retry_of_rotation = txn.tv2
+            && matches!(
+                txn.state,
+                TxnState::CompleteCommit | TxnState::CompleteAbort
+            )
+            && txn.last_producer_id == producer.producer_id
+            && producer.epoch == EXHAUSTED_EPOCH
+            && txn.epoch == 0;
+        let retry = retry_of_bump || retry_of_rotation;
+        if txn.producer_id != producer.producer_id && !retry_of_rotation {
             return refused(TxnError::InvalidProducerIdMapping);
         }
-        if txn.epoch != producer.epoch {
+        let valid_epoch = if ending && txn.tv2 {
+            // After a bumped end the same epoch is the next transaction's, not a retry.
+            retry || (tv2 && txn.epoch == producer.epoch)
+        } else {
+            txn.epoch == producer.epoch
+        };
+        if !valid_epoch {
             return refused(TxnError::ProducerFenced);
         }
+        let current = ProducerIdAndEpoch {
+            producer_id: txn.producer_id,
+            epoch: txn.epoch,
+        };
         let same = |commit_state, abort_state| match result {
             TxnResult::Commit => txn.state == commit_state,
             TxnResult::Abort => txn.state == abort_state,
         };
-        match txn.state {
-            TxnState::Ongoing => {
-                let mut txn = txn.clone();
-                txn.state = match result {
-                    TxnResult::Commit => TxnState::PrepareCommit,
-                    TxnResult::Abort => TxnState::PrepareAbort,
-                };
-                txn.last_update_ms = now_ms;
-                let mut fx = TxnEffects::default();
-                self.put(id, txn, &mut fx);
-                (Ok(()), fx)
+        let opens = match txn.state {
+            TxnState::Ongoing => true,
+            // With version 2 the producer cannot know whether its produce reached the
+            // partitions (they join implicitly), so it may abort what never started.
+            TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => {
+                tv2 && !retry && result == TxnResult::Abort
             }
+            TxnState::PrepareCommit | TxnState::PrepareAbort => false,
+        };
+        if opens {
+            let mut txn = txn.clone();
+            if tv2 {
+                if txn.epoch >= EXHAUSTED_EPOCH {
+                    if fresh_producer_id == NO_PRODUCER_ID {
+                        return refused(TxnError::NeedsProducerId);
+                    }
+                    txn.next_producer_id = fresh_producer_id;
+                }
+                txn.last_epoch = txn.epoch;
+                txn.epoch += 1;
+            }
+            if txn.state != TxnState::Ongoing {
+                txn.start_ms = now_ms;
+            }
+            txn.tv2 = tv2;
+            txn.state = match result {
+                TxnResult::Commit => TxnState::PrepareCommit,
+                TxnResult::Abort => TxnState::PrepareAbort,
+            };
+            txn.last_update_ms = now_ms;
+            let answer = next_producer(&txn);
+            let mut fx = TxnEffects::default();
+            self.put(id, txn, &mut fx);
+            return (Ok(answer), fx);
+        }
+        // Without a bump the same epoch is the retry; with one, only the epoch before is.
+        let retried = retry || !txn.tv2;
+        match txn.state {
             TxnState::CompleteCommit | TxnState::CompleteAbort
-                if same(TxnState::CompleteCommit, TxnState::CompleteAbort) =>
+                if retried && same(TxnState::CompleteCommit, TxnState::CompleteAbort) =>
             {
-                (Ok(()), TxnEffects::default())
+                (Ok(current), TxnEffects::default())
             }
             TxnState::PrepareCommit | TxnState::PrepareAbort
                 if same(TxnState::PrepareCommit, TxnState::PrepareAbort) =>
             {
+                refused(TxnError::ConcurrentTransactions)
+            }
+            // The next transaction's end while this one's markers are still being written.
+            TxnState::PrepareCommit | TxnState::PrepareAbort if !retried => {
                 refused(TxnError::ConcurrentTransactions)
             }
             _ => refused(TxnError::InvalidTxnState),
@@ -496,6 +624,13 @@ impl Transactions {
             TxnResult::Commit => TxnState::CompleteCommit,
             TxnResult::Abort => TxnState::CompleteAbort,
         };
+        if txn.next_producer_id != NO_PRODUCER_ID {
+            // The exhausted epoch's markers are written: the producer goes on with the new id.
+            txn.last_producer_id = txn.producer_id;
+            txn.producer_id = txn.next_producer_id;
+            txn.next_producer_id = NO_PRODUCER_ID;
+            txn.epoch = 0;
+        }
         txn.partitions.clear();
         txn.groups.clear();
         txn.start_ms = -1;
@@ -540,6 +675,25 @@ impl Transactions {
 fn fence_and_abort(txn: &mut TxnMetadata, now_ms: i64) {
     txn.epoch = txn.epoch.saturating_add(1);
     txn.last_epoch = NO_PRODUCER_EPOCH;
+    // The fenced producer gets no answer to retry: its epoch is simply over.
+    txn.tv2 = false;
+    txn.next_producer_id = NO_PRODUCER_ID;
     txn.state = TxnState::PrepareAbort;
     txn.last_update_ms = now_ms;
+}
+
+/// The producer id and epoch a producer goes on with after `txn`'s end: the new producer id
+/// at epoch 0 when its exhausted epoch hands over, else its (bumped) epoch.
+fn next_producer(txn: &TxnMetadata) -> ProducerIdAndEpoch {
+    if txn.next_producer_id != NO_PRODUCER_ID {
+        ProducerIdAndEpoch {
+            producer_id: txn.next_producer_id,
+            epoch: 0,
+        }
+    } else {
+        ProducerIdAndEpoch {
+            producer_id: txn.producer_id,
+            epoch: txn.epoch,
+        }
+    }
 }

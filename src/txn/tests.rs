@@ -82,6 +82,8 @@ fn an_exhausted_epoch_rotates_to_a_new_producer_id() {
         groups: Default::default(),
         start_ms: -1,
         last_update_ms: 0,
+        next_producer_id: NO_PRODUCER_ID,
+        tv2: false,
     };
     let mut txns = Transactions::restore(
         TxnConfig::default(),

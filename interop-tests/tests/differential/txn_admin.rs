@@ -27,7 +27,7 @@ pub(super) const SCENARIOS: &[&str] = &[
 /// Waits until the broker's transaction coordinator for `id` answers: Kafka creates and
 /// loads its transaction log on the first FindCoordinator for a transactional id, and says
 /// NOT_COORDINATOR (or loading) until then.
-async fn txn_coordinator_ready(wire: &mut Wire, id: &str) {
+pub(super) async fn txn_coordinator_ready(wire: &mut Wire, id: &str) {
     const NOT_READY: [i16; 3] = [14, 15, 16];
     for _ in 0..150 {
         let request = FindCoordinatorRequest::default()

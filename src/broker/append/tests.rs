@@ -178,3 +178,59 @@ async fn a_keyless_record_on_a_compacted_topic_is_invalid() {
     assert!(matches!(&results[0][0], Err(ProduceError::InvalidRecord(why)) if why == expected));
     node.shutdown().await;
 }
+
+/// Produce v12 (transaction version 2): a transactional batch adds its partition to the
+/// transaction; right after a bumped end it waits for the markers, then goes on at the new
+/// epoch from sequence 0; the epoch before is fenced.
+#[tokio::test]
+async fn a_version_12_transactional_batch_joins_its_transaction() {
+    use crate::txn::{ProducerIdAndEpoch, TxnError, TxnResult, TxnState};
+    let node = broker_with("t", &[]).await;
+    let broker = node.broker();
+    let ProducerIdAndEpoch { producer_id, .. } = broker
+        .txns()
+        .init_producer_id("tx".into(), 60_000, None, 4_000)
+        .await
+        .unwrap();
+    let batch = |epoch: i16, sequence: i32| {
+        let mut batch = one_record(b"t").to_vec();
+        batch[22] |= 0x10;
+        batch[43..51].copy_from_slice(&producer_id.to_be_bytes());
+        batch[51..53].copy_from_slice(&epoch.to_be_bytes());
+        batch[53..57].copy_from_slice(&sequence.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        Bytes::from(batch)
+    };
+    let send = |epoch, sequence| {
+        let mut request = request("t", vec![batch(epoch, sequence)], Some("tx"));
+        request.version = 12;
+        broker.append(request)
+    };
+    assert_eq!(send(0, 0).await[0][0].as_ref().unwrap().base_offset, 0);
+    let txn = broker.txns().describe("tx".into()).await.unwrap().unwrap();
+    assert_eq!(txn.state, TxnState::Ongoing);
+    assert!(txn.partitions.contains(&("t".to_string(), 0)));
+    let next = broker
+        .txns()
+        .end_txn(
+            "tx".into(),
+            ProducerIdAndEpoch {
+                producer_id,
+                epoch: 0,
+            },
+            TxnResult::Commit,
+            true,
+            &|| -1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.epoch, 1);
+    // Sent at once: the join waits for the commit marker (offset 1) to be written.
+    assert_eq!(send(1, 0).await[0][0].as_ref().unwrap().base_offset, 2);
+    assert!(matches!(
+        send(0, 1).await[0][0],
+        Err(ProduceError::JoinRefused(TxnError::ProducerFenced))
+    ));
+    node.shutdown().await;
+}

@@ -73,6 +73,26 @@ final class Clients {
     return new KafkaConsumer<>(consumerProps(broker, overrides));
   }
 
+  /**
+   * Whether transactions against {@code broker} run on transaction version 2 (KIP-890): the
+   * client is 4.x and the broker finalizes {@code transaction.version} 2. 3.x clients know only
+   * the first version.
+   */
+  static boolean transactionV2(SluiceBroker.Broker broker) {
+    return !clientVersion().startsWith("3.") && broker.transactionVersion() >= 2;
+  }
+
+  /** The producer epoch the coordinator holds for {@code transactionalId}. */
+  static int producerEpoch(SluiceBroker.Broker broker, String transactionalId) throws Exception {
+    try (Admin admin = admin(broker)) {
+      return admin
+          .describeTransactions(List.of(transactionalId))
+          .description(transactionalId)
+          .get(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+          .producerEpoch();
+    }
+  }
+
   static Admin admin(SluiceBroker.Broker broker) {
     Properties props = new Properties();
     props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrap());

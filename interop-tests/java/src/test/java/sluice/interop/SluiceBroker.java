@@ -11,7 +11,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -48,8 +50,11 @@ public final class SluiceBroker implements BeforeAllCallback, ParameterResolver 
     private final Path pidFile;
     private final Thread shutdownHook;
     private final AtomicInteger names = new AtomicInteger();
+    private final Map<String, String> settings;
 
-    private Broker(Process process, String bootstrap, Path log, Path pidFile) {
+    private Broker(
+        Process process, String bootstrap, Path log, Path pidFile, Map<String, String> settings) {
+      this.settings = settings;
       this.process = process;
       this.bootstrap = bootstrap;
       this.log = log;
@@ -69,6 +74,14 @@ public final class SluiceBroker implements BeforeAllCallback, ParameterResolver 
 
     public Path log() {
       return log;
+    }
+
+    /**
+     * The {@code transaction.version} level the broker finalizes: its {@code
+     * transaction_version} setting, 2 unless {@link SluiceSettings} says otherwise.
+     */
+    public int transactionVersion() {
+      return Integer.parseInt(settings.getOrDefault("transaction_version", "2"));
     }
 
     /** A topic or group name that no other test against this broker uses. */
@@ -113,7 +126,7 @@ public final class SluiceBroker implements BeforeAllCallback, ParameterResolver 
     context
         .getStore(NAMESPACE)
         .getOrComputeIfAbsent(
-            "broker", k -> start(context.getRequiredTestClass().getSimpleName()), Broker.class);
+            "broker", k -> start(context.getRequiredTestClass()), Broker.class);
   }
 
   @Override
@@ -130,7 +143,16 @@ public final class SluiceBroker implements BeforeAllCallback, ParameterResolver 
     return broker;
   }
 
-  private static Broker start(String owner) {
+  private static Broker start(Class<?> testClass) {
+    String owner = testClass.getSimpleName();
+    Map<String, String> settings = new HashMap<>();
+    SluiceSettings annotation = testClass.getAnnotation(SluiceSettings.class);
+    if (annotation != null) {
+      for (String setting : annotation.value()) {
+        int eq = setting.indexOf('=');
+        settings.put(setting.substring(0, eq), setting.substring(eq + 1));
+      }
+    }
     Path binary = binary();
     if (!Files.isExecutable(binary)) {
       throw new IllegalStateException(
@@ -152,6 +174,8 @@ public final class SluiceBroker implements BeforeAllCallback, ParameterResolver 
       Map<String, String> env = builder.environment();
       env.keySet().removeIf(name -> name.startsWith("SLUICE_"));
       env.put("NO_COLOR", "1");
+      settings.forEach(
+          (key, value) -> env.put("SLUICE_" + key.toUpperCase(Locale.ROOT), value));
       builder.redirectErrorStream(true);
       builder.redirectOutput(ProcessBuilder.Redirect.to(log.toFile()));
       builder.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
@@ -160,7 +184,7 @@ public final class SluiceBroker implements BeforeAllCallback, ParameterResolver 
           logDir.resolve(
               "broker-java-" + owner + "-" + ProcessHandle.current().pid() + ".pid");
       Files.writeString(pidFile, process.pid() + "\n", StandardCharsets.UTF_8);
-      Broker broker = new Broker(process, bootstrap, log, pidFile);
+      Broker broker = new Broker(process, bootstrap, log, pidFile, Map.copyOf(settings));
       try {
         waitUntilAccepting(process, port, log);
       } catch (RuntimeException e) {

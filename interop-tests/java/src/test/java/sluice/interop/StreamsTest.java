@@ -18,6 +18,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.TransactionListing;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -216,8 +217,34 @@ class StreamsTest {
     if (isolation.equals("read_committed")) {
       // Transactions: a commit marker follows each transaction's records.
       assertTrue(end > both.size(), "end offset " + end + " of a transactional output");
+      assertProducerEpochs(appId);
     } else {
       assertEquals(both.size(), end, "end offset of the output");
+    }
+  }
+
+  /**
+   * Each instance's producer (one stream thread: one transactional id) committed at least once:
+   * on transaction version 2 every commit bumped its epoch past 0; on version 1 it stays 0.
+   */
+  private void assertProducerEpochs(String appId) throws Exception {
+    List<String> ids = new ArrayList<>();
+    try (Admin admin = Clients.admin(broker)) {
+      for (TransactionListing listing :
+          admin.listTransactions().all().get(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
+        if (listing.transactionalId().startsWith(appId + "-")) {
+          ids.add(listing.transactionalId());
+        }
+      }
+    }
+    assertEquals(2, ids.size(), "one transactional id per instance: " + ids);
+    for (String id : ids) {
+      int epoch = Clients.producerEpoch(broker, id);
+      if (Clients.transactionV2(broker)) {
+        assertTrue(epoch >= 1, id + " at epoch " + epoch + " after its commits");
+      } else {
+        assertEquals(0, epoch, id);
+      }
     }
   }
 

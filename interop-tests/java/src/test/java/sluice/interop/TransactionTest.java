@@ -27,13 +27,21 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
-/** The transactional producer and read_committed consumer of kafka-clients. */
+/**
+ * The transactional producer and read_committed consumer of kafka-clients: on transaction
+ * version 2 with a 4.x client against the broker's default (the epoch bumped at every end,
+ * partitions and groups joining implicitly), on version 1 with a 3.x client or {@link
+ * TransactionV1Test}'s broker.
+ */
 @ExtendWith(SluiceBroker.class)
 class TransactionTest {
   private final SluiceBroker.Broker broker;
+  /** Each transaction end bumps the producer epoch (version 2) or keeps it (version 1). */
+  private final int bumpPerEnd;
 
   TransactionTest(SluiceBroker.Broker broker) {
     this.broker = broker;
+    this.bumpPerEnd = Clients.transactionV2(broker) ? 1 : 0;
   }
 
   private KafkaProducer<byte[], byte[]> transactional(String id) {
@@ -74,6 +82,8 @@ class TransactionTest {
       producer.send(new ProducerRecord<>(topic, 0, utf8("k"), utf8("c-2")));
       producer.commitTransaction();
     }
+    // Three ends after the InitProducerId that gave epoch 0.
+    assertEquals(3 * bumpPerEnd, Clients.producerEpoch(broker, "java-txn-1"));
     // 0-1 committed, 2 marker, 3 aborted, 4 marker, 5 committed, 6 marker.
     assertEquals(List.of("0:c-0", "1:c-1", "5:c-2"), read(tp, "read_committed", 3));
     assertEquals(
@@ -116,6 +126,7 @@ class TransactionTest {
       }
       assertEquals(new OffsetAndMetadata(9, "meta"), offset);
     }
+    assertEquals(2 * bumpPerEnd, Clients.producerEpoch(broker, "java-txn-2"));
   }
 
   @Test
@@ -138,6 +149,8 @@ class TransactionTest {
     }
     // zombie at 0 aborted by the fence (its marker at 1), fresh at 2.
     assertEquals(List.of("2:fresh"), read(tp, "read_committed", 1));
+    // Epoch 0 fenced to 1 for the abort, 2 for the fresh producer, and its commit.
+    assertEquals(2 + bumpPerEnd, Clients.producerEpoch(broker, "java-txn-3"));
   }
 
   @Test
