@@ -19,8 +19,8 @@ use crate::producer_state::{
 use crate::record::batch::{self as record_batch, BatchHeader};
 use crate::record::find::RecordAt;
 
-pub mod leader_epochs;
 mod cleaning;
+pub mod leader_epochs;
 mod producers;
 mod producers_view;
 mod transactions;

@@ -86,7 +86,7 @@ mod tests {
     fn produce_is_advertised_from_version_0_and_api_versions_up_to_4() {
         assert_eq!(
             supported(ApiKey::Produce).map(|s| (s.min, s.max)),
-            Some((0, 11))
+            Some((0, 12))
         );
         assert!(is_supported(ApiKey::ApiVersions, 4));
         assert!(!is_supported(ApiKey::ApiVersions, 5));
