@@ -15,7 +15,8 @@
 #   (ConnectTest) included. Then `mvn test -Pkafka39` runs the client suites (producer,
 #   consumer, group, transactions) again on kafka-clients 3.9.1, reported as `kafka-clients 3.9`.
 #   Needs `java` (17+) and `mvn`; without them the Java suite counts as failed.
-# - Go (go/): franz-go (kgo, kadm), Sarama (IBM/sarama) and segmentio/kafka-go from the Go
+# - Go (go/): franz-go (kgo, kadm), Sarama (IBM/sarama), segmentio/kafka-go and confluent-kafka-go
+#   (cgo, its bundled librdkafka) from the Go
 #   module in go/ (go.mod, go.sum), then franz-go's own kgo tests (the allow-list in
 #   go/franz-go-allowlist.txt). Without a Go toolchain the Go suites count as failed;
 #   INTEROP_SKIP_GO=1 leaves them out.
@@ -148,14 +149,15 @@ else
   suites+=("--suite" "kafka-clients 3.9:junit:$OUT/java39:$rc")
 fi
 
-# --- Go (franz-go, Sarama, kafka-go: a Go module, go/go.mod) ----------------------------------
+# --- Go (franz-go, Sarama, kafka-go, confluent-kafka-go: a Go module, go/go.mod) ---------------
 # Each client is one `go test -json -run '^Test<Client>'` of the module (its own broker), then
 # franz-go's own kgo tests (go/run-franz-go-suite.sh, the allow-list in go/franz-go-allowlist.txt).
 # The modules come through GOPROXY (its default, proxy.golang.org) and are checked against the
 # committed go.sum. Without a Go toolchain every Go suite counts as failed.
 # name:test prefix:module
 go_suites=("franz-go:Franz:github.com/twmb/franz-go" "Sarama:Sarama:github.com/IBM/sarama"
-  "kafka-go:KafkaGo:github.com/segmentio/kafka-go")
+  "kafka-go:KafkaGo:github.com/segmentio/kafka-go"
+  "confluent-kafka-go:Confluent:github.com/confluentinc/confluent-kafka-go/v2")
 go_events() {
   python3 -c '
 import json, sys

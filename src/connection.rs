@@ -16,6 +16,7 @@ use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::api;
+use crate::broker::fetch_memory::Reservation;
 use crate::broker::Broker;
 use crate::protocol::frame::{self, FrameError, FrameSource};
 use crate::protocol::read_buffer::ReadBuffer;
@@ -144,7 +145,11 @@ impl<S: Transport> Connection<S> {
                 Ok(request) => {
                     let (api_key, version, correlation_id) =
                         (request.api_key, request.version(), request.correlation_id());
-                    let body = api::handle(&self.broker, &mut self.session, request).await;
+                    let handled = api::handle(&self.broker, &mut self.session, request).await;
+                    let body = handled.body;
+                    if let Some(memory) = handled.held {
+                        pending.hold(memory);
+                    }
                     let codes = body.as_ref().map(|b| b.error_codes()).unwrap_or_default();
                     self.broker.metrics().request(
                         api_key as i16,
@@ -173,14 +178,20 @@ impl<S: Transport> Connection<S> {
     }
 }
 
-/// Encoded responses not yet written, in order.
+/// Encoded responses not yet written, in order, and the fetch memory they hold.
 #[derive(Default)]
 struct PendingResponses {
     chunks: Vec<Bytes>,
     bytes: usize,
+    /// Given back to the broker's fetch memory budget once the responses are written.
+    held: Vec<Reservation>,
 }
 
 impl PendingResponses {
+    fn hold(&mut self, memory: Reservation) {
+        self.held.push(memory);
+    }
+
     fn push(&mut self, response: Vec<Bytes>) {
         self.bytes += response.iter().map(Bytes::len).sum::<usize>();
         self.chunks.extend(response);
@@ -192,6 +203,7 @@ impl PendingResponses {
         broker: &Broker,
     ) -> Result<(), String> {
         if self.chunks.is_empty() {
+            self.held.clear();
             return Ok(());
         }
         let stall = Duration::from_millis(broker.config().response_write_timeout_ms);
@@ -199,6 +211,7 @@ impl PendingResponses {
             .await
             .map_err(|e| format!("write failed: {e}"))?;
         self.bytes = 0;
+        self.held.clear();
         broker.metrics().sent(sent);
         Ok(())
     }

@@ -100,6 +100,9 @@ async fn metrics(Shared(broker): Shared<Arc<Broker>>) -> impl IntoResponse {
         }
     }
     metrics.series_omitted.set(omitted as i64);
+    metrics
+        .fetch_memory_bytes
+        .set(i64::try_from(broker.fetch_memory().held_bytes()).unwrap_or(i64::MAX));
     metrics.transactions.clear();
     if let Ok(counts) = broker.txns().count_by_state().await {
         // Open transactions are shown even when there are none.

@@ -69,6 +69,8 @@ pub struct Metrics {
     bytes_out: Counter,
     connections: Gauge,
     uptime_seconds: Gauge,
+    /// Set at scrape time from the broker's fetch memory budget.
+    pub fetch_memory_bytes: Gauge,
     pub log_end_offset: Family<PartitionLabels, Gauge>,
     pub log_start_offset: Family<PartitionLabels, Gauge>,
     pub last_stable_offset_lag: Family<PartitionLabels, Gauge>,
@@ -113,6 +115,12 @@ impl Metrics {
             "uptime_seconds",
             "Seconds since the broker started",
             uptime_seconds.clone(),
+        );
+        let fetch_memory_bytes = Gauge::default();
+        registry.register(
+            "fetch_memory_bytes",
+            "Record bytes held by fetch responses not yet written (bounded by fetch_memory_max_bytes)",
+            fetch_memory_bytes.clone(),
         );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
@@ -194,6 +202,7 @@ impl Metrics {
             bytes_out,
             connections,
             uptime_seconds,
+            fetch_memory_bytes,
             log_end_offset,
             log_start_offset,
             last_stable_offset_lag,

@@ -7,6 +7,9 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Mutex;
+
+use crate::broker::fetch_memory::Reservation;
 
 /// The name Kafka gives a listener without TLS or SASL.
 pub const PLAINTEXT_LISTENER: &str = "PLAINTEXT";
@@ -103,13 +106,43 @@ impl Session {
 pub struct RequestContext<'a> {
     session: &'a Session,
     client_id: &'a str,
+    /// Where a handler leaves the fetch memory its response holds, for the connection to give
+    /// back once the response is written; without one it is given back when the handler ends.
+    held: Option<&'a HeldMemory>,
 }
+
+/// The fetch memory one response holds until it is written.
+pub type HeldMemory = Mutex<Option<Reservation>>;
 
 impl<'a> RequestContext<'a> {
     /// The context of a request of `session` whose header carried `client_id` (empty when
     /// the header had none).
     pub fn new(session: &'a Session, client_id: &'a str) -> RequestContext<'a> {
-        RequestContext { session, client_id }
+        RequestContext {
+            session,
+            client_id,
+            held: None,
+        }
+    }
+
+    /// As [`new`](Self::new), with `held` to receive what the response holds.
+    pub fn holding(
+        session: &'a Session,
+        client_id: &'a str,
+        held: &'a HeldMemory,
+    ) -> RequestContext<'a> {
+        RequestContext {
+            session,
+            client_id,
+            held: Some(held),
+        }
+    }
+
+    /// Keeps `memory` until the response is written.
+    pub fn hold(&self, memory: Reservation) {
+        if let Some(held) = self.held {
+            *held.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(memory);
+        }
     }
 
     pub fn session(&self) -> &'a Session {

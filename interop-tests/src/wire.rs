@@ -29,6 +29,19 @@ impl Wire {
         }
     }
 
+    /// A client whose socket takes in little it has not read (a receive buffer of a few
+    /// KiB): a large answer it does not read stays with the broker.
+    pub async fn connect_reading_little(addr: SocketAddr) -> Wire {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .set_recv_buffer_size(4096)
+            .expect("set the receive buffer size");
+        Wire {
+            stream: socket.connect(addr).await.expect("connect to the broker"),
+            next_correlation_id: 1,
+        }
+    }
+
     /// Encodes and sends one request frame; returns its correlation id.
     pub async fn send<R: Encodable>(
         &mut self,

@@ -8,12 +8,17 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, BytesMut};
-use kafka_protocol::messages::{ApiKey, MetadataRequest, RequestHeader};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, FetchRequest, FetchResponse, MetadataRequest, RequestHeader, TopicName,
+};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use sluice::topics::NewTopic;
 use sluice::Config;
+use sluice_interop_tests::wire::Wire;
 use sluice_interop_tests::{
-    consume_all, create_topic, produce, producer_config, unique_topic, Record, TestBroker,
+    assert_delivered, consume_all, create_topic, produce, producer_config, unique_topic, Record,
+    TestBroker, TestProducer,
 };
 
 /// Waits for the broker to close the connection; how long that took.
@@ -176,4 +181,113 @@ fn a_client_that_never_reads_its_answers_is_cut_off_at_the_write_timeout() {
     // The broker still serves others.
     let topic = unique_topic("after-never-read");
     create_topic(broker.bootstrap(), &topic, 1, &[]).expect("create the topic");
+}
+
+fn fetch_everything(topic: &str, max_wait_ms: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(64 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_log_start_offset(-1)
+                .with_partition_max_bytes(64 << 20)])])
+}
+
+fn records_bytes(response: &FetchResponse) -> usize {
+    response.responses[0].partitions[0]
+        .records
+        .as_ref()
+        .map_or(0, |records| records.len())
+}
+
+/// Clients that send a large Fetch and never read the answer hold at most the broker's fetch
+/// memory between them, plus one first batch each; a client that asks meanwhile is answered
+/// at its deadline without records, and reads them once the memory is given back.
+#[test]
+fn unread_fetch_answers_hold_at_most_the_fetch_memory_budget() {
+    // Batches larger than a loopback connection's socket buffers take (4 MiB sent at most),
+    // so an answer nobody reads stays with the broker.
+    const RECORD: usize = 6 << 20;
+    const BATCH_MAX: usize = RECORD + 1024;
+    const BUDGET: usize = 8 << 20;
+    let broker = TestBroker::start_with(Config {
+        fetch_memory_max_bytes: BUDGET,
+        ..Config::for_tests()
+    });
+    let topic = unique_topic("fetch-memory");
+    create_topic(
+        broker.bootstrap(),
+        &topic,
+        1,
+        &[("max.message.bytes", "10485760")],
+    )
+    .expect("create the topic");
+    let mut config = producer_config(broker.bootstrap());
+    config.set("message.max.bytes", "10485760");
+    let producer = TestProducer::new(&config);
+    for i in 0..4u8 {
+        assert_delivered(&producer.send_one(&topic, &Record::value(vec![i; RECORD])));
+    }
+    let fetch_memory = || broker.broker().fetch_memory().held_bytes();
+    broker.block_on(async {
+        // The first takes one batch (two do not fit), the second what is left — its first
+        // batch whole, past the budget — and the third nothing.
+        let mut stuck = Vec::new();
+        for _ in 0..3 {
+            let mut wire = Wire::connect_reading_little(broker.addr()).await;
+            wire.send(
+                ApiKey::Fetch as i16,
+                4,
+                ApiKey::Fetch.request_header_version(4),
+                &fetch_everything(&topic, 0),
+                4,
+            )
+            .await;
+            stuck.push(wire);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let held = fetch_memory();
+        assert!(
+            held > 2 * RECORD && held <= 2 * BATCH_MAX,
+            "unread answers hold {held} bytes: two batches"
+        );
+
+        let mut reader = Wire::connect(broker.addr()).await;
+        let started = Instant::now();
+        let starved: FetchResponse = reader
+            .call(ApiKey::Fetch, 4, &fetch_everything(&topic, 300))
+            .await;
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "answered at its deadline"
+        );
+        let partition = &starved.responses[0].partitions[0];
+        assert_eq!(partition.error_code, 0);
+        assert_eq!(partition.high_watermark, 4);
+        assert_eq!(records_bytes(&starved), 0, "no memory left: no records");
+
+        drop(stuck);
+        let freed = Instant::now();
+        while fetch_memory() != 0 {
+            assert!(
+                freed.elapsed() < Duration::from_secs(10),
+                "memory given back"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let fed: FetchResponse = reader
+            .call(ApiKey::Fetch, 4, &fetch_everything(&topic, 300))
+            .await;
+        let bytes = records_bytes(&fed);
+        assert!(
+            bytes > RECORD && bytes <= BATCH_MAX,
+            "with the memory back a fetch reads one batch: {bytes} bytes"
+        );
+        assert_eq!(fetch_memory(), 0, "a written answer gives its memory back");
+    });
 }

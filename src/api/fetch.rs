@@ -29,7 +29,7 @@ const FIRST_LOG_START_VERSION: i16 = 5;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: FetchRequest,
 ) -> FetchResponse {
@@ -79,7 +79,9 @@ pub async fn handle(
         max_bytes: usize::try_from(request.max_bytes).unwrap_or(0),
         max_wait_ms: u64::try_from(request.max_wait_ms).unwrap_or(0),
     };
-    let mut results = broker.read(read).await.into_iter();
+    let read = broker.read(read).await;
+    context.hold(read.memory);
+    let mut results = read.results.into_iter();
     let responses = request
         .topics
         .iter()

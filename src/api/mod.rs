@@ -51,23 +51,26 @@ use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use crate::broker::fetch_memory::Reservation;
 use crate::broker::Broker;
 use crate::group::GroupError;
 use crate::protocol::apis::api_table;
 use crate::protocol::request::{Request, RequestBody};
 use crate::protocol::response::ResponseBody;
-use crate::session::{RequestContext, Session};
+use crate::session::{HeldMemory, RequestContext, Session};
 
 /// ApiVersions carries the client's software name and version from this version on.
 const CLIENT_SOFTWARE_FIRST_VERSION: i16 = 3;
 
-/// Handles one request of `session`. `None` means no response is written (Produce with
-/// acks=0).
-pub async fn handle(
-    broker: &Broker,
-    session: &mut Session,
-    request: Request,
-) -> Option<ResponseBody> {
+/// A handled request: its response (`None`: none is written, as for Produce with acks=0)
+/// and the fetch memory the response holds until it is written.
+pub struct Handled {
+    pub body: Option<ResponseBody>,
+    pub held: Option<Reservation>,
+}
+
+/// Handles one request of `session`.
+pub async fn handle(broker: &Broker, session: &mut Session, request: Request) -> Handled {
     let Request { header, body, .. } = request;
     let version = header.request_api_version;
     if let RequestBody::ApiVersions(r) = &body {
@@ -80,8 +83,15 @@ pub async fn handle(
         }
     }
     let client_id = header.client_id.as_ref().map_or("", |c| c.as_str());
-    let context = RequestContext::new(session, client_id);
-    dispatch(broker, &context, version, body).await
+    let held = HeldMemory::default();
+    let context = RequestContext::holding(session, client_id, &held);
+    let body = dispatch(broker, &context, version, body).await;
+    Handled {
+        body,
+        held: held
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    }
 }
 
 /// What a handler returns: its response, or `None` for no response at all.
@@ -190,7 +200,9 @@ mod tests {
             .with_client_software_name(str_bytes("librdkafka"))
             .with_client_software_version(str_bytes("2.3.0"));
 
-        let old = handle(node.broker(), &mut session, api_versions(2, named.clone())).await;
+        let old = handle(node.broker(), &mut session, api_versions(2, named.clone()))
+            .await
+            .body;
         assert_eq!(session.client_software(), None, "v2 carries no software");
         let Some(ResponseBody::ApiVersions(answer)) = old else {
             panic!("ApiVersions is answered with ApiVersions: {old:?}");

@@ -3,7 +3,7 @@
 //! metrics and the clock they use. [`crate::node::Node`] builds it and runs the listeners around it.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
@@ -14,8 +14,10 @@ use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
 use crate::topics::Topics;
 use crate::txn::TxnCoordinator;
+use fetch_memory::FetchMemory;
 
 pub mod append;
+pub mod fetch_memory;
 pub mod log_dirs;
 pub mod markers;
 pub mod offsets;
@@ -36,6 +38,8 @@ pub struct Broker {
     groups: GroupCoordinator,
     txns: TxnCoordinator,
     metrics: Metrics,
+    /// The record bytes fetches hold until their responses are written, over all connections.
+    fetch_memory: Arc<FetchMemory>,
     /// True once the broker serves clients; false again while it shuts down.
     ready: AtomicBool,
     clock: Clock,
@@ -74,6 +78,7 @@ impl Broker {
             groups: parts.groups,
             txns: parts.txns,
             metrics: parts.metrics,
+            fetch_memory: FetchMemory::new(parts.config.fetch_memory_max_bytes),
             ready: AtomicBool::new(false),
             // Seeded from the clock so ids from an earlier run of this data directory are
             // not handed out again.
@@ -87,6 +92,10 @@ impl Broker {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub fn fetch_memory(&self) -> &FetchMemory {
+        &self.fetch_memory
     }
 
     pub fn node_id(&self) -> i32 {

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::fetch_memory::Reservation;
 use super::Broker;
 use crate::partition::{Partition, ReadError, ReadResult, LEADER_EPOCH};
 
@@ -91,6 +92,12 @@ pub struct ReadRequest {
 /// Each partition's outcome, in the request's order.
 pub type ReadResults = Vec<Result<ReadResult, FetchError>>;
 
+/// A finished read: its results, and the fetch memory they hold until they are written.
+pub struct Read {
+    pub results: ReadResults,
+    pub memory: Reservation,
+}
+
 impl Broker {
     /// The partition a consumer names, or why there is none.
     pub fn locate(&self, topic: TopicRef<'_>, index: i32) -> Result<Arc<Partition>, Unlocated> {
@@ -106,7 +113,9 @@ impl Broker {
     }
 
     /// Reads every partition of `request`, waiting as its `min_bytes` and `max_wait_ms` say.
-    pub async fn read(&self, request: ReadRequest) -> ReadResults {
+    /// Its records come out of the fetch memory budget ([`super::fetch_memory`]): with none
+    /// left until the deadline, the read answers without records.
+    pub async fn read(&self, request: ReadRequest) -> Read {
         let max_wait_ms = request.max_wait_ms.min(self.config().fetch_wait_max_ms);
         let deadline = Instant::now() + Duration::from_millis(max_wait_ms);
         // As Kafka's `fetch.max.bytes`: a client cannot make one read hold more than this.
@@ -124,13 +133,25 @@ impl Broker {
             for watch in &mut watches {
                 watch.borrow_and_update();
             }
-            let (results, bytes) = read_all(&request, max_bytes);
+            let mut memory = tokio::select! {
+                memory = self.fetch_memory.reserve(max_bytes, deadline) => memory,
+                _ = self.shutting_down() => {
+                    stopping = true;
+                    self.fetch_memory.nothing()
+                }
+            };
+            // Kafka's first batch goes whole even past the limit — unless the budget gave
+            // nothing at all.
+            let starved = memory.bytes() == 0 && max_bytes > 0;
+            let (results, bytes) = read_all(&request, memory.bytes(), !starved);
+            memory.settle(bytes);
             let has_error = results.iter().any(Result::is_err);
             let waited_enough =
                 bytes >= request.min_bytes || has_error || Instant::now() >= deadline;
             if waited_enough || stopping || watches.is_empty() {
-                return results;
+                return Read { results, memory };
             }
+            drop((results, memory));
             let any_append = select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
             tokio::select! {
                 _ = any_append => {}
@@ -141,8 +162,9 @@ impl Broker {
     }
 }
 
-/// One pass over the partitions: each gets what is left of the total.
-fn read_all(request: &ReadRequest, max_bytes: usize) -> (ReadResults, usize) {
+/// One pass over the partitions: each gets what is left of the total; with `first_whole`,
+/// the first partition with data returns its first batch however large.
+fn read_all(request: &ReadRequest, max_bytes: usize, first_whole: bool) -> (ReadResults, usize) {
     let mut bytes = 0usize;
     let results = request
         .partitions
@@ -152,7 +174,7 @@ fn read_all(request: &ReadRequest, max_bytes: usize) -> (ReadResults, usize) {
                 read,
                 request.isolation,
                 max_bytes.saturating_sub(bytes),
-                bytes == 0,
+                first_whole && bytes == 0,
             );
             if let Ok(read) = &result {
                 bytes += read.batches.iter().map(|b| b.len()).sum::<usize>();
@@ -252,7 +274,7 @@ mod tests {
             let mut wanted = request(&broker, 0, -1, 1);
             // An unknown partition would answer at once, as Kafka does with an error.
             wanted.partitions.truncate(1);
-            async move { broker.read(wanted).await }
+            async move { broker.read(wanted).await.results }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "nothing to read yet: it waits");
@@ -263,13 +285,16 @@ mod tests {
         assert_eq!(read.batches.concat().len(), sent.len());
         assert_eq!(read.high_watermark, 1);
 
-        let both = broker.read(request(&broker, 0, -1, 1 << 20)).await;
+        let both = broker.read(request(&broker, 0, -1, 1 << 20)).await.results;
         assert_eq!(both[0].as_ref().unwrap().high_watermark, 1);
         assert!(matches!(both[1], Err(FetchError::UnknownTopicOrPartition)));
 
-        let ahead = broker.read(request(&broker, 0, LEADER_EPOCH + 1, 0)).await;
+        let ahead = broker
+            .read(request(&broker, 0, LEADER_EPOCH + 1, 0))
+            .await
+            .results;
         assert!(matches!(ahead[0], Err(FetchError::UnknownLeaderEpoch)));
-        let past = broker.read(request(&broker, 5, -1, 0)).await;
+        let past = broker.read(request(&broker, 5, -1, 0)).await.results;
         assert!(matches!(past[0], Err(FetchError::OffsetOutOfRange)));
         node.shutdown().await;
     }

@@ -135,6 +135,10 @@ pub struct Config {
     /// Upper bound on the record bytes one fetch response holds (Kafka's `fetch.max.bytes`);
     /// the first batch is still sent whole when it alone is larger.
     pub fetch_max_bytes: usize,
+    /// Upper bound on the record bytes all fetch responses not yet written hold together,
+    /// over all connections (plus at most one first batch each); a fetch takes what is left,
+    /// and with nothing left it waits for its deadline and answers without records.
+    pub fetch_memory_max_bytes: usize,
     /// A connection that sends no request for this long is closed (Kafka's
     /// `connections.max.idle.ms`).
     pub connections_max_idle_ms: u64,
@@ -202,6 +206,7 @@ impl Default for Config {
             max_connections: 10_000,
             fetch_wait_max_ms: 30_000,
             fetch_max_bytes: 57_671_680,
+            fetch_memory_max_bytes: 512 * 1024 * 1024,
             connections_max_idle_ms: 600_000,
             request_read_timeout_ms: 30_000,
             response_write_timeout_ms: 30_000,
@@ -404,6 +409,9 @@ impl Config {
         }
         if self.fetch_max_bytes == 0 {
             return fail("fetch_max_bytes", "must be at least 1");
+        }
+        if self.fetch_memory_max_bytes == 0 {
+            return fail("fetch_memory_max_bytes", "must be at least 1");
         }
         if self.connections_max_idle_ms == 0 {
             return fail("connections_max_idle_ms", "must be at least 1");

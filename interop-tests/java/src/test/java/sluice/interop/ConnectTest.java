@@ -58,7 +58,7 @@ class ConnectTest {
     return new ConnectStandalone().startConnect(props);
   }
 
-  private static void putConnector(Herder herder, String name, Map<String, String> config)
+  static void putConnector(Herder herder, String name, Map<String, String> config)
       throws Exception {
     Map<String, String> full = new HashMap<>(config);
     full.put(ConnectorConfig.NAME_CONFIG, name);
@@ -68,7 +68,7 @@ class ConnectTest {
     assertEquals(name, created.get(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).result().name());
   }
 
-  private static List<String> lines(Path file) throws IOException {
+  static List<String> lines(Path file) throws IOException {
     if (!Files.exists(file)) {
       return List.of();
     }
@@ -78,7 +78,7 @@ class ConnectTest {
     return lines;
   }
 
-  private static void waitForLines(Path file, int count) throws Exception {
+  static void waitForLines(Path file, int count) throws Exception {
     long deadline = System.nanoTime() + TIMEOUT.toNanos();
     while (lines(file).size() < count) {
       if (System.nanoTime() > deadline) {
@@ -89,7 +89,7 @@ class ConnectTest {
     }
   }
 
-  private static void append(Path file, List<String> lines) throws IOException {
+  static void append(Path file, List<String> lines) throws IOException {
     Files.writeString(
         file,
         String.join("\n", lines) + "\n",
@@ -98,7 +98,7 @@ class ConnectTest {
         StandardOpenOption.APPEND);
   }
 
-  private static List<String> numbered(String prefix, int from, int to) {
+  static List<String> numbered(String prefix, int from, int to) {
     List<String> lines = new ArrayList<>();
     for (int i = from; i < to; i++) {
       lines.add(prefix + " " + i + " \u00fcber \u2603 " + "x".repeat(i % 7));
@@ -106,7 +106,7 @@ class ConnectTest {
     return lines;
   }
 
-  private static Map<TopicPartition, Long> committed(Admin admin, String group) throws Exception {
+  static Map<TopicPartition, Long> committed(Admin admin, String group) throws Exception {
     Map<TopicPartition, Long> offsets = new HashMap<>();
     admin
         .listConsumerGroupOffsets(group)
