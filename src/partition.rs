@@ -259,15 +259,17 @@ impl Partition {
                 LeaderEpochs::default()
             }
         };
-        let mut changed = epochs.truncate_from_end(end);
-        changed |= epochs.truncate_from_start(start);
+        let read = epochs.clone();
+        epochs.truncate_from_end(end);
+        epochs.truncate_from_start(start);
         let first = if epochs.entries().is_empty() {
             start
         } else {
             end
         };
-        changed |= epochs.assign(LEADER_EPOCH, first);
-        if changed {
+        epochs.assign(LEADER_EPOCH, first);
+        // An empty log's entry is cut and assigned again: written only when it differs.
+        if epochs != read {
             store_leader_epochs(log, &epochs);
         }
         epochs

@@ -606,3 +606,18 @@ async fn list_groups_v5_filters_by_type_and_names_classic() {
     assert_eq!(r.groups.len(), 1);
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn describe_cluster_gives_the_advertised_address_not_the_bound_one() {
+    let config = Config {
+        advertise: Some("kafka.example:19092".into()),
+        ..Config::for_tests()
+    };
+    let (node, broker) = broker_with(config, &[]).await;
+    let session = session();
+    let context = RequestContext::new(&session, "test");
+    let r = describe_cluster::handle(&broker, &context, 2, DescribeClusterRequest::default()).await;
+    let b = &r.brokers[0];
+    assert_eq!((b.host.as_str(), b.port), ("kafka.example", 19092));
+    node.shutdown().await;
+}

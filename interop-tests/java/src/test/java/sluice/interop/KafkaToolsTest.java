@@ -142,9 +142,13 @@ class KafkaToolsTest {
     assertFalse(ok(TOPICS, "--list").outLines().contains(topic), "still listed after --delete");
   }
 
+  /*
+   * kafka-topics describes through DescribeTopicPartitions, whose empty eligible-leader lists (as
+   * Kafka 4.4 answers them) print as nothing; through Metadata they would print N/A.
+   */
   private static String partitionLine(String topic, int partition, int node) {
     return "\tTopic: " + topic + "\tPartition: " + partition + "\tLeader: " + node + "\tReplicas: "
-        + node + "\tIsr: " + node + "\tElr: N/A\tLastKnownElr: N/A";
+        + node + "\tIsr: " + node + "\tElr: \tLastKnownElr: ";
   }
 
   @Test
