@@ -240,9 +240,11 @@ async fn coordinator_ready(wire: &mut Wire, group: &str) {
         let r: FindCoordinatorResponse = call(wire, ApiKey::FindCoordinator, 4, &request).await;
         let code = r.coordinators.first().map_or(-1, |c| c.error_code);
         if code == 0 {
-            // A heartbeat to an unknown group says whether the coordinator has loaded.
+            // A heartbeat says whether the coordinator has loaded the group's own partition of
+            // Kafka's offsets topic (another group id may hash to one loaded earlier); to a
+            // group that does not exist yet it creates nothing.
             let probe = HeartbeatRequest::default()
-                .with_group_id(GroupId(text(&format!("{group}-probe"))))
+                .with_group_id(GroupId(text(group)))
                 .with_generation_id(1)
                 .with_member_id(text("probe"));
             let h: HeartbeatResponse = call(wire, ApiKey::Heartbeat, 4, &probe).await;
