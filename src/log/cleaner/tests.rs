@@ -337,6 +337,27 @@ fn one_pass_keeps_the_latest_of_each_key_at_its_offset() {
     let before = log.size_bytes();
     let offsets = |log: &dyn Log| contents(log).keys().copied().collect::<Vec<_>>();
     pass(log.as_mut(), START_MS);
+    // The swap leaves only segment files, the rewritten ones with the indexes the cleaner
+    // wrote (reads do not rebuild them).
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with(".cleaned") || n.ends_with(".swap")),
+        "{names:?}"
+    );
+    for extension in ["index", "timeindex"] {
+        assert!(names.contains(&format!("00000000000000000002.{extension}")));
+    }
+    let time_index = std::fs::metadata(dir.path().join("00000000000000000002.timeindex")).unwrap();
+    assert_eq!(
+        time_index.len(),
+        12,
+        "one entry: the segment's largest timestamp"
+    );
     assert_eq!(offsets(log.as_ref()), vec![2, 3, 4, 5]);
     assert!(log.size_bytes() < before);
     let held = contents(log.as_ref());
