@@ -422,8 +422,9 @@ fn with_producer(batch: Bytes, producer_id: i64, transactional: bool) -> Bytes {
 }
 
 /// Aborted transactions' records go at the first pass, their ABORT marker once past the
-/// delete horizon; COMMIT markers and committed records stay; a producer's last batch stays,
-/// empty, when all its records are superseded.
+/// delete horizon; a COMMIT marker goes past the horizon too once its transaction's records
+/// are all superseded, and stays while one is left; a producer's last batch stays, empty,
+/// when all its records are superseded.
 #[test]
 fn aborted_records_go_and_a_producers_last_batch_stays_empty() {
     use crate::record::control::{end_transaction_batch, EndTransactionMarker, TransactionResult};
@@ -449,7 +450,15 @@ fn aborted_records_go_and_a_producers_last_batch_stays_empty() {
             false,
         ),
         keyed_batch(5, &one("b", "plain"), 0, START_MS),
-        keyed_batch(6, &one("z", "active"), 0, START_MS),
+        keyed_batch(6, &one("y", "plain"), 0, START_MS),
+        with_producer(
+            keyed_batch(7, &one("c", "committed"), 0, START_MS),
+            10,
+            true,
+        ),
+        marker(10, TransactionResult::Commit),
+        keyed_batch(9, &one("c", "plain"), 0, START_MS),
+        keyed_batch(10, &one("z", "active"), 0, START_MS),
     ];
     for (offset, bytes) in batches.into_iter().enumerate() {
         let offset = offset as i64;
@@ -490,7 +499,10 @@ fn aborted_records_go_and_a_producers_last_batch_stays_empty() {
             (3, 1, true),
             (4, 0, false),
             (5, 1, false),
-            (6, 1, false)
+            (6, 1, false),
+            (8, 1, true),
+            (9, 1, false),
+            (10, 1, false)
         ]
     );
     clock.advance_ms(RETENTION_MS + 1);
@@ -502,7 +514,9 @@ fn aborted_records_go_and_a_producers_last_batch_stays_empty() {
             (3, 1, true),
             (4, 0, false),
             (5, 1, false),
-            (6, 1, false)
+            (6, 1, false),
+            (9, 1, false),
+            (10, 1, false)
         ]
     );
 }

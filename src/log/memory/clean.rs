@@ -12,6 +12,7 @@ use bytes::Bytes;
 use super::{copy_stamped, MemoryLog, StoredBatch};
 use crate::log::cleaner::{
     clean_batch, map_batch, map_for, CleanParams, CleanStats, Cleanable, Kept, Throttle,
+    Transactions,
 };
 use crate::log::BatchMeta;
 
@@ -148,6 +149,7 @@ impl MemoryJob {
             stats.cleaned_to = meta.last_offset + 1;
         }
         let mut replaced = Vec::new();
+        let mut txns = Transactions::default();
         for (meta, bytes, cleaned_ms) in &self.batches {
             if meta.base_offset >= stats.cleaned_to {
                 break;
@@ -159,7 +161,14 @@ impl MemoryJob {
             stats.bytes_read += bytes.len() as u64;
             stats.bytes_before += bytes.len() as u64;
             let mut tombstones_kept = false;
-            let kept = clean_batch(bytes, &map, params, keep_tombstones, &mut tombstones_kept)?;
+            let kept = clean_batch(
+                bytes,
+                &map,
+                params,
+                keep_tombstones,
+                &mut tombstones_kept,
+                &mut txns,
+            )?;
             if tombstones_kept {
                 let horizon = cleaned_ms
                     .unwrap_or(params.now_ms)

@@ -29,6 +29,7 @@ use super::{SegmentConfig, SegmentedLog};
 use crate::log::batch_info::BatchInfo;
 use crate::log::cleaner::{
     clean_batch, map_batch, map_for, CleanParams, CleanStats, Cleanable, Kept, Throttle,
+    Transactions,
 };
 use crate::log::files::{
     self, cleaner_path, segment_path, CLEANED_SUFFIX, INDEX, LOG, SWAP_SUFFIX, TIME_INDEX,
@@ -263,11 +264,12 @@ impl SegmentsJob {
             });
         }
         let mut swaps = Vec::new();
+        let mut txns = Transactions::default();
         let cleaned_to = stats.cleaned_to;
         for segment in self.segments.iter().filter(|s| s.base < cleaned_to) {
-            if let Some(swap) =
-                self.rewrite(segment, &map, params, throttle, &mut stats, written)?
-            {
+            if let Some(swap) = self.rewrite(
+                segment, &map, params, throttle, &mut stats, written, &mut txns,
+            )? {
                 swaps.push(swap);
             }
         }
@@ -287,6 +289,7 @@ impl SegmentsJob {
         throttle: &Throttle,
         stats: &mut CleanStats,
         written: &mut Vec<PathBuf>,
+        txns: &mut Transactions,
     ) -> io::Result<Option<Swap>> {
         let modified_ms = segment
             .modified
@@ -306,20 +309,26 @@ impl SegmentsJob {
         let mut removed = 0;
         let mut tombstones_kept = false;
         for_each_batch(segment, params, throttle, stats, |bytes| {
-            let kept =
-                match clean_batch(&bytes, map, params, keep_tombstones, &mut tombstones_kept)? {
-                    Kept::All => Some(bytes.to_vec()),
-                    Kept::Rebuilt { bytes, removed: r } => {
-                        removed += r;
-                        changed = true;
-                        Some(bytes)
-                    }
-                    Kept::Nothing { removed: r } => {
-                        removed += r;
-                        changed = true;
-                        None
-                    }
-                };
+            let kept = match clean_batch(
+                &bytes,
+                map,
+                params,
+                keep_tombstones,
+                &mut tombstones_kept,
+                txns,
+            )? {
+                Kept::All => Some(bytes.to_vec()),
+                Kept::Rebuilt { bytes, removed: r } => {
+                    removed += r;
+                    changed = true;
+                    Some(bytes)
+                }
+                Kept::Nothing { removed: r } => {
+                    removed += r;
+                    changed = true;
+                    None
+                }
+            };
             if let Some(kept) = kept {
                 let info = BatchInfo::parse(size, &kept)?;
                 indexes.record(&info)?;
