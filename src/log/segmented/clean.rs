@@ -267,9 +267,8 @@ impl SegmentsJob {
         let mut txns = Transactions::default();
         let cleaned_to = stats.cleaned_to;
         for segment in self.segments.iter().filter(|s| s.base < cleaned_to) {
-            if let Some(swap) = self.rewrite(
-                segment, &map, params, throttle, &mut stats, written, &mut txns,
-            )? {
+            let rules = (&map, params, throttle);
+            if let Some(swap) = self.rewrite(segment, rules, &mut stats, written, &mut txns)? {
                 swaps.push(swap);
             }
         }
@@ -284,9 +283,7 @@ impl SegmentsJob {
     fn rewrite(
         &self,
         segment: &ToClean,
-        map: &crate::log::cleaner::OffsetMap,
-        params: &CleanParams,
-        throttle: &Throttle,
+        (map, params, throttle): (&crate::log::cleaner::OffsetMap, &CleanParams, &Throttle),
         stats: &mut CleanStats,
         written: &mut Vec<PathBuf>,
         txns: &mut Transactions,
