@@ -194,7 +194,7 @@ fn run_model(ops: Vec<Op>, on_disk: bool) {
     let mut log: Box<dyn Log> = if on_disk {
         open(dir.path(), &clock)
     } else {
-        Box::new(MemoryLog::new())
+        Box::new(MemoryLog::with_segments(config(&clock, 600)))
     };
     let mut written = BTreeMap::new();
     let mut seq = 0;
