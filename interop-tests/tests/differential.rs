@@ -499,6 +499,45 @@ async fn run_scenario(scenario: &str, target: &Target, topic: &str) -> Transcrip
                 .collect();
             step(&mut t, "absent topic", &codes);
         }
+        "produce: a keyless record on a compacted topic" => {
+            create_with_overrides(w, &mut t, topic).await;
+            let records: Vec<Record> = (0..3)
+                .map(|i| Record {
+                    transactional: false,
+                    control: false,
+                    delete_horizon: false,
+                    partition_leader_epoch: -1,
+                    producer_id: -1,
+                    producer_epoch: -1,
+                    timestamp_type: TimestampType::Creation,
+                    offset: i,
+                    // One batch: offset minus sequence stays the same.
+                    sequence: (-1i32).wrapping_add(i as i32),
+                    timestamp: T0 + i,
+                    key: (i != 1).then(|| Bytes::from(format!("key-{i}"))),
+                    value: Some(Bytes::from(format!("value-{i}"))),
+                    headers: Default::default(),
+                })
+                .collect();
+            let mut keyless = BytesMut::new();
+            RecordBatchEncoder::encode(
+                &mut keyless,
+                &records,
+                &RecordEncodeOptions {
+                    version: 2,
+                    compression: Compression::None,
+                },
+            )
+            .expect("encode a batch");
+            let r: ProduceResponse = call(
+                w,
+                ApiKey::Produce,
+                9,
+                &produce_request(topic, 0, keyless.freeze()),
+            )
+            .await;
+            step(&mut t, "keyless record", &r.responses);
+        }
         "produce then list offsets, every spec" => {
             create_ready(w, topic, 1).await;
             for spec in [-2, -1, -3, T0] {
@@ -818,6 +857,7 @@ const SCENARIOS: &[&str] = &[
     "create topics: invalid inputs",
     "create topics: validate only, then exists",
     "produce: unknown partition and unknown topic",
+    "produce: a keyless record on a compacted topic",
     "produce then list offsets, every spec",
     "fetch: out of range and at the end",
     "delete records: within, at and beyond the high watermark",

@@ -2,7 +2,9 @@
 //! (old versions, bad acks), hands every partition's batch to the broker's append
 //! ([`crate::broker::append`]), and turns its outcomes into Kafka error codes.
 
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -91,6 +93,19 @@ pub async fn handle(
                             .with_base_offset(appended.base_offset)
                             .with_log_append_time_ms(appended.log_append_time_ms)
                             .with_log_start_offset(appended.log_start_offset),
+                        Err(ProduceError::RecordErrors {
+                            errors,
+                            log_start_offset,
+                        }) => {
+                            let message = ProduceError::RecordErrors {
+                                errors: errors.clone(),
+                                log_start_offset,
+                            }
+                            .to_string();
+                            failed(index, ResponseError::InvalidRecord, message)
+                                .with_log_start_offset(log_start_offset)
+                                .with_record_errors(record_errors(errors))
+                        }
                         Err(e) => failed(index, error_code(&e, version), e.to_string()),
                     };
                     for_version(response, version)
@@ -120,7 +135,9 @@ pub fn error_code(error: &ProduceError, version: i16) -> ResponseError {
         ProduceError::CoordinatorUnavailable(_) => ResponseError::NotEnoughReplicas,
         ProduceError::JoinRefused(e) => join_error_code(*e),
         ProduceError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
-        ProduceError::InvalidRecord(_) => ResponseError::InvalidRecord,
+        ProduceError::InvalidRecord(_) | ProduceError::RecordErrors { .. } => {
+            ResponseError::InvalidRecord
+        }
         ProduceError::CorruptMessage(_) => ResponseError::CorruptMessage,
         ProduceError::InvalidTimestamp(_) => ResponseError::InvalidTimestamp,
         ProduceError::UnsupportedCompression(_) => ResponseError::UnsupportedCompressionType,
@@ -159,8 +176,21 @@ fn for_version(mut response: PartitionProduceResponse, version: i16) -> Partitio
     }
     if version < 8 {
         response.error_message = None;
+        response.record_errors.clear();
     }
     response
+}
+
+/// Record errors (Produce v8+), as Kafka lists them.
+fn record_errors(errors: Vec<(i32, String)>) -> Vec<BatchIndexAndErrorMessage> {
+    errors
+        .into_iter()
+        .map(|(index, why)| {
+            BatchIndexAndErrorMessage::default()
+                .with_batch_index(index)
+                .with_batch_index_error_message(Some(StrBytes::from_string(why)))
+        })
+        .collect()
 }
 
 fn failed(index: i32, error: ResponseError, message: String) -> PartitionProduceResponse {

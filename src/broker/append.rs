@@ -20,6 +20,21 @@ use crate::record::validate::{self as record_validate, RecordError, RecordRules}
 use crate::topics::Topic;
 use crate::txn::{ProducerIdAndEpoch, TxnError};
 
+/// Kafka's summary of record errors (`LogValidator`'s), the partition's error message.
+fn record_errors_message(errors: &[(i32, String)]) -> String {
+    let shown: Vec<String> = errors
+        .iter()
+        .take(3)
+        .map(|(index, why)| format!("RecordError(batchIndex={index}, message='{why}')"))
+        .collect();
+    format!(
+        "One or more records have been rejected due to {} record errors in total, and only \
+         showing the first three errors at most: [{}]",
+        errors.len(),
+        shown.join(", ")
+    )
+}
+
 /// Why a partition's batch was not appended. The messages are what the client is told.
 #[derive(Debug, thiserror::Error)]
 pub enum ProduceError {
@@ -27,6 +42,13 @@ pub enum ProduceError {
     UnknownTopicOrPartition,
     #[error("{0}")]
     InvalidRecord(String),
+    /// Records refused one by one (INVALID_RECORD with record errors): each record's index in
+    /// its batch and why, and the partition's log start offset, which Kafka reports with them.
+    #[error("{}", record_errors_message(.errors))]
+    RecordErrors {
+        errors: Vec<(i32, String)>,
+        log_start_offset: i64,
+    },
     #[error("{0}")]
     CorruptMessage(String),
     #[error("{0}")]
@@ -234,10 +256,14 @@ impl Broker {
         rules.keys_required = topic.config.cleanup_policy_compacts();
         let (batch, max_timestamp) = validate(&records, version, max_message_bytes, &rules)
             .map_err(|e| match e {
-                // Kafka names the partition in this one.
-                ProduceError::InvalidRecord(why) if why == record_validate::NO_KEY_MESSAGE => {
-                    ProduceError::InvalidRecord(format!("{why} {}-{index}", topic.name))
-                }
+                // Kafka names the partition in these, and reports the log start offset.
+                ProduceError::RecordErrors { errors, .. } => ProduceError::RecordErrors {
+                    errors: errors
+                        .into_iter()
+                        .map(|(i, why)| (i, format!("{why} {}-{index}", topic.name)))
+                        .collect(),
+                    log_start_offset: partition.ends().log_start_offset,
+                },
                 other => other,
             })
             .inspect_err(|e| {
@@ -376,6 +402,13 @@ pub(crate) fn validate<'a>(
     }
     let checked = record_validate::check_records(&batch, rules).map_err(|e| match e {
         RecordError::Invalid(why) => ProduceError::InvalidRecord(why),
+        RecordError::KeysMissing(indexes) => ProduceError::RecordErrors {
+            errors: indexes
+                .into_iter()
+                .map(|i| (i, record_validate::NO_KEY_MESSAGE.to_string()))
+                .collect(),
+            log_start_offset: -1,
+        },
         RecordError::Corrupt(why) => ProduceError::CorruptMessage(why),
         RecordError::Timestamp(why) => ProduceError::InvalidTimestamp(why),
     })?;

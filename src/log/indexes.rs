@@ -50,6 +50,22 @@ impl SegmentIndexes {
         Ok(indexes)
     }
 
+    /// Empty indexes for a segment the cleaner writes, in `<base>.index<suffix>` and
+    /// `<base>.timeindex<suffix>`.
+    pub(super) fn create_beside(
+        dir: &Path,
+        base_offset: i64,
+        config: &SegmentConfig,
+        suffix: &str,
+    ) -> io::Result<Self> {
+        let path = |extension: &str| {
+            let mut path = segment_path(dir, base_offset, extension).into_os_string();
+            path.push(suffix);
+            PathBuf::from(path)
+        };
+        Self::open_at([path(INDEX), path(TIME_INDEX)], base_offset, config, 0, 0)
+    }
+
     fn open(
         dir: &Path,
         base_offset: i64,
@@ -57,14 +73,28 @@ impl SegmentIndexes {
         offset_entries: usize,
         time_entries: usize,
     ) -> io::Result<Self> {
+        let paths = [
+            segment_path(dir, base_offset, INDEX),
+            segment_path(dir, base_offset, TIME_INDEX),
+        ];
+        Self::open_at(paths, base_offset, config, offset_entries, time_entries)
+    }
+
+    fn open_at(
+        [offsets_path, times_path]: [PathBuf; 2],
+        base_offset: i64,
+        config: &SegmentConfig,
+        offset_entries: usize,
+        time_entries: usize,
+    ) -> io::Result<Self> {
         Ok(SegmentIndexes {
             offsets: OffsetIndex::open_writable(
-                &segment_path(dir, base_offset, INDEX),
+                &offsets_path,
                 offset_entries,
                 config.max_entries(offset_index::ENTRY_BYTES),
             )?,
             times: TimeIndex::open_writable(
-                &segment_path(dir, base_offset, TIME_INDEX),
+                &times_path,
                 time_entries,
                 config.max_entries(time_index::ENTRY_BYTES),
             )?,

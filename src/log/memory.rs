@@ -15,7 +15,7 @@ use std::io;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::cleaner::{CleanJob, CleanParams, CleanStats, Cleanable, Cleaned};
-use super::{BatchMeta, FlushPlan, Log, ReadPlan, TimestampPlan, TimestampTarget};
+use super::{BatchMeta, FlushPlan, Log, ReadPlan, SegmentConfig, TimestampPlan, TimestampTarget};
 
 mod clean;
 use crate::record::batch::{LEADER_EPOCH_AT, STAMPED_BYTES};
@@ -64,11 +64,70 @@ pub struct MemoryLog {
     cleaned_offset: i64,
     /// When the earliest tombstone the last pass kept passes the delete horizon.
     tombstone_horizon_ms: Option<i64>,
+    /// Segments as the topic would cut them on disk (`segment.bytes`, `segment.ms`), kept
+    /// only as where the last one starts: the cleaner leaves that one alone, as it leaves an
+    /// active segment, so a compacted topic keeps what Kafka would keep.
+    segments: SegmentConfig,
+    active: VirtualSegment,
+}
+
+/// Where the segment appends go to would start, its bytes, and what its age is counted from.
+#[derive(Debug, Default, Clone, Copy)]
+struct VirtualSegment {
+    base_offset: i64,
+    bytes: u64,
+    first_timestamp: Option<i64>,
+    opened_ms: i64,
 }
 
 impl MemoryLog {
+    /// A log whose compaction leaves the last 1 GiB segment alone (Kafka's default
+    /// `segment.bytes` and `segment.ms`).
     pub fn new() -> MemoryLog {
-        MemoryLog::default()
+        MemoryLog::with_segments(SegmentConfig::default())
+    }
+
+    /// A log whose compaction leaves alone what the last segment cut by `segments` would hold.
+    pub fn with_segments(segments: SegmentConfig) -> MemoryLog {
+        let opened_ms = segments.clock.now_ms();
+        MemoryLog {
+            segments,
+            active: VirtualSegment {
+                opened_ms,
+                ..VirtualSegment::default()
+            },
+            ..MemoryLog::default()
+        }
+    }
+
+    /// The first offset of the segment appends would go to on disk.
+    pub(crate) fn active_segment_base(&self) -> i64 {
+        self.active.base_offset
+    }
+
+    /// Moves the virtual active segment as `SegmentedLog` rolls its real one.
+    fn roll_if_due(&mut self, meta: &BatchMeta, size: u64) {
+        let now_ms = self.segments.clock.now_ms();
+        let active = &self.active;
+        let age_ms = match active.first_timestamp {
+            Some(first) if first >= 0 => meta.max_timestamp.saturating_sub(first),
+            _ => now_ms.saturating_sub(active.opened_ms),
+        };
+        let roll = active.bytes > 0
+            && (active.bytes + size > self.segments.segment_bytes()
+                || age_ms > self.segments.segment_ms);
+        if roll {
+            self.active = VirtualSegment {
+                base_offset: meta.base_offset,
+                bytes: 0,
+                first_timestamp: None,
+                opened_ms: now_ms,
+            };
+        }
+        if self.active.bytes == 0 {
+            self.active.first_timestamp = Some(meta.max_timestamp);
+        }
+        self.active.bytes += size;
     }
 
     /// Index of the batch holding `offset`, or of the first batch after it.
@@ -145,6 +204,7 @@ impl Log for MemoryLog {
             .last()
             .map_or(i64::MIN, |b| b.running_max_timestamp);
         self.size_bytes += batch.len() as u64;
+        self.roll_if_due(&meta, batch.len() as u64);
         self.batches.push(StoredBatch {
             meta,
             running_max_timestamp: previous_max.max(meta.max_timestamp),

@@ -44,7 +44,7 @@ use super::batch::{BatchHeader, ATTRIBUTES_AT, CRC_AT, HEADER_BYTES, MAX_TIMESTA
 use super::decompress::walk_batch;
 use super::walk::{walk_records, RecordFields, RecordWalk, Source};
 
-/// Kafka's message for a keyless record on a compacted topic; the caller appends the
+/// Kafka's record error for a keyless record on a compacted topic; the caller appends the
 /// partition (`topic-partition`), as Kafka does.
 pub const NO_KEY_MESSAGE: &str =
     "Compacted topic cannot accept message without key in topic partition";
@@ -130,6 +130,9 @@ pub enum RecordError {
     Corrupt(String),
     /// Kafka's `InvalidTimestampException`: INVALID_TIMESTAMP.
     Timestamp(String),
+    /// Records without a key on a compacted topic, by their index in the batch: INVALID_RECORD,
+    /// with a record error for each, as Kafka answers.
+    KeysMissing(Vec<i32>),
 }
 
 impl fmt::Display for RecordError {
@@ -138,6 +141,7 @@ impl fmt::Display for RecordError {
             RecordError::Invalid(why) | RecordError::Corrupt(why) | RecordError::Timestamp(why) => {
                 f.write_str(why)
             }
+            RecordError::KeysMissing(_) => f.write_str(NO_KEY_MESSAGE),
         }
     }
 }
@@ -216,7 +220,12 @@ fn validate<S: Source>(
     let mut max_timestamp = NO_TIMESTAMP;
     let mut min_timestamp = i64::MAX; // of the records that have one
     let mut all_keyed = true;
-    let mut summarize = |record: RecordFields| {
+    // Filled only on a compacted topic, and only by keyless records: refusals are rare.
+    let mut keyless = Vec::new();
+    let mut summarize = |index: i32, record: RecordFields| {
+        if rules.keys_required && !record.has_key {
+            keyless.push(index);
+        }
         let timestamp = base_timestamp.wrapping_add(record.timestamp_delta);
         max_timestamp = max_timestamp.max(timestamp);
         if timestamp != NO_TIMESTAMP {
@@ -224,8 +233,8 @@ fn validate<S: Source>(
         }
         all_keyed &= record.has_key;
     };
-    let walked = walk_records::<_, Infallible>(source, count, |_, record| {
-        summarize(record);
+    let walked = walk_records::<_, Infallible>(source, count, |index, record| {
+        summarize(index, record);
         ControlFlow::Continue(())
     })?;
     match walked {
@@ -247,7 +256,7 @@ fn validate<S: Source>(
         )));
     }
     if rules.keys_required && !all_keyed {
-        return Err(RecordError::Invalid(NO_KEY_MESSAGE.into()));
+        return Err(RecordError::KeysMissing(keyless));
     }
     Ok(Checked { max_timestamp })
 }

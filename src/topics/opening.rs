@@ -19,7 +19,11 @@ impl Topics {
         definition: Option<&Arc<DurableFirst>>,
     ) -> io::Result<Arc<Partition>> {
         let partition = match &self.shared.storage {
-            Storage::Memory => Partition::new(topic.to_string(), index, Box::new(MemoryLog::new())),
+            Storage::Memory => {
+                let segments = config.segment_config(self.shared.clock.clone());
+                let log = MemoryLog::with_segments(segments);
+                Partition::new(topic.to_string(), index, Box::new(log))
+            }
             Storage::Disk(dir) => {
                 let log = SegmentedLog::open(
                     &files::partition_dir(dir, topic, index),

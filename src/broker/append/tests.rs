@@ -147,14 +147,17 @@ async fn a_transactional_batch_needs_its_partition_in_the_open_transaction() {
 /// `log_cleanup_policy` — is INVALID_RECORD with Kafka's message naming the partition.
 #[tokio::test]
 async fn a_keyless_record_on_a_compacted_topic_is_invalid() {
-    let expected = "Compacted topic cannot accept message without key in topic partition c-0";
+    let expected = vec![(
+        0,
+        "Compacted topic cannot accept message without key in topic partition c-0".to_string(),
+    )];
     let node = broker_with("c", &[("cleanup.policy", "compact,delete")]).await;
     let results = node
         .broker()
         .append(request("c", vec![one_record(b"a")], None))
         .await;
     match &results[0][0] {
-        Err(ProduceError::InvalidRecord(why)) => assert_eq!(why, expected),
+        Err(ProduceError::RecordErrors { errors, .. }) => assert_eq!(errors, &expected),
         other => panic!("{other:?}"),
     }
     node.shutdown().await;
@@ -175,7 +178,9 @@ async fn a_keyless_record_on_a_compacted_topic_is_invalid() {
         .broker()
         .append(request("c", vec![one_record(b"a")], None))
         .await;
-    assert!(matches!(&results[0][0], Err(ProduceError::InvalidRecord(why)) if why == expected));
+    assert!(
+        matches!(&results[0][0], Err(ProduceError::RecordErrors { errors, log_start_offset: 0 }) if *errors == expected)
+    );
     node.shutdown().await;
 }
 

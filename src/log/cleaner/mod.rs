@@ -15,10 +15,9 @@
 //!   until `delete.retention.ms` after the segment was first cleaned — a segment's modification
 //!   time is when it was cleaned first, and rewrites keep it, as Kafka keeps `lastModified`;
 //! - records of aborted transactions are dropped at the first pass, and left out of the map;
-//!   an ABORT marker goes once its segment is past the delete horizon (its records went at
-//!   least that long before), as Kafka removes markers after the horizon. COMMIT markers
-//!   are kept (Kafka removes them too once the transaction's records are all gone; keeping
-//!   them costs a batch per transaction and no consumer is hurt by one);
+//!   a transaction marker (COMMIT or ABORT) goes once its segment is past the delete horizon
+//!   and none of its transaction's records is left, as Kafka's cleaner decides: a pass walks
+//!   the log from its start, so it has seen every record of a transaction by its marker;
 //! - a batch left without records is dropped, unless it is its producer's last batch: it then
 //!   stays, empty, so the producer's state (epoch, sequence) is rebuilt after a restart, as
 //!   Kafka keeps it.
@@ -197,26 +196,42 @@ pub(crate) enum Kept {
     Nothing { removed: u64 },
 }
 
+/// What a pass has seen of transactions so far, walking the log from its start: whether each
+/// producer's current transaction still has records.
+#[derive(Debug, Default)]
+pub(crate) struct Transactions {
+    records_kept: HashMap<i64, bool>,
+}
+
 /// Cleans one stored batch against the map. `keep_tombstones`: its segment is not past the
-/// delete horizon. Sets `tombstones_kept` when what stays holds a tombstone or an ABORT
-/// marker a later pass must come back for.
+/// delete horizon. Sets `tombstones_kept` when what stays holds a tombstone or a marker a
+/// later pass must come back for. Batches are given in log order, from the log start.
 pub(crate) fn clean_batch(
     bytes: &[u8],
     map: &OffsetMap,
     params: &CleanParams,
     keep_tombstones: bool,
     tombstones_kept: &mut bool,
+    txns: &mut Transactions,
 ) -> io::Result<Kept> {
     let batch = BatchHeader::parse(bytes).map_err(invalid)?;
     let count = u64::try_from(batch.record_count()).unwrap_or(0);
     let last_of_producer = batch.producer_id() >= 0
         && params.producer_last_offsets.get(&batch.producer_id()) == Some(&batch.last_offset());
     if batch.is_control() {
-        let abort = matches!(control_record_type(&batch), Ok(ControlRecordType::Abort));
-        if abort && !keep_tombstones && !last_of_producer {
+        let marker = matches!(
+            control_record_type(&batch),
+            Ok(ControlRecordType::Abort | ControlRecordType::Commit)
+        );
+        let records_left = txns
+            .records_kept
+            .remove(&batch.producer_id())
+            .unwrap_or(false);
+        let removable = marker && !records_left && !last_of_producer;
+        if removable && !keep_tombstones {
             return Ok(Kept::Nothing { removed: count });
         }
-        *tombstones_kept |= abort && keep_tombstones;
+        *tombstones_kept |= removable;
         return Ok(Kept::All);
     }
     let aborted =
@@ -237,6 +252,9 @@ pub(crate) fn clean_batch(
             .collect()
     };
     *tombstones_kept |= kept.iter().any(|r| r.tombstone);
+    if batch.is_transactional() && !kept.is_empty() {
+        txns.records_kept.insert(batch.producer_id(), true);
+    }
     let removed = (all.len() - kept.len()) as u64;
     if removed == 0 {
         return Ok(Kept::All);

@@ -194,7 +194,7 @@ fn run_model(ops: Vec<Op>, on_disk: bool) {
     let mut log: Box<dyn Log> = if on_disk {
         open(dir.path(), &clock)
     } else {
-        Box::new(MemoryLog::new())
+        Box::new(MemoryLog::with_segments(config(&clock, 600)))
     };
     let mut written = BTreeMap::new();
     let mut seq = 0;
@@ -337,6 +337,27 @@ fn one_pass_keeps_the_latest_of_each_key_at_its_offset() {
     let before = log.size_bytes();
     let offsets = |log: &dyn Log| contents(log).keys().copied().collect::<Vec<_>>();
     pass(log.as_mut(), START_MS);
+    // The swap leaves only segment files, the rewritten ones with the indexes the cleaner
+    // wrote (reads do not rebuild them).
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with(".cleaned") || n.ends_with(".swap")),
+        "{names:?}"
+    );
+    for extension in ["index", "timeindex"] {
+        assert!(names.contains(&format!("00000000000000000002.{extension}")));
+    }
+    let time_index = std::fs::metadata(dir.path().join("00000000000000000002.timeindex")).unwrap();
+    assert_eq!(
+        time_index.len(),
+        12,
+        "one entry: the segment's largest timestamp"
+    );
     assert_eq!(offsets(log.as_ref()), vec![2, 3, 4, 5]);
     assert!(log.size_bytes() < before);
     let held = contents(log.as_ref());
@@ -401,8 +422,9 @@ fn with_producer(batch: Bytes, producer_id: i64, transactional: bool) -> Bytes {
 }
 
 /// Aborted transactions' records go at the first pass, their ABORT marker once past the
-/// delete horizon; COMMIT markers and committed records stay; a producer's last batch stays,
-/// empty, when all its records are superseded.
+/// delete horizon; a COMMIT marker goes past the horizon too once its transaction's records
+/// are all superseded, and stays while one is left; a producer's last batch stays, empty,
+/// when all its records are superseded.
 #[test]
 fn aborted_records_go_and_a_producers_last_batch_stays_empty() {
     use crate::record::control::{end_transaction_batch, EndTransactionMarker, TransactionResult};
@@ -428,7 +450,15 @@ fn aborted_records_go_and_a_producers_last_batch_stays_empty() {
             false,
         ),
         keyed_batch(5, &one("b", "plain"), 0, START_MS),
-        keyed_batch(6, &one("z", "active"), 0, START_MS),
+        keyed_batch(6, &one("y", "plain"), 0, START_MS),
+        with_producer(
+            keyed_batch(7, &one("c", "committed"), 0, START_MS),
+            10,
+            true,
+        ),
+        marker(10, TransactionResult::Commit),
+        keyed_batch(9, &one("c", "plain"), 0, START_MS),
+        keyed_batch(10, &one("z", "active"), 0, START_MS),
     ];
     for (offset, bytes) in batches.into_iter().enumerate() {
         let offset = offset as i64;
@@ -469,7 +499,10 @@ fn aborted_records_go_and_a_producers_last_batch_stays_empty() {
             (3, 1, true),
             (4, 0, false),
             (5, 1, false),
-            (6, 1, false)
+            (6, 1, false),
+            (8, 1, true),
+            (9, 1, false),
+            (10, 1, false)
         ]
     );
     clock.advance_ms(RETENTION_MS + 1);
@@ -481,7 +514,9 @@ fn aborted_records_go_and_a_producers_last_batch_stays_empty() {
             (3, 1, true),
             (4, 0, false),
             (5, 1, false),
-            (6, 1, false)
+            (6, 1, false),
+            (9, 1, false),
+            (10, 1, false)
         ]
     );
 }

@@ -1,9 +1,9 @@
 //! Compaction of a [`MemoryLog`] (see [`cleaner`](crate::log::cleaner) for the rules): its
 //! batches are shared `Bytes`, so a job takes them under the lock, cleans them without it,
 //! and the cleaned batches replace the originals under the lock — those still there (a
-//! batch deleted meanwhile by retention or DeleteRecords stays deleted). A batch stands for
-//! a segment: the last batch is never cleaned (Kafka never cleans the active segment), and
-//! each batch remembers when it was first cleaned, for the delete horizon.
+//! batch deleted meanwhile by retention or DeleteRecords stays deleted). The batches of what
+//! would be the active segment on disk are never cleaned, as Kafka never cleans the active
+//! segment; each batch remembers when it was first cleaned, for the delete horizon.
 
 use std::io;
 
@@ -12,6 +12,7 @@ use bytes::Bytes;
 use super::{copy_stamped, MemoryLog, StoredBatch};
 use crate::log::cleaner::{
     clean_batch, map_batch, map_for, CleanParams, CleanStats, Cleanable, Kept, Throttle,
+    Transactions,
 };
 use crate::log::BatchMeta;
 
@@ -38,9 +39,10 @@ impl MemoryLog {
             ..Cleanable::default()
         };
         let mut taken = Vec::new();
-        let candidates = self.batches.len().saturating_sub(1);
-        for batch in &self.batches[..candidates] {
-            if batch.meta.last_offset >= params.last_stable_offset
+        let active = self.active_segment_base();
+        for batch in &self.batches {
+            if batch.meta.last_offset >= active
+                || batch.meta.last_offset >= params.last_stable_offset
                 || (params.min_compaction_lag_ms > 0 && batch.meta.max_timestamp > lag_limit)
             {
                 break;
@@ -148,6 +150,7 @@ impl MemoryJob {
             stats.cleaned_to = meta.last_offset + 1;
         }
         let mut replaced = Vec::new();
+        let mut txns = Transactions::default();
         for (meta, bytes, cleaned_ms) in &self.batches {
             if meta.base_offset >= stats.cleaned_to {
                 break;
@@ -159,7 +162,14 @@ impl MemoryJob {
             stats.bytes_read += bytes.len() as u64;
             stats.bytes_before += bytes.len() as u64;
             let mut tombstones_kept = false;
-            let kept = clean_batch(bytes, &map, params, keep_tombstones, &mut tombstones_kept)?;
+            let kept = clean_batch(
+                bytes,
+                &map,
+                params,
+                keep_tombstones,
+                &mut tombstones_kept,
+                &mut txns,
+            )?;
             if tombstones_kept {
                 let horizon = cleaned_ms
                     .unwrap_or(params.now_ms)

@@ -5,16 +5,17 @@
 //!    with its `.log` opened (sealed segments never change, and an open handle keeps a
 //!    deleted one readable).
 //! 2. [`SegmentsJob::run`], without the lock: the offset map is built from the dirty
-//!    segments; each segment that changes is written to `<base>.log.cleaned`, fsynced, and
-//!    renamed to `<base>.log.swap` — from then on it replaces the original even after a
-//!    crash ([`files::finish_swaps`]) — and the directory is fsynced. Segments are swapped
+//!    segments; each segment that changes is written to `<base>.log.cleaned` (its indexes to
+//!    `<base>.index.cleaned` and `<base>.timeindex.cleaned`), fsynced, and renamed to
+//!    `<base>.log.swap` — from then on it replaces the original even after a crash
+//!    ([`files::finish_swaps`]) — and the directory is fsynced. Segments are swapped
 //!    oldest first, so a crash part-way leaves older segments cleaned and newer ones not:
 //!    a tombstone is only ever dropped after every older record of its key has gone.
 //! 3. [`SegmentedLog::install_cleaned`], under the lock: each old segment is marked deleted
-//!    and closed in the cache, its index files deleted, and `<base>.log.swap` renamed over
-//!    `<base>.log`. A read planned before holds the old `.log` (or its open segment, whose
-//!    index maps stay valid over the unlinked files), so it reads the old version whole; a
-//!    read planned after opens the new one, rebuilding its indexes on first use.
+//!    and closed in the cache, the new index files renamed over its old ones, and
+//!    `<base>.log.swap` renamed over `<base>.log`. A read planned before holds the old `.log`
+//!    (or its open segment, whose index maps stay valid over the replaced files), so it reads
+//!    the old version whole; a read planned after opens the new one.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -24,14 +25,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::SegmentedLog;
+use super::{SegmentConfig, SegmentedLog};
 use crate::log::batch_info::BatchInfo;
 use crate::log::cleaner::{
     clean_batch, map_batch, map_for, CleanParams, CleanStats, Cleanable, Kept, Throttle,
+    Transactions,
 };
 use crate::log::files::{
     self, cleaner_path, segment_path, CLEANED_SUFFIX, INDEX, LOG, SWAP_SUFFIX, TIME_INDEX,
 };
+use crate::log::indexes::SegmentIndexes;
 use crate::log::sealed::SealedSegment;
 use crate::log::segment::read_batches;
 use crate::record::batch::split_batches;
@@ -42,6 +45,7 @@ const READ_CHUNK_BYTES: usize = 1 << 20;
 /// The cleanable segments of a log, to be cleaned without its lock.
 pub struct SegmentsJob {
     dir: PathBuf,
+    config: SegmentConfig,
     first_dirty: i64,
     segments: Vec<ToClean>,
 }
@@ -98,6 +102,7 @@ impl SegmentedLog {
         }
         let job = SegmentsJob {
             dir: self.dir.clone(),
+            config: self.config.clone(),
             first_dirty: cleanable.first_dirty,
             segments,
         };
@@ -158,15 +163,36 @@ impl SegmentedLog {
                 Some(current) if Arc::ptr_eq(&current, &swap.old) => {
                     current.mark_deleted();
                     self.open_sealed.forget(swap.base);
-                    files::remove_if_present(&segment_path(&self.dir, swap.base, INDEX))?;
-                    files::remove_if_present(&segment_path(&self.dir, swap.base, TIME_INDEX))?;
+                    // The new indexes replace the old before the new `.log` does: a crash in
+                    // between is a `.log.swap` beside its `.log`, which recovery finishes by
+                    // deleting the indexes (reads rebuild them) and renaming the swap.
+                    for extension in [INDEX, TIME_INDEX] {
+                        let index = segment_path(&self.dir, swap.base, extension);
+                        let mut cleaned = index.clone().into_os_string();
+                        cleaned.push(CLEANED_SUFFIX);
+                        match fs::rename(&cleaned, &index) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                                files::remove_if_present(&index)?;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
                     fs::rename(&swap_path, segment_path(&self.dir, swap.base, LOG))?;
                     self.sealed_bytes = self.sealed_bytes - current.size + swap.size;
                     let new = SealedSegment::new(swap.base, swap.size, Some(swap.max_timestamp));
                     self.sealed.insert(swap.base, Arc::new(new));
                     self.dir_changes += 1;
                 }
-                _ => files::remove_if_present(&swap_path)?,
+                _ => {
+                    files::remove_if_present(&swap_path)?;
+                    for extension in [INDEX, TIME_INDEX] {
+                        let mut cleaned =
+                            segment_path(&self.dir, swap.base, extension).into_os_string();
+                        cleaned.push(CLEANED_SUFFIX);
+                        files::remove_if_present(&PathBuf::from(cleaned))?;
+                    }
+                }
             }
         }
         self.cleaned_offset = self.cleaned_offset.max(cleaned.stats.cleaned_to);
@@ -238,11 +264,11 @@ impl SegmentsJob {
             });
         }
         let mut swaps = Vec::new();
+        let mut txns = Transactions::default();
         let cleaned_to = stats.cleaned_to;
         for segment in self.segments.iter().filter(|s| s.base < cleaned_to) {
-            if let Some(swap) =
-                self.rewrite(segment, &map, params, throttle, &mut stats, written)?
-            {
+            let rules = (&map, params, throttle);
+            if let Some(swap) = self.rewrite(segment, rules, &mut stats, written, &mut txns)? {
                 swaps.push(swap);
             }
         }
@@ -257,11 +283,10 @@ impl SegmentsJob {
     fn rewrite(
         &self,
         segment: &ToClean,
-        map: &crate::log::cleaner::OffsetMap,
-        params: &CleanParams,
-        throttle: &Throttle,
+        (map, params, throttle): (&crate::log::cleaner::OffsetMap, &CleanParams, &Throttle),
         stats: &mut CleanStats,
         written: &mut Vec<PathBuf>,
+        txns: &mut Transactions,
     ) -> io::Result<Option<Swap>> {
         let modified_ms = segment
             .modified
@@ -272,28 +297,38 @@ impl SegmentsJob {
         let cleaned_path = cleaner_path(&self.dir, segment.base, CLEANED_SUFFIX);
         written.push(cleaned_path.clone());
         let mut out = BufWriter::with_capacity(READ_CHUNK_BYTES, File::create(&cleaned_path)?);
+        let mut indexes =
+            SegmentIndexes::create_beside(&self.dir, segment.base, &self.config, CLEANED_SUFFIX)?;
+        written.extend(indexes.paths());
         let mut changed = false;
         let mut size = 0u64;
         let mut max_timestamp = i64::MIN;
         let mut removed = 0;
         let mut tombstones_kept = false;
         for_each_batch(segment, params, throttle, stats, |bytes| {
-            let kept =
-                match clean_batch(&bytes, map, params, keep_tombstones, &mut tombstones_kept)? {
-                    Kept::All => Some(bytes.to_vec()),
-                    Kept::Rebuilt { bytes, removed: r } => {
-                        removed += r;
-                        changed = true;
-                        Some(bytes)
-                    }
-                    Kept::Nothing { removed: r } => {
-                        removed += r;
-                        changed = true;
-                        None
-                    }
-                };
+            let kept = match clean_batch(
+                &bytes,
+                map,
+                params,
+                keep_tombstones,
+                &mut tombstones_kept,
+                txns,
+            )? {
+                Kept::All => Some(bytes.to_vec()),
+                Kept::Rebuilt { bytes, removed: r } => {
+                    removed += r;
+                    changed = true;
+                    Some(bytes)
+                }
+                Kept::Nothing { removed: r } => {
+                    removed += r;
+                    changed = true;
+                    None
+                }
+            };
             if let Some(kept) = kept {
                 let info = BatchInfo::parse(size, &kept)?;
+                indexes.record(&info)?;
                 max_timestamp = max_timestamp.max(info.max_timestamp);
                 out.write_all(&kept)?;
                 throttle.account(kept.len());
@@ -318,15 +353,24 @@ impl SegmentsJob {
                     .map_or(horizon, |h| h.min(horizon)),
             );
         }
+        let index_paths = indexes.paths();
         if !changed {
             drop(file);
+            drop(indexes);
             files::remove_if_present(&cleaned_path)?;
+            for path in &index_paths {
+                files::remove_if_present(path)?;
+            }
             if !segment.previously_cleaned {
                 // Cleaned now, though nothing changed: the stamp still says since when.
                 segment.log.set_modified(stamp)?;
             }
             return Ok(None);
         }
+        // Indexes as sealing leaves them; not fsynced: a damaged one is rebuilt on open.
+        indexes.finish()?;
+        indexes.trim()?;
+        drop(indexes);
         file.sync_all()?;
         file.set_modified(stamp)?;
         drop(file);

@@ -241,7 +241,10 @@ fn compacted_topics_need_keys_and_timestamps_win_over_keys() {
     let mut payload = records(1);
     payload.extend(record(1, 0, None, Some(b"no key"), &[]));
     let keyless = batch_over(&payload, 2, NONE, TIMESTAMP);
-    assert_eq!(invalid_reason(check(&keyless, &compacted)), NO_KEY_MESSAGE);
+    assert_eq!(
+        check(&keyless, &compacted),
+        Err(RecordError::KeysMissing(vec![1]))
+    );
     assert!(check(&keyless, &rules()).is_ok());
 
     overrides.insert("message.timestamp.after.max.ms".into(), "0".into());
