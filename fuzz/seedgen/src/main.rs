@@ -15,7 +15,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use sluice::clock::Clock;
-use sluice::coordinator::journal::frame;
+use sluice::coordinator::journal::frame as journal_frame;
 use sluice::group::records::{GroupRecord, GroupSnapshot, MemberSnapshot};
 use sluice::group::CommittedOffset;
 use sluice::log::{BatchMeta, Log, SegmentConfig, SegmentedLog};
@@ -331,7 +331,7 @@ fn group_replay(dir: &Path) {
         ),
     ];
     for (name, records) in logs {
-        let bytes: Vec<u8> = records.iter().flat_map(frame).collect();
+        let bytes: Vec<u8> = records.iter().flat_map(journal_frame).collect();
         save(dir, name, &bytes);
     }
 }
