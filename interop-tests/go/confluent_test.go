@@ -138,6 +138,95 @@ func message(topic string, key, value string, headers ...kafka.Header) *kafka.Me
 	}
 }
 
+// Keys, values and headers come back exactly: repeated header names in order, binary bytes, an
+// empty value, a null value and a record without a key.
+func TestConfluentKeysAndHeaders(t *testing.T) {
+	topic := unique("confluent-keys")
+	confluentCreate(t, topic, 1)
+	binary := []byte{0, 1, 2, 0xfe, 0xff}
+	sent := []*kafka.Message{
+		message(topic, "k0", "v0", kafka.Header{Key: "h", Value: []byte("1")}, kafka.Header{Key: "h", Value: []byte("2")}),
+		message(topic, "k1", "", kafka.Header{Key: "empty", Value: []byte{}}),
+		message(topic, "k2", string(binary), kafka.Header{Key: "bin", Value: binary}),
+		{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: 0}, Key: []byte("k3")},
+		{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: 0}, Value: []byte("no key")},
+	}
+	produceAll(t, confluentProducer(t, nil), sent)
+	c := confluentConsumer(t, nil)
+	if err := c.Assign([]kafka.TopicPartition{{Topic: &topic, Partition: 0, Offset: kafka.OffsetBeginning}}); err != nil {
+		t.Fatalf("Assign: %v", err)
+	}
+	got := readExactly(t, c, len(sent))
+	for i, m := range got {
+		want := sent[i]
+		if int(m.TopicPartition.Offset) != i || string(m.Key) != string(want.Key) || string(m.Value) != string(want.Value) {
+			t.Fatalf("record %d: offset %d key %q value %q", i, m.TopicPartition.Offset, m.Key, m.Value)
+		}
+		if (m.Key == nil) != (want.Key == nil) || (m.Value == nil) != (want.Value == nil) {
+			t.Fatalf("record %d: null key %v (want %v), null value %v (want %v)", i, m.Key == nil, want.Key == nil, m.Value == nil, want.Value == nil)
+		}
+		if len(m.Headers) != len(want.Headers) {
+			t.Fatalf("record %d: headers %v, want %v", i, m.Headers, want.Headers)
+		}
+		for j, h := range m.Headers {
+			if h.Key != want.Headers[j].Key || string(h.Value) != string(want.Headers[j].Value) {
+				t.Fatalf("record %d header %d: %v, want %v", i, j, h, want.Headers[j])
+			}
+		}
+	}
+}
+
+// The admin client creates a topic with a config (Metadata then shows its 3 partitions, a second
+// creation gets TOPIC_ALREADY_EXISTS), describes the config with its source, changes it
+// incrementally and deletes the topic.
+func TestConfluentAdmin(t *testing.T) {
+	topic := unique("confluent-admin")
+	a := confluentAdmin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	spec := []kafka.TopicSpecification{{Topic: topic, NumPartitions: 3, ReplicationFactor: 1,
+		Config: map[string]string{"retention.ms": "123456"}}}
+	created, err := a.CreateTopics(ctx, spec)
+	if err != nil || created[0].Error.Code() != kafka.ErrNoError {
+		t.Fatalf("CreateTopics: %v %v", created, err)
+	}
+	again, err := a.CreateTopics(ctx, spec)
+	if err != nil || again[0].Error.Code() != kafka.ErrTopicAlreadyExists {
+		t.Fatalf("a second CreateTopics: %v %v", again, err)
+	}
+	metadata, err := a.GetMetadata(&topic, false, 10000)
+	if err != nil || len(metadata.Topics[topic].Partitions) != 3 {
+		t.Fatalf("Metadata of %s: %v %v", topic, metadata, err)
+	}
+
+	describe := func() kafka.ConfigEntryResult {
+		resource := kafka.ConfigResource{Type: kafka.ResourceTopic, Name: topic}
+		described, err := a.DescribeConfigs(ctx, []kafka.ConfigResource{resource})
+		if err != nil || described[0].Error.Code() != kafka.ErrNoError {
+			t.Fatalf("DescribeConfigs: %v %v", described, err)
+		}
+		return described[0].Config["retention.ms"]
+	}
+	if e := describe(); e.Value != "123456" || e.Source != kafka.ConfigSourceDynamicTopic {
+		t.Fatalf("retention.ms described as %q from %v", e.Value, e.Source)
+	}
+	altered, err := a.IncrementalAlterConfigs(ctx, []kafka.ConfigResource{{
+		Type: kafka.ResourceTopic, Name: topic,
+		Config: []kafka.ConfigEntry{{Name: "retention.ms", Value: "654321", IncrementalOperation: kafka.AlterConfigOpTypeSet}},
+	}})
+	if err != nil || altered[0].Error.Code() != kafka.ErrNoError {
+		t.Fatalf("IncrementalAlterConfigs: %v %v", altered, err)
+	}
+	if e := describe(); e.Value != "654321" || e.Source != kafka.ConfigSourceDynamicTopic {
+		t.Fatalf("after the change retention.ms is %q from %v", e.Value, e.Source)
+	}
+
+	deleted, err := a.DeleteTopics(ctx, []string{topic})
+	if err != nil || deleted[0].Error.Code() != kafka.ErrNoError {
+		t.Fatalf("DeleteTopics: %v %v", deleted, err)
+	}
+}
+
 // An idempotent producer (acks=all) with each codec: every record comes back once with its key,
 // value and headers (a repeated header key kept in order), at consecutive offsets within each
 // of 3 partitions, and the delivery reports name those offsets.
