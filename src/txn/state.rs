@@ -329,6 +329,11 @@ impl Transactions {
     /// The transaction of `id` as `producer` may change it: its producer id and epoch match
     /// and it is not ending.
     fn open_for(&self, id: &str, producer: ProducerIdAndEpoch) -> Result<TxnMetadata, TxnError> {
+        self.open_ref(id, producer).cloned()
+    }
+
+    /// As [`open_for`](Self::open_for), borrowed.
+    fn open_ref(&self, id: &str, producer: ProducerIdAndEpoch) -> Result<&TxnMetadata, TxnError> {
         if id.is_empty() {
             return Err(TxnError::InvalidRequest);
         }
@@ -345,7 +350,7 @@ impl Transactions {
         if matches!(txn.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
             return Err(TxnError::ConcurrentTransactions);
         }
-        Ok(txn.clone())
+        Ok(txn)
     }
 
     /// AddPartitionsToTxn: the transaction writes to `partitions` (it is open from now on).
@@ -423,22 +428,7 @@ impl Transactions {
         producer: ProducerIdAndEpoch,
         partitions: &[(String, i32)],
     ) -> Result<Vec<bool>, TxnError> {
-        if id.is_empty() {
-            return Err(TxnError::InvalidRequest);
-        }
-        let txn = self
-            .txns
-            .get(id)
-            .ok_or(TxnError::InvalidProducerIdMapping)?;
-        if txn.producer_id != producer.producer_id {
-            return Err(TxnError::InvalidProducerIdMapping);
-        }
-        if txn.epoch != producer.epoch {
-            return Err(TxnError::ProducerFenced);
-        }
-        if matches!(txn.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
-            return Err(TxnError::ConcurrentTransactions);
-        }
+        let txn = self.open_ref(id, producer)?;
         Ok(partitions
             .iter()
             .map(|p| txn.partitions.contains(p))
