@@ -42,12 +42,7 @@ pub async fn handle(
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
         .collect();
-    let exists = |(topic, index): &(String, i32)| {
-        broker
-            .topics()
-            .get(topic)
-            .is_some_and(|t| t.partition(*index).is_some())
-    };
+    let exists = |partition: &(String, i32)| partition_exists(broker, partition);
     // Every partition shares the coordinator's answer, unless some are unknown.
     let answer = if wanted.iter().all(exists) {
         let producer = ProducerIdAndEpoch {
@@ -105,12 +100,7 @@ async fn one_transaction(
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
         .collect();
-    let exists = |(topic, index): &(String, i32)| {
-        broker
-            .topics()
-            .get(topic)
-            .is_some_and(|t| t.partition(*index).is_some())
-    };
+    let exists = |partition: &(String, i32)| partition_exists(broker, partition);
     let producer = ProducerIdAndEpoch {
         producer_id: transaction.producer_id.0,
         epoch: transaction.producer_epoch,
@@ -189,4 +179,12 @@ impl ErrorCodes for AddPartitionsToTxnResponse {
             )
             .collect()
     }
+}
+
+/// Whether the broker holds `topic`'s partition `index`.
+fn partition_exists(broker: &Broker, (topic, index): &(String, i32)) -> bool {
+    broker
+        .topics()
+        .get(topic)
+        .is_some_and(|t| t.partition(*index).is_some())
 }
