@@ -22,6 +22,19 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// A principal of `principal_type` (Kafka's is `User`) named `name`.
+    pub fn new(principal_type: &str, name: &str) -> Principal {
+        Principal {
+            principal_type: principal_type.to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    /// `User:name`, the principal SASL and TLS authentication give.
+    pub fn user(name: &str) -> Principal {
+        Principal::new("User", name)
+    }
+
     /// Kafka's principal for a connection that did not authenticate: `User:ANONYMOUS`.
     pub fn anonymous() -> Principal {
         Principal {
@@ -89,6 +102,11 @@ impl Session {
 
     pub fn client_software(&self) -> Option<&ClientSoftware> {
         self.client_software.as_ref()
+    }
+
+    /// Who the connection is from now on, once it has authenticated.
+    pub fn set_principal(&mut self, principal: Principal) {
+        self.principal = principal;
     }
 
     /// What an ApiVersions v3+ request said the client is; a later one replaces it.
