@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Checks the README's "In CI" snippet as written (only its two addresses replaced):
-#   1. free ports: it starts its broker, sees it ready, stops it, and exits 0;
-#   2. its HTTP port taken by a server that answers /health/ready with 200 (another job's
-#      broker): it fails within seconds, not "ready", and shows its broker's log;
-#   3. its Kafka port taken by a plain listener: the same.
-# Ports are ephemeral; everything is on 127.0.0.1. Needs curl and python3.
+# Checks the README's "In CI" snippet as written (only its "run the tests" line replaced):
+#   1. it starts its broker on ports the broker picks, reaches its tests with that broker's
+#      addresses (checked: /health/ready answers and Metadata names the declared topic), stops
+#      it and exits 0;
+#   2. a broker that cannot start (a bad setting in the environment): it fails within seconds,
+#      not "ready", and shows the broker's log;
+#   3. the same with a ready file of an earlier run left in its directory: the stale file is
+#      not taken for this broker's.
+# Everything is on 127.0.0.1. Needs curl and kcat.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${SLUICE_BIN:-}" ]; then
@@ -21,68 +24,61 @@ ln -s "$(realpath "$BIN")" "$work/bin/sluice"
 
 # The snippet, from the README.
 awk '/^### In CI/{on=1} on&&/^```sh/{grab=1;next} grab&&/^```/{exit} grab' README.md > "$work/snippet.sh"
-grep -q 'health/ready' "$work/snippet.sh" || { echo "snippet not found in README.md"; exit 1; }
-grep -q '^KAFKA=.* HTTP=' "$work/snippet.sh" || { echo "the snippet's first line no longer sets KAFKA and HTTP"; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-passed=0
+grep -q -- '--ready-file sluice.ready' "$work/snippet.sh" || { echo "snippet (with --ready-file sluice.ready) not found in README.md"; exit 1; }
 grep -q '^# \.\.\. run the tests' "$work/snippet.sh" || { echo "the snippet has no '# ... run the tests' line"; exit 1; }
-# run_snippet KAFKA_PORT HTTP_PORT: runs it in $work (its log file goes there), with its
-# "run the tests" line printing SNIPPET-READY; its output in out.txt.
+passed=0
+# run_snippet [ENV=VALUE...]: runs it in $work (its log and ready file go there) with its
+# "run the tests" line printing SNIPPET-READY and the addresses; its output in out.txt.
 run_snippet() {
-  sed -e "s/^KAFKA=.*/KAFKA=127.0.0.1:$1 HTTP=127.0.0.1:$2/" \
-      -e "s/^# \.\.\. run the tests.*/echo SNIPPET-READY/" "$work/snippet.sh" > "$work/run.sh"
-  (cd "$work" && PATH="$work/bin:$PATH" timeout 60 bash "$work/run.sh" > "$work/out.txt" 2>&1)
+  sed -e 's/^# \.\.\. run the tests.*/echo "SNIPPET-READY $KAFKA $HTTP"/' "$work/snippet.sh" > "$work/run.sh"
+  (cd "$work" && env PATH="$work/bin:$PATH" "$@" timeout 60 bash "$work/run.sh" > "$work/out.txt" 2>&1)
 }
-# expect_quick_failure KAFKA_PORT HTTP_PORT WHAT: the snippet fails within 10 s, says so, and
-# shows the broker's own complaint (its log) about the taken port.
+# expect_quick_failure WHAT [ENV=VALUE...]: the snippet fails within 10 s, says so, and shows
+# the broker's own complaint (its log).
 expect_quick_failure() {
-  local started elapsed
+  local what=$1 started elapsed
+  shift
   started=$(date +%s)
-  if run_snippet "$1" "$2" || grep -q SNIPPET-READY "$work/out.txt"; then
-    echo "FAIL ($3): the snippet took another server's answer for its own broker's"; cat "$work/out.txt"; exit 1
+  if run_snippet "$@" || grep -q SNIPPET-READY "$work/out.txt"; then
+    echo "FAIL ($what): the snippet went on to its tests without a broker"; cat "$work/out.txt"; exit 1
   fi
   elapsed=$(( $(date +%s) - started ))
   if [ "$elapsed" -gt 10 ]; then
-    echo "FAIL ($3): the snippet took ${elapsed} s to notice its broker had exited"; exit 1
+    echo "FAIL ($what): the snippet took ${elapsed} s to notice its broker had exited"; exit 1
   fi
-  grep -q "sluice did not start" "$work/out.txt" || { echo "FAIL ($3): no clear message"; cat "$work/out.txt"; exit 1; }
-  grep -q "cannot listen on 127.0.0.1:$4" "$work/out.txt" || {
-    echo "FAIL ($3): the broker's log (cannot listen on 127.0.0.1:$4) is not shown"; cat "$work/out.txt"; exit 1
+  grep -q "sluice did not start" "$work/out.txt" || { echo "FAIL ($what): no clear message"; cat "$work/out.txt"; exit 1; }
+  grep -q 'invalid config `num_partitions`' "$work/out.txt" || {
+    echo "FAIL ($what): the broker's log (invalid config) is not shown"; cat "$work/out.txt"; exit 1
   }
   passed=$((passed + 1))
 }
 
-# 1. Free ports: ready, then stopped by the snippet's own kill.
-if ! run_snippet "$(free_port)" "$(free_port)"; then
-  echo "FAIL: the snippet did not start a broker on free ports"; cat "$work/out.txt"; exit 1
+# 1. Ready: the addresses are its own broker's.
+if ! run_snippet; then
+  echo "FAIL: the snippet did not start a broker"; cat "$work/out.txt"; exit 1
 fi
-grep -q SNIPPET-READY "$work/out.txt" || { echo "FAIL: the snippet did not get to its tests"; cat "$work/out.txt"; exit 1; }
+read -r _ kafka http < <(grep SNIPPET-READY "$work/out.txt") || { echo "FAIL: the snippet did not get to its tests"; cat "$work/out.txt"; exit 1; }
+case "$kafka" in 127.0.0.1:[1-9]*) ;; *) echo "FAIL: KAFKA is not an address: '$kafka'"; exit 1 ;; esac
+case "$http" in 127.0.0.1:[1-9]*) ;; *) echo "FAIL: HTTP is not an address: '$http'"; exit 1 ;; esac
 grep -q "sluice ready" "$work/sluice.log" || { echo "FAIL: no ready line in the broker's log"; cat "$work/sluice.log"; exit 1; }
+[ ! -e "$work/sluice.ready" ] || { echo "FAIL: the ready file outlived the broker's clean stop"; exit 1; }
 passed=$((passed + 1))
 
-# 2. The HTTP port is taken by a server that answers /health/ready with 200.
-taken="$(free_port)"
-python3 -c '
-import http.server, sys
-class Ok(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
-    def log_message(self, *args): pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Ok).serve_forever()
-' "$taken" &
-for _ in $(seq 50); do curl -fs "http://127.0.0.1:$taken/health/ready" >/dev/null && break; sleep 0.1; done
-curl -fs "http://127.0.0.1:$taken/health/ready" >/dev/null || { echo "the stand-in server did not start"; exit 1; }
-expect_quick_failure "$(free_port)" "$taken" "HTTP port taken" "$taken (--http)"
+# The same, with the broker alive while the tests run: its addresses answer.
+sed -e 's/^# \.\.\. run the tests.*/curl -fs "http:\/\/$HTTP\/health\/ready" > health.txt; kcat -b "$KAFKA" -L > metadata.txt/' \
+  "$work/snippet.sh" > "$work/run.sh"
+(cd "$work" && PATH="$work/bin:$PATH" timeout 60 bash "$work/run.sh" > "$work/out.txt" 2>&1) || {
+  echo "FAIL: the snippet's tests could not reach its broker"; cat "$work/out.txt"; exit 1; }
+grep -q ready "$work/health.txt" || { echo "FAIL: /health/ready did not answer ready"; exit 1; }
+grep -q 'topic "orders" with 3 partitions' "$work/metadata.txt" || {
+  echo "FAIL: Metadata does not name the declared topic"; cat "$work/metadata.txt"; exit 1; }
+passed=$((passed + 1))
 
-# 3. The Kafka port is taken by a plain listener.
-taken="$(free_port)"
-python3 -c '
-import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); print("listening", flush=True)
-time.sleep(120)
-' "$taken" > "$work/listener.txt" &
-for _ in $(seq 50); do grep -q listening "$work/listener.txt" && break; sleep 0.1; done
-grep -q listening "$work/listener.txt" || { echo "the stand-in listener did not start"; exit 1; }
-expect_quick_failure "$taken" "$(free_port)" "Kafka port taken" "$taken (--listen)"
+# 2. A broker that cannot start.
+expect_quick_failure "bad setting" SLUICE_NUM_PARTITIONS=0
+
+# 3. The same, with a stale ready file of an earlier run beside it.
+printf '{"sluice":"ready","kafka":"127.0.0.1:1","http":"127.0.0.1:1"}\n' > "$work/sluice.ready"
+expect_quick_failure "stale ready file" SLUICE_NUM_PARTITIONS=0
 
 echo "README CI snippet: $passed passed, 0 failed"

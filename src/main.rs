@@ -51,6 +51,14 @@ struct ServeArgs {
     /// A TOML config file; SLUICE_<KEY> environment variables override it, flags override both.
     #[arg(long, env = "SLUICE_CONFIG")]
     config: Option<PathBuf>,
+    /// A topic to create at start unless it exists: NAME[:PARTITIONS[:key=value,...]]
+    /// (repeatable; added to the config file's [[topics]]).
+    #[arg(long = "topic", value_name = "NAME[:PARTITIONS[:key=value,...]]")]
+    topics: Vec<String>,
+    /// Once ready, write the ready line (JSON: the Kafka and HTTP addresses) to this file too,
+    /// atomically; it is removed at start and at a clean stop.
+    #[arg(long, env = "SLUICE_READY_FILE")]
+    ready_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -77,6 +85,13 @@ impl ServeArgs {
         if let Some(format) = self.log_format {
             config.log_format = format;
         }
+        for topic in self.topics {
+            let declared = topic.parse().map_err(|reason| sluice::ConfigError {
+                key: "--topic".into(),
+                reason,
+            })?;
+            config.topics.push(declared);
+        }
         config.validate()?;
         Ok((config, unknown))
     }
@@ -90,9 +105,18 @@ const EXIT_BAD_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let Command::Serve(args) = Cli::parse().command;
+    let ready_file = args.ready_file.clone();
     let config = args.into_config();
     let json = config.as_ref().is_ok_and(|(c, _)| c.log_format == "json");
     init_logging(json);
+    // A file left by an earlier run must not say "ready" for this one, even when this one
+    // does not get as far as starting.
+    if let Some(path) = &ready_file {
+        if let Err(e) = remove_if_present(path) {
+            tracing::error!(path = %path.display(), error = %e, "cannot remove the old ready file");
+            return ExitCode::FAILURE;
+        }
+    }
     let config = match config {
         Ok((config, unknown)) => {
             for variable in unknown {
@@ -116,7 +140,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, ready_file))
 }
 
 /// Raises the soft limit on open files to the hard limit: each partition keeps its active
@@ -154,7 +178,7 @@ fn init_logging(json: bool) {
     }
 }
 
-async fn serve(config: Config) -> ExitCode {
+async fn serve(config: Config, ready_file: Option<PathBuf>) -> ExitCode {
     let node = match Node::start(config).await {
         Ok(node) => node,
         Err(e) => {
@@ -162,10 +186,88 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let ready = ReadyLine::of(&node).to_json();
+    announce_ready(&ready);
+    if let Some(path) = &ready_file {
+        if let Err(e) = write_atomically(path, &ready) {
+            tracing::error!(path = %path.display(), error = %e, "cannot write the ready file");
+            node.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    }
     wait_for_signal().await;
     tracing::info!("shutting down");
+    if let Some(path) = &ready_file {
+        if let Err(e) = remove_if_present(path) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove the ready file");
+        }
+    }
     node.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// What a script waiting for the broker needs, as one line of JSON on stdout: the addresses
+/// it actually listens on (`:0` in the config picks free ports), for `bootstrap.servers` and
+/// the admin API.
+#[derive(serde::Serialize)]
+struct ReadyLine {
+    /// Marks the line among the log lines (which are JSON too with `--log-format json`).
+    sluice: &'static str,
+    kafka: String,
+    advertised: String,
+    /// `None` (null) when the admin listener is off.
+    http: Option<String>,
+    cluster_id: String,
+    pid: u32,
+    version: &'static str,
+}
+
+impl ReadyLine {
+    fn of(node: &Node) -> ReadyLine {
+        let broker = node.broker();
+        ReadyLine {
+            sluice: "ready",
+            kafka: node.bootstrap_servers(),
+            advertised: format!("{}:{}", broker.advertised_host(), broker.advertised_port()),
+            http: node.http_addr().map(|a| a.to_string()),
+            cluster_id: broker.cluster_id().to_string(),
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    fn to_json(&self) -> String {
+        // Serialising plain strings and numbers cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The ready line on stdout, flushed: a pipe to a script is block-buffered otherwise.
+fn announce_ready(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        tracing::debug!("stdout is closed; the ready line is not printed");
+    }
+}
+
+/// Writes `text` and a newline to `path` so that a reader sees all of it or no file: a
+/// temporary file beside it, renamed over it.
+fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, format!("{text}\n"))?;
+    std::fs::rename(&tmp, path)
+}
+
+fn remove_if_present(path: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 async fn wait_for_signal() {

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::broker::topic_admin::TopicSpec;
 use crate::broker::{Broker, BrokerParts};
 use crate::clock::Clock;
 use crate::config::{pick_address, split_host_port, Config, Storage};
@@ -105,6 +106,8 @@ impl Node {
             data_dir_lock,
             config,
         }));
+        // Before the listeners serve: a client that connects finds the declared topics.
+        declare_topics(&broker)?;
         let http_addr = match &http_listener {
             Some(l) => Some(l.local_addr()?),
             None => None,
@@ -209,6 +212,38 @@ impl Node {
         self.broker.release_data_dir();
         tracing::info!("shutdown complete");
     }
+}
+
+/// Creates the topics the configuration declares that do not exist yet. One that exists is
+/// left as it is (its records, partitions and configs are the data directory's), with a
+/// warning when it has fewer partitions than declared.
+fn declare_topics(broker: &Broker) -> io::Result<()> {
+    for declared in &broker.config().topics {
+        if let Some(topic) = broker.topics().get(&declared.name) {
+            let partitions = topic.partitions.len();
+            if declared.partitions.is_some_and(|p| p as usize > partitions) {
+                tracing::warn!(
+                    topic = %declared.name, partitions, declared = %declared,
+                    "a declared topic exists with fewer partitions; left as it is"
+                );
+            }
+            continue;
+        }
+        let spec = TopicSpec {
+            name: declared.name.clone(),
+            partitions: declared.partitions,
+            replication_factor: None,
+            configs: declared.configs.clone(),
+        };
+        let created = broker.create_topic(spec, false).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot create declared topic {declared}: {e}"),
+            )
+        })?;
+        tracing::info!(topic = %declared.name, partitions = created.partitions, "declared topic created");
+    }
+    Ok(())
 }
 
 /// Resolves `address` (`host:port`, the host a name or an IP) and binds a listener there. The

@@ -1481,6 +1481,139 @@ fn the_ready_line_names_the_http_address_or_none() {
     assert!(ready.contains(" http=none"), "names none: {ready}");
 }
 
+/// For CI: `:0` ports, topics declared with `--topic`, and a ready line of JSON on stdout
+/// (and in `--ready-file`) giving the ports actually bound. When the line is out, the declared
+/// topics exist with their partitions and configs, and the admin listener answers; a clean
+/// stop removes the ready file, and a stale one is removed at start.
+#[test]
+fn declared_topics_exist_when_the_json_ready_line_names_the_free_ports() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let ready_file = dir.path().join("ready.json");
+    std::fs::write(&ready_file, "stale").expect("write a stale ready file");
+    let log = dir.path().join("broker.log");
+    let mut command = Command::new(bin());
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args([
+            "--topic",
+            "orders:3",
+            "--topic",
+            "users::cleanup.policy=compact",
+        ])
+        .arg("--ready-file")
+        .arg(&ready_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(File::create(&log).expect("create the log file"));
+    clean_env(&mut command);
+    command.env("RUST_LOG", "sluice=info");
+    let mut child = command.spawn().expect("spawn the sluice binary");
+    let stdout = child.stdout.take().expect("the child's stdout");
+    let mut broker = Sluice {
+        child,
+        kafka: SocketAddr::from(([127, 0, 0, 1], 0)),
+        http: SocketAddr::from(([127, 0, 0, 1], 0)),
+        log,
+    };
+    // The stale file is gone before the broker is ready (it is removed first thing).
+    let (lines, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in io::BufRead::lines(io::BufReader::new(stdout)).map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let started = Instant::now();
+    let ready_line = loop {
+        let line = receive
+            .recv_timeout(TIMEOUT.saturating_sub(started.elapsed()))
+            .unwrap_or_else(|_| panic!("no ready line:\n{}", broker.log_text()));
+        if line.starts_with('{') && line.contains(r#""sluice":"ready""#) {
+            break line;
+        }
+    };
+    let ready: serde_json::Value =
+        serde_json::from_str(&ready_line).expect("the ready line is JSON");
+    let kafka: SocketAddr = ready["kafka"]
+        .as_str()
+        .expect("kafka")
+        .parse()
+        .expect("an address");
+    let http: SocketAddr = ready["http"]
+        .as_str()
+        .expect("http")
+        .parse()
+        .expect("an address");
+    assert_ne!(kafka.port(), 0);
+    assert_ne!(http.port(), 0);
+    assert_eq!(
+        ready["advertised"].as_str(),
+        Some(kafka.to_string().as_str())
+    );
+    assert_eq!(ready["pid"].as_u64(), Some(u64::from(broker.child.id())));
+    assert_eq!(
+        std::fs::read_to_string(&ready_file).expect("the ready file"),
+        format!("{ready_line}\n"),
+        "the ready file holds the same line"
+    );
+    assert_eq!(
+        http_get(http, "/health/ready")
+            .expect("GET /health/ready")
+            .0,
+        200
+    );
+    broker.kafka = kafka;
+    broker.http = http;
+
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", kafka.to_string())
+        .create()
+        .expect("an admin client");
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, TIMEOUT)
+        .expect("metadata");
+    let mut topics: Vec<(String, usize)> = metadata
+        .topics()
+        .iter()
+        .map(|t| (t.name().to_string(), t.partitions().len()))
+        .collect();
+    topics.sort();
+    assert_eq!(
+        topics,
+        [("orders".to_string(), 3), ("users".to_string(), 1)]
+    );
+    let configs = rdkafka_block(admin.describe_configs(
+        &[rdkafka::admin::ResourceSpecifier::Topic("users")],
+        &AdminOptions::new(),
+    ));
+    let users = configs
+        .expect("DescribeConfigs")
+        .pop()
+        .expect("one resource")
+        .expect("users described");
+    assert_eq!(
+        users.get("cleanup.policy").and_then(|e| e.value.as_deref()),
+        Some("compact")
+    );
+
+    let (status, _) = broker.terminate(TIMEOUT).expect("exits after SIGTERM");
+    assert!(status.success(), "exit status {status}");
+    assert!(!ready_file.exists(), "a clean stop removes the ready file");
+}
+
+/// Blocks on an rdkafka admin future.
+fn rdkafka_block<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(future)
+}
+
 /// A misspelt `SLUICE_*` variable is ignored, but not silently: a warning names it and the
 /// setting it was probably meant for. `SLUICE_BIN` (the interop runners') is not warned about.
 #[test]

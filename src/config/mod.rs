@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod declared_topics;
+pub use declared_topics::TopicDeclaration;
+
 /// Where partition logs live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Storage {
@@ -204,6 +207,9 @@ pub struct Config {
     /// How long a cleaner sleeps when no partition needs cleaning, in milliseconds
     /// (`log.cleaner.backoff.ms`).
     pub log_cleaner_backoff_ms: i64,
+    /// Topics created at start unless they exist (`--topic`, `[[topics]]`, `SLUICE_TOPICS`
+    /// with declarations separated by spaces).
+    pub topics: Vec<TopicDeclaration>,
 }
 
 impl Default for Config {
@@ -251,6 +257,7 @@ impl Default for Config {
             log_cleaner_dedupe_buffer_bytes: 128 * 1024 * 1024,
             log_cleaner_io_max_bytes_per_second: i64::MAX,
             log_cleaner_backoff_ms: 15_000,
+            topics: Vec::new(),
         }
     }
 }
@@ -323,7 +330,18 @@ impl Config {
                 }
                 continue;
             }
-            table.insert(key, env_value(&value));
+            let value = if key == "topics" {
+                // Declarations hold commas and colons but no spaces.
+                toml::Value::Array(
+                    value
+                        .split_whitespace()
+                        .map(|d| toml::Value::String(d.to_string()))
+                        .collect(),
+                )
+            } else {
+                env_value(&value)
+            };
+            table.insert(key, value);
         }
         // The environment's order is arbitrary; warnings in name order read the same each run.
         unknown.sort_by(|a, b| a.name.cmp(&b.name));
@@ -492,6 +510,26 @@ impl Config {
         }
         if self.producer_id_expiration_ms < 1 {
             return fail("producer_id_expiration_ms", "must be at least 1");
+        }
+        let mut declared = std::collections::HashSet::new();
+        for topic in &self.topics {
+            if let Err(e) = crate::topics::validate_name(&topic.name) {
+                return fail("topics", &format!("{:?}: {e}", topic.name));
+            }
+            if topic.partitions.is_some_and(|p| p < 1) {
+                return fail(
+                    "topics",
+                    &format!("{}: partitions must be at least 1", topic.name),
+                );
+            }
+            for (key, value) in &topic.configs {
+                if let Err(e) = crate::topics::check_topic_config(key, value) {
+                    return fail("topics", &format!("{}: {}", topic.name, e.message()));
+                }
+            }
+            if !declared.insert(topic.name.as_str()) {
+                return fail("topics", &format!("{} is declared twice", topic.name));
+            }
         }
         if crate::topics::cleanup_policy_default(&self.log_cleanup_policy).is_none() {
             return fail(

@@ -159,3 +159,43 @@ fn the_example_file_documents_every_key_with_its_default() {
         "the file's values are the defaults"
     );
 }
+
+#[test]
+fn topics_are_declared_in_the_file_or_the_environment_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sluice.toml");
+    std::fs::write(
+        &file,
+        "[[topics]]\nname = \"orders\"\npartitions = 3\n[topics.configs]\n\"retention.ms\" = \"60000\"\n",
+    )
+    .unwrap();
+    let config = Config::load(Some(&file), env(&[])).unwrap();
+    assert_eq!(
+        config.topics,
+        ["orders:3:retention.ms=60000"
+            .parse::<TopicDeclaration>()
+            .unwrap()]
+    );
+    config.validate().unwrap();
+
+    // The environment replaces the file's list, one declaration per word.
+    let config = Config::load(
+        Some(&file),
+        env(&[("SLUICE_TOPICS", "a:2  b::cleanup.policy=compact")]),
+    )
+    .unwrap();
+    let names: Vec<String> = config.topics.iter().map(|t| t.to_string()).collect();
+    assert_eq!(names, ["a:2", "b::cleanup.policy=compact"]);
+
+    let refused = |topics: &str| {
+        let config = Config::load(None, env(&[("SLUICE_TOPICS", topics)])).unwrap();
+        config.validate().unwrap_err().to_string()
+    };
+    assert!(refused("a a").contains("a is declared twice"));
+    assert!(refused("a:0").contains("partitions must be at least 1"));
+    assert!(
+        refused("a:1:retention.ms=x").contains("Invalid value x for configuration retention.ms")
+    );
+    assert!(refused("a:1:no.such=1").contains("Unknown topic config name: no.such"));
+    assert!(refused("bad/name").contains("invalid topic name"));
+}
