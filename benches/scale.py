@@ -6,6 +6,8 @@ For each partition count (10 -> 10,000, as topics of up to 100 partitions) it st
   create_s      CreateTopics of all partitions, answered
   produce_mps   messages/s of 100-byte records spread over every partition, and the same
                 over 3 partitions (so the ratio shows what spreading costs)
+  cpu_us/msg    CPU per message of the spread produce, the broker's and the client's
+                (librdkafka and this script): which side spreading costs
   rss_mib/fds   the broker's resident memory and open descriptors after the produce
   stop_s        SIGTERM to exit (a clean shutdown: everything durable, logs marked clean)
   ready_s       restart to the first Metadata answer, after that clean stop and after kill -9
@@ -80,6 +82,11 @@ class Broker:
                     return int(line.split()[1]) / 1024
         return 0.0
 
+    def cpu_s(self):
+        """User and system CPU the broker has used so far, in seconds."""
+        fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def fds(self):
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
@@ -106,13 +113,15 @@ def create(broker, topics):
     return time.monotonic() - started
 
 
-def produce_rate(broker, targets, messages):
-    """Messages/s of `messages` 100-byte records, round-robin over (topic, partition)."""
+def produce_rate(broker, targets, messages, cpu=None):
+    """Messages/s of `messages` 100-byte records, round-robin over (topic, partition); with a
+    dict as `cpu`, the broker's and this process's CPU per message (µs) go in it."""
     producer = Producer(
         {"bootstrap.servers": broker.bootstrap, "linger.ms": 5, "queue.buffering.max.messages": 1000000}
     )
     value = b"x" * 100
     started = time.monotonic()
+    broker_cpu, client = broker.cpu_s(), os.times()
     for i in range(messages):
         topic, partition = targets[i % len(targets)]
         while True:
@@ -124,7 +133,13 @@ def produce_rate(broker, targets, messages):
         if i % 10000 == 0:
             producer.poll(0)
     producer.flush(DEADLINE_S)
-    return messages / (time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    if cpu is not None:
+        after = os.times()
+        cpu["broker_cpu_us_per_msg"] = (broker.cpu_s() - broker_cpu) * 1e6 / messages
+        client_s = (after.user - client.user) + (after.system - client.system)
+        cpu["client_cpu_us_per_msg"] = client_s * 1e6 / messages
+    return messages / elapsed
 
 
 def partitions_run(binary, partitions):
@@ -136,7 +151,7 @@ def partitions_run(binary, partitions):
         figures = {"create_s": create(broker, topics)}
         everywhere = [(name, p) for name, count in topics for p in range(count)]
         messages = max(50_000, 5 * len(everywhere))
-        figures["produce_mps_all"] = produce_rate(broker, everywhere, messages)
+        figures["produce_mps_all"] = produce_rate(broker, everywhere, messages, figures)
         figures["produce_mps_3"] = produce_rate(broker, everywhere[:3], messages)
         figures["rss_mib"], figures["fds"] = broker.rss_mib(), broker.fds()
         figures["stop_s"] = broker.stop()
@@ -187,11 +202,13 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    print("partitions  create_s  produce_mps_all  produce_mps_3  rss_mib  fds  stop_s  ready_after_stop_s  ready_after_kill_s")
+    print("partitions  create_s  produce_mps_all  produce_mps_3  broker_cpu_us/msg  client_cpu_us/msg"
+          "  rss_mib  fds  stop_s  ready_after_stop_s  ready_after_kill_s")
     for partitions in map(int, args.partitions.split(",")):
         m = medians([partitions_run(args.binary, partitions) for _ in range(args.runs)])
         print(
             f"{partitions:>10}  {m['create_s']:8.2f}  {m['produce_mps_all']:15.0f}  {m['produce_mps_3']:13.0f}"
+            f"  {m['broker_cpu_us_per_msg']:17.1f}  {m['client_cpu_us_per_msg']:17.1f}"
             f"  {m['rss_mib']:7.1f}  {m['fds']:4.0f}  {m['stop_s']:6.2f}  {m['ready_after_stop_s']:18.2f}"
             f"  {m['ready_after_kill_s']:18.2f}",
             flush=True,
