@@ -129,7 +129,9 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
-    raise_open_file_limit();
+    if let Some(limit) = raise_open_file_limit() {
+        warn_if_too_few_files(limit, &config);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -145,7 +147,8 @@ fn main() -> ExitCode {
 
 /// Raises the soft limit on open files to the hard limit: each partition keeps its active
 /// segment open (and up to two sealed ones), and the usual soft limit of 1024 is soon reached.
-fn raise_open_file_limit() {
+/// Returns the limit now in force.
+fn raise_open_file_limit() -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -160,8 +163,31 @@ fn raise_open_file_limit() {
     };
     if raised {
         tracing::debug!(open_files = limit.rlim_cur, "open file limit");
+        Some(limit.rlim_cur as u64)
     } else {
         tracing::warn!("cannot raise the open file limit; many partitions may exhaust it");
+        None
+    }
+}
+
+/// Descriptors kept for everything but partitions and connections: the data directory lock,
+/// the group and transaction journals, listeners, the cleaner's files, reads in flight.
+const OTHER_FILES: u64 = 256;
+
+/// Says at start, once, when the open-file limit cannot hold what the settings allow: one
+/// descriptor per partition's active segment and one per connection. Past it, creations fail
+/// with KAFKA_STORAGE_ERROR ("Too many open files") and new connections wait in the accept
+/// queue; nothing is lost, but the fix is the limit (`ulimit -n`) or lower `max_partitions`.
+fn warn_if_too_few_files(limit: u64, config: &Config) {
+    let wanted = config.max_partitions as u64 + config.max_connections as u64 + OTHER_FILES;
+    if limit < wanted {
+        tracing::warn!(
+            open_file_limit = limit,
+            max_partitions = config.max_partitions,
+            max_connections = config.max_connections,
+            "the open-file limit is below max_partitions + max_connections + {OTHER_FILES}; \
+             raise it (ulimit -n {wanted}) or lower max_partitions / max_connections"
+        );
     }
 }
 
