@@ -45,6 +45,8 @@ pub mod alloc_guard;
 pub mod api;
 pub mod blocking;
 pub mod broker;
+pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod connection;
