@@ -16,7 +16,7 @@ pub mod table;
 pub mod topic;
 pub mod wait;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::client::{Client, ClientConfig, ClientError};
 
@@ -164,10 +164,7 @@ pub fn run(command: Command) -> u8 {
 
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    crate::clock::Clock::System.now_ms()
 }
 
 /// A duration as `30s`, `500ms`, `2m` or plain seconds.

@@ -2,11 +2,12 @@
 //! every partition it reads; exit 0 when reached, 1 on timeout, 2 for usage or connection
 //! errors.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::group::{describe_group, group_topics};
 use super::{parse_duration, CliError, Common, EXIT_FAILURE};
 use crate::client::{Client, ClientError, UNKNOWN_TOPIC_OR_PARTITION};
+use crate::clock::monotonic_now;
 
 /// How often the condition is checked.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -48,7 +49,7 @@ pub async fn run(args: WaitArgs) -> Result<(), CliError> {
             ))
         }
     };
-    let deadline = Instant::now() + args.timeout;
+    let deadline = monotonic_now() + args.timeout;
     let mut client = args.common.connect().await?;
     loop {
         let progress = match check {
@@ -65,7 +66,7 @@ pub async fn run(args: WaitArgs) -> Result<(), CliError> {
                 println!("{line}");
                 return Ok(());
             }
-            Progress::Short(line) if Instant::now() >= deadline => {
+            Progress::Short(line) if monotonic_now() >= deadline => {
                 return Err(CliError {
                     message: format!("timed out after {:?}: {line}", args.timeout),
                     exit_code: EXIT_FAILURE,

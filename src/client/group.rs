@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::clock::monotonic_now;
+
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
@@ -75,7 +77,7 @@ impl GroupMember {
             member_id: String::new(),
             generation_id: -1,
             assignment: BTreeMap::new(),
-            last_heartbeat: Instant::now(),
+            last_heartbeat: monotonic_now(),
         }
     }
 
@@ -173,7 +175,7 @@ impl GroupMember {
                 code => ClientError::check(code, format!("SyncGroup {group}"))?,
             }
             self.assignment = decode_assignment(response.assignment)?;
-            self.last_heartbeat = Instant::now();
+            self.last_heartbeat = monotonic_now();
             tracing::debug!(group, generation = self.generation_id, assignment = ?self.assignment, "joined");
             return Ok(());
         }
@@ -233,7 +235,7 @@ impl GroupMember {
         if self.last_heartbeat.elapsed() < HEARTBEAT_INTERVAL {
             return Ok(Heartbeat::Stable);
         }
-        self.last_heartbeat = Instant::now();
+        self.last_heartbeat = monotonic_now();
         let group = self.group.clone();
         let (generation, member) = (self.generation_id, self.member_id.clone());
         let response = client
@@ -275,14 +277,10 @@ impl GroupMember {
         )
         .await;
         match result {
-            Err(ClientError::Kafka { code, .. })
-                if matches!(
-                    code,
-                    REBALANCE_IN_PROGRESS | ILLEGAL_GENERATION | UNKNOWN_MEMBER_ID
-                ) =>
-            {
-                Ok(false)
-            }
+            Err(ClientError::Kafka {
+                code: REBALANCE_IN_PROGRESS | ILLEGAL_GENERATION | UNKNOWN_MEMBER_ID,
+                ..
+            }) => Ok(false),
             other => other.map(|()| true),
         }
     }
