@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rdkafka::admin::{AdminOptions, ConfigResource, ResourceSpecifier};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
+use rdkafka::producer::Producer;
 use rdkafka::{ClientConfig, Offset};
 use sluice_interop_tests::{
     assert_all_delivered, consumer_config, producer_config, unique_topic, Admin, Record,
@@ -1265,5 +1266,58 @@ fn fault_and_reset_send_the_admin_api_requests() {
             ("POST", "/admin/reset?topics=a,b"),
             ("DELETE", "/admin/faults/9"),
         ]
+    );
+}
+
+#[test]
+fn consume_reads_uncommitted_by_default_and_skips_aborted_records_when_committed() {
+    let broker = Broker::start();
+    let topic = unique_topic("cli-txn");
+    create(&broker, &topic, "1");
+    let mut config = producer_config(&broker.bootstrap());
+    config
+        .set("transactional.id", unique_topic("cli-txn-id"))
+        .set("transaction.timeout.ms", "60000");
+    let producer = TestProducer::new(&config);
+    let txn = producer.inner();
+    txn.init_transactions(TIMEOUT).expect("init_transactions");
+    let batch = |prefix: &str, count: usize| -> Vec<Record> {
+        (0..count)
+            .map(|i| Record::value(format!("{prefix}-{i}")))
+            .collect()
+    };
+    txn.begin_transaction().expect("begin");
+    assert_all_delivered(&producer.send_all(&topic, &batch("committed", 2)));
+    txn.commit_transaction(TIMEOUT).expect("commit");
+    txn.begin_transaction().expect("begin");
+    assert_all_delivered(&producer.send_all(&topic, &batch("aborted", 2)));
+    txn.abort_transaction(TIMEOUT).expect("abort");
+    txn.begin_transaction().expect("begin");
+    assert_all_delivered(&producer.send_all(&topic, &batch("again", 1)));
+    txn.commit_transaction(TIMEOUT).expect("commit");
+
+    // Offsets: 0-1 committed, 2 marker, 3-4 aborted, 5 marker, 6 again, 7 marker.
+    let committed = sluice(
+        &broker,
+        &[
+            "consume",
+            &topic,
+            "--isolation",
+            "committed",
+            "-f",
+            "%o %s\\n",
+        ],
+        None,
+    )
+    .ok("consume --isolation committed");
+    assert_eq!(
+        committed.text(),
+        "0 committed-0\n1 committed-1\n6 again-0\n"
+    );
+    let uncommitted =
+        sluice(&broker, &["consume", &topic, "-f", "%o %s\\n"], None).ok("consume (uncommitted)");
+    assert_eq!(
+        uncommitted.text(),
+        "0 committed-0\n1 committed-1\n3 aborted-0\n4 aborted-1\n6 again-0\n"
     );
 }
