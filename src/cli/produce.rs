@@ -13,9 +13,13 @@ use crate::client::partitioner::Partitioner;
 use crate::client::{Client, Record, TopicLayout};
 
 /// A batch is sent once it holds this many records or bytes, or input pauses for
-/// [`LINGER`].
+/// [`LINGER`]. Half of Kafka's default `max.message.bytes` (1 MiB), so a batch fits a topic
+/// with the default limit.
 const BATCH_RECORDS: usize = 1000;
-const BATCH_BYTES: usize = 1024 * 1024;
+const BATCH_BYTES: usize = 512 * 1024;
+/// What a record costs beyond its key, value and headers in a v2 batch, at most (lengths,
+/// deltas, attributes as varints).
+const RECORD_OVERHEAD_BYTES: usize = 32;
 /// A pause in the input this long sends what has been read (lines typed by hand).
 const LINGER: Duration = Duration::from_millis(100);
 
@@ -87,7 +91,8 @@ impl BatchSender {
             Some(p) => p,
             None => self.partitioner.partition(record.key.as_deref()),
         };
-        self.pending_bytes += record.key.as_ref().map_or(0, Bytes::len)
+        self.pending_bytes += RECORD_OVERHEAD_BYTES
+            + record.key.as_ref().map_or(0, Bytes::len)
             + record.value.as_ref().map_or(0, Bytes::len)
             + record
                 .headers
