@@ -765,6 +765,24 @@ fn a_cli_member_and_an_rdkafka_member_split_a_topic() {
                 .collect();
             assigned.sort();
             assert_eq!(assigned, [0, 1, 2, 3], "{described}");
+            let mut clients: Vec<String> = described["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| m["client_id"].as_str().unwrap_or_default().to_string())
+                .collect();
+            clients.sort();
+            assert_eq!(clients, ["rdkafka", "sluice-cli"], "{described}");
+            assert!(
+                described["members"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .all(|m| m["client_host"]
+                        .as_str()
+                        .is_some_and(|h| h.contains("127.0.0.1"))),
+                "{described}"
+            );
             break;
         }
         assert!(

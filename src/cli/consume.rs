@@ -10,7 +10,8 @@ use super::format::{record_json, Format, OffsetSpec};
 use super::{CliError, Common};
 use crate::client::group::{GroupMember, Heartbeat};
 use crate::client::{
-    error_name, Client, Isolation, Record, TopicLayout, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
+    error_name, is_retriable, Client, Isolation, Record, TopicLayout, EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP, RETRY_BACKOFF,
 };
 
 /// How long one Fetch waits on the broker for new data.
@@ -180,10 +181,17 @@ impl Reader {
             .fetch(&self.topic, &active, self.isolation, FETCH_WAIT)
             .await?;
         let mut records = Vec::new();
+        let mut refresh = false;
         for partition in fetched {
             let p = partition.partition;
             match partition.error_code {
                 0 => {}
+                // A leader moved or is not ready: read Metadata again and fetch on.
+                code if is_retriable(code) => {
+                    tracing::debug!(partition = p, error = %error_name(code), "fetch retried");
+                    refresh = true;
+                    continue;
+                }
                 OFFSET_OUT_OF_RANGE => {
                     return Err(CliError::failure(format!(
                         "partition {}-{p}: offset {} is out of range (OFFSET_OUT_OF_RANGE)",
@@ -208,6 +216,10 @@ impl Reader {
             if let Some(next) = partition.next_offset {
                 self.positions.insert(p, next.max(position));
             }
+        }
+        if refresh {
+            tokio::time::sleep(RETRY_BACKOFF).await;
+            self.topic = client.topic(&self.topic.name).await?;
         }
         Ok(records)
     }

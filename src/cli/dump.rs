@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use super::consume::{resolve_positions, Reader};
 use super::format::{parse_json_record, record_json, OffsetSpec};
-use super::produce::BatchSender;
+use super::produce::{open_input, read_line, BatchSender};
 use super::{CliError, Common};
 use crate::client::Isolation;
 
@@ -61,41 +61,29 @@ pub async fn dump(args: DumpArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Produces a dump's records back, each to the partition it names.
+/// Produces a dump's records back, each to the partition it names, reading the input a line
+/// at a time.
 pub async fn seed(args: SeedArgs) -> Result<(), CliError> {
     let mut client = args.common.connect().await?;
     // One sender per topic: a dump names its topic on every line.
     let mut senders: BTreeMap<String, BatchSender> = BTreeMap::new();
-    let mut lines = Vec::new();
-    // Read everything first: a dump is bounded by what a topic held, and the topics a file
-    // names must be known before batches are built.
-    let path = args.file.clone();
-    let text = match &path {
-        Some(path) => tokio::fs::read_to_string(path)
-            .await
-            .map_err(|e| CliError::failure(format!("cannot read {}: {e}", path.display())))?,
-        None => {
-            let mut text = String::new();
-            tokio::io::AsyncReadExt::read_to_string(&mut tokio::io::stdin(), &mut text).await?;
-            text
-        }
-    };
-    for (number, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+    let mut reader = open_input(args.file.as_ref()).await?;
+    let mut buffer = Vec::new();
+    let mut number = 0usize;
+    while let Some(line) = read_line(&mut reader, &mut buffer).await? {
+        number += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let parsed = parse_json_record(line)
-            .map_err(|e| CliError::failure(format!("line {}: {e}", number + 1)))?;
+        let text = std::str::from_utf8(&line)
+            .map_err(|_| CliError::failure(format!("line {number}: not UTF-8")))?;
+        let parsed = parse_json_record(text)
+            .map_err(|e| CliError::failure(format!("line {number}: {e}")))?;
         let topic = args.topic.clone().or(parsed.topic.clone()).ok_or_else(|| {
             CliError::usage(format!(
-                "line {}: no topic (give --topic, or a \"topic\" field)",
-                number + 1
+                "line {number}: no topic (give --topic, or a \"topic\" field)"
             ))
         })?;
-        lines.push((topic, parsed));
-    }
-    let mut total = 0;
-    for (topic, parsed) in lines {
         if !senders.contains_key(&topic) {
             let layout = client.topic(&topic).await?;
             senders.insert(topic.clone(), BatchSender::new(layout));
@@ -106,6 +94,7 @@ pub async fn seed(args: SeedArgs) -> Result<(), CliError> {
                 .await?;
         }
     }
+    let mut total = 0;
     for sender in senders.values_mut() {
         sender.flush(&mut client).await?;
         total += sender.written;

@@ -128,10 +128,10 @@ impl BatchSender {
     }
 }
 
-/// Reads one line (without its end), refusing lines longer than [`MAX_LINE_BYTES`].
-/// `Ok(None)` at the end of input; `Err(Elapsed)`-like `Ok(Some(None))` never happens:
-/// the caller wraps this in a timeout for lingering.
-async fn read_line<R: AsyncBufRead + Unpin>(
+/// Reads one line (without its end), refusing lines longer than [`MAX_LINE_BYTES`];
+/// `Ok(None)` at the end of input. Cancel-safe (a timeout may drop it): what was read
+/// waits in `buffer`.
+pub async fn read_line<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     buffer: &mut Vec<u8>,
 ) -> Result<Option<Vec<u8>>, CliError> {
@@ -160,13 +160,10 @@ async fn read_line<R: AsyncBufRead + Unpin>(
     }
 }
 
-/// Feeds every line of the input to `each`, flushing `sender` whenever input pauses.
-pub async fn for_each_line(
+/// The input: a file, or stdin.
+pub async fn open_input(
     file: Option<&PathBuf>,
-    client: &mut Client,
-    sender: &mut BatchSender,
-    mut each: impl FnMut(Vec<u8>, usize) -> Result<Option<(Record, Option<i32>)>, CliError>,
-) -> Result<(), CliError> {
+) -> Result<BufReader<Box<dyn tokio::io::AsyncRead + Unpin>>, CliError> {
     let input: Box<dyn tokio::io::AsyncRead + Unpin> = match file {
         Some(path) => Box::new(
             tokio::fs::File::open(path)
@@ -175,7 +172,17 @@ pub async fn for_each_line(
         ),
         None => Box::new(tokio::io::stdin()),
     };
-    let mut reader = BufReader::with_capacity(256 * 1024, input);
+    Ok(BufReader::with_capacity(256 * 1024, input))
+}
+
+/// Feeds every line of the input to `each`, flushing `sender` whenever input pauses.
+pub async fn for_each_line(
+    file: Option<&PathBuf>,
+    client: &mut Client,
+    sender: &mut BatchSender,
+    mut each: impl FnMut(Vec<u8>, usize) -> Result<Option<(Record, Option<i32>)>, CliError>,
+) -> Result<(), CliError> {
+    let mut reader = open_input(file).await?;
     let mut buffer = Vec::new();
     let mut number = 0;
     loop {

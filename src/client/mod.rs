@@ -35,6 +35,17 @@ pub use records::Record;
 /// Kafka's code for a topic or partition the broker does not know.
 pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
+/// How often a produce is tried when its partition answers a retriable error, and the
+/// pause (with a Metadata refresh) between tries.
+pub const PRODUCE_ATTEMPTS: u32 = 5;
+pub const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Whether Kafka marks `code` retriable (`RetriableException`): a leader moving, a timeout,
+/// a broker not ready yet.
+pub fn is_retriable(code: i16) -> bool {
+    kafka_protocol::error::ResponseError::try_from_code(code).is_some_and(|e| e.is_retriable())
+}
+
 /// ListOffsets' special timestamps.
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 pub const LATEST_TIMESTAMP: i64 = -1;
@@ -407,56 +418,84 @@ impl Client {
     }
 
     /// Produces `records` (each with its partition set) with acks=all, one batch per
-    /// partition per request, and returns how many were acknowledged. Fails on the first
-    /// error the broker reports.
+    /// partition per request, and returns how many were acknowledged. A partition answered
+    /// with a retriable error (NOT_LEADER_OR_FOLLOWER, a timeout…) is sent again after
+    /// Metadata is read anew, up to [`PRODUCE_ATTEMPTS`] times, as Kafka's producer retries
+    /// (`Sender`); any other error fails at once. A lost connection is not retried: the
+    /// batch may have been written, and this producer is not idempotent.
     pub async fn produce(
         &mut self,
         topic: &TopicLayout,
         records: &[Record],
         now_ms: i64,
     ) -> ClientResult<usize> {
-        let mut by_partition: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
+        let mut pending: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
         for record in records {
-            by_partition
+            pending
                 .entry(record.partition)
                 .or_default()
                 .push(record.clone());
         }
-        let partitions: Vec<i32> = by_partition.keys().copied().collect();
+        let mut layout = topic.clone();
         let mut written = 0;
-        for (leader, partitions) in by_leader(topic, &partitions)? {
-            let mut data = Vec::with_capacity(partitions.len());
-            let mut count = 0;
-            for partition in &partitions {
-                let records = &by_partition[partition];
-                count += records.len();
-                data.push(
-                    PartitionProduceData::default()
-                        .with_index(*partition)
-                        .with_records(Some(records::encode_batch(records, now_ms)?)),
-                );
-            }
-            let timeout_ms =
-                i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(30_000);
-            let connection = self.broker(leader).await?;
-            let version = connection.version::<ProduceRequest>(ours::PRODUCE)?;
-            let request = ProduceRequest::default()
-                .with_acks(-1)
-                .with_timeout_ms(timeout_ms)
-                .with_topic_data(vec![TopicProduceData::default()
-                    .with_name(TopicName(StrBytes::from_string(topic.name.clone())))
-                    .with_partition_data(data)]);
-            let response = connection.send(&request, version).await?;
-            for t in &response.responses {
-                for p in &t.partition_responses {
-                    ClientError::check_message(
-                        p.error_code,
-                        p.error_message.as_deref(),
-                        format!("Produce to {}-{}", topic.name, p.index),
-                    )?;
+        for attempt in 1..=PRODUCE_ATTEMPTS {
+            let partitions: Vec<i32> = pending.keys().copied().collect();
+            let mut retry: Option<ClientError> = None;
+            for (leader, partitions) in by_leader(&layout, &partitions)? {
+                let mut data = Vec::with_capacity(partitions.len());
+                for partition in &partitions {
+                    data.push(
+                        PartitionProduceData::default()
+                            .with_index(*partition)
+                            .with_records(Some(records::encode_batch(
+                                &pending[partition],
+                                now_ms,
+                            )?)),
+                    );
+                }
+                let timeout_ms =
+                    i32::try_from(self.config.request_timeout.as_millis()).unwrap_or(30_000);
+                let connection = self.broker(leader).await?;
+                let version = connection.version::<ProduceRequest>(ours::PRODUCE)?;
+                let request = ProduceRequest::default()
+                    .with_acks(-1)
+                    .with_timeout_ms(timeout_ms)
+                    .with_topic_data(vec![TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_string(layout.name.clone())))
+                        .with_partition_data(data)]);
+                let response = connection.send(&request, version).await?;
+                for t in &response.responses {
+                    for p in &t.partition_responses {
+                        let result = ClientError::check_message(
+                            p.error_code,
+                            p.error_message.as_deref(),
+                            format!("Produce to {}-{}", layout.name, p.index),
+                        );
+                        match result {
+                            Ok(()) => {
+                                written += pending.remove(&p.index).map_or(0, |r| r.len());
+                            }
+                            Err(e) if is_retriable(p.error_code) && attempt < PRODUCE_ATTEMPTS => {
+                                tracing::debug!(error = %e, attempt, "produce retried");
+                                retry = Some(e);
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
                 }
             }
-            written += count;
+            if pending.is_empty() {
+                break;
+            }
+            if retry.is_none() {
+                return Err(ClientError::Protocol(format!(
+                    "Produce to {}: no answer for partitions {:?}",
+                    layout.name,
+                    pending.keys().collect::<Vec<_>>()
+                )));
+            }
+            tokio::time::sleep(RETRY_BACKOFF).await;
+            layout = self.topic(&layout.name).await?;
         }
         Ok(written)
     }
