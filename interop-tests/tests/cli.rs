@@ -1339,3 +1339,116 @@ fn consume_reads_uncommitted_by_default_and_skips_aborted_records_when_committed
         "0 committed-0\n1 committed-1\n3 aborted-0\n4 aborted-1\n6 again-0\n"
     );
 }
+
+#[test]
+fn json_input_timestamps_cluster_info_and_group_delete() {
+    let broker = Broker::start();
+    let topic = unique_topic("cli-json");
+    create(&broker, &topic, "2");
+    let base = i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after the epoch")
+            .as_millis(),
+    )
+    .expect("ms fit an i64")
+        - 10_000;
+    let input = format!(
+        concat!(
+            r#"{{"key":"a","value":"first","timestamp":{},"partition":1,"headers":{{"h":"1"}}}}"#,
+            "\n",
+            r#"{{"key":null,"value":null,"timestamp":{},"partition":1,"headers":[["x",null]]}}"#,
+            "\n",
+            r#"{{"value":"third","timestamp":{},"partition":1}}"#,
+            "\n"
+        ),
+        base,
+        base + 1000,
+        base + 2000
+    );
+    let produced = sluice(
+        &broker,
+        &["produce", &topic, "--format", "json"],
+        Some(input.as_bytes()),
+    )
+    .ok("produce --format json");
+    assert!(
+        produced.stderr.contains("3 records written"),
+        "{}",
+        produced.stderr
+    );
+    let from = format!("@{}", base + 500);
+    let read = sluice(
+        &broker,
+        &["consume", &topic, "-o", &from, "-f", "%p %o %T [%k] %S %h|"],
+        None,
+    )
+    .ok("consume -o @ts");
+    assert_eq!(
+        read.text(),
+        format!("1 1 {} [] -1 x=|1 2 {} [] 5 |", base + 1000, base + 2000)
+    );
+
+    // A partition the topic lacks fails the produce, naming Kafka's error.
+    let bad = sluice(&broker, &["produce", &topic, "-p", "7"], Some(b"x\n"));
+    assert_eq!(code(&bad), 1);
+    assert!(bad.stderr.contains("partition 7"), "{}", bad.stderr);
+    let bad_json = sluice(
+        &broker,
+        &["produce", &topic, "--format", "json"],
+        Some(b"{nope\n"),
+    );
+    assert_eq!(code(&bad_json), 1);
+    assert!(bad_json.stderr.contains("line 1"), "{}", bad_json.stderr);
+
+    let info =
+        sluice(&broker, &["cluster", "info", "--versions", "--json"], None).ok("cluster info");
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("JSON");
+    assert!(
+        info["cluster_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{info}"
+    );
+    let broker0 = &info["brokers"][0];
+    assert_eq!(
+        format!(
+            "{}:{}",
+            broker0["host"].as_str().unwrap_or_default(),
+            broker0["port"]
+        ),
+        broker.bootstrap()
+    );
+    assert_eq!(info["controller"], broker0["node_id"]);
+    let produce = info["api_versions"]
+        .as_array()
+        .expect("api versions")
+        .iter()
+        .find(|a| a["name"] == "Produce")
+        .expect("Produce is offered")
+        .clone();
+    assert_eq!(produce["api_key"], 0);
+    assert_eq!(produce["min"], 0);
+
+    let group = unique_topic("cli-json-g");
+    sluice(
+        &broker,
+        &["consume", &topic, "-g", &group, "-f", "%o\\n"],
+        None,
+    )
+    .ok("consume -g");
+    assert!(sluice(&broker, &["group", "list"], None)
+        .ok("list")
+        .text()
+        .contains(&group));
+    sluice(&broker, &["group", "delete", &group], None).ok("group delete");
+    assert!(!sluice(&broker, &["group", "list"], None)
+        .ok("list")
+        .text()
+        .contains(&group));
+    let gone = sluice(&broker, &["group", "delete", &group], None);
+    assert_eq!(code(&gone), 1);
+    assert!(
+        gone.stderr.contains("GROUP_ID_NOT_FOUND"),
+        "{}",
+        gone.stderr
+    );
+}
