@@ -55,7 +55,15 @@ impl Connection {
         let request = ApiVersionsRequest::default()
             .with_client_software_name(StrBytes::from_static_str("sluice-cli"))
             .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
-        let response = connection.send(&request, 3).await?;
+        // A broker older than v3 answers UNSUPPORTED_VERSION in v0, which does not decode as
+        // v3: ask again in v0, which every broker speaks.
+        let response = match connection.send(&request, 3).await {
+            Ok(response) if response.error_code == 0 => response,
+            Ok(_) | Err(ClientError::Protocol(_)) => {
+                connection.send(&ApiVersionsRequest::default(), 0).await?
+            }
+            Err(e) => return Err(e),
+        };
         ClientError::check(response.error_code, "ApiVersions")?;
         connection.versions = response
             .api_keys
