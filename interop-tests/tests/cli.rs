@@ -1134,10 +1134,17 @@ fn health_exit_codes() {
     let http = broker.http.to_string();
     let ready = run(bin(), &["health", "--http", &http], None);
     assert_eq!(code(&ready), 0, "{}", ready.stderr);
+    assert_eq!(ready.text(), "ready\n");
+    let json = run(bin(), &["health", "--json", "--http", &http], None);
+    assert_eq!(code(&json), 0, "{}", json.stderr);
+    assert_eq!(json.text(), "{\"ready\":true,\"status\":200}\n");
     let nowhere = format!("127.0.0.1:{}", free_port());
     let down = run(bin(), &["health", "--http", &nowhere], None);
     assert_eq!(code(&down), 1, "{}", down.stderr);
     assert!(down.stderr.contains("not ready"), "{}", down.stderr);
+    let down_json = run(bin(), &["health", "--json", "--http", &nowhere], None);
+    assert_eq!(code(&down_json), 1, "{}", down_json.stderr);
+    assert_eq!(down_json.text(), "{\"ready\":false,\"status\":null}\n");
 }
 
 /// One HTTP request as a tiny server saw it.

@@ -27,6 +27,9 @@ pub struct HttpTarget {
 
 #[derive(clap::Args, Debug)]
 pub struct HealthArgs {
+    /// Print {"ready": …, "status": …} instead of a word.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub target: HttpTarget,
 }
@@ -36,6 +39,9 @@ pub struct ResetArgs {
     /// Only these topics (comma-separated) [default: everything].
     #[arg(long)]
     pub topics: Option<String>,
+    /// Print the admin API's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub target: HttpTarget,
 }
@@ -54,6 +60,8 @@ pub enum FaultCommand {
     /// Remove one fault, or all.
     Clear {
         id: Option<u64>,
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         target: HttpTarget,
     },
@@ -174,9 +182,16 @@ async fn call(
 /// Exit 0 when `/health/ready` answers 200; 1 otherwise, saying why.
 pub async fn health(args: HealthArgs) -> Result<(), CliError> {
     let addr = &args.target.http;
-    match request(addr, Method::GET, "/health/ready", None).await {
+    let answer = request(addr, Method::GET, "/health/ready", None).await;
+    if args.json {
+        let status = answer.as_ref().ok().map(|r| r.status);
+        print_json(&json!({ "ready": status == Some(200), "status": status }));
+    }
+    match answer {
         Ok(response) if response.status == 200 => {
-            println!("ready");
+            if !args.json {
+                println!("ready");
+            }
             Ok(())
         }
         Ok(response) => Err(CliError::failure(format!(
@@ -277,13 +292,17 @@ pub async fn fault(command: FaultCommand) -> Result<(), CliError> {
             table.print();
             Ok(())
         }
-        FaultCommand::Clear { id, target } => {
+        FaultCommand::Clear { id, json, target } => {
             let path = match id {
                 Some(id) => format!("/admin/faults/{id}"),
                 None => "/admin/faults".to_string(),
             };
-            call(&target.http, Method::DELETE, &path, None).await?;
-            println!("cleared");
+            let answer = call(&target.http, Method::DELETE, &path, None).await?;
+            if json {
+                print_json(&answer);
+            } else {
+                println!("cleared");
+            }
             Ok(())
         }
     }
@@ -294,7 +313,11 @@ pub async fn reset(args: ResetArgs) -> Result<(), CliError> {
         Some(topics) => format!("/admin/reset?topics={topics}"),
         None => "/admin/reset".to_string(),
     };
-    call(&args.target.http, Method::POST, &path, None).await?;
-    println!("reset");
+    let answer = call(&args.target.http, Method::POST, &path, None).await?;
+    if args.json {
+        print_json(&answer);
+    } else {
+        println!("reset");
+    }
     Ok(())
 }
