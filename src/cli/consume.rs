@@ -195,7 +195,8 @@ impl Reader {
                 OFFSET_OUT_OF_RANGE => {
                     return Err(CliError::failure(format!(
                         "partition {}-{p}: offset {} is out of range (OFFSET_OUT_OF_RANGE)",
-                        self.topic.name, active[&p]
+                        self.topic.name,
+                        active.get(&p).copied().unwrap_or(-1)
                     )))
                 }
                 code => {

@@ -119,6 +119,7 @@ pub fn decode_batches(
             // Message sets before v2: skip (no broker of today writes them).
             continue;
         }
+        check_record_count(partition, base_offset, &batch)?;
         let set = RecordBatchDecoder::decode(&mut batch).map_err(|e| {
             ClientError::Protocol(format!(
                 "partition {partition}: cannot decode the batch at offset {base_offset}: {e}"
@@ -163,6 +164,43 @@ pub fn decode_batches(
     Ok(decoded)
 }
 
+/// The smallest a record can be in an uncompressed v2 batch: length, attributes, timestamp
+/// and offset deltas, key and value lengths and header count, one byte each at least.
+const MIN_RECORD_BYTES: usize = 7;
+/// The most records a compressed batch may claim: the decoder reserves room for them all
+/// before decompressing, so a confused broker must not be able to ask for gigabytes.
+const MAX_COMPRESSED_RECORDS: usize = 1_000_000;
+
+/// Refuses a batch whose record count cannot be true, before the crate's decoder reserves
+/// memory for it. `batch` is the whole batch, header included (61 bytes).
+fn check_record_count(partition: i32, base_offset: i64, batch: &[u8]) -> ClientResult<()> {
+    const HEADER_BYTES: usize = 61;
+    let bad = |why: String| {
+        Err(ClientError::Protocol(format!(
+            "partition {partition}: the batch at offset {base_offset} {why}"
+        )))
+    };
+    let Some(count) = batch.get(57..61) else {
+        return bad("is shorter than a batch header".to_string());
+    };
+    let count = i32::from_be_bytes([count[0], count[1], count[2], count[3]]);
+    let Ok(count) = usize::try_from(count) else {
+        return bad(format!("claims {count} records"));
+    };
+    let compressed = batch[22] & 0x07 != 0;
+    let most = if compressed {
+        MAX_COMPRESSED_RECORDS
+    } else {
+        (batch.len() - HEADER_BYTES.min(batch.len())) / MIN_RECORD_BYTES
+    };
+    if count > most {
+        return bad(format!(
+            "claims {count} records, more than its bytes can hold"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +232,17 @@ mod tests {
         assert_eq!(decoded.records[0].value, None);
         assert_eq!(decoded.records[1].offset, 1);
         assert_eq!(decoded.records[1].headers, records[1].headers);
+    }
+
+    #[test]
+    fn a_batch_claiming_more_records_than_it_holds_is_refused() {
+        let batch = encode_batch(&[record(None, Some(b"v"))], 0).unwrap();
+        let mut lying = BytesMut::from(&batch[..]);
+        lying[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+        let error = decode_batches(3, lying.freeze(), None).unwrap_err();
+        assert!(
+            error.to_string().contains("claims 2147483647 records"),
+            "{error}"
+        );
     }
 }
