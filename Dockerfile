@@ -27,10 +27,10 @@ EXPOSE 9092 9644
 ENV SLUICE_LISTEN=0.0.0.0:9092 \
     SLUICE_HTTP=0.0.0.0:9644 \
     SLUICE_DATA_DIR=/var/lib/sluice
-# Ready once recovery is done and the Kafka listener serves: GET /health/ready on the admin
-# listener answers 200. The image has no curl; bash (essential in Debian, so in the slim
-# image) opens the connection with /dev/tcp. It asks the port of SLUICE_HTTP; with the admin
-# listener off (SLUICE_HTTP=none) or moved by an --http argument, run with --no-healthcheck.
+# Ready once recovery is done and the Kafka listener serves: `sluice health` asks GET
+# /health/ready on the admin listener and exits 0 on 200, 1 otherwise (no curl needed). It
+# asks the port of SLUICE_HTTP; with the admin listener off (SLUICE_HTTP=none) or moved by an
+# --http argument, run with --no-healthcheck.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${SLUICE_HTTP##*:} && printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && read -r _ status _ <&3 && [ \"$status\" = 200 ]"]
+    CMD ["sh", "-c", "exec sluice health --http \"127.0.0.1:${SLUICE_HTTP##*:}\""]
 ENTRYPOINT ["sluice", "serve"]

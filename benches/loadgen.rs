@@ -161,6 +161,11 @@ struct ProduceArgs {
     producer: ProducerSettings,
     #[arg(long, default_value_t = 100_000)]
     messages: u64,
+    /// rdkafka, or sluice: Sluice's own client (`sluice::client`), acks=all, one request of
+    /// up to --batch-num-messages records per partition at a time (no pipelining, no
+    /// compression, no transactions; the other producer settings are rdkafka's).
+    #[arg(long, default_value = "rdkafka", value_parser = ["rdkafka", "sluice"])]
+    client: String,
 }
 
 #[derive(Args)]
@@ -1004,6 +1009,66 @@ fn produce_messages(
     Ok(elapsed)
 }
 
+/// Produces `count` messages through Sluice's own client: requests of up to
+/// `batch_num_messages` records (and about `batch_size` bytes), spread round-robin over the
+/// partitions, each acknowledged (acks=all) before the next is sent. Returns the elapsed time
+/// from the first request to the last acknowledgement.
+fn produce_with_sluice_client(
+    session: &mut Session,
+    topic: &str,
+    settings: &ProducerSettings,
+    count: u64,
+) -> Result<Duration> {
+    use sluice::client::{Client, ClientConfig, Record as ClientRecord};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    let mut client = runtime
+        .block_on(Client::connect(ClientConfig::new(&session.bootstrap)))
+        .map_err(|e| format!("sluice client: {e}"))?;
+    let layout = runtime
+        .block_on(client.topic(topic))
+        .map_err(|e| format!("sluice client: {e}"))?;
+    let partitions = layout.partitions.len().max(1) as i32;
+    let value = bytes::Bytes::from(payload(settings.size));
+    // A record costs its value and about 24 bytes of framing: keep a batch within
+    // batch.size, which the broker's max.message.bytes (1 MiB by default) allows.
+    let per_request = (settings.batch_num_messages as usize)
+        .min(settings.batch_size as usize / (settings.size + 24))
+        .max(1);
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut partition = 0;
+    while sent < count {
+        let n = per_request.min((count - sent) as usize);
+        let records: Vec<ClientRecord> = (0..n)
+            .map(|_| ClientRecord {
+                partition,
+                offset: 0,
+                timestamp: None,
+                key: None,
+                value: Some(value.clone()),
+                headers: Vec::new(),
+            })
+            .collect();
+        let now_ms = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+        )
+        .unwrap_or(0);
+        runtime
+            .block_on(client.produce(&layout, &records, now_ms))
+            .map_err(|e| format!("sluice client produce: {e}"))?;
+        sent += n as u64;
+        partition = (partition + 1) % partitions;
+        session.check()?;
+    }
+    Ok(started.elapsed())
+}
+
 fn mb_per_s(bytes: f64, elapsed: Duration) -> f64 {
     bytes / 1e6 / elapsed.as_secs_f64()
 }
@@ -1022,7 +1087,11 @@ fn produce_mode(args: &ProduceArgs) -> Result<()> {
     create_topic(&session.bootstrap, &topic, args.target.partitions)?;
     let p = &args.producer;
     let cpu_before = session.cpu();
-    let elapsed = produce_messages(&mut session, &topic, p, args.messages)?;
+    let elapsed = if args.client == "sluice" {
+        produce_with_sluice_client(&mut session, &topic, p, args.messages)?
+    } else {
+        produce_messages(&mut session, &topic, p, args.messages)?
+    };
     let cpu = session
         .cpu()
         .zip(cpu_before)
@@ -1032,14 +1101,20 @@ fn produce_mode(args: &ProduceArgs) -> Result<()> {
     let msgs_per_s = args.messages as f64 / elapsed.as_secs_f64();
     let mb_s = mb_per_s(bytes, elapsed);
     let per_gb = cpu_s.map(|c| c / (bytes / 1e9));
+    // Sluice's client always asks acks=all.
+    let acks = if args.client == "sluice" {
+        "all"
+    } else {
+        p.acks.as_str()
+    };
     println!(
-        "produce [{}] {} x {} B, acks={}, linger={} ms, compression={}: {:.3} s, {:.0} msgs/s, {:.1} MB/s, broker CPU {} s = {} core·s/GB",
-        session.storage, args.messages, p.size, p.acks, p.linger_ms, p.compression,
+        "produce [{}] {} x {} B, client={}, acks={}, linger={} ms, compression={}: {:.3} s, {:.0} msgs/s, {:.1} MB/s, broker CPU {} s = {} core·s/GB",
+        session.storage, args.messages, p.size, args.client, acks, p.linger_ms, p.compression,
         elapsed.as_secs_f64(), msgs_per_s, mb_s, opt(cpu_s, 2), opt(per_gb, 3)
     );
     println!(
-        "RESULT mode=produce storage={} msgs={} size={} partitions={} acks={} linger_ms={} compression={} transaction_records={} elapsed_s={:.3} msgs_per_s={:.0} mb_per_s={:.2} {} cpu_s_per_gb={} {}",
-        session.storage, args.messages, p.size, args.target.partitions, p.acks, p.linger_ms,
+        "RESULT mode=produce client={} storage={} msgs={} size={} partitions={} acks={} linger_ms={} compression={} transaction_records={} elapsed_s={:.3} msgs_per_s={:.0} mb_per_s={:.2} {} cpu_s_per_gb={} {}",
+        args.client, session.storage, args.messages, p.size, args.target.partitions, acks, p.linger_ms,
         p.compression, p.transaction_records, elapsed.as_secs_f64(), msgs_per_s, mb_s, cpu_fields(cpu), opt(per_gb, 3),
         session.rss_fields()
     );

@@ -33,6 +33,11 @@
 //! starts [`server`], [`http`] and [`maintenance`], and shuts them down in order; it is the
 //! only module that imports them.
 //!
+//! [`cli`] is the command line beyond `serve` (topics, produce, consume, groups, wait,
+//! dump and seed, health and faults); it talks to any Kafka-compatible broker through
+//! [`client`], Sluice's own Kafka client (connections with negotiated versions, Metadata,
+//! routing to leaders and coordinators, a classic-protocol group member).
+//!
 //! Beside them: [`config`] (TOML, `SLUICE_*` variables, flags), [`http`] and [`metrics`]
 //! (health and Prometheus), [`maintenance`] (retention, flushes, producer expiry, the clean
 //! close), [`data_dir_lock`] (one broker per data directory), [`blocking`] (disk work from a
@@ -45,6 +50,8 @@ pub mod alloc_guard;
 pub mod api;
 pub mod blocking;
 pub mod broker;
+pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod connection;

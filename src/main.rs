@@ -1,4 +1,5 @@
-//! The `sluice` command: parse flags, build the config, run until SIGINT or SIGTERM.
+//! The `sluice` command: `serve` parses flags, builds the config and runs until SIGINT or
+//! SIGTERM; every other command is the command line of `sluice::cli`.
 
 // Unsafe code here: raising RLIMIT_NOFILE with getrlimit/setrlimit; each block says why it is sound.
 #![allow(unsafe_code)]
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Start the broker.
     Serve(ServeArgs),
+    #[command(flatten)]
+    Tool(sluice::cli::Command),
 }
 
 #[derive(clap::Args)]
@@ -104,7 +107,13 @@ static ALLOCATOR: sluice::alloc_guard::GuardedAlloc = sluice::alloc_guard::Guard
 const EXIT_BAD_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
-    let Command::Serve(args) = Cli::parse().command;
+    let args = match Cli::parse().command {
+        Command::Serve(args) => args,
+        Command::Tool(command) => {
+            init_cli_logging();
+            return ExitCode::from(sluice::cli::run(command));
+        }
+    };
     let ready_file = args.ready_file.clone();
     let config = args.into_config();
     let json = config.as_ref().is_ok_and(|(c, _)| c.log_format == "json");
@@ -202,6 +211,18 @@ fn init_logging(json: bool) {
     } else {
         logs.init();
     }
+}
+
+/// The command line logs warnings and errors to stderr (RUST_LOG for more): stdout is the
+/// command's output.
+fn init_cli_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 async fn serve(config: Config, ready_file: Option<PathBuf>) -> ExitCode {

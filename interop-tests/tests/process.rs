@@ -30,12 +30,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{
-    ApiKey, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader, TopicName,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -517,63 +511,25 @@ fn create_topic(bootstrap: &str, topic: &str, partitions: i32, configs: &[(&str,
     }
 }
 
-/// The topic's id, from a raw Metadata v12 request (rdkafka does not expose topic ids).
+/// The topic's id, from Metadata through Sluice's own client (rdkafka does not expose topic
+/// ids).
 fn topic_id(kafka: SocketAddr, topic: &str) -> uuid::Uuid {
-    const VERSION: i16 = 12;
-    const CORRELATION_ID: i32 = 4242;
-    let header = RequestHeader::default()
-        .with_request_api_key(ApiKey::Metadata as i16)
-        .with_request_api_version(VERSION)
-        .with_correlation_id(CORRELATION_ID)
-        .with_client_id(Some(StrBytes::from_static_str("sluice-process-test")));
-    let body = MetadataRequest::default()
-        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
-            TopicName(StrBytes::from_string(topic.to_string())),
-        ))]))
-        .with_allow_auto_topic_creation(false);
-    let mut payload = BytesMut::new();
-    header
-        .encode(
-            &mut payload,
-            ApiKey::Metadata.request_header_version(VERSION),
-        )
-        .expect("encode the request header");
-    body.encode(&mut payload, VERSION)
-        .expect("encode the Metadata request");
-    let mut stream =
-        TcpStream::connect_timeout(&kafka, Duration::from_secs(5)).expect("connect to the broker");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("set a read timeout");
-    let size = i32::try_from(payload.len()).expect("a small frame");
-    stream
-        .write_all(&size.to_be_bytes())
-        .expect("send the size");
-    stream.write_all(&payload).expect("send the request");
-    let mut size = [0u8; 4];
-    stream
-        .read_exact(&mut size)
-        .expect("read the response size");
-    let size = usize::try_from(i32::from_be_bytes(size)).expect("a non-negative size");
-    assert!(size < 1 << 20, "a Metadata response of {size} bytes");
-    let mut frame = vec![0u8; size];
-    stream.read_exact(&mut frame).expect("read the response");
-    let mut frame = Bytes::from(frame);
-    let header = ResponseHeader::decode(
-        &mut frame,
-        ApiKey::Metadata.response_header_version(VERSION),
-    )
-    .expect("decode the response header");
-    assert_eq!(header.correlation_id, CORRELATION_ID);
-    let response = MetadataResponse::decode(&mut frame, VERSION).expect("decode Metadata v12");
-    let found = response
-        .topics
-        .iter()
-        .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
-        .unwrap_or_else(|| panic!("Metadata names no topic {topic}: {response:?}"));
-    assert_eq!(found.error_code, 0, "Metadata error for {topic}");
-    assert!(!found.topic_id.is_nil(), "topic {topic} has a nil id");
-    found.topic_id
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for the client");
+    let layout = runtime.block_on(async {
+        let mut client =
+            sluice::client::Client::connect(sluice::client::ClientConfig::new(&kafka.to_string()))
+                .await
+                .expect("connect to the broker");
+        client
+            .topic(topic)
+            .await
+            .unwrap_or_else(|e| panic!("Metadata for {topic}: {e}"))
+    });
+    assert!(!layout.topic_id.is_nil(), "topic {topic} has a nil id");
+    layout.topic_id
 }
 
 /// What a producer has been told: values acknowledged at (partition, offset), and failures.

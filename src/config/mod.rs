@@ -26,8 +26,15 @@ pub enum Storage {
 pub const ENV_PREFIX: &str = "SLUICE_";
 
 /// `SLUICE_*` variables that are not settings, so no warning: the config file's path (read by
-/// the command line), and the broker binary the interop test runners start.
-const NOT_SETTINGS: &[&str] = &["SLUICE_CONFIG", "SLUICE_BIN"];
+/// the command line), `serve`'s ready file (a flag's variable), the broker binary the interop
+/// test runners start, and the brokers the command line's client commands talk to
+/// (`sluice topic`, `produce`, …).
+const NOT_SETTINGS: &[&str] = &[
+    "SLUICE_CONFIG",
+    "SLUICE_READY_FILE",
+    "SLUICE_BIN",
+    "SLUICE_BROKERS",
+];
 
 /// A `SLUICE_*` variable that names no setting: ignored, with a warning, since a misspelt
 /// name would otherwise leave its setting at the default without a word.
@@ -294,7 +301,7 @@ impl Config {
     }
 
     /// [`Config::load`], and the `SLUICE_*` variables it ignored because they name no setting
-    /// (`SLUICE_CONFIG` and `SLUICE_BIN`, which are not settings, left out), for the caller to
+    /// (`SLUICE_CONFIG`, `SLUICE_BIN` and `SLUICE_BROKERS`, which are not settings, left out), for the caller to
     /// log once logging is set up.
     pub fn load_with_warnings(
         file: Option<&Path>,
