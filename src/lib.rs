@@ -33,6 +33,9 @@
 //! starts [`server`], [`http`] and [`maintenance`], and shuts them down in order; it is the
 //! only module that imports them.
 //!
+//! [`security`] authenticates connections: TLS, SASL (PLAIN, SCRAM, OAUTHBEARER) and the
+//! users' SCRAM credentials.
+//!
 //! Beside them: [`config`] (TOML, `SLUICE_*` variables, flags), [`http`] and [`metrics`]
 //! (health and Prometheus), [`maintenance`] (retention, flushes, producer expiry, the clean
 //! close), [`data_dir_lock`] (one broker per data directory), [`blocking`] (disk work from a
@@ -60,6 +63,7 @@ pub mod partition;
 pub mod producer_state;
 pub mod protocol;
 pub mod record;
+pub mod security;
 pub mod server;
 pub mod session;
 pub mod topics;

@@ -48,6 +48,29 @@ struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long)]
     log_format: Option<String>,
+    /// A listener PROTOCOL://HOST:PORT (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), one per
+    /// protocol; repeatable. Without any, --listen is the one PLAINTEXT listener.
+    #[arg(long = "listener", value_name = "PROTOCOL://HOST:PORT")]
+    listeners: Vec<String>,
+    /// The address given to the clients of the listener of that protocol; repeatable.
+    #[arg(long = "advertised-listener", value_name = "PROTOCOL://HOST:PORT")]
+    advertised_listeners: Vec<String>,
+    /// PEM certificate chain of the SSL and SASL_SSL listeners.
+    #[arg(long, value_name = "FILE.pem")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE.pem")]
+    tls_key: Option<PathBuf>,
+    /// PEM CA certificates: SSL clients must present a certificate they signed (mTLS).
+    #[arg(long, value_name = "FILE.pem")]
+    tls_client_ca: Option<PathBuf>,
+    /// A SASL user NAME:PASSWORD (PLAIN and SCRAM-SHA-256/512); repeatable.
+    #[arg(long = "sasl-user", value_name = "NAME:PASSWORD")]
+    sasl_users: Vec<String>,
+    /// A SASL mechanism to offer (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER);
+    /// repeatable [default: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512].
+    #[arg(long = "sasl-mechanism", value_name = "MECHANISM")]
+    sasl_mechanisms: Vec<String>,
     /// A TOML config file; SLUICE_<KEY> environment variables override it, flags override both.
     #[arg(long, env = "SLUICE_CONFIG")]
     config: Option<PathBuf>,
@@ -76,6 +99,27 @@ impl ServeArgs {
         }
         if let Some(format) = self.log_format {
             config.log_format = format;
+        }
+        if !self.listeners.is_empty() {
+            config.listeners = self.listeners;
+        }
+        if !self.advertised_listeners.is_empty() {
+            config.advertised_listeners = self.advertised_listeners;
+        }
+        if self.tls_cert.is_some() {
+            config.tls_cert = self.tls_cert;
+        }
+        if self.tls_key.is_some() {
+            config.tls_key = self.tls_key;
+        }
+        if self.tls_client_ca.is_some() {
+            config.tls_client_ca = self.tls_client_ca;
+        }
+        if !self.sasl_users.is_empty() {
+            config.sasl_users = self.sasl_users.into();
+        }
+        if !self.sasl_mechanisms.is_empty() {
+            config.sasl_enabled_mechanisms = self.sasl_mechanisms;
         }
         config.validate()?;
         Ok((config, unknown))
