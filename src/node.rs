@@ -75,7 +75,11 @@ impl Node {
         let settings = config
             .listener_settings()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        let tls = crate::security::tls::acceptor(&config)?;
+        // Client certificates are required on SSL listeners only when a client CA is set;
+        // SASL_SSL clients authenticate with SASL (as Kafka's SASL_SSL listeners without a
+        // listener-specific ssl.client.auth).
+        let ssl_tls = crate::security::tls::acceptor(&config, true)?;
+        let sasl_ssl_tls = crate::security::tls::acceptor(&config, false)?;
         let mut listeners = Vec::new();
         let mut listener_addrs = Vec::new();
         let mut advertised_listeners = Vec::new();
@@ -83,7 +87,7 @@ impl Node {
             let flag = if setting.flag == "--listen" {
                 "--listen".to_string()
             } else {
-                format!("--listener {}://", setting.protocol)
+                format!("--listener {}://{}", setting.protocol, setting.bind)
             };
             let socket = bind(&setting.bind, &flag).await?;
             let bound = socket.local_addr()?;
@@ -105,10 +109,10 @@ impl Node {
             listeners.push(server::Listener {
                 socket,
                 protocol: setting.protocol,
-                tls: if setting.protocol.uses_tls() {
-                    tls.clone()
-                } else {
-                    None
+                tls: match setting.protocol {
+                    SecurityProtocol::Ssl => ssl_tls.clone(),
+                    SecurityProtocol::SaslSsl => sasl_ssl_tls.clone(),
+                    _ => None,
                 },
             });
         }
@@ -300,8 +304,8 @@ async fn bind(address: &str, flag: &str) -> io::Result<TcpListener> {
             format!("cannot resolve {address} ({flag}): no addresses"),
         )
     })?;
-    // The configured name too, when it is not the address itself.
-    let setting = if addr.to_string() == address {
+    // The configured name too, when it is not the address itself (nor in the flag already).
+    let setting = if addr.to_string() == address || flag.ends_with(address) {
         flag.to_string()
     } else {
         format!("{flag} {address}")
@@ -397,6 +401,27 @@ mod tests {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_ne!(id, new_cluster_id());
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_names_the_listener_and_its_flag() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let config = Config {
+            listeners: vec![
+                "PLAINTEXT://127.0.0.1:0".into(),
+                format!("SASL_PLAINTEXT://127.0.0.1:{port}"),
+            ],
+            ..Config::for_tests()
+        };
+        let error = Node::start(config).await.err().expect("the port is taken");
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!(
+                "cannot listen on 127.0.0.1:{port} (--listener SASL_PLAINTEXT://127.0.0.1:{port})"
+            )),
+            "{message}"
+        );
     }
 
     #[test]

@@ -85,7 +85,8 @@ async fn serve(
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
                     tracing::info!(%peer, listener = protocol.name(), reason = %e, "TLS handshake failed");
-                    if broker.config().tls_client_ca.is_some() {
+                    if protocol == SecurityProtocol::Ssl && broker.config().tls_client_ca.is_some()
+                    {
                         broker
                             .metrics()
                             .authentication(protocol.name(), "SSL", false);

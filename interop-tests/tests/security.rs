@@ -409,6 +409,19 @@ fn with_a_client_ca_the_certificate_subject_is_the_principal() {
         1,
         "nothing more appended"
     );
+
+    // SASL_SSL clients log in with SASL and need no certificate of their own.
+    let mut sasl = producer_config(&bootstrap(&broker, SecurityProtocol::SaslSsl));
+    sasl_settings(
+        &mut sasl,
+        &certs,
+        SecurityProtocol::SaslSsl,
+        "PLAIN",
+        "alice",
+        "alice-secret",
+    );
+    assert_all_delivered(&TestProducer::new(&sasl).send_all(&topic, &records("sasl-ssl")));
+    assert_eq!(stored_batches(&broker, &topic, 0).len(), 2);
 }
 
 #[test]

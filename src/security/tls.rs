@@ -18,9 +18,9 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::Config;
 use crate::transport::Transport;
 
-/// The acceptor of the TLS listeners, from `tls_cert`, `tls_key` and `tls_client_ca`;
-/// `None` when no certificate is set. The errors name the file.
-pub fn acceptor(config: &Config) -> io::Result<Option<TlsAcceptor>> {
+/// The acceptor of TLS listeners, from `tls_cert`, `tls_key` and, when `verify_clients`,
+/// `tls_client_ca`; `None` when no certificate is set. The errors name the file.
+pub fn acceptor(config: &Config, verify_clients: bool) -> io::Result<Option<TlsAcceptor>> {
     let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
         return Ok(None);
     };
@@ -34,7 +34,7 @@ pub fn acceptor(config: &Config) -> io::Result<Option<TlsAcceptor>> {
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| invalid(format!("TLS: {e}")))?;
-    let builder = match &config.tls_client_ca {
+    let builder = match config.tls_client_ca.as_ref().filter(|_| verify_clients) {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
             for certificate in certificates(ca, "tls_client_ca")? {
