@@ -237,10 +237,13 @@ pub fn authenticate(broker: &Broker, session: &mut Session, token: &[u8]) -> Aut
         Mechanism::Plain => match plain::parse(token) {
             Err(why) => return failed(session, "", &why),
             Ok((user, password)) => {
-                let matches = broker
-                    .credentials()
-                    .any(&user)
-                    .is_some_and(|(m, c)| c.matches_password(m, &password));
+                // PBKDF2 of up to 16384 iterations: CPU work off the other connections' way.
+                let matches = crate::blocking::run(|| {
+                    broker
+                        .credentials()
+                        .any(&user)
+                        .is_some_and(|(m, c)| c.matches_password(m, &password))
+                });
                 drop(password);
                 if !matches {
                     return failed(session, &user, "invalid user or password");
