@@ -1,9 +1,9 @@
 //! Who is on the other end of a connection, and what each of its requests runs with.
 //!
 //! A [`Session`] lives as long as its connection: the listener it came in on, the peer's
-//! address, its principal (anonymous until authentication exists: the SASL state machine will
-//! live here) and the client software it named in ApiVersions. A [`RequestContext`] is what a
-//! handler sees of one request: the session plus the request header's client id.
+//! address, its principal (anonymous until TLS or SASL authenticates it), its SASL state
+//! (`security::sasl`) and the client software it named in ApiVersions. A [`RequestContext`]
+//! is what a handler sees of one request: the session plus the request header's client id.
 
 use std::fmt;
 use std::net::SocketAddr;

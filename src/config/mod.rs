@@ -670,6 +670,13 @@ impl Config {
                 return fail("advertise", "must be HOST:PORT");
             }
         }
+        if !self.listeners.is_empty() && self.advertise.is_some() {
+            // It would be ignored without a word otherwise.
+            return fail(
+                "advertise",
+                "applies to `listen` only; with `listeners`, use `advertised_listeners`",
+            );
+        }
         if self.listeners.is_empty() && !self.advertised_listeners.is_empty() {
             return fail("advertised_listeners", "needs `listeners`");
         }

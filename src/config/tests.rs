@@ -212,6 +212,12 @@ fn listeners_users_and_mechanisms_come_from_the_environment_as_lists() {
         ..Config::for_tests()
     };
     assert_eq!(bad(unmatched), "advertised_listeners");
+    let advertise_with_listeners = Config {
+        listeners: vec!["PLAINTEXT://127.0.0.1:0".into()],
+        advertise: Some("h:1".into()),
+        ..Config::for_tests()
+    };
+    assert_eq!(bad(advertise_with_listeners), "advertise");
     let no_password = Config {
         sasl_users: vec!["alice".to_string()].into(),
         ..Config::for_tests()
