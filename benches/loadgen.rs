@@ -764,10 +764,11 @@ fn metadata_answered(addr: SocketAddr) -> io::Result<MetadataResponse> {
 // rdkafka helpers
 // ---------------------------------------------------------------------------------------
 
-fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("broker.address.family", "v4")
+/// Creates the run's topic with the run's client settings, `-X` ones included (a TLS or SASL
+/// listener needs them for the admin client too).
+fn create_topic(session: &Session, topic: &str, partitions: i32) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = session
+        .overrides(&mut session.client_config())
         .create()
         .map_err(|e| format!("admin client: {e}"))?;
     let options = AdminOptions::new()
@@ -1084,7 +1085,7 @@ fn produce_mode(args: &ProduceArgs) -> Result<()> {
         .topic
         .clone()
         .unwrap_or_else(|| unique_topic("produce"));
-    create_topic(&session.bootstrap, &topic, args.target.partitions)?;
+    create_topic(&session, &topic, args.target.partitions)?;
     let p = &args.producer;
     let cpu_before = session.cpu();
     let elapsed = if args.client == "sluice" {
@@ -1155,7 +1156,7 @@ fn consume_mode(args: &ConsumeArgs) -> Result<()> {
         .topic
         .clone()
         .unwrap_or_else(|| unique_topic("consume"));
-    create_topic(&session.bootstrap, &topic, partitions)?;
+    create_topic(&session, &topic, partitions)?;
     let stored = stored_messages(&session, &topic, partitions)?;
     if stored < args.messages {
         produce_messages(&mut session, &topic, &args.producer, args.messages - stored)?;
@@ -1315,7 +1316,7 @@ fn e2e_mode(args: &E2eArgs) -> Result<()> {
         .topic
         .clone()
         .unwrap_or_else(|| unique_topic("e2e"));
-    create_topic(&session.bootstrap, &topic, partitions)?;
+    create_topic(&session, &topic, partitions)?;
     let total = args.rate * args.duration_s;
     let base = Instant::now();
     let deadline = session.deadline;
@@ -1521,7 +1522,7 @@ fn single_produce_mode(args: &SingleProduceArgs) -> Result<()> {
         .topic
         .clone()
         .unwrap_or_else(|| unique_topic("single"));
-    create_topic(&session.bootstrap, &topic, args.target.partitions)?;
+    create_topic(&session, &topic, args.target.partitions)?;
     let body = single_record_produce(&topic, args.size, args.acks)?;
     let mut client = RawClient::connect(session.addr, Duration::from_secs(5))
         .map_err(|e| format!("connect: {e}"))?;

@@ -22,6 +22,7 @@ use crate::protocol::frame::{self, FrameError, FrameSource};
 use crate::protocol::read_buffer::ReadBuffer;
 use crate::protocol::request::{self, DecodeError};
 use crate::protocol::response;
+use crate::security::sasl;
 use crate::session::Session;
 use crate::transport::Transport;
 
@@ -71,7 +72,7 @@ impl<S: Transport> Connection<S> {
     }
 
     async fn serve_requests(&mut self, pending: &mut PendingResponses) -> Result<(), String> {
-        let max_request_bytes = self.broker.config().max_request_bytes;
+        let configured_request_bytes = self.broker.config().max_request_bytes;
         let idle = Duration::from_millis(self.broker.config().connections_max_idle_ms);
         let request_read = Duration::from_millis(self.broker.config().request_read_timeout_ms);
         let low_water_mark = self.stream.get_ref().low_water_mark();
@@ -84,6 +85,13 @@ impl<S: Transport> Connection<S> {
         // it while the rest of what it sent is handled.
         let mut first_since_wait = false;
         loop {
+            // Before authentication a request is small: a client that has not said who it is
+            // cannot make the broker buffer 100 MiB.
+            let max_request_bytes = if self.session.sasl().is_authenticated() {
+                configured_request_bytes
+            } else {
+                configured_request_bytes.min(sasl::UNAUTHENTICATED_REQUEST_BYTES_MAX)
+            };
             let frame = match frame::buffered_api_key(self.stream.buffered()) {
                 // Already read: no wait, no timer. Another Produce lets its predecessor's
                 // response wait for the same write.
@@ -141,10 +149,29 @@ impl<S: Transport> Connection<S> {
             };
             let arrived = crate::clock::monotonic_now();
             self.broker.metrics().received(frame.len() + 4);
+            if self.session.sasl().expects_raw_token() {
+                // After SaslHandshake v0: a bare token, answered by a bare frame.
+                let answer = sasl::authenticate(&self.broker, &mut self.session, &frame);
+                if answer.error_code != sasl::NONE {
+                    return Err(self
+                        .session
+                        .take_closing()
+                        .unwrap_or_else(|| "SASL authentication failed".to_string()));
+                }
+                let size = i32::try_from(answer.auth_bytes.len()).unwrap_or(i32::MAX);
+                pending.push(vec![
+                    Bytes::copy_from_slice(&size.to_be_bytes()),
+                    Bytes::from(answer.auth_bytes),
+                ]);
+                continue;
+            }
             let response = match request::decode(frame) {
                 Ok(request) => {
                     let (api_key, version, correlation_id) =
                         (request.api_key, request.version(), request.correlation_id());
+                    self.session
+                        .sasl()
+                        .admit(api_key as i16, self.broker.clock().now_ms())?;
                     // Boxed: the largest handler's state would otherwise sit in every connection's
                     // task, idle ones included (3.8 KiB of a connection's future).
                     let handled =
@@ -172,6 +199,13 @@ impl<S: Transport> Connection<S> {
             };
             let response = response.map_err(|e| format!("cannot encode response: {e}"))?;
             pending.push(response);
+            if let Some(reason) = self.session.take_closing() {
+                // The answer (a failed authentication) goes out first, as Kafka sends it.
+                pending
+                    .write_to(self.stream.get_mut(), &self.broker)
+                    .await?;
+                return Err(reason);
+            }
             if pending.bytes >= PENDING_RESPONSE_BYTES {
                 pending
                     .write_to(self.stream.get_mut(), &self.broker)

@@ -2,10 +2,11 @@
 //!
 //! A request travels down this crate in one direction:
 //!
-//! - [`server`] accepts connections (a permit each) and owns shutdown;
+//! - [`server`] accepts connections on each listener (a permit each, TLS where the listener
+//!   has it) and owns shutdown;
 //! - [`connection`] reads frames in order and writes their responses in order (pipelined
 //!   Produce responses share a write), with limits on half-sent requests and unread answers,
-//!   over any [`transport`] (TCP today);
+//!   over any [`transport`] (TCP, or TLS on the SSL listeners);
 //! - [`session`] is what a connection knows of its peer (listener, principal, client
 //!   software) and the `RequestContext` every handler gets;
 //! - [`protocol`] is the wire: frames and the connection's read buffer, the API table
@@ -37,6 +38,8 @@
 //! dump and seed, health and faults); it talks to any Kafka-compatible broker through
 //! [`client`], Sluice's own Kafka client (connections with negotiated versions, Metadata,
 //! routing to leaders and coordinators, a classic-protocol group member).
+//! [`security`] authenticates connections: TLS, SASL (PLAIN, SCRAM, OAUTHBEARER) and the
+//! users' SCRAM credentials.
 //!
 //! Beside them: [`config`] (TOML, `SLUICE_*` variables, flags), [`http`] and [`metrics`]
 //! (health and Prometheus), [`maintenance`] (retention, flushes, producer expiry, the clean
@@ -67,6 +70,7 @@ pub mod partition;
 pub mod producer_state;
 pub mod protocol;
 pub mod record;
+pub mod security;
 pub mod server;
 pub mod session;
 pub mod topics;

@@ -51,6 +51,29 @@ struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long)]
     log_format: Option<String>,
+    /// A listener PROTOCOL://HOST:PORT (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), one per
+    /// protocol; repeatable. Without any, --listen is the one PLAINTEXT listener.
+    #[arg(long = "listener", value_name = "PROTOCOL://HOST:PORT")]
+    listeners: Vec<String>,
+    /// The address given to the clients of the listener of that protocol; repeatable.
+    #[arg(long = "advertised-listener", value_name = "PROTOCOL://HOST:PORT")]
+    advertised_listeners: Vec<String>,
+    /// PEM certificate chain of the SSL and SASL_SSL listeners.
+    #[arg(long, value_name = "FILE.pem")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE.pem")]
+    tls_key: Option<PathBuf>,
+    /// PEM CA certificates: SSL clients must present a certificate they signed (mTLS).
+    #[arg(long, value_name = "FILE.pem")]
+    tls_client_ca: Option<PathBuf>,
+    /// A SASL user NAME:PASSWORD (PLAIN and SCRAM-SHA-256/512); repeatable.
+    #[arg(long = "sasl-user", value_name = "NAME:PASSWORD")]
+    sasl_users: Vec<String>,
+    /// A SASL mechanism to offer (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER);
+    /// repeatable [default: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512].
+    #[arg(long = "sasl-mechanism", value_name = "MECHANISM")]
+    sasl_mechanisms: Vec<String>,
     /// A TOML config file; SLUICE_<KEY> environment variables override it, flags override both.
     #[arg(long, env = "SLUICE_CONFIG")]
     config: Option<PathBuf>,
@@ -94,6 +117,27 @@ impl ServeArgs {
                 reason,
             })?;
             config.topics.push(declared);
+        }
+        if !self.listeners.is_empty() {
+            config.listeners = self.listeners;
+        }
+        if !self.advertised_listeners.is_empty() {
+            config.advertised_listeners = self.advertised_listeners;
+        }
+        if self.tls_cert.is_some() {
+            config.tls_cert = self.tls_cert;
+        }
+        if self.tls_key.is_some() {
+            config.tls_key = self.tls_key;
+        }
+        if self.tls_client_ca.is_some() {
+            config.tls_client_ca = self.tls_client_ca;
+        }
+        if !self.sasl_users.is_empty() {
+            config.sasl_users = self.sasl_users.into();
+        }
+        if !self.sasl_mechanisms.is_empty() {
+            config.sasl_enabled_mechanisms = self.sasl_mechanisms;
         }
         config.validate()?;
         Ok((config, unknown))
@@ -187,15 +231,17 @@ const OTHER_FILES: u64 = 256;
 /// descriptor per partition's active segment and one per connection. Past it, creations fail
 /// with KAFKA_STORAGE_ERROR ("Too many open files") and new connections wait in the accept
 /// queue; nothing is lost, but the fix is the limit (`ulimit -n`) or lower `max_partitions`.
+/// An info line, not a warning: the defaults exceed many machines' hard limit, and most
+/// brokers never come near either count.
 fn warn_if_too_few_files(limit: u64, config: &Config) {
     let wanted = config.max_partitions as u64 + config.max_connections as u64 + OTHER_FILES;
     if limit < wanted {
-        tracing::warn!(
+        tracing::info!(
             open_file_limit = limit,
             max_partitions = config.max_partitions,
             max_connections = config.max_connections,
             "the open-file limit is below max_partitions + max_connections + {OTHER_FILES}; \
-             raise it (ulimit -n {wanted}) or lower max_partitions / max_connections"
+             to reach them, raise it (ulimit -n {wanted})"
         );
     }
 }
@@ -260,7 +306,10 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> ExitCode {
 struct ReadyLine {
     /// Marks the line among the log lines (which are JSON too with `--log-format json`).
     sluice: &'static str,
+    /// The first listener's address (the only one without `--listener`).
     kafka: String,
+    /// Every listener's bound address, by security protocol.
+    listeners: std::collections::BTreeMap<&'static str, String>,
     advertised: String,
     /// `None` (null) when the admin listener is off.
     http: Option<String>,
@@ -275,6 +324,11 @@ impl ReadyLine {
         ReadyLine {
             sluice: "ready",
             kafka: node.bootstrap_servers(),
+            listeners: node
+                .listener_addrs()
+                .iter()
+                .map(|(protocol, addr)| (protocol.name(), addr.to_string()))
+                .collect(),
             advertised: format!("{}:{}", broker.advertised_host(), broker.advertised_port()),
             http: node.http_addr().map(|a| a.to_string()),
             cluster_id: broker.cluster_id().to_string(),

@@ -22,6 +22,15 @@ pub struct ErrorLabels {
     pub error_code: i16,
 }
 
+/// Labels of an authentication: the listener, the SASL mechanism (or `TLS` for a client
+/// certificate) and `success` or `failure`. A few of each: the label sets are bounded.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthenticationLabels {
+    pub listener: String,
+    pub mechanism: String,
+    pub result: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TxnStateLabels {
     pub state: &'static str,
@@ -65,6 +74,7 @@ pub struct Metrics {
     /// Indexed by api key: resolved once, so a request costs no label hashing.
     by_api: Vec<Option<ApiMetrics>>,
     errors: Family<ErrorLabels, Counter>,
+    authentications: Family<AuthenticationLabels, Counter>,
     bytes_in: Counter,
     bytes_out: Counter,
     connections: Gauge,
@@ -111,6 +121,12 @@ impl Metrics {
             "errors",
             "Error codes in responses (top-level and per partition), by API and code",
             errors.clone(),
+        );
+        let authentications = Family::<AuthenticationLabels, Counter>::default();
+        registry.register(
+            "authentications",
+            "Authentications (SASL, and TLS client certificates), by listener, mechanism and result",
+            authentications.clone(),
         );
         let latency = LatencyFamily::new_with_constructor(latency_histogram);
         registry.register(
@@ -252,6 +268,7 @@ impl Metrics {
             started: crate::clock::monotonic_now(),
             by_api,
             errors,
+            authentications,
             bytes_in,
             bytes_out,
             connections,
@@ -291,6 +308,17 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// Records one authentication's outcome.
+    pub fn authentication(&self, listener: &str, mechanism: &str, success: bool) {
+        self.authentications
+            .get_or_create(&AuthenticationLabels {
+                listener: listener.to_string(),
+                mechanism: mechanism.to_string(),
+                result: if success { "success" } else { "failure" },
+            })
+            .inc();
     }
 
     pub fn received(&self, bytes: usize) {

@@ -15,13 +15,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::broker::topic_admin::TopicSpec;
-use crate::broker::{Broker, BrokerParts};
+use crate::broker::{AdvertisedListener, Broker, BrokerParts};
 use crate::clock::Clock;
-use crate::config::{pick_address, split_host_port, Config, Storage};
+use crate::config::{pick_address, split_host_port, Config, SecurityProtocol, Storage};
 use crate::data_dir_lock::DataDirLock;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
 use crate::protocol::versions;
+use crate::security::credentials::CredentialStore;
 use crate::topics::Topics;
 use crate::txn::TxnCoordinator;
 use crate::{http, maintenance, server};
@@ -32,10 +33,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// A running node. Dropping it does not stop it; call [`Node::shutdown`].
 pub struct Node {
     local_addr: SocketAddr,
+    /// Each listener's protocol and bound address, in the order configured.
+    listener_addrs: Vec<(SecurityProtocol, SocketAddr)>,
     http_addr: Option<SocketAddr>,
     broker: Arc<Broker>,
     shutdown: watch::Sender<bool>,
-    server: JoinHandle<()>,
+    /// One accept loop per listener.
+    servers: Vec<JoinHandle<()>>,
     http: Option<JoinHandle<()>>,
     maintenance: JoinHandle<()>,
     /// Compacts `compact` topics.
@@ -69,14 +73,54 @@ impl Node {
             Some(address) => Some(bind(address, "--http").await?),
             None => None,
         };
-        let listener = bind(&config.listen, "--listen").await?;
-        let local_addr = listener.local_addr()?;
-        let (advertised_host, advertised_port) = match &config.advertise {
-            Some(address) => split_host_port(address).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "advertise must be HOST:PORT")
-            })?,
-            None => (local_addr.ip().to_string(), local_addr.port()),
-        };
+        let settings = config
+            .listener_settings()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        // Client certificates are required on SSL listeners only when a client CA is set;
+        // SASL_SSL clients authenticate with SASL (as Kafka's SASL_SSL listeners without a
+        // listener-specific ssl.client.auth).
+        let ssl_tls = crate::security::tls::acceptor(&config, true)?;
+        let sasl_ssl_tls = crate::security::tls::acceptor(&config, false)?;
+        let mut listeners = Vec::new();
+        let mut listener_addrs = Vec::new();
+        let mut advertised_listeners = Vec::new();
+        for setting in &settings {
+            let flag = if setting.flag == "--listen" {
+                "--listen".to_string()
+            } else {
+                format!("--listener {}://{}", setting.protocol, setting.bind)
+            };
+            let socket = bind(&setting.bind, &flag).await?;
+            let bound = socket.local_addr()?;
+            let (host, port) = match &setting.advertise {
+                Some(address) => split_host_port(address).ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "an advertised address must be HOST:PORT",
+                    )
+                })?,
+                None => (bound.ip().to_string(), bound.port()),
+            };
+            advertised_listeners.push(AdvertisedListener {
+                name: setting.protocol.name().to_string(),
+                host,
+                port: i32::from(port),
+            });
+            listener_addrs.push((setting.protocol, bound));
+            listeners.push(server::Listener {
+                socket,
+                protocol: setting.protocol,
+                tls: match setting.protocol {
+                    SecurityProtocol::Ssl => ssl_tls.clone(),
+                    SecurityProtocol::SaslSsl => sasl_ssl_tls.clone(),
+                    _ => None,
+                },
+            });
+        }
+        let local_addr = listener_addrs
+            .first()
+            .map(|(_, addr)| *addr)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no listener"))?;
         // Opening the data directory reads and recovers logs: a blocking thread's work.
         let opening = config.clone();
         let OpenedStorage {
@@ -84,14 +128,15 @@ impl Node {
             topics,
             groups,
             txns,
+            credentials,
         } = tokio::task::spawn_blocking(move || open_storage(&opening))
             .await
             .map_err(io::Error::other)??;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let broker = Arc::new(Broker::new(BrokerParts {
             cluster_id,
-            advertised_host,
-            advertised_port: i32::from(advertised_port),
+            advertised_listeners,
+            credentials,
             topics,
             groups,
             txns,
@@ -113,7 +158,11 @@ impl Node {
             None => None,
         };
         let http = http_listener.map(|l| tokio::spawn(http::serve(l, broker.clone())));
-        let server = tokio::spawn(server::run(listener, broker.clone()));
+        let permits = Arc::new(tokio::sync::Semaphore::new(broker.config().max_connections));
+        let servers = listeners
+            .into_iter()
+            .map(|l| tokio::spawn(server::run(l, permits.clone(), broker.clone())))
+            .collect();
         let maintenance = tokio::spawn(maintenance::run(broker.clone()));
         let cleaner = maintenance::cleaner::Cleaner::start(broker.clone())?;
         let markers = tokio::spawn(crate::broker::write_markers(broker.clone()));
@@ -128,6 +177,11 @@ impl Node {
         broker.set_ready(true);
         tracing::info!(
             listen = %local_addr,
+            listeners = %listener_addrs
+                .iter()
+                .map(|(p, a)| format!("{p}://{a}"))
+                .collect::<Vec<_>>()
+                .join(","),
             advertise = %format!("{}:{}", broker.advertised_host(), broker.advertised_port()),
             cluster_id = %broker.cluster_id(),
             http = %http_addr.map_or_else(|| "none".to_string(), |a| a.to_string()),
@@ -135,10 +189,11 @@ impl Node {
         );
         Ok(Node {
             local_addr,
+            listener_addrs,
             http_addr,
             broker,
             shutdown,
-            server,
+            servers,
             http,
             maintenance,
             cleaner,
@@ -148,9 +203,22 @@ impl Node {
         })
     }
 
-    /// The address the listener is bound to.
+    /// The address the first listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address the listener of `protocol` is bound to, if there is one.
+    pub fn listener_addr(&self, protocol: SecurityProtocol) -> Option<SocketAddr> {
+        self.listener_addrs
+            .iter()
+            .find(|(p, _)| *p == protocol)
+            .map(|(_, addr)| *addr)
+    }
+
+    /// Every listener's protocol and bound address.
+    pub fn listener_addrs(&self) -> &[(SecurityProtocol, SocketAddr)] {
+        &self.listener_addrs
     }
 
     /// The admin HTTP listener's address, when it is on.
@@ -173,16 +241,21 @@ impl Node {
     pub async fn shutdown(self) {
         self.broker.set_ready(false);
         self.shutdown.send_replace(true);
-        let server = self.server;
-        let abort = server.abort_handle();
-        match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+        let aborts: Vec<_> = self.servers.iter().map(|s| s.abort_handle()).collect();
+        let servers = futures_util::future::join_all(self.servers);
+        match tokio::time::timeout(SHUTDOWN_GRACE, servers).await {
+            Ok(results) => {
+                for e in results.into_iter().filter_map(Result::err) {
+                    tracing::error!(error = %e, "server task failed");
+                }
+            }
             Err(_) => {
                 tracing::warn!(
                     "connections still busy after the shutdown grace period; closing them"
                 );
-                abort.abort();
+                for abort in aborts {
+                    abort.abort();
+                }
             }
         }
         if let Some(http) = self.http {
@@ -266,8 +339,8 @@ async fn bind(address: &str, flag: &str) -> io::Result<TcpListener> {
             format!("cannot resolve {address} ({flag}): no addresses"),
         )
     })?;
-    // The configured name too, when it is not the address itself.
-    let setting = if addr.to_string() == address {
+    // The configured name too, when it is not the address itself (nor in the flag already).
+    let setting = if addr.to_string() == address || flag.ends_with(address) {
         flag.to_string()
     } else {
         format!("{flag} {address}")
@@ -284,15 +357,24 @@ struct OpenedStorage {
     topics: Topics,
     groups: GroupCoordinator,
     txns: TxnCoordinator,
+    credentials: CredentialStore,
 }
 
 fn open_storage(config: &Config) -> io::Result<OpenedStorage> {
+    let dir = match config.storage() {
+        Storage::Memory => None,
+        Storage::Disk(dir) => Some(dir),
+    };
+    let credentials = CredentialStore::open(dir.as_deref())?;
+    // The flag's users are applied again at every start, over what the file had for them.
+    credentials.apply_users(&config.sasl_users)?;
     Ok(match config.storage() {
         Storage::Memory => OpenedStorage {
             cluster_id: new_cluster_id(),
             topics: Topics::new(config.topic_defaults()).with_max_partitions(config.max_partitions),
             groups: GroupCoordinator::start(config.group_config(), None, Clock::System)?,
             txns: TxnCoordinator::start(config.txn_config(), None, Clock::System)?,
+            credentials,
         },
         Storage::Disk(dir) => OpenedStorage {
             cluster_id: load_or_create_cluster_id(&dir)?,
@@ -300,6 +382,7 @@ fn open_storage(config: &Config) -> io::Result<OpenedStorage> {
                 .with_max_partitions(config.max_partitions),
             groups: GroupCoordinator::start(config.group_config(), Some(&dir), Clock::System)?,
             txns: TxnCoordinator::start(config.txn_config(), Some(&dir), Clock::System)?,
+            credentials,
         },
     })
 }
@@ -353,6 +436,27 @@ mod tests {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_ne!(id, new_cluster_id());
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_names_the_listener_and_its_flag() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let config = Config {
+            listeners: vec![
+                "PLAINTEXT://127.0.0.1:0".into(),
+                format!("SASL_PLAINTEXT://127.0.0.1:{port}"),
+            ],
+            ..Config::for_tests()
+        };
+        let error = Node::start(config).await.err().expect("the port is taken");
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!(
+                "cannot listen on 127.0.0.1:{port} (--listener SASL_PLAINTEXT://127.0.0.1:{port})"
+            )),
+            "{message}"
+        );
     }
 
     #[test]

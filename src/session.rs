@@ -1,15 +1,17 @@
 //! Who is on the other end of a connection, and what each of its requests runs with.
 //!
 //! A [`Session`] lives as long as its connection: the listener it came in on, the peer's
-//! address, its principal (anonymous until authentication exists: the SASL state machine will
-//! live here) and the client software it named in ApiVersions. A [`RequestContext`] is what a
-//! handler sees of one request: the session plus the request header's client id.
+//! address, its principal (anonymous until TLS or SASL authenticates it), its SASL state
+//! (`security::sasl`) and the client software it named in ApiVersions. A [`RequestContext`]
+//! is what a handler sees of one request: the session plus the request header's client id.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use crate::broker::fetch_memory::Reservation;
+use crate::config::SecurityProtocol;
+use crate::security::sasl::SaslState;
 
 /// The name Kafka gives a listener without TLS or SASL.
 pub const PLAINTEXT_LISTENER: &str = "PLAINTEXT";
@@ -74,18 +76,49 @@ pub struct Session {
     principal: Principal,
     /// Unknown until an ApiVersions v3+ request names it; kept for the later requests.
     client_software: Option<ClientSoftware>,
+    /// Where the connection is in its SASL authentication ([`SaslState::Off`] on a listener
+    /// without SASL).
+    sasl: SaslState,
+    /// Set when the connection must close once the response in hand is written (a failed
+    /// authentication), with the reason.
+    closing: Option<String>,
 }
 
 impl Session {
     /// A new connection from `peer` on `listener` (e.g. [`PLAINTEXT_LISTENER`]): anonymous,
     /// its client software not yet known.
+    /// On a SASL listener (named after its protocol) it must authenticate first.
     pub fn new(listener: &str, peer: SocketAddr) -> Session {
+        let sasl = match SecurityProtocol::parse(listener) {
+            Some(protocol) if protocol.uses_sasl() => SaslState::AwaitingHandshake,
+            _ => SaslState::Off,
+        };
         Session {
             listener: listener.to_string(),
             peer,
             principal: Principal::anonymous(),
             client_software: None,
+            sasl,
+            closing: None,
         }
+    }
+
+    pub fn sasl(&self) -> &SaslState {
+        &self.sasl
+    }
+
+    pub fn set_sasl(&mut self, state: SaslState) {
+        self.sasl = state;
+    }
+
+    /// Closes the connection once the current response is written.
+    pub fn close_after_response(&mut self, reason: String) {
+        self.closing = Some(reason);
+    }
+
+    /// The reason to close the connection now that its response is out, if there is one.
+    pub fn take_closing(&mut self) -> Option<String> {
+        self.closing.take()
     }
 
     pub fn listener(&self) -> &str {

@@ -1,4 +1,4 @@
-//! The byte stream a connection runs over: plain TCP today, TLS around it later. A
+//! The byte stream a connection runs over: plain TCP, or TLS around it (`security::tls`). A
 //! [`Transport`] is any async stream that can also wait for a request's first byte without
 //! reading it, and may offer a [`LowWaterMark`] for large requests.
 

@@ -58,7 +58,9 @@ function brokerEnv () {
   return env
 }
 
-async function startBroker (name) {
+// `options.args(port)`: the broker's arguments instead of the default `--listen` ones (the
+// broker must listen on 127.0.0.1:`port`, which is waited for).
+async function startBroker (name, options = {}) {
   const bin = process.env.SLUICE_BIN || path.join(REPO, 'target', 'debug', 'sluice')
   if (!fs.existsSync(bin)) {
     throw new Error(`no broker binary at ${bin}: run \`cargo build -p sluice --bin sluice\``)
@@ -68,7 +70,10 @@ async function startBroker (name) {
   fs.mkdirSync(logDir, { recursive: true })
   const logPath = path.join(logDir, `broker-node-${name}.log`)
   const log = fs.openSync(logPath, 'w')
-  const child = spawn(bin, ['serve', '--memory', '--listen', `127.0.0.1:${port}`, '--http', 'none'], {
+  const args = options.args
+    ? options.args(port)
+    : ['serve', '--memory', '--listen', `127.0.0.1:${port}`, '--http', 'none']
+  const child = spawn(bin, args, {
     stdio: ['ignore', log, log],
     env: brokerEnv()
   })
@@ -195,6 +200,7 @@ function assertResumed (received) {
 }
 
 module.exports = {
+  freePort,
   TIMEOUT_MS,
   QUIET_MS,
   SESSION_TIMEOUT_MS,

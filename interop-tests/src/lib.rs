@@ -106,6 +106,15 @@ impl TestBroker {
         self.addr
     }
 
+    /// The address of the listener of `protocol` (the broker must have one).
+    pub fn listener_addr(&self, protocol: sluice::config::SecurityProtocol) -> SocketAddr {
+        self.node
+            .as_ref()
+            .expect("the broker lives until drop")
+            .listener_addr(protocol)
+            .unwrap_or_else(|| panic!("the broker has a {protocol} listener"))
+    }
+
     /// The broker the node runs: lets a test look at what was stored, byte for byte.
     pub fn broker(&self) -> &Arc<Broker> {
         self.node

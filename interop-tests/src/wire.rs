@@ -174,4 +174,21 @@ impl Wire {
             Err(e) => panic!("{what}: expected an orderly close, got {e}"),
         }
     }
+
+    /// Fails unless the broker ends the connection (an orderly close or a reset), whatever
+    /// it sent first (a TLS alert, say: at most 64 KiB of it).
+    pub async fn expect_closed_or_reset(&mut self, what: &str) {
+        let mut buffer = [0u8; 4096];
+        let mut read_bytes = 0;
+        loop {
+            let read = tokio::time::timeout(READ_TIMEOUT, self.stream.read(&mut buffer))
+                .await
+                .unwrap_or_else(|_| panic!("{what}: the connection is still open"));
+            match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => read_bytes += n,
+            }
+            assert!(read_bytes <= 64 * 1024, "{what}: the broker keeps sending");
+        }
+    }
 }

@@ -25,7 +25,7 @@ const ALL_CLUSTER_OPERATIONS: i32 =
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
@@ -61,10 +61,12 @@ pub async fn handle(
         AUTHORIZED_OPERATIONS_OMITTED
     };
     // One node, never fenced while it answers: `include_fenced_brokers` (v2) changes nothing.
+    // The address of the listener the client came in on, as Kafka answers.
+    let (host, port) = broker.advertised_address(context.listener());
     let this_node = DescribeClusterBroker::default()
         .with_broker_id(BrokerId(broker.node_id()))
-        .with_host(str_bytes(broker.advertised_host()))
-        .with_port(broker.advertised_port());
+        .with_host(str_bytes(host))
+        .with_port(port);
     DescribeClusterResponse::default()
         .with_endpoint_type(BROKER_ENDPOINT)
         .with_cluster_id(str_bytes(broker.cluster_id()))

@@ -15,12 +15,14 @@ const FIRST_BATCHED_VERSION: i16 = 4;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let known_type = matches!(request.key_type, KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION);
-    let host = StrBytes::from_string(broker.advertised_host().to_string());
+    // The address of the listener the client came in on, as Kafka answers.
+    let (host, port) = broker.advertised_address(context.listener());
+    let host = StrBytes::from_string(host.to_string());
     if version >= FIRST_BATCHED_VERSION {
         let coordinators = request
             .coordinator_keys
@@ -33,7 +35,7 @@ pub async fn handle(
                     coordinator
                         .with_node_id(BrokerId(broker.node_id()))
                         .with_host(host.clone())
-                        .with_port(broker.advertised_port())
+                        .with_port(port)
                 } else {
                     coordinator
                         .with_node_id(BrokerId(-1))
@@ -51,7 +53,7 @@ pub async fn handle(
         response
             .with_node_id(BrokerId(broker.node_id()))
             .with_host(host)
-            .with_port(broker.advertised_port())
+            .with_port(port)
     } else {
         response
             .with_node_id(BrokerId(-1))

@@ -26,7 +26,7 @@ const ALL_TOPIC_OPERATIONS: i32 =
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: MetadataRequest,
 ) -> MetadataResponse {
@@ -71,11 +71,13 @@ pub async fn handle(
         .into_iter()
         .map(|t| for_version(t, version))
         .collect();
+    // The address of the listener the client came in on, as Kafka answers.
+    let (advertised_host, advertised_port) = broker.advertised_address(context.listener());
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(BrokerId(broker.node_id()))
-            .with_host(StrBytes::from_string(broker.advertised_host().to_string()))
-            .with_port(broker.advertised_port())])
+            .with_host(StrBytes::from_string(advertised_host.to_string()))
+            .with_port(advertised_port)])
         .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id().to_string())))
         .with_controller_id(BrokerId(broker.node_id()))
         .with_topics(topics)

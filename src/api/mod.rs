@@ -10,6 +10,7 @@ pub mod add_partitions_to_txn;
 mod admin_tests;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod config_errors;
 pub mod create_partitions;
@@ -24,6 +25,7 @@ pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
+pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod end_txn;
 pub mod fetch;
@@ -43,6 +45,8 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 #[cfg(test)]
 mod txn_admin_tests;
@@ -85,6 +89,27 @@ pub async fn handle(broker: &Broker, session: &mut Session, request: Request) ->
             );
         }
     }
+    // The SASL requests change the session's authentication, which the handlers' shared
+    // context cannot: they are answered here.
+    let body = match body {
+        RequestBody::SaslHandshake(r) => {
+            return Handled {
+                body: Some(ResponseBody::SaslHandshake(sasl_handshake::answer(
+                    broker, session, version, r,
+                ))),
+                held: None,
+            }
+        }
+        RequestBody::SaslAuthenticate(r) => {
+            return Handled {
+                body: Some(ResponseBody::SaslAuthenticate(sasl_authenticate::answer(
+                    broker, session, version, r,
+                ))),
+                held: None,
+            }
+        }
+        other => other,
+    };
     let client_id = header.client_id.as_ref().map_or("", |c| c.as_str());
     let held = HeldMemory::default();
     let context = RequestContext::holding(session, client_id, &held);

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::data_dir_lock::DataDirLock;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
+use crate::security::credentials::CredentialStore;
 use crate::topics::Topics;
 use crate::txn::TxnCoordinator;
 use fetch_memory::FetchMemory;
@@ -33,9 +34,14 @@ pub struct Broker {
     config: Config,
     node_id: i32,
     cluster_id: String,
-    /// Host and port given to clients in Metadata.
+    /// Host and port given to clients in Metadata: the first listener's.
     advertised_host: String,
     advertised_port: i32,
+    /// Each listener's name and advertised host and port: a client is answered with the
+    /// address of the listener it came in on, as Kafka does.
+    advertised_listeners: Vec<AdvertisedListener>,
+    /// The users' SCRAM credentials (SASL PLAIN and SCRAM logins).
+    credentials: CredentialStore,
     topics: Topics,
     groups: GroupCoordinator,
     txns: TxnCoordinator,
@@ -53,12 +59,21 @@ pub struct Broker {
     data_dir_lock: Mutex<Option<DataDirLock>>,
 }
 
+/// A listener's name and the address its clients are given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvertisedListener {
+    pub name: String,
+    pub host: String,
+    pub port: i32,
+}
+
 /// What [`Broker::new`] is built from: the node opened the storage and chose the addresses.
 pub(crate) struct BrokerParts {
     pub config: Config,
     pub cluster_id: String,
-    pub advertised_host: String,
-    pub advertised_port: i32,
+    /// The listeners' advertised addresses, the first one the default.
+    pub advertised_listeners: Vec<AdvertisedListener>,
+    pub credentials: CredentialStore,
     pub topics: Topics,
     pub groups: GroupCoordinator,
     pub txns: TxnCoordinator,
@@ -74,8 +89,13 @@ impl Broker {
         Broker {
             node_id: parts.config.node_id,
             cluster_id: parts.cluster_id,
-            advertised_host: parts.advertised_host,
-            advertised_port: parts.advertised_port,
+            advertised_host: parts
+                .advertised_listeners
+                .first()
+                .map_or_else(String::new, |l| l.host.clone()),
+            advertised_port: parts.advertised_listeners.first().map_or(0, |l| l.port),
+            advertised_listeners: parts.advertised_listeners,
+            credentials: parts.credentials,
             topics: parts.topics,
             groups: parts.groups,
             txns: parts.txns,
@@ -116,6 +136,25 @@ impl Broker {
     /// The port given to clients with [`Broker::advertised_host`].
     pub fn advertised_port(&self) -> i32 {
         self.advertised_port
+    }
+
+    /// The host and port given to the clients of `listener` (the first listener's for a
+    /// name it does not know).
+    pub fn advertised_address(&self, listener: &str) -> (&str, i32) {
+        self.advertised_listeners
+            .iter()
+            .find(|l| l.name == listener)
+            .map_or((self.advertised_host.as_str(), self.advertised_port), |l| {
+                (l.host.as_str(), l.port)
+            })
+    }
+
+    pub fn advertised_listeners(&self) -> &[AdvertisedListener] {
+        &self.advertised_listeners
+    }
+
+    pub fn credentials(&self) -> &CredentialStore {
+        &self.credentials
     }
 
     pub fn topics(&self) -> &Topics {

@@ -12,6 +12,11 @@ use serde::{Deserialize, Serialize};
 
 mod declared_topics;
 pub use declared_topics::TopicDeclaration;
+mod listeners;
+pub use listeners::{ListenerAddress, SecurityProtocol};
+
+/// The SASL mechanisms Sluice implements.
+pub const SASL_MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
 
 /// Where partition logs live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +222,74 @@ pub struct Config {
     /// Topics created at start unless they exist (`--topic`, `[[topics]]`, `SLUICE_TOPICS`
     /// with declarations separated by spaces).
     pub topics: Vec<TopicDeclaration>,
+    /// Listeners as `PROTOCOL://HOST:PORT` (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL; one
+    /// each at most). Empty: `listen` is the one PLAINTEXT listener.
+    #[serde(deserialize_with = "listeners::string_or_list")]
+    pub listeners: Vec<String>,
+    /// `PROTOCOL://HOST:PORT` given to the clients of the listener of that protocol; a
+    /// listener not named here advertises its bound address.
+    #[serde(deserialize_with = "listeners::string_or_list")]
+    pub advertised_listeners: Vec<String>,
+    /// PEM certificate chain of the SSL and SASL_SSL listeners.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: when set, SSL listeners require a client certificate signed by
+    /// one of them (mTLS), and its subject is the connection's principal.
+    pub tls_client_ca: Option<PathBuf>,
+    /// Users as `NAME:PASSWORD`, who may log in with PLAIN and SCRAM-SHA-256/512; kept only
+    /// as SCRAM credentials, and applied again at each start.
+    #[serde(deserialize_with = "listeners::string_or_list")]
+    pub sasl_users: SaslUsers,
+    /// SASL mechanisms the SASL listeners offer (Kafka's `sasl.enabled.mechanisms`).
+    /// OAUTHBEARER takes unsecured (unsigned) tokens: enable it only where that is fine.
+    #[serde(deserialize_with = "listeners::string_or_list")]
+    pub sasl_enabled_mechanisms: Vec<String>,
+    /// A SASL session lasts this long before the client must re-authenticate (KIP-368,
+    /// Kafka's `connections.max.reauth.ms`); 0: for ever.
+    pub connections_max_reauth_ms: u64,
+}
+
+/// `NAME:PASSWORD` entries: a list whose `Debug` shows names only, so a logged config never
+/// holds a password.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct SaslUsers(pub Vec<String>);
+
+impl From<Vec<String>> for SaslUsers {
+    fn from(users: Vec<String>) -> SaslUsers {
+        SaslUsers(users)
+    }
+}
+
+impl fmt::Debug for SaslUsers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(
+                self.0
+                    .iter()
+                    .map(|u| u.split(':').next().unwrap_or_default()),
+            )
+            .finish()
+    }
+}
+
+impl SaslUsers {
+    /// Each entry as (name, password).
+    pub fn entries(&self) -> impl Iterator<Item = Option<(&str, &str)>> {
+        self.0.iter().map(|u| u.split_once(':'))
+    }
+}
+
+/// One listener to bind: its protocol, where it binds, and what it advertises.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSetting {
+    pub protocol: SecurityProtocol,
+    pub bind: String,
+    /// `HOST:PORT` given to its clients; the bound address when `None`.
+    pub advertise: Option<String>,
+    /// The flag that set it, for error messages.
+    pub flag: &'static str,
 }
 
 impl Default for Config {
@@ -265,6 +338,18 @@ impl Default for Config {
             log_cleaner_io_max_bytes_per_second: i64::MAX,
             log_cleaner_backoff_ms: 15_000,
             topics: Vec::new(),
+            listeners: Vec::new(),
+            advertised_listeners: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            sasl_users: SaslUsers::default(),
+            sasl_enabled_mechanisms: vec![
+                "PLAIN".into(),
+                "SCRAM-SHA-256".into(),
+                "SCRAM-SHA-512".into(),
+            ],
+            connections_max_reauth_ms: 0,
         }
     }
 }
@@ -375,11 +460,15 @@ impl Config {
     /// Every setting's key.
     fn keys() -> Vec<String> {
         let defaults = toml::Table::try_from(Config::default()).unwrap_or_default();
-        // `advertise` is unset by default, so it does not serialise.
+        // Settings unset by default do not serialise.
         defaults
             .keys()
             .cloned()
-            .chain(std::iter::once("advertise".to_string()))
+            .chain(
+                ["advertise", "tls_cert", "tls_key", "tls_client_ca"]
+                    .into_iter()
+                    .map(str::to_string),
+            )
             .collect()
     }
 
@@ -426,6 +515,63 @@ impl Config {
         } else {
             Storage::Disk(self.data_dir.clone())
         }
+    }
+
+    /// The listeners to bind: `listeners` when set, else `listen` as the one PLAINTEXT
+    /// listener (advertising `advertise`). Call after [`Config::validate`].
+    pub fn listener_settings(&self) -> Result<Vec<ListenerSetting>, ConfigError> {
+        let fail = |key: &str, reason: String| ConfigError {
+            key: key.into(),
+            reason,
+        };
+        if self.listeners.is_empty() {
+            return Ok(vec![ListenerSetting {
+                protocol: SecurityProtocol::Plaintext,
+                bind: self.listen.clone(),
+                advertise: self.advertise.clone(),
+                flag: "--listen",
+            }]);
+        }
+        let mut settings: Vec<ListenerSetting> = Vec::new();
+        for spec in &self.listeners {
+            let listener = ListenerAddress::parse(spec).map_err(|e| fail("listeners", e))?;
+            if settings.iter().any(|s| s.protocol == listener.protocol) {
+                return Err(fail(
+                    "listeners",
+                    format!(
+                        "{} is listed twice (one listener per protocol)",
+                        listener.protocol
+                    ),
+                ));
+            }
+            settings.push(ListenerSetting {
+                protocol: listener.protocol,
+                bind: listener.address,
+                advertise: None,
+                flag: "--listener",
+            });
+        }
+        for spec in &self.advertised_listeners {
+            let advertised =
+                ListenerAddress::parse(spec).map_err(|e| fail("advertised_listeners", e))?;
+            let Some(setting) = settings
+                .iter_mut()
+                .find(|s| s.protocol == advertised.protocol)
+            else {
+                return Err(fail(
+                    "advertised_listeners",
+                    format!("{spec:?}: no listener of protocol {}", advertised.protocol),
+                ));
+            };
+            if setting.advertise.is_some() {
+                return Err(fail(
+                    "advertised_listeners",
+                    format!("{} is listed twice", advertised.protocol),
+                ));
+            }
+            setting.advertise = Some(advertised.address);
+        }
+        Ok(settings)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -567,6 +713,58 @@ impl Config {
             if split_host_port(advertise).is_none() {
                 return fail("advertise", "must be HOST:PORT");
             }
+        }
+        if !self.listeners.is_empty() && self.advertise.is_some() {
+            // It would be ignored without a word otherwise.
+            return fail(
+                "advertise",
+                "applies to `listen` only; with `listeners`, use `advertised_listeners`",
+            );
+        }
+        if self.listeners.is_empty() && !self.advertised_listeners.is_empty() {
+            return fail("advertised_listeners", "needs `listeners`");
+        }
+        let listeners = self.listener_settings()?;
+        let tls = listeners.iter().any(|l| l.protocol.uses_tls());
+        if tls && (self.tls_cert.is_none() || self.tls_key.is_none()) {
+            return fail(
+                "tls_cert",
+                "an SSL or SASL_SSL listener needs tls_cert and tls_key",
+            );
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return fail("tls_key", "tls_cert and tls_key go together");
+        }
+        if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
+            return fail("tls_client_ca", "needs tls_cert and tls_key");
+        }
+        for entry in self.sasl_users.entries() {
+            if !entry.is_some_and(|(name, password)| !name.is_empty() && !password.is_empty()) {
+                return fail("sasl_users", "each user must be NAME:PASSWORD");
+            }
+        }
+        for mechanism in &self.sasl_enabled_mechanisms {
+            if !SASL_MECHANISMS.contains(&mechanism.as_str()) {
+                return Err(ConfigError {
+                    key: "sasl_enabled_mechanisms".into(),
+                    reason: format!(
+                        "unknown mechanism {mechanism:?}; known: {}",
+                        SASL_MECHANISMS.join(", ")
+                    ),
+                });
+            }
+        }
+        if self.sasl_enabled_mechanisms.is_empty()
+            && listeners.iter().any(|l| l.protocol.uses_sasl())
+        {
+            return fail(
+                "sasl_enabled_mechanisms",
+                "a SASL listener needs at least one mechanism",
+            );
+        }
+        // Kafka has no ceiling; a day keeps the expiry arithmetic far from overflow.
+        if self.connections_max_reauth_ms > 86_400_000 * 365 {
+            return fail("connections_max_reauth_ms", "must be at most a year");
         }
         Ok(())
     }

@@ -199,3 +199,73 @@ fn topics_are_declared_in_the_file_or_the_environment_and_checked() {
     assert!(refused("a:1:no.such=1").contains("Unknown topic config name: no.such"));
     assert!(refused("bad/name").contains("invalid topic name"));
 }
+
+#[test]
+fn listeners_users_and_mechanisms_come_from_the_environment_as_lists() {
+    let env = [
+        (
+            "SLUICE_LISTENERS",
+            "PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0",
+        ),
+        (
+            "SLUICE_ADVERTISED_LISTENERS",
+            "SASL_SSL://kafka.example:9094",
+        ),
+        ("SLUICE_TLS_CERT", "/tls/server.pem"),
+        ("SLUICE_TLS_KEY", "/tls/server.key"),
+        ("SLUICE_SASL_USERS", "alice:secret,bob:hunter2"),
+        ("SLUICE_SASL_ENABLED_MECHANISMS", "SCRAM-SHA-512"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let (config, unknown) = Config::load_with_warnings(None, env).unwrap();
+    assert!(unknown.is_empty(), "{unknown:?}");
+    config.validate().unwrap();
+    let listeners = config.listener_settings().unwrap();
+    assert_eq!(listeners.len(), 2);
+    assert_eq!(listeners[1].protocol, SecurityProtocol::SaslSsl);
+    assert_eq!(
+        listeners[1].advertise.as_deref(),
+        Some("kafka.example:9094")
+    );
+    assert_eq!(listeners[0].advertise, None);
+    assert_eq!(config.sasl_enabled_mechanisms, ["SCRAM-SHA-512"]);
+    assert_eq!(
+        format!("{:?}", config.sasl_users),
+        r#"["alice", "bob"]"#,
+        "no passwords"
+    );
+
+    let bad = |config: Config| config.validate().unwrap_err().key;
+    let tls_without_cert = Config {
+        listeners: vec!["SSL://127.0.0.1:0".into()],
+        ..Config::for_tests()
+    };
+    assert_eq!(bad(tls_without_cert), "tls_cert");
+    let twice = Config {
+        listeners: vec!["SSL://127.0.0.1:0".into(), "SSL://127.0.0.1:1".into()],
+        ..Config::for_tests()
+    };
+    assert_eq!(bad(twice), "listeners");
+    let unmatched = Config {
+        listeners: vec!["PLAINTEXT://127.0.0.1:0".into()],
+        advertised_listeners: vec!["SSL://h:1".into()],
+        ..Config::for_tests()
+    };
+    assert_eq!(bad(unmatched), "advertised_listeners");
+    let advertise_with_listeners = Config {
+        listeners: vec!["PLAINTEXT://127.0.0.1:0".into()],
+        advertise: Some("h:1".into()),
+        ..Config::for_tests()
+    };
+    assert_eq!(bad(advertise_with_listeners), "advertise");
+    let no_password = Config {
+        sasl_users: vec!["alice".to_string()].into(),
+        ..Config::for_tests()
+    };
+    assert_eq!(bad(no_password), "sasl_users");
+    let unknown_mechanism = Config {
+        sasl_enabled_mechanisms: vec!["GSSAPI".into()],
+        ..Config::for_tests()
+    };
+    assert_eq!(bad(unknown_mechanism), "sasl_enabled_mechanisms");
+}

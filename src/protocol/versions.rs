@@ -90,6 +90,7 @@ mod tests {
         );
         assert!(is_supported(ApiKey::ApiVersions, 4));
         assert!(!is_supported(ApiKey::ApiVersions, 5));
-        assert!(!is_supported(ApiKey::SaslHandshake, 0));
+        assert!(is_supported(ApiKey::SaslHandshake, 0));
+        assert!(!is_supported(ApiKey::SaslHandshake, 2));
     }
 }
