@@ -41,6 +41,7 @@
 //! [`Node`] is the embeddable entry point: tests start one on `127.0.0.1:0` and look at what
 //! it stores through [`Node::broker`].
 
+pub mod acl;
 pub mod alloc_guard;
 pub mod api;
 pub mod blocking;
