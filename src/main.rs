@@ -48,6 +48,12 @@ struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long)]
     log_format: Option<String>,
+    /// Check every request against the ACLs (Kafka's StandardAuthorizer); off: all allowed.
+    #[arg(long)]
+    authorizer: bool,
+    /// A principal allowed everything whatever the ACLs say, e.g. User:admin (repeatable).
+    #[arg(long = "super-user", value_name = "PRINCIPAL")]
+    super_users: Vec<String>,
     /// A TOML config file; SLUICE_<KEY> environment variables override it, flags override both.
     #[arg(long, env = "SLUICE_CONFIG")]
     config: Option<PathBuf>,
@@ -76,6 +82,12 @@ impl ServeArgs {
         }
         if let Some(format) = self.log_format {
             config.log_format = format;
+        }
+        if self.authorizer {
+            config.authorizer = true;
+        }
+        if !self.super_users.is_empty() {
+            config.super_users = self.super_users;
         }
         config.validate()?;
         Ok((config, unknown))

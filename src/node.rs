@@ -14,6 +14,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::acl::store::AclStore;
+use crate::broker::acls::Acls;
 use crate::broker::{Broker, BrokerParts};
 use crate::clock::Clock;
 use crate::config::{pick_address, split_host_port, Config, Storage};
@@ -83,6 +85,7 @@ impl Node {
             topics,
             groups,
             txns,
+            acls,
         } = tokio::task::spawn_blocking(move || open_storage(&opening))
             .await
             .map_err(io::Error::other)??;
@@ -94,6 +97,7 @@ impl Node {
             topics,
             groups,
             txns,
+            acls,
             metrics: Metrics::new(
                 &versions::SUPPORTED
                     .iter()
@@ -249,15 +253,27 @@ struct OpenedStorage {
     topics: Topics,
     groups: GroupCoordinator,
     txns: TxnCoordinator,
+    acls: Acls,
 }
 
 fn open_storage(config: &Config) -> io::Result<OpenedStorage> {
+    let acl_store = match config.storage() {
+        Storage::Memory => AclStore::Memory,
+        Storage::Disk(dir) => AclStore::Disk(dir),
+    };
+    let acls = Acls::open(
+        config.authorizer,
+        config.authorizer_config(),
+        config.acls_max,
+        acl_store,
+    )?;
     Ok(match config.storage() {
         Storage::Memory => OpenedStorage {
             cluster_id: new_cluster_id(),
             topics: Topics::new(config.topic_defaults()).with_max_partitions(config.max_partitions),
             groups: GroupCoordinator::start(config.group_config(), None, Clock::System)?,
             txns: TxnCoordinator::start(config.txn_config(), None, Clock::System)?,
+            acls,
         },
         Storage::Disk(dir) => OpenedStorage {
             cluster_id: load_or_create_cluster_id(&dir)?,
@@ -265,6 +281,7 @@ fn open_storage(config: &Config) -> io::Result<OpenedStorage> {
                 .with_max_partitions(config.max_partitions),
             groups: GroupCoordinator::start(config.group_config(), Some(&dir), Clock::System)?,
             txns: TxnCoordinator::start(config.txn_config(), Some(&dir), Clock::System)?,
+            acls,
         },
     })
 }

@@ -204,6 +204,40 @@ pub struct Config {
     /// How long a cleaner sleeps when no partition needs cleaning, in milliseconds
     /// (`log.cleaner.backoff.ms`).
     pub log_cleaner_backoff_ms: i64,
+    /// Check every request against the ACLs, as Kafka's `StandardAuthorizer` does. Off, every
+    /// request is allowed and the ACL APIs answer SECURITY_DISABLED, as Kafka without an
+    /// authorizer does.
+    pub authorizer: bool,
+    /// Principals (`User:admin`) allowed everything whatever the ACLs say (Kafka's
+    /// `super.users`). In `SLUICE_SUPER_USERS`, separated by commas or semicolons.
+    #[serde(deserialize_with = "principal_list")]
+    pub super_users: Vec<String>,
+    /// Allow an operation on a resource no ACL names (Kafka's `allow.everyone.if.no.acl.found`).
+    pub allow_everyone_if_no_acl_found: bool,
+    /// ACLs the broker holds at most; creations past it are refused.
+    pub acls_max: usize,
+    /// Creations in one CreateAcls, or filters in one DescribeAcls or DeleteAcls, at most.
+    pub acls_max_per_request: usize,
+}
+
+/// A list of principals, as a TOML array or as one string separated by `,` or `;` (how an
+/// environment variable spells a list; Kafka's `super.users` uses `;`).
+fn principal_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Array(Vec<String>),
+        Joined(String),
+    }
+    Ok(match List::deserialize(d)? {
+        List::Array(list) => list,
+        List::Joined(joined) => joined
+            .split([',', ';'])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
 }
 
 impl Default for Config {
@@ -251,6 +285,11 @@ impl Default for Config {
             log_cleaner_dedupe_buffer_bytes: 128 * 1024 * 1024,
             log_cleaner_io_max_bytes_per_second: i64::MAX,
             log_cleaner_backoff_ms: 15_000,
+            authorizer: false,
+            super_users: Vec::new(),
+            allow_everyone_if_no_acl_found: false,
+            acls_max: 100_000,
+            acls_max_per_request: 1_000,
         }
     }
 }
@@ -395,6 +434,14 @@ impl Config {
         }
     }
 
+    /// How the authorizer decides beside the ACLs.
+    pub fn authorizer_config(&self) -> crate::acl::AuthorizerConfig {
+        crate::acl::AuthorizerConfig {
+            super_users: self.super_users.clone(),
+            allow_everyone_if_no_acl_found: self.allow_everyone_if_no_acl_found,
+        }
+    }
+
     pub fn storage(&self) -> Storage {
         if self.memory {
             Storage::Memory
@@ -517,6 +564,21 @@ impl Config {
         }
         if self.offsets_retention_minutes < 1 {
             return fail("offsets_retention_minutes", "must be at least 1");
+        }
+        if self.acls_max == 0 {
+            return fail("acls_max", "must be at least 1");
+        }
+        if self.acls_max_per_request == 0 {
+            return fail("acls_max_per_request", "must be at least 1");
+        }
+        if let Some(bad) = self.super_users.iter().find(|p| {
+            !p.split_once(':')
+                .is_some_and(|(kind, name)| !kind.is_empty() && !name.is_empty())
+        }) {
+            return fail(
+                "super_users",
+                &format!("`{bad}` is not a principal TYPE:NAME, e.g. User:admin"),
+            );
         }
         if let Some(advertise) = &self.advertise {
             if split_host_port(advertise).is_none() {
