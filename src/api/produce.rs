@@ -9,6 +9,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use crate::acl::{Operation, ResourceType};
 use crate::broker::append::{AppendRequest, ProduceError};
 use crate::broker::Broker;
 use crate::session::RequestContext;
@@ -20,10 +21,20 @@ const FIRST_SUPPORTED_VERSION: i16 = 3;
 /// `None` when the producer asked for no acknowledgement (acks=0).
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
+    // A transactional producer needs WRITE on its transactional id, else every partition is
+    // refused (Kafka's `KafkaApis.handleProduceRequest`).
+    let transactional_id_refused = request.transactional_id.as_ref().is_some_and(|id| {
+        !broker.authorize(
+            context,
+            Operation::Write,
+            ResourceType::TransactionalId,
+            id.as_str(),
+        )
+    });
     let refusal = if version < FIRST_SUPPORTED_VERSION {
         Some((
             ResponseError::UnsupportedVersion,
@@ -33,6 +44,11 @@ pub async fn handle(
         Some((
             ResponseError::InvalidRequiredAcks,
             "acks must be -1, 0 or 1",
+        ))
+    } else if transactional_id_refused {
+        Some((
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "Transactional id authorization failed.",
         ))
     } else {
         None
@@ -63,7 +79,33 @@ pub async fn handle(
         transactional_id: request.transactional_id.map(|id| id.to_string()),
         topics: Vec::with_capacity(request.topic_data.len()),
     };
+    // Topics the principal may not WRITE are answered TOPIC_AUTHORIZATION_FAILED per
+    // partition and never reach the append; before anything else, so whether such a topic
+    // exists is not told.
+    let mut refused = Vec::new();
     for topic in request.topic_data {
+        if !broker.authorize(context, Operation::Write, ResourceType::Topic, &topic.name) {
+            let partitions = topic
+                .partition_data
+                .iter()
+                .map(|data| {
+                    for_version(
+                        failed(
+                            data.index,
+                            ResponseError::TopicAuthorizationFailed,
+                            "Topic authorization failed.".into(),
+                        ),
+                        version,
+                    )
+                })
+                .collect();
+            refused.push(
+                TopicProduceResponse::default()
+                    .with_name(topic.name)
+                    .with_partition_responses(partitions),
+            );
+            continue;
+        }
         let partitions = topic
             .partition_data
             .into_iter()
@@ -115,6 +157,7 @@ pub async fn handle(
                 .with_name(name)
                 .with_partition_responses(partitions)
         })
+        .chain(refused)
         .collect();
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }
