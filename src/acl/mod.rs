@@ -305,6 +305,43 @@ impl Authorizer<'_> {
         allowed
     }
 
+    /// Whether `who` may do `operation` on at least one resource of the type, as Kafka's
+    /// `authorizeByResourceType` answers (an idempotent producer needs WRITE on some topic):
+    /// some ALLOW of theirs names a pattern that a DENY does not cover, or, with no ACL of the
+    /// type at all, `allow_everyone_if_no_acl_found`. Walks the type's ACLs: for rare requests.
+    pub fn authorize_any(
+        &self,
+        who: Requester<'_>,
+        operation: Operation,
+        resource_type: ResourceType,
+    ) -> bool {
+        if self.config.super_users.iter().any(|s| s == who.principal) {
+            return true;
+        }
+        let indexes = [
+            self.acls.literal.get(&resource_type),
+            self.acls.prefixed.get(&resource_type),
+        ];
+        let mut any_acl = false;
+        for index in indexes.into_iter().flatten() {
+            for (name, entries) in &index.by_name {
+                any_acl |= !entries.is_empty();
+                let allows = entries.iter().any(|e| {
+                    e.permission == Permission::Allow
+                        && (e.principal == who.principal || e.principal == WILDCARD_PRINCIPAL)
+                        && (e.host == WILDCARD_HOST || e.host == who.host)
+                        && e.operation.allows(operation)
+                });
+                // The pattern's own name stands for the resources it names: allowed there,
+                // no DENY (literal, wildcard or a shorter prefix) takes it away.
+                if allows && self.authorize(who, operation, resource_type, name) {
+                    return true;
+                }
+            }
+        }
+        !any_acl && self.config.allow_everyone_if_no_acl_found
+    }
+
     /// Kafka's `authorized_operations` bit set for one resource: bit `code` set for each
     /// operation of the resource type's that `who` may do.
     pub fn authorized_operations(

@@ -871,3 +871,57 @@ fn bindings_are_validated_as_kafka_validates_creations() {
     assert!(AclFilter::from_wire(1, None, 1, None, None, 0, 1).is_err());
     assert!(AclFilter::from_wire(1, None, 1, None, None, 1, 0).is_err());
 }
+
+#[test]
+fn an_allow_anywhere_of_the_type_counts_unless_a_deny_covers_it() {
+    let config = AuthorizerConfig::default();
+    let who = Requester {
+        principal: ALICE,
+        host: HOST,
+    };
+    let any = |acls: Vec<AclBinding>| {
+        let set = AclSet::from_bindings(acls);
+        Authorizer {
+            acls: &set,
+            config: &config,
+        }
+        .authorize_any(who, Write, Topic)
+    };
+    assert!(!any(vec![]));
+    assert!(any(vec![allow(Topic, "t", ALICE, Write)]));
+    assert!(any(vec![acl(
+        Topic,
+        "p-",
+        PatternType::Prefixed,
+        ALICE,
+        "*",
+        All,
+        Permission::Allow
+    )]));
+    assert!(!any(vec![allow(Topic, "t", ALICE, Read)]));
+    assert!(!any(vec![allow(Group, "t", ALICE, Write)]));
+    assert!(!any(vec![
+        allow(Topic, "t", ALICE, Write),
+        deny(Topic, "*", ALICE, Write)
+    ]));
+    assert!(!any(vec![
+        acl(
+            Topic,
+            "p-",
+            PatternType::Prefixed,
+            ALICE,
+            "*",
+            Write,
+            Permission::Allow
+        ),
+        acl(
+            Topic,
+            "p",
+            PatternType::Prefixed,
+            ALICE,
+            "*",
+            Write,
+            Permission::Deny
+        ),
+    ]));
+}

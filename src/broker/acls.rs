@@ -135,13 +135,7 @@ impl Broker {
             authorizer.authorize(who, operation, resource_type, name)
         });
         if !allowed {
-            self.metrics()
-                .authorization_denials
-                .get_or_create(&DenialLabels {
-                    resource_type: resource_type.as_str(),
-                    operation: operation.as_str(),
-                })
-                .inc();
+            self.count_denial(operation, resource_type);
             tracing::debug!(
                 principal = %context.principal(),
                 peer = %context.peer(),
@@ -152,6 +146,17 @@ impl Broker {
             );
         }
         allowed
+    }
+
+    /// Counts a refusal in `sluice_authorization_denials_total`.
+    pub fn count_denial(&self, operation: Operation, resource_type: ResourceType) {
+        self.metrics()
+            .authorization_denials
+            .get_or_create(&DenialLabels {
+                resource_type: resource_type.as_str(),
+                operation: operation.as_str(),
+            })
+            .inc();
     }
 
     /// As [`Broker::authorize`], but a refusal is neither counted nor logged: for a check
@@ -167,6 +172,20 @@ impl Broker {
         !self.acls.enabled
             || self.acls.decide(context, |authorizer, who| {
                 authorizer.authorize(who, operation, resource_type, name)
+            })
+    }
+
+    /// Whether the request may do `operation` on some resource of the type (Kafka's
+    /// `authorizeByResourceType`); not counted as a denial: the caller decides what to refuse.
+    pub fn allows_any(
+        &self,
+        context: &RequestContext<'_>,
+        operation: Operation,
+        resource_type: ResourceType,
+    ) -> bool {
+        !self.acls.enabled
+            || self.acls.decide(context, |authorizer, who| {
+                authorizer.authorize_any(who, operation, resource_type)
             })
     }
 
