@@ -134,7 +134,8 @@ impl Operation {
                 DescribeConfigs,
                 AlterConfigs,
             ],
-            ResourceType::Group => &[Read, Delete, Describe],
+            // Kafka 4 gives groups configs too (KIP-848).
+            ResourceType::Group => &[Read, Delete, Describe, DescribeConfigs, AlterConfigs],
             ResourceType::Cluster => &[
                 Create,
                 Alter,

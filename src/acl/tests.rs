@@ -661,12 +661,15 @@ fn authorized_operations_are_kafkas_bit_sets() {
         (1 << 3) | (1 << 8) | (1 << 10) | (1 << 11)
     );
     assert_eq!(authorizer.authorized_operations(who, Topic, "u"), 0);
-    // Kafka's values without an authorizer: a topic's 8 operations, a group's 3.
+    // Kafka's values without an authorizer: a topic's 8 operations, a group's 5.
     let topic_operations = [3, 4, 5, 6, 7, 8, 10, 11]
         .iter()
         .fold(0, |b, c| b | (1 << c));
     assert_eq!(all_operations(Topic), topic_operations);
-    assert_eq!(all_operations(Group), (1 << 3) | (1 << 6) | (1 << 8));
+    assert_eq!(
+        all_operations(Group),
+        (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11)
+    );
     assert_eq!(
         all_operations(Cluster),
         (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12)
