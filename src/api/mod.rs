@@ -14,6 +14,8 @@ mod admin_tests;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
+#[cfg(test)]
+mod authorization_tests;
 pub mod config_errors;
 pub mod create_acls;
 pub mod create_partitions;
