@@ -134,7 +134,7 @@ async fn produce_needs_write_and_fetch_needs_read_on_the_topic() {
         &broker,
         &context,
         9,
-        produce_request("orders").with_transactional_id(Some(str_bytes("tx")).map(Into::into)),
+        produce_request("orders").with_transactional_id(Some(str_bytes("tx").into())),
     )
     .await;
     assert_eq!(produce_code(r), TXN_ID_DENIED);
