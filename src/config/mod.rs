@@ -216,7 +216,7 @@ pub struct Config {
     pub allow_everyone_if_no_acl_found: bool,
     /// ACLs the broker holds at most; creations past it are refused.
     pub acls_max: usize,
-    /// Creations in one CreateAcls, or filters in one DescribeAcls or DeleteAcls, at most.
+    /// Creations in one CreateAcls, or filters in one DeleteAcls, at most.
     pub acls_max_per_request: usize,
 }
 
