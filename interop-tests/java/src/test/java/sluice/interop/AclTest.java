@@ -70,10 +70,15 @@ class AclTest {
   void aclsAreCreatedDescribedAndDeleted() throws Exception {
     String topic = broker.unique("acl");
     AclBinding read =
-        binding(topic, PatternType.LITERAL, "User:alice", AclOperation.READ, AclPermissionType.ALLOW);
+        binding(
+            topic, PatternType.LITERAL, "User:alice", AclOperation.READ, AclPermissionType.ALLOW);
     AclBinding deny =
         binding(
-            topic + "-", PatternType.PREFIXED, "User:bob", AclOperation.WRITE, AclPermissionType.DENY);
+            topic + "-",
+            PatternType.PREFIXED,
+            "User:bob",
+            AclOperation.WRITE,
+            AclPermissionType.DENY);
     AclBinding badCluster =
         new AclBinding(
             new ResourcePattern(ResourceType.CLUSTER, "other", PatternType.LITERAL),
