@@ -66,7 +66,22 @@ pub async fn handle(
                         .with_topic_id(if version >= 7 { id } else { uuid::Uuid::nil() })
                         .with_num_partitions(partitions)
                         .with_replication_factor(1);
-                    if version >= 5 {
+                    // The configs are shown only to whom may DESCRIBE_CONFIGS the topic (Kafka's
+                    // `KafkaApis.handleCreateTopicsRequest`); the topic is created regardless.
+                    let configs_refused = version >= 5
+                        && !broker.allows_quietly(
+                            context,
+                            Operation::DescribeConfigs,
+                            ResourceType::Topic,
+                            &result.name,
+                        );
+                    if configs_refused {
+                        result
+                            .with_topic_config_error_code(
+                                ResponseError::TopicAuthorizationFailed.code(),
+                            )
+                            .with_configs(None)
+                    } else if version >= 5 {
                         result.with_configs(Some(describe(&config)))
                     } else {
                         result.with_num_partitions(-1).with_replication_factor(-1)
