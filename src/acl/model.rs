@@ -14,6 +14,11 @@ pub const WILDCARD_HOST: &str = "*";
 /// The only name a CLUSTER resource has.
 pub const CLUSTER_NAME: &str = "kafka-cluster";
 
+/// The longest resource name, principal or host a binding may have, in bytes. Kafka has no
+/// such limit; here a client may not fill memory with a few huge ACLs, and a prefix lookup
+/// walks at most this many lengths.
+pub const ACL_FIELD_MAX_BYTES: usize = 4096;
+
 /// Kafka's `ResourceType` codes: UNKNOWN 0 and ANY 1 exist only on the wire (ANY in filters).
 pub const RESOURCE_ANY: i8 = 1;
 /// Kafka's `PatternType` codes: ANY 1 and MATCH 2 exist only in filters.
@@ -200,6 +205,18 @@ impl AclBinding {
             .ok_or_else(|| InvalidAcl(format!("Invalid permissionType {}", wire.permission)))?;
         if wire.resource_name.is_empty() {
             return Err(InvalidAcl("Resource name should not be empty".into()));
+        }
+        for (field, value) in [
+            ("resource name", &wire.resource_name),
+            ("principal", &wire.principal),
+            ("host", &wire.host),
+        ] {
+            if value.len() > ACL_FIELD_MAX_BYTES {
+                return Err(InvalidAcl(format!(
+                    "The {field} is {} bytes long; at most {ACL_FIELD_MAX_BYTES} are accepted",
+                    value.len()
+                )));
+            }
         }
         if resource_type == ResourceType::Cluster && wire.resource_name != CLUSTER_NAME {
             return Err(InvalidAcl(format!(

@@ -1,5 +1,6 @@
 //! The authorizer's decisions, case by case, as Kafka's `StandardAuthorizer` makes them.
 
+use super::model::ACL_FIELD_MAX_BYTES;
 use super::*;
 use Operation::*;
 use ResourceType::*;
