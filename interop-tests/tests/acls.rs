@@ -227,6 +227,9 @@ fn bootstrap_acl(broker: &TestBroker, operation: Operation) {
     assert_eq!(broker.broker().create_acls(vec![Ok(acl)]), vec![Ok(())]);
 }
 
+/// A consumed record's key, value and offset.
+type KeyValueOffset = (Option<Vec<u8>>, Option<Vec<u8>>, i64);
+
 #[test]
 fn an_rdkafka_producer_is_refused_until_an_acl_allows_it() {
     let broker = authorizing(&[]);
@@ -307,7 +310,7 @@ fn an_rdkafka_producer_is_refused_until_an_acl_allows_it() {
         &[(0, Offset::Beginning)],
     );
     let received = consume_exactly(&consumer, 2);
-    let values: Vec<(Option<Vec<u8>>, Option<Vec<u8>>, i64)> = received
+    let values: Vec<KeyValueOffset> = received
         .into_iter()
         .map(|r| (r.key, r.value, r.offset))
         .collect();

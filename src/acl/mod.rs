@@ -17,7 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use model::{
     AclBinding, AclFilter, InvalidAcl, Operation, PatternFilter, PatternType, Permission,
-    ResourceType, WireBinding, CLUSTER_NAME, WILDCARD_HOST, WILDCARD_PRINCIPAL, WILDCARD_RESOURCE,
+    ResourceType, WireBinding, ACL_FIELD_MAX_BYTES, CLUSTER_NAME, WILDCARD_HOST,
+    WILDCARD_PRINCIPAL, WILDCARD_RESOURCE,
 };
 
 /// What an ACL says once its resource matched: who, from where, what, allow or deny.

@@ -1,6 +1,5 @@
 //! The authorizer's decisions, case by case, as Kafka's `StandardAuthorizer` makes them.
 
-use super::model::ACL_FIELD_MAX_BYTES;
 use super::*;
 use Operation::*;
 use ResourceType::*;
@@ -865,7 +864,24 @@ fn bindings_are_validated_as_kafka_validates_creations() {
             host: String::new(),
             ..good.clone()
         },
+        WireBinding {
+            resource_name: "n".repeat(ACL_FIELD_MAX_BYTES + 1),
+            ..good.clone()
+        },
+        WireBinding {
+            principal: format!("User:{}", "p".repeat(ACL_FIELD_MAX_BYTES)),
+            ..good.clone()
+        },
+        WireBinding {
+            host: "h".repeat(ACL_FIELD_MAX_BYTES + 1),
+            ..good.clone()
+        },
     ];
+    let longest = WireBinding {
+        resource_name: "n".repeat(ACL_FIELD_MAX_BYTES),
+        ..good.clone()
+    };
+    assert!(AclBinding::from_wire(longest).is_ok());
     for wire in bad {
         assert!(AclBinding::from_wire(wire.clone()).is_err(), "{wire:?}");
     }
