@@ -33,6 +33,9 @@
 //! starts [`server`], [`http`] and [`maintenance`], and shuts them down in order; it is the
 //! only module that imports them.
 //!
+//! [`acl`] is authorization, pure: the ACLs, indexed by resource, and Kafka's decisions from
+//! them; the broker holds them and every handler asks it (`Broker::authorize`).
+//!
 //! Beside them: [`config`] (TOML, `SLUICE_*` variables, flags), [`http`] and [`metrics`]
 //! (health and Prometheus), [`maintenance`] (retention, flushes, producer expiry, the clean
 //! close), [`data_dir_lock`] (one broker per data directory), [`blocking`] (disk work from a
