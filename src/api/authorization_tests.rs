@@ -116,6 +116,28 @@ async fn produce_needs_write_and_fetch_needs_read_on_the_topic() {
     let r = produce::handle(&broker, &context, 9, produce_request("orders")).await;
     assert_eq!(produce_code(r), 0);
 
+    // Refused and appended topics answer in the request's order.
+    let mut both = produce_request("nowhere");
+    both.topic_data.extend(produce_request("orders").topic_data);
+    let r = produce::handle(&broker, &context, 9, both)
+        .await
+        .expect("acks=-1");
+    let answered: Vec<(String, i16, i64)> = r
+        .responses
+        .iter()
+        .map(|t| {
+            let p = &t.partition_responses[0];
+            (t.name.to_string(), p.error_code, p.base_offset)
+        })
+        .collect();
+    assert_eq!(
+        answered,
+        [
+            ("nowhere".to_string(), TOPIC_DENIED, -1),
+            ("orders".to_string(), 0, 1)
+        ]
+    );
+
     let r = fetch::handle(&broker, &context, 12, fetch_request("orders")).await;
     assert_eq!(r.responses[0].partitions[0].error_code, TOPIC_DENIED);
     let no_records = r.responses[0].partitions[0]
@@ -126,7 +148,7 @@ async fn produce_needs_write_and_fetch_needs_read_on_the_topic() {
     allow(&broker, ResourceType::Topic, "orders", Operation::Read);
     let r = fetch::handle(&broker, &context, 12, fetch_request("orders")).await;
     let partition = &r.responses[0].partitions[0];
-    assert_eq!((partition.error_code, partition.high_watermark), (0, 1));
+    assert_eq!((partition.error_code, partition.high_watermark), (0, 2));
     assert!(partition.records.as_ref().is_some_and(|r| !r.is_empty()));
 
     // A transactional produce needs WRITE on its transactional id first.
@@ -142,7 +164,7 @@ async fn produce_needs_write_and_fetch_needs_read_on_the_topic() {
     let denials = broker.metrics().render();
     assert!(
         denials.contains(
-            r#"sluice_authorization_denials_total{resource_type="TOPIC",operation="WRITE"} 2"#
+            r#"sluice_authorization_denials_total{resource_type="TOPIC",operation="WRITE"} 3"#
         ),
         "{denials}"
     );

@@ -81,8 +81,8 @@ pub async fn handle(
     };
     // Topics the principal may not WRITE are answered TOPIC_AUTHORIZATION_FAILED per
     // partition and never reach the append; before anything else, so whether such a topic
-    // exists is not told.
-    let mut refused = Vec::new();
+    // exists is not told. Each keeps its place in the response (`slots`).
+    let mut slots: Vec<Option<TopicProduceResponse>> = Vec::with_capacity(names.capacity());
     for topic in request.topic_data {
         if !broker.authorize(context, Operation::Write, ResourceType::Topic, &topic.name) {
             let partitions = topic
@@ -99,13 +99,14 @@ pub async fn handle(
                     )
                 })
                 .collect();
-            refused.push(
+            slots.push(Some(
                 TopicProduceResponse::default()
                     .with_name(topic.name)
                     .with_partition_responses(partitions),
-            );
+            ));
             continue;
         }
+        slots.push(None);
         let partitions = topic
             .partition_data
             .into_iter()
@@ -120,44 +121,48 @@ pub async fn handle(
         .map(|(_, partitions)| partitions.iter().map(|(index, _)| *index).collect())
         .collect();
     let results = broker.append(append).await;
-    let responses = names
-        .into_iter()
-        .zip(indexes)
-        .zip(results)
-        .map(|((name, indexes), outcomes)| {
-            let partitions = indexes
-                .into_iter()
-                .zip(outcomes)
-                .map(|(index, outcome)| {
-                    let response = match outcome {
-                        Ok(appended) => PartitionProduceResponse::default()
-                            .with_index(index)
-                            .with_base_offset(appended.base_offset)
-                            .with_log_append_time_ms(appended.log_append_time_ms)
-                            .with_log_start_offset(appended.log_start_offset),
-                        Err(ProduceError::RecordErrors {
-                            errors,
-                            log_start_offset,
-                        }) => {
-                            let message = ProduceError::RecordErrors {
-                                errors: errors.clone(),
+    let mut appended =
+        names
+            .into_iter()
+            .zip(indexes)
+            .zip(results)
+            .map(|((name, indexes), outcomes)| {
+                let partitions = indexes
+                    .into_iter()
+                    .zip(outcomes)
+                    .map(|(index, outcome)| {
+                        let response = match outcome {
+                            Ok(appended) => PartitionProduceResponse::default()
+                                .with_index(index)
+                                .with_base_offset(appended.base_offset)
+                                .with_log_append_time_ms(appended.log_append_time_ms)
+                                .with_log_start_offset(appended.log_start_offset),
+                            Err(ProduceError::RecordErrors {
+                                errors,
                                 log_start_offset,
+                            }) => {
+                                let message = ProduceError::RecordErrors {
+                                    errors: errors.clone(),
+                                    log_start_offset,
+                                }
+                                .to_string();
+                                failed(index, ResponseError::InvalidRecord, message)
+                                    .with_log_start_offset(log_start_offset)
+                                    .with_record_errors(record_errors(errors))
                             }
-                            .to_string();
-                            failed(index, ResponseError::InvalidRecord, message)
-                                .with_log_start_offset(log_start_offset)
-                                .with_record_errors(record_errors(errors))
-                        }
-                        Err(e) => failed(index, error_code(&e, version), e.to_string()),
-                    };
-                    for_version(response, version)
-                })
-                .collect();
-            TopicProduceResponse::default()
-                .with_name(name)
-                .with_partition_responses(partitions)
-        })
-        .chain(refused)
+                            Err(e) => failed(index, error_code(&e, version), e.to_string()),
+                        };
+                        for_version(response, version)
+                    })
+                    .collect();
+                TopicProduceResponse::default()
+                    .with_name(name)
+                    .with_partition_responses(partitions)
+            });
+    // The appended topics fill the places left empty, in order.
+    let responses = slots
+        .into_iter()
+        .filter_map(|slot| slot.or_else(|| appended.next()))
         .collect();
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }
