@@ -33,6 +33,7 @@ kafka-transactions          org.apache.kafka.tools.TransactionsCommand
 kafka-broker-api-versions   org.apache.kafka.tools.BrokerApiVersionsCommand
 kafka-log-dirs              org.apache.kafka.tools.LogDirsCommand
 kafka-leader-election       org.apache.kafka.tools.LeaderElectionCommand
+kafka-acls                  org.apache.kafka.tools.AclCommand
 EOF
 }
 

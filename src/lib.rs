@@ -40,6 +40,8 @@
 //! routing to leaders and coordinators, a classic-protocol group member).
 //! [`security`] authenticates connections: TLS, SASL (PLAIN, SCRAM, OAUTHBEARER) and the
 //! users' SCRAM credentials.
+//! [`acl`] is authorization, pure: the ACLs, indexed by resource, and Kafka's decisions from
+//! them; the broker holds them and every handler asks it (`Broker::authorize`).
 //!
 //! Beside them: [`config`] (TOML, `SLUICE_*` variables, flags), [`http`] and [`metrics`]
 //! (health and Prometheus), [`maintenance`] (retention, flushes, producer expiry, the clean
@@ -49,6 +51,7 @@
 //! [`Node`] is the embeddable entry point: tests start one on `127.0.0.1:0` and look at what
 //! it stores through [`Node::broker`].
 
+pub mod acl;
 pub mod alloc_guard;
 pub mod api;
 pub mod blocking;

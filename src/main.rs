@@ -74,6 +74,12 @@ struct ServeArgs {
     /// repeatable [default: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512].
     #[arg(long = "sasl-mechanism", value_name = "MECHANISM")]
     sasl_mechanisms: Vec<String>,
+    /// Check every request against the ACLs (Kafka's StandardAuthorizer); off: all allowed.
+    #[arg(long)]
+    authorizer: bool,
+    /// A principal allowed everything whatever the ACLs say, e.g. User:admin (repeatable).
+    #[arg(long = "super-user", value_name = "PRINCIPAL")]
+    super_users: Vec<String>,
     /// A TOML config file; SLUICE_<KEY> environment variables override it, flags override both.
     #[arg(long, env = "SLUICE_CONFIG")]
     config: Option<PathBuf>,
@@ -138,6 +144,12 @@ impl ServeArgs {
         }
         if !self.sasl_mechanisms.is_empty() {
             config.sasl_enabled_mechanisms = self.sasl_mechanisms;
+        }
+        if self.authorizer {
+            config.authorizer = true;
+        }
+        if !self.super_users.is_empty() {
+            config.super_users = self.super_users;
         }
         config.validate()?;
         Ok((config, unknown))

@@ -49,6 +49,13 @@ pub struct GroupPartitionLabels {
     pub partition: i32,
 }
 
+/// An authorization the authorizer refused: Kafka's names of the resource type and operation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DenialLabels {
+    pub resource_type: &'static str,
+    pub operation: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: String,
@@ -91,6 +98,8 @@ pub struct Metrics {
     /// Per-partition and per-group series left out of the last scrape by the series limit.
     pub series_omitted: Gauge,
     pub cleaner: CleanerMetrics,
+    /// Authorizations refused, by resource type and operation (a few dozen series at most).
+    pub authorization_denials: Family<DenialLabels, Counter>,
 }
 
 /// The log cleaner's figures (compacted topics).
@@ -263,7 +272,14 @@ impl Metrics {
             "When the cleaner's last pass ended, in Unix seconds",
             cleaner.last_pass_end_seconds.clone(),
         );
+        let authorization_denials = Family::<DenialLabels, Counter>::default();
+        registry.register(
+            "authorization_denials",
+            "Operations the authorizer refused, by resource type and operation",
+            authorization_denials.clone(),
+        );
         Metrics {
+            authorization_denials,
             registry,
             started: crate::clock::monotonic_now(),
             by_api,

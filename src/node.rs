@@ -14,6 +14,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::acl::store::AclStore;
+use crate::broker::acls::Acls;
 use crate::broker::topic_admin::TopicSpec;
 use crate::broker::{AdvertisedListener, Broker, BrokerParts};
 use crate::clock::Clock;
@@ -129,6 +131,7 @@ impl Node {
             groups,
             txns,
             credentials,
+            acls,
         } = tokio::task::spawn_blocking(move || open_storage(&opening))
             .await
             .map_err(io::Error::other)??;
@@ -140,6 +143,7 @@ impl Node {
             topics,
             groups,
             txns,
+            acls,
             metrics: Metrics::new(
                 &versions::SUPPORTED
                     .iter()
@@ -358,6 +362,7 @@ struct OpenedStorage {
     groups: GroupCoordinator,
     txns: TxnCoordinator,
     credentials: CredentialStore,
+    acls: Acls,
 }
 
 fn open_storage(config: &Config) -> io::Result<OpenedStorage> {
@@ -368,6 +373,16 @@ fn open_storage(config: &Config) -> io::Result<OpenedStorage> {
     let credentials = CredentialStore::open(dir.as_deref())?;
     // The flag's users are applied again at every start, over what the file had for them.
     credentials.apply_users(&config.sasl_users)?;
+    let acl_store = match config.storage() {
+        Storage::Memory => AclStore::Memory,
+        Storage::Disk(dir) => AclStore::Disk(dir),
+    };
+    let acls = Acls::open(
+        config.authorizer,
+        config.authorizer_config(),
+        config.acls_max,
+        acl_store,
+    )?;
     Ok(match config.storage() {
         Storage::Memory => OpenedStorage {
             cluster_id: new_cluster_id(),
@@ -375,6 +390,7 @@ fn open_storage(config: &Config) -> io::Result<OpenedStorage> {
             groups: GroupCoordinator::start(config.group_config(), None, Clock::System)?,
             txns: TxnCoordinator::start(config.txn_config(), None, Clock::System)?,
             credentials,
+            acls,
         },
         Storage::Disk(dir) => OpenedStorage {
             cluster_id: load_or_create_cluster_id(&dir)?,
@@ -383,6 +399,7 @@ fn open_storage(config: &Config) -> io::Result<OpenedStorage> {
             groups: GroupCoordinator::start(config.group_config(), Some(&dir), Clock::System)?,
             txns: TxnCoordinator::start(config.txn_config(), Some(&dir), Clock::System)?,
             credentials,
+            acls,
         },
     })
 }

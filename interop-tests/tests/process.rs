@@ -10,7 +10,8 @@
 //! - a bad config exits 2 naming the key; `--version` works;
 //! - a second broker on a locked data directory, or on a taken port, exits 1 saying why;
 //!   `--listen` takes a host name;
-//! - `--log-format json` writes one JSON object per line.
+//! - `--log-format json` writes one JSON object per line;
+//! - ACLs created with `--authorizer` are still there after a restart.
 //!
 //! Every child is killed when its guard drops, so a failing assertion leaves no broker behind.
 //! Every wait is bounded.
@@ -509,6 +510,51 @@ fn create_topic(bootstrap: &str, topic: &str, partitions: i32, configs: &[(&str,
     if let Err((name, code)) = &results[0] {
         panic!("creating {name} failed: {code:?}");
     }
+}
+
+/// Sends one request of `api_key` at `version` on a fresh connection and decodes the
+/// response.
+fn call<Q: Encodable, R: Decodable>(
+    kafka: SocketAddr,
+    api_key: ApiKey,
+    version: i16,
+    body: &Q,
+) -> R {
+    const CORRELATION_ID: i32 = 4343;
+    let header = RequestHeader::default()
+        .with_request_api_key(api_key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(CORRELATION_ID)
+        .with_client_id(Some(StrBytes::from_static_str("sluice-process-test")));
+    let mut payload = BytesMut::new();
+    header
+        .encode(&mut payload, api_key.request_header_version(version))
+        .expect("encode the request header");
+    body.encode(&mut payload, version)
+        .expect("encode the request");
+    let mut stream =
+        TcpStream::connect_timeout(&kafka, Duration::from_secs(5)).expect("connect to the broker");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("set a read timeout");
+    let size = i32::try_from(payload.len()).expect("a small frame");
+    stream
+        .write_all(&size.to_be_bytes())
+        .expect("send the size");
+    stream.write_all(&payload).expect("send the request");
+    let mut size = [0u8; 4];
+    stream
+        .read_exact(&mut size)
+        .expect("read the response size");
+    let size = usize::try_from(i32::from_be_bytes(size)).expect("a non-negative size");
+    assert!(size < 1 << 20, "a response of {size} bytes");
+    let mut frame = vec![0u8; size];
+    stream.read_exact(&mut frame).expect("read the response");
+    let mut frame = Bytes::from(frame);
+    let header = ResponseHeader::decode(&mut frame, api_key.response_header_version(version))
+        .expect("decode the response header");
+    assert_eq!(header.correlation_id, CORRELATION_ID);
+    R::decode(&mut frame, version).expect("decode the response")
 }
 
 /// The topic's id, from Metadata through Sluice's own client (rdkafka does not expose topic
@@ -1241,6 +1287,107 @@ fn a_flag_overrides_an_invalid_environment_value() {
     let first = log.lines().next().expect("a ready line");
     serde_json::from_str::<serde_json::Value>(first)
         .unwrap_or_else(|e| panic!("--log-format json wins ({e}): {first:?}"));
+}
+
+/// ACLs are in the data directory before CreateAcls answers: a broker started again, this
+/// time without a super user, lets User:ANONYMOUS describe them because one of them allows
+/// it, and lists both.
+#[test]
+fn acls_outlive_a_restart_of_the_binary() {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::{
+        CreateAclsRequest, CreateAclsResponse, DescribeAclsRequest, DescribeAclsResponse,
+    };
+    const CLUSTER: i8 = 4;
+    const TOPIC: i8 = 2;
+    const LITERAL: i8 = 3;
+    const DESCRIBE: i8 = 8;
+    const WRITE: i8 = 4;
+    const ALLOW: i8 = 3;
+    let acl = |resource_type: i8, name: &str, operation: i8| {
+        AclCreation::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(StrBytes::from_string(name.to_string()))
+            .with_resource_pattern_type(LITERAL)
+            .with_principal(StrBytes::from_static_str("User:ANONYMOUS"))
+            .with_host(StrBytes::from_static_str("*"))
+            .with_operation(operation)
+            .with_permission_type(ALLOW)
+    };
+    let describe_all = DescribeAclsRequest::default()
+        .with_resource_type_filter(1)
+        .with_resource_name_filter(None)
+        .with_pattern_type_filter(1)
+        .with_principal_filter(None)
+        .with_host_filter(None)
+        .with_operation(1)
+        .with_permission_type(1);
+    let listed = |r: &DescribeAclsResponse| -> Vec<(i8, String, i8)> {
+        r.resources
+            .iter()
+            .flat_map(|res| {
+                res.acls.iter().map(|a| {
+                    (
+                        res.resource_type,
+                        res.resource_name.to_string(),
+                        a.operation,
+                    )
+                })
+            })
+            .collect()
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    let mut first = Sluice::start(&Start {
+        data_dir: &data,
+        log: dir.path().join("broker-1.log"),
+        rust_log: "sluice=info",
+        args: &["--authorizer", "--super-user", "User:ANONYMOUS"],
+    });
+    let created: CreateAclsResponse = call(
+        first.kafka,
+        ApiKey::CreateAcls,
+        3,
+        &CreateAclsRequest::default().with_creations(vec![
+            acl(CLUSTER, "kafka-cluster", DESCRIBE),
+            acl(TOPIC, "kept", WRITE),
+        ]),
+    );
+    let codes: Vec<i16> = created.results.iter().map(|r| r.error_code).collect();
+    assert_eq!(codes, [0, 0]);
+    let (status, _) = first
+        .terminate(TIMEOUT)
+        .expect("the broker exits on SIGTERM");
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        data.join("acls.toml").exists(),
+        "the ACLs are in the data directory"
+    );
+
+    let second = Sluice::start(&Start {
+        data_dir: &data,
+        log: dir.path().join("broker-2.log"),
+        rust_log: "sluice=info",
+        args: &["--authorizer"],
+    });
+    let described: DescribeAclsResponse =
+        call(second.kafka, ApiKey::DescribeAcls, 3, &describe_all);
+    assert_eq!(described.error_code, 0, "{described:?}");
+    assert_eq!(
+        listed(&described),
+        [
+            (TOPIC, "kept".to_string(), WRITE),
+            (CLUSTER, "kafka-cluster".to_string(), DESCRIBE),
+        ]
+    );
+    // Not a super user any more: creating an ACL needs ALTER on the cluster.
+    let refused: CreateAclsResponse = call(
+        second.kafka,
+        ApiKey::CreateAcls,
+        3,
+        &CreateAclsRequest::default().with_creations(vec![acl(TOPIC, "other", WRITE)]),
+    );
+    assert_eq!(refused.results[0].error_code, 31);
 }
 
 /// Two brokers on one data directory would overwrite each other's records: the second

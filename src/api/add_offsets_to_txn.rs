@@ -4,6 +4,9 @@
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 
 use super::txn_errors::code_of;
+use kafka_protocol::ResponseError;
+
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::protocol::apis::ErrorCodes;
 use crate::session::RequestContext;
@@ -14,10 +17,30 @@ const PRODUCER_FENCED_VERSION: i16 = 2;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
+    // WRITE on the transactional id, then READ on the group (Kafka's
+    // `KafkaApis.handleAddOffsetsToTxnRequest`).
+    if !broker.authorize(
+        context,
+        Operation::Write,
+        ResourceType::TransactionalId,
+        &request.transactional_id,
+    ) {
+        return AddOffsetsToTxnResponse::default()
+            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+    }
+    if !broker.authorize(
+        context,
+        Operation::Read,
+        ResourceType::Group,
+        &request.group_id,
+    ) {
+        return AddOffsetsToTxnResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let producer = ProducerIdAndEpoch {
         producer_id: request.producer_id.0,
         epoch: request.producer_epoch,

@@ -14,6 +14,7 @@ use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResp
 use kafka_protocol::ResponseError;
 
 use super::txn_errors::txn_error_code;
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::protocol::apis::ErrorCodes;
 use crate::session::RequestContext;
@@ -26,11 +27,17 @@ const FIRST_BATCHED_VERSION: i16 = 4;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
     if version >= FIRST_BATCHED_VERSION {
+        // The batched form is the brokers' verification: CLUSTER_ACTION on the cluster
+        // (Kafka's `KafkaApis.handleAddPartitionsToTxnRequest`).
+        if !broker.authorize_cluster(context, Operation::ClusterAction) {
+            return AddPartitionsToTxnResponse::default()
+                .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+        }
         let mut results = Vec::with_capacity(request.transactions.len());
         for transaction in request.transactions {
             results.push(one_transaction(broker, transaction).await);
@@ -42,9 +49,31 @@ pub async fn handle(
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
         .collect();
+    // WRITE on the transactional id, else every partition is refused; WRITE on each topic.
+    if !broker.authorize(
+        context,
+        Operation::Write,
+        ResourceType::TransactionalId,
+        &request.v3_and_below_transactional_id,
+    ) {
+        return every_partition_v3(
+            request,
+            ResponseError::TransactionalIdAuthorizationFailed.code(),
+        );
+    }
+    let writable: std::collections::HashMap<String, bool> = request
+        .v3_and_below_topics
+        .iter()
+        .map(|t| {
+            let allowed = broker.authorize(context, Operation::Write, ResourceType::Topic, &t.name);
+            (t.name.to_string(), allowed)
+        })
+        .collect();
+    let may_write =
+        |partition: &(String, i32)| writable.get(&partition.0).copied().unwrap_or(false);
     let exists = |partition: &(String, i32)| partition_exists(broker, partition);
-    // Every partition shares the coordinator's answer, unless some are unknown.
-    let answer = if wanted.iter().all(exists) {
+    // Every partition shares the coordinator's answer, unless some are unknown or refused.
+    let answer = if wanted.iter().all(|p| may_write(p) && exists(p)) {
         let producer = ProducerIdAndEpoch {
             producer_id: request.v3_and_below_producer_id.0,
             epoch: request.v3_and_below_producer_epoch,
@@ -66,6 +95,7 @@ pub async fn handle(
     };
     let code_for = |partition: &(String, i32)| match answer {
         Some(code) => code,
+        None if !may_write(partition) => ResponseError::TopicAuthorizationFailed.code(),
         None if exists(partition) => ResponseError::OperationNotAttempted.code(),
         None => ResponseError::UnknownTopicOrPartition.code(),
     };
@@ -80,6 +110,29 @@ pub async fn handle(
                     AddPartitionsToTxnPartitionResult::default()
                         .with_partition_index(index)
                         .with_partition_error_code(code_for(&(topic.name.to_string(), index)))
+                })
+                .collect();
+            AddPartitionsToTxnTopicResult::default()
+                .with_name(topic.name)
+                .with_results_by_partition(partitions)
+        })
+        .collect();
+    AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results)
+}
+
+/// Every partition of a v0–3 request answered `code`.
+fn every_partition_v3(request: AddPartitionsToTxnRequest, code: i16) -> AddPartitionsToTxnResponse {
+    let results = request
+        .v3_and_below_topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|&index| {
+                    AddPartitionsToTxnPartitionResult::default()
+                        .with_partition_index(index)
+                        .with_partition_error_code(code)
                 })
                 .collect();
             AddPartitionsToTxnTopicResult::default()

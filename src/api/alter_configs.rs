@@ -4,13 +4,16 @@
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
-use super::config_errors::{code_and_message, repeated, repeated_error};
+use kafka_protocol::protocol::StrBytes;
+
+use super::config_errors::{code_and_message, config_refusal, repeated, repeated_error};
+use crate::acl::Operation;
 use crate::broker::Broker;
 use crate::session::RequestContext;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     _version: i16,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
@@ -26,8 +29,22 @@ pub async fn handle(
         .into_iter()
         .zip(twice)
         .map(|(resource, twice)| {
+            let refused = config_refusal(
+                broker,
+                context,
+                Operation::AlterConfigs,
+                resource.resource_type,
+                resource.resource_name.as_str(),
+            );
             let result = if twice {
                 repeated_error()
+            } else if let Some((error, message)) = refused {
+                let (code, message) = (error.code(), Some(StrBytes::from_string(message)));
+                return AlterConfigsResourceResponse::default()
+                    .with_error_code(code)
+                    .with_error_message(message)
+                    .with_resource_type(resource.resource_type)
+                    .with_resource_name(resource.resource_name);
             } else {
                 let configs = resource
                     .configs

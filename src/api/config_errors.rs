@@ -6,7 +6,42 @@ use std::collections::HashMap;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::broker::config_admin::ConfigAdminError;
+use crate::acl::{Operation, ResourceType, CLUSTER_NAME};
+use crate::broker::config_admin::{ConfigAdminError, RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::broker::Broker;
+use crate::session::RequestContext;
+
+/// Whether the principal may do `operation` (DESCRIBE_CONFIGS, ALTER_CONFIGS) on a config
+/// resource, or the code and message of the refusal: a topic's need the operation on the
+/// topic (TOPIC_AUTHORIZATION_FAILED), a broker's on the cluster
+/// (CLUSTER_AUTHORIZATION_FAILED), as Kafka's `AuthHelper` and `ConfigAdminManager` check.
+pub fn config_refusal(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    operation: Operation,
+    resource_type: i8,
+    name: &str,
+) -> Option<(ResponseError, String)> {
+    let (resource_type, name, error) = match resource_type {
+        RESOURCE_TOPIC => (
+            ResourceType::Topic,
+            name,
+            ResponseError::TopicAuthorizationFailed,
+        ),
+        RESOURCE_BROKER => (
+            ResourceType::Cluster,
+            CLUSTER_NAME,
+            ResponseError::ClusterAuthorizationFailed,
+        ),
+        _ => return None,
+    };
+    (!broker.authorize(context, operation, resource_type, name)).then(|| {
+        (
+            error,
+            format!("{} authorization failed.", resource_type.as_str()),
+        )
+    })
+}
 
 /// Kafka's error code and message for `result`.
 pub fn code_and_message(result: Result<(), ConfigAdminError>) -> (i16, Option<StrBytes>) {

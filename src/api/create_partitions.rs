@@ -8,13 +8,14 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::session::RequestContext;
 use crate::topics::{PartitionsError, MAX_PARTITIONS};
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     _version: i16,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
@@ -35,6 +36,12 @@ pub async fn handle(
                 Err((
                     ResponseError::InvalidRequest,
                     "the topic is named twice".to_string(),
+                ))
+            } else if !broker.authorize(context, Operation::Alter, ResourceType::Topic, &name) {
+                // ALTER on the topic (Kafka's `KafkaApis.handleCreatePartitionsRequest`).
+                Err((
+                    ResponseError::TopicAuthorizationFailed,
+                    "The topic authorization is failed.".to_string(),
                 ))
             } else if !on_this_broker {
                 Err((

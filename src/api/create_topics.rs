@@ -11,6 +11,7 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use crate::acl::{Operation, ResourceType, CLUSTER_NAME};
 use crate::broker::topic_admin::{CreateTopicError, TopicSpec};
 use crate::broker::Broker;
 use crate::session::RequestContext;
@@ -22,25 +23,40 @@ pub const SOURCE_DEFAULT_CONFIG: i8 = 5;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
     let mut seen = std::collections::HashSet::new();
     // Partitions this request may still create (`max_partitions_per_request`).
     let mut budget = broker.config().max_partitions_per_request;
+    // Not a denial when refused: CREATE on each topic may allow instead.
+    let may_create_any = broker.allows_quietly(
+        context,
+        Operation::Create,
+        ResourceType::Cluster,
+        CLUSTER_NAME,
+    );
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
             let name = topic.name.clone();
-            let result = if seen.insert(name.to_string()) {
-                create(broker, topic, request.validate_only, &mut budget)
-            } else {
+            // CREATE on the cluster or on the topic (Kafka's `KafkaApis.handleCreateTopicsRequest`).
+            let may_create = may_create_any
+                || broker.authorize(context, Operation::Create, ResourceType::Topic, &name);
+            let result = if !seen.insert(name.to_string()) {
                 Err((
                     ResponseError::InvalidRequest,
                     "the topic is named twice in one request".into(),
                 ))
+            } else if !may_create {
+                Err((
+                    ResponseError::TopicAuthorizationFailed,
+                    "Authorization failed.".into(),
+                ))
+            } else {
+                create(broker, topic, request.validate_only, &mut budget)
             };
             let base = CreatableTopicResult::default().with_name(name);
             match result {
@@ -50,7 +66,22 @@ pub async fn handle(
                         .with_topic_id(if version >= 7 { id } else { uuid::Uuid::nil() })
                         .with_num_partitions(partitions)
                         .with_replication_factor(1);
-                    if version >= 5 {
+                    // The configs are shown only to whom may DESCRIBE_CONFIGS the topic (Kafka's
+                    // `KafkaApis.handleCreateTopicsRequest`); the topic is created regardless.
+                    let configs_refused = version >= 5
+                        && !broker.allows_quietly(
+                            context,
+                            Operation::DescribeConfigs,
+                            ResourceType::Topic,
+                            &result.name,
+                        );
+                    if configs_refused {
+                        result
+                            .with_topic_config_error_code(
+                                ResponseError::TopicAuthorizationFailed.code(),
+                            )
+                            .with_configs(None)
+                    } else if version >= 5 {
                         result.with_configs(Some(describe(&config)))
                     } else {
                         result.with_num_partitions(-1).with_replication_factor(-1)

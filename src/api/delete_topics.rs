@@ -8,6 +8,7 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::topic_name;
+use crate::acl::{Operation, ResourceType};
 use crate::broker::topic_admin::DeleteTopicError;
 use crate::broker::Broker;
 use crate::session::RequestContext;
@@ -17,7 +18,7 @@ const FIRST_TOPIC_ID_VERSION: i16 = 6;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
@@ -47,6 +48,17 @@ pub async fn handle(
     let mut responses = Vec::with_capacity(wanted.len());
     for (name, id) in wanted {
         let result = DeletableTopicResult::default().with_name(name.as_deref().map(topic_name));
+        // DELETE on the topic (Kafka's `KafkaApis.handleDeleteTopicsRequest`).
+        if let Some(name) = name.as_deref() {
+            if !broker.authorize(context, Operation::Delete, ResourceType::Topic, name) {
+                responses.push(
+                    result
+                        .with_topic_id(id)
+                        .with_error_code(ResponseError::TopicAuthorizationFailed.code()),
+                );
+                continue;
+            }
+        }
         let deleted = match name.as_deref() {
             Some(name) => broker.delete_topic(name).await,
             None => Err(DeleteTopicError::UnknownTopic),

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use kafka_protocol::ResponseError;
 
 use super::str_bytes;
+use crate::acl::{ResourceType, CLUSTER_NAME};
 use crate::broker::Broker;
 use crate::protocol::apis::ErrorCodes;
 use crate::session::RequestContext;
@@ -17,11 +18,6 @@ const BROKER_ENDPOINT: i8 = 1;
 const CONTROLLER_ENDPOINT: i8 = 2;
 /// Sent when the client did not ask for authorized operations (the schema's default).
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
-/// Every cluster operation (CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
-/// ALTER_CONFIGS, IDEMPOTENT_WRITE): there are no ACLs, so all are allowed, as Kafka without
-/// an authorizer reports.
-const ALL_CLUSTER_OPERATIONS: i32 =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 pub async fn handle(
     broker: &Broker,
@@ -55,8 +51,9 @@ pub async fn handle(
             )
         }
     }
+    // Every cluster operation without an authorizer, as Kafka without one reports.
     let operations = if request.include_cluster_authorized_operations {
-        ALL_CLUSTER_OPERATIONS
+        broker.authorized_operations(context, ResourceType::Cluster, CLUSTER_NAME)
     } else {
         AUTHORIZED_OPERATIONS_OMITTED
     };

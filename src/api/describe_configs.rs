@@ -10,6 +10,8 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::config_errors::config_refusal;
+use crate::acl::Operation;
 use crate::broker::Broker;
 use crate::session::RequestContext;
 use crate::topics::{keys, ConfigSource, ConfigValueType, Synonym};
@@ -41,7 +43,7 @@ struct Wanted {
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
@@ -53,10 +55,18 @@ pub async fn handle(
         .resources
         .into_iter()
         .map(|resource| {
-            let described = match resource.resource_type {
-                RESOURCE_TOPIC => topic_configs(broker, resource.resource_name.as_str()),
-                RESOURCE_BROKER => broker_configs(broker, resource.resource_name.as_str()),
-                other => Err((
+            let refused = config_refusal(
+                broker,
+                context,
+                Operation::DescribeConfigs,
+                resource.resource_type,
+                resource.resource_name.as_str(),
+            );
+            let described = match (refused, resource.resource_type) {
+                (Some(refusal), _) => Err(refusal),
+                (None, RESOURCE_TOPIC) => topic_configs(broker, resource.resource_name.as_str()),
+                (None, RESOURCE_BROKER) => broker_configs(broker, resource.resource_name.as_str()),
+                (None, other) => Err((
                     ResponseError::InvalidRequest,
                     format!("resource type {other} has no configs here"),
                 )),

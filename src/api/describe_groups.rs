@@ -7,33 +7,49 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, Gr
 use kafka_protocol::protocol::StrBytes;
 
 use super::{group_error_code, str_bytes};
+use kafka_protocol::ResponseError;
+
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::group::{GroupError, GroupState};
 use crate::session::RequestContext;
 
-/// READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS and ALTER_CONFIGS on a group: all allowed, there
-/// are no ACLs, as Kafka without an authorizer reports.
-const ALL_GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11);
 /// The version that reports an unknown group as GROUP_ID_NOT_FOUND.
 const NOT_FOUND_FIRST_VERSION: i16 = 6;
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
-    let operations = if version >= 3 && request.include_authorized_operations {
-        ALL_GROUP_OPERATIONS
-    } else {
-        AUTHORIZED_OPERATIONS_OMITTED
+    let with_operations = version >= 3 && request.include_authorized_operations;
+    // Every group operation without an authorizer, as Kafka answers without one.
+    let operations = |group: &str| {
+        if with_operations {
+            broker.authorized_operations(context, ResourceType::Group, group)
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        }
+    };
+    // DESCRIBE on each group (Kafka's `KafkaApis.handleDescribeGroupsRequest`).
+    let refused = |group: &str| {
+        (!broker.authorize(context, Operation::Describe, ResourceType::Group, group)).then(|| {
+            DescribedGroup::default()
+                .with_group_id(GroupId(str_bytes(group)))
+                .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+                .with_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+        })
     };
     let ids: Vec<String> = request.groups.iter().map(|g| g.to_string()).collect();
     let groups = match broker.groups().describe(ids.clone()).await {
         Ok(descriptions) => descriptions
             .into_iter()
             .map(|d| {
+                if let Some(refusal) = refused(&d.group_id) {
+                    return refusal;
+                }
                 let members = d
                     .members
                     .into_iter()
@@ -63,6 +79,7 @@ pub async fn handle(
                         .with_error_code(group_error_code(GroupError::GroupIdNotFound))
                         .with_error_message(Some(str_bytes(&message)));
                 }
+                let operations = operations(&d.group_id);
                 described
                     .with_members(members)
                     .with_authorized_operations(operations)
@@ -71,10 +88,12 @@ pub async fn handle(
         Err(e) => ids
             .iter()
             .map(|id| {
-                DescribedGroup::default()
-                    .with_group_id(GroupId(str_bytes(id)))
-                    .with_error_code(group_error_code(e))
-                    .with_authorized_operations(operations)
+                refused(id).unwrap_or_else(|| {
+                    DescribedGroup::default()
+                        .with_group_id(GroupId(str_bytes(id)))
+                        .with_error_code(group_error_code(e))
+                        .with_authorized_operations(operations(id))
+                })
             })
             .collect(),
     };

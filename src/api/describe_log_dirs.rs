@@ -9,6 +9,7 @@ use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse};
 use kafka_protocol::ResponseError;
 
 use super::{str_bytes, topic_name};
+use crate::acl::Operation;
 use crate::broker::log_dirs::LogDirFilter;
 use crate::broker::Broker;
 use crate::protocol::apis::ErrorCodes;
@@ -21,10 +22,20 @@ const SPACE_FIRST_VERSION: i16 = 4;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    // DESCRIBE on the cluster (Kafka's `KafkaApis.handleDescribeLogDirsRequest`); v3 added
+    // the top-level code, older versions are answered no directory.
+    if !broker.authorize_cluster(context, Operation::Describe) {
+        let response = DescribeLogDirsResponse::default();
+        return if version >= 3 {
+            response.with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+        } else {
+            response
+        };
+    }
     let filter = match request.topics {
         None => LogDirFilter::All,
         Some(topics) => LogDirFilter::Only(

@@ -9,6 +9,7 @@ use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersRespon
 use kafka_protocol::ResponseError;
 
 use super::str_bytes;
+use crate::acl::{Operation, ResourceType};
 use crate::broker::producers::ProducersError;
 use crate::broker::Broker;
 use crate::protocol::apis::ErrorCodes;
@@ -16,7 +17,7 @@ use crate::session::RequestContext;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     _version: i16,
     request: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
@@ -24,11 +25,18 @@ pub async fn handle(
         .topics
         .into_iter()
         .map(|topic| {
+            // READ on the topic (Kafka's `KafkaApis.handleDescribeProducersRequest`).
+            let readable =
+                broker.authorize(context, Operation::Read, ResourceType::Topic, &topic.name);
             let partitions = topic
                 .partition_indexes
                 .iter()
                 .map(|&index| {
                     let answer = PartitionResponse::default().with_partition_index(index);
+                    if !readable {
+                        return answer
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                    }
                     match broker.describe_producers(topic.name.as_str(), index) {
                         Ok(producers) => answer.with_active_producers(
                             producers

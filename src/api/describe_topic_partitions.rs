@@ -15,6 +15,7 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::topic_name;
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::partition::LEADER_EPOCH;
 use crate::protocol::apis::ErrorCodes;
@@ -23,15 +24,13 @@ use crate::topics::validate_name;
 
 /// Kafka's `max.request.partition.size.limit` default: the most partitions in one answer.
 const PARTITIONS_PER_RESPONSE_MAX: i32 = 2000;
-/// Every topic operation (READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS,
-/// ALTER_CONFIGS): there are no ACLs, and Kafka always reports them here, for topics not
-/// found too.
-const ALL_TOPIC_OPERATIONS: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+/// A refused topic's authorized operations: none told (Kafka's "omitted"). Kafka always
+/// reports the others' here, for topics not found too.
+const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     _version: i16,
     request: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
@@ -55,6 +54,20 @@ pub async fn handle(
             .collect()
     };
     names.retain(|name| *name >= cursor_topic);
+    // DESCRIBE on each topic (Kafka's `DescribeTopicPartitionsRequestHandler`): a listing
+    // of all leaves the others out, a named one is refused.
+    let mut refused: Vec<String> = Vec::new();
+    names.retain(|name| {
+        let allowed = if describe_all {
+            broker.allows_quietly(context, Operation::Describe, ResourceType::Topic, name)
+        } else {
+            broker.authorize(context, Operation::Describe, ResourceType::Topic, name)
+        };
+        if !allowed && !describe_all {
+            refused.push(name.clone());
+        }
+        allowed
+    });
     names.sort();
     names.dedup();
     let cursor_listed = names.contains(&cursor_topic);
@@ -66,6 +79,19 @@ pub async fn handle(
         .min(request.response_partition_limit)
         .max(1);
     let mut response = DescribeTopicPartitionsResponse::default();
+    // Every topic operation without an authorizer, as Kafka answers without one.
+    let operations = |name: &str| broker.authorized_operations(context, ResourceType::Topic, name);
+    refused.sort();
+    refused.dedup();
+    for name in refused {
+        response.topics.push(
+            DescribeTopicPartitionsResponseTopic::default()
+                .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                .with_name(Some(topic_name(&name)))
+                .with_topic_id(Uuid::nil())
+                .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED),
+        );
+    }
     for name in names {
         if remaining == 0 {
             // The page is full: the next one starts with this topic.
@@ -83,7 +109,7 @@ pub async fn handle(
                         .with_error_code(error.code())
                         .with_name(Some(topic_name(&name)))
                         .with_topic_id(Uuid::nil())
-                        .with_topic_authorized_operations(ALL_TOPIC_OPERATIONS),
+                        .with_topic_authorized_operations(operations(&name)),
                 );
             }
             continue;
@@ -114,7 +140,7 @@ pub async fn handle(
                 .with_name(Some(topic_name(&name)))
                 .with_topic_id(topic.id)
                 .with_partitions(partitions)
-                .with_topic_authorized_operations(ALL_TOPIC_OPERATIONS),
+                .with_topic_authorized_operations(operations(&name)),
         );
         if end < count {
             // This topic did not fit: the next page goes on from its first partition left.

@@ -9,6 +9,9 @@ use kafka_protocol::messages::{
 
 use super::txn_errors::txn_error_code;
 use super::{str_bytes, topic_name};
+use kafka_protocol::ResponseError;
+
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::protocol::apis::ErrorCodes;
 use crate::session::RequestContext;
@@ -16,12 +19,26 @@ use crate::txn::TxnMetadata;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     _version: i16,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
     let mut states = Vec::with_capacity(request.transactional_ids.len());
     for id in request.transactional_ids {
+        // DESCRIBE on each transactional id (Kafka's `KafkaApis.handleDescribeTransactionsRequest`).
+        if !broker.authorize(
+            context,
+            Operation::Describe,
+            ResourceType::TransactionalId,
+            &id,
+        ) {
+            states.push(
+                TransactionState::default()
+                    .with_transactional_id(id)
+                    .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code()),
+            );
+            continue;
+        }
         let described = broker.txns().describe_transaction(id.to_string()).await;
         let state = TransactionState::default().with_transactional_id(id);
         states.push(match described {

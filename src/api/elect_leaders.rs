@@ -9,6 +9,7 @@ use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 use kafka_protocol::ResponseError;
 
 use super::{str_bytes, topic_name};
+use crate::acl::Operation;
 use crate::broker::Broker;
 use crate::protocol::apis::ErrorCodes;
 use crate::session::RequestContext;
@@ -18,10 +19,15 @@ const ELECTION_TYPES: [i8; 2] = [0, 1];
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     _version: i16,
     request: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
+    // ALTER on the cluster (Kafka's `KafkaApis.handleElectLeaders`).
+    if !broker.authorize_cluster(context, Operation::Alter) {
+        let message = "Cluster authorization failed.";
+        return refused(request, ResponseError::ClusterAuthorizationFailed, message);
+    }
     if !ELECTION_TYPES.contains(&request.election_type) {
         let message = format!("Unknown election type {}", request.election_type);
         return refused(request, ResponseError::InvalidRequest, &message);

@@ -7,6 +7,9 @@
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, ProducerId};
 
 use super::txn_errors::code_of;
+use kafka_protocol::ResponseError;
+
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::protocol::apis::ErrorCodes;
 use crate::session::RequestContext;
@@ -20,10 +23,22 @@ const TV2_VERSION: i16 = 5;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: EndTxnRequest,
 ) -> EndTxnResponse {
+    // WRITE on the transactional id (Kafka's `KafkaApis.handleEndTxnRequest`).
+    if !broker.authorize(
+        context,
+        Operation::Write,
+        ResourceType::TransactionalId,
+        &request.transactional_id,
+    ) {
+        return EndTxnResponse::default()
+            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
+            .with_producer_id(ProducerId(NO_PRODUCER_ID))
+            .with_producer_epoch(NO_PRODUCER_EPOCH);
+    }
     let producer = ProducerIdAndEpoch {
         producer_id: request.producer_id.0,
         epoch: request.producer_epoch,

@@ -13,7 +13,8 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use kafka_protocol::ResponseError;
 
 use super::topic_name;
-use crate::broker::read::{FetchError, Isolation, PartitionRead, ReadRequest, TopicRef};
+use crate::acl::{Operation, ResourceType};
+use crate::broker::read::{FetchError, Isolation, PartitionRead, ReadRequest, TopicRef, Unlocated};
 use crate::broker::Broker;
 use crate::partition::{AbortedTxn, ReadResult};
 use crate::session::RequestContext;
@@ -53,9 +54,16 @@ pub async fn handle(
             } else {
                 TopicRef::Name(topic.topic.as_str())
             };
-            topic.partitions.iter().map(move |p| (name, p))
+            let readable = may_read(broker, context, name);
+            topic.partitions.iter().map(move |p| (name, readable, p))
         })
-        .map(|(name, p)| partition_read(broker, name, p))
+        .map(|(name, readable, p)| {
+            let mut read = partition_read(broker, name, p);
+            if !readable {
+                read.partition = Err(Unlocated::TopicAuthorizationFailed);
+            }
+            read
+        })
         .collect();
     let isolation = match request.isolation_level {
         READ_UNCOMMITTED => Isolation::ReadUncommitted,
@@ -107,6 +115,19 @@ pub async fn handle(
     FetchResponse::default().with_responses(responses)
 }
 
+/// Whether the principal may READ the topic (Kafka's `KafkaApis.handleFetchRequest`); a topic
+/// id no topic has is left to answer UNKNOWN_TOPIC_ID, as Kafka does before authorizing.
+fn may_read(broker: &Broker, context: &RequestContext<'_>, topic: TopicRef<'_>) -> bool {
+    let name = match topic {
+        TopicRef::Name(name) => name.to_string(),
+        TopicRef::Id(id) => match broker.topics().get_by_id(&id) {
+            Some(topic) => topic.name.clone(),
+            None => return true,
+        },
+    };
+    broker.authorize(context, Operation::Read, ResourceType::Topic, &name)
+}
+
 fn partition_read(broker: &Broker, topic: TopicRef<'_>, p: &FetchPartition) -> PartitionRead {
     PartitionRead {
         partition: broker.locate(topic, p.partition),
@@ -151,6 +172,7 @@ fn error_code(error: &FetchError) -> ResponseError {
     match error {
         FetchError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
         FetchError::UnknownTopicId => ResponseError::UnknownTopicId,
+        FetchError::TopicAuthorizationFailed => ResponseError::TopicAuthorizationFailed,
         FetchError::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
         FetchError::UnknownLeaderEpoch => ResponseError::UnknownLeaderEpoch,
         FetchError::OffsetOutOfRange => ResponseError::OffsetOutOfRange,

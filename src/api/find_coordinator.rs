@@ -5,6 +5,7 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::session::RequestContext;
 
@@ -12,6 +13,25 @@ const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 /// v4 asks for several keys at once.
 const FIRST_BATCHED_VERSION: i16 = 4;
+
+/// DESCRIBE on the group or transactional id the key names (Kafka's
+/// `KafkaApis.handleFindCoordinatorRequest`), or the code of the refusal.
+fn refusal(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    key_type: i8,
+    key: &str,
+) -> Option<ResponseError> {
+    let (resource_type, error) = match key_type {
+        KEY_TYPE_GROUP => (ResourceType::Group, ResponseError::GroupAuthorizationFailed),
+        KEY_TYPE_TRANSACTION => (
+            ResourceType::TransactionalId,
+            ResponseError::TransactionalIdAuthorizationFailed,
+        ),
+        _ => return None,
+    };
+    (!broker.authorize(context, Operation::Describe, resource_type, key)).then_some(error)
+}
 
 pub async fn handle(
     broker: &Broker,
@@ -28,10 +48,16 @@ pub async fn handle(
             .coordinator_keys
             .into_iter()
             .map(|key| {
+                let refused = refusal(broker, context, request.key_type, &key);
                 let coordinator = Coordinator::default()
                     .with_key(key)
                     .with_error_message(None);
-                if known_type {
+                if let Some(error) = refused {
+                    coordinator
+                        .with_node_id(BrokerId(-1))
+                        .with_port(-1)
+                        .with_error_code(error.code())
+                } else if known_type {
                     coordinator
                         .with_node_id(BrokerId(broker.node_id()))
                         .with_host(host.clone())
@@ -49,7 +75,12 @@ pub async fn handle(
             .with_coordinators(coordinators);
     }
     let response = FindCoordinatorResponse::default().with_error_message(None);
-    if known_type {
+    if let Some(error) = refusal(broker, context, request.key_type, &request.key) {
+        response
+            .with_node_id(BrokerId(-1))
+            .with_port(-1)
+            .with_error_code(error.code())
+    } else if known_type {
         response
             .with_node_id(BrokerId(broker.node_id()))
             .with_host(host)

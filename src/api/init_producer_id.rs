@@ -6,6 +6,9 @@
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::txn_errors::txn_error_code;
+use kafka_protocol::ResponseError;
+
+use crate::acl::{Operation, ResourceType, CLUSTER_NAME};
 use crate::broker::Broker;
 use crate::session::RequestContext;
 use crate::txn::state::{NO_PRODUCER_EPOCH, NO_PRODUCER_ID};
@@ -16,10 +19,34 @@ const PRODUCER_FENCED_VERSION: i16 = 4;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
+    // WRITE on the transactional id; an idempotent producer needs IDEMPOTENT_WRITE on the
+    // cluster or WRITE on some topic (Kafka's `KafkaApis.handleInitProducerIdRequest`).
+    let refused = match &request.transactional_id {
+        Some(id) => {
+            (!broker.authorize(context, Operation::Write, ResourceType::TransactionalId, id))
+                .then_some(ResponseError::TransactionalIdAuthorizationFailed)
+        }
+        None => (!broker.allows_quietly(
+            context,
+            Operation::IdempotentWrite,
+            ResourceType::Cluster,
+            CLUSTER_NAME,
+        ) && !broker.allows_any(context, Operation::Write, ResourceType::Topic))
+        .then_some(ResponseError::ClusterAuthorizationFailed),
+    };
+    if let Some(error) = refused {
+        if error == ResponseError::ClusterAuthorizationFailed {
+            broker.count_denial(Operation::IdempotentWrite, ResourceType::Cluster);
+        }
+        return InitProducerIdResponse::default()
+            .with_error_code(error.code())
+            .with_producer_id(ProducerId(NO_PRODUCER_ID))
+            .with_producer_epoch(NO_PRODUCER_EPOCH);
+    }
     let Some(transactional_id) = &request.transactional_id else {
         return InitProducerIdResponse::default()
             .with_producer_id(ProducerId(broker.allocate_producer_id()))

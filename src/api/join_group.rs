@@ -6,6 +6,9 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{group_error_code, str_bytes};
+use kafka_protocol::ResponseError;
+
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::group::JoinRequest;
 use crate::session::RequestContext;
@@ -16,6 +19,17 @@ pub async fn handle(
     version: i16,
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
+    // READ on the group (Kafka's `KafkaApis.handleJoinGroupRequest`).
+    if !broker.authorize(
+        context,
+        Operation::Read,
+        ResourceType::Group,
+        &request.group_id,
+    ) {
+        return JoinGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+            .with_generation_id(-1);
+    }
     // v0 has no rebalance timeout: the session timeout serves for both.
     let rebalance_timeout_ms = if version >= 1 && request.rebalance_timeout_ms > 0 {
         request.rebalance_timeout_ms

@@ -4,6 +4,9 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::group_error_code;
+use kafka_protocol::ResponseError;
+
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::group::{GroupError, MemberRef};
 use crate::session::RequestContext;
@@ -12,10 +15,20 @@ const FIRST_BATCHED_VERSION: i16 = 3;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
+    // READ on the group (Kafka's `KafkaApis.handleLeaveGroupRequest`).
+    if !broker.authorize(
+        context,
+        Operation::Read,
+        ResourceType::Group,
+        &request.group_id,
+    ) {
+        return LeaveGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let leaving: Vec<MemberRef> = if version >= FIRST_BATCHED_VERSION {
         request
             .members

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{group_error_code, str_bytes};
+use crate::acl::{Operation, ResourceType, CLUSTER_NAME};
 use crate::broker::Broker;
 use crate::session::RequestContext;
 
@@ -15,7 +16,7 @@ const CLASSIC: &str = "classic";
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: ListGroupsRequest,
 ) -> ListGroupsResponse {
@@ -39,9 +40,22 @@ pub async fn handle(
     if version >= 5 && !classic_wanted {
         return ListGroupsResponse::default();
     }
+    // DESCRIBE on the cluster lists every group, else those the principal may DESCRIBE
+    // (Kafka's `KafkaApis.handleListGroupsRequest`); the groups left out are no denials.
+    let all_visible = broker.allows_quietly(
+        context,
+        Operation::Describe,
+        ResourceType::Cluster,
+        CLUSTER_NAME,
+    );
+    let visible = |group: &str| {
+        all_visible
+            || broker.allows_quietly(context, Operation::Describe, ResourceType::Group, group)
+    };
     let groups = listings
         .into_iter()
         .filter(|g| version < 4 || wanted(g.state.name()))
+        .filter(|g| visible(&g.group_id))
         .map(|g| {
             let listed = ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(&g.group_id)))

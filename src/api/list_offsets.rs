@@ -18,6 +18,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::ResponseError;
 
+use crate::acl::{Operation, ResourceType};
 use crate::broker::offsets::{FoundOffset, OffsetSpec, OffsetsError};
 use crate::broker::Broker;
 use crate::partition::LEADER_EPOCH;
@@ -31,7 +32,7 @@ const LATEST_TIERED: i64 = -5;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
@@ -45,12 +46,17 @@ pub async fn handle(
         }
         let mut answered = HashSet::new();
         let mut partitions = Vec::with_capacity(t.partitions.len());
+        // DESCRIBE on the topic (Kafka's `KafkaApis.handleListOffsetRequest`).
+        let may_describe =
+            broker.authorize(context, Operation::Describe, ResourceType::Topic, &t.name);
         for p in t
             .partitions
             .iter()
             .filter(|p| answered.insert(p.partition_index))
         {
-            let mut response = if asked[&p.partition_index] > 1 {
+            let mut response = if !may_describe {
+                failed(p.partition_index, ResponseError::TopicAuthorizationFailed)
+            } else if asked[&p.partition_index] > 1 {
                 failed(p.partition_index, ResponseError::InvalidRequest)
             } else if version < first_version_of(p.timestamp) {
                 failed(p.partition_index, ResponseError::UnsupportedVersion)

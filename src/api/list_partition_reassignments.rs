@@ -6,16 +6,24 @@ use kafka_protocol::messages::{
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
 
+use kafka_protocol::ResponseError;
+
+use crate::acl::Operation;
 use crate::broker::Broker;
 use crate::protocol::apis::ErrorCodes;
 use crate::session::RequestContext;
 
 pub async fn handle(
-    _broker: &Broker,
-    _context: &RequestContext<'_>,
+    broker: &Broker,
+    context: &RequestContext<'_>,
     _version: i16,
     _request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    // DESCRIBE on the cluster (Kafka's `KafkaApis.handleListPartitionReassignmentsRequest`).
+    if !broker.authorize_cluster(context, Operation::Describe) {
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     ListPartitionReassignmentsResponse::default()
 }
 

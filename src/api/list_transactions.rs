@@ -7,6 +7,8 @@ use kafka_protocol::messages::{ListTransactionsRequest, ListTransactionsResponse
 
 use super::str_bytes;
 use super::txn_errors::txn_error_code;
+
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::protocol::apis::ErrorCodes;
 use crate::session::RequestContext;
@@ -17,7 +19,7 @@ const DURATION_FILTER_VERSION: i16 = 1;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: ListTransactionsRequest,
 ) -> ListTransactionsResponse {
@@ -47,6 +49,16 @@ pub async fn handle(
                 listing
                     .transactions
                     .iter()
+                    // Only the ids the principal may DESCRIBE, as Kafka's
+                    // `KafkaApis.handleListTransactionsRequest` filters them.
+                    .filter(|t| {
+                        broker.allows_quietly(
+                            context,
+                            Operation::Describe,
+                            ResourceType::TransactionalId,
+                            &t.transactional_id,
+                        )
+                    })
                     .map(|t| {
                         TransactionState::default()
                             .with_transactional_id(str_bytes(&t.transactional_id).into())

@@ -12,6 +12,7 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::topic_name;
+use crate::acl::{Operation, ResourceType, CLUSTER_NAME};
 use crate::broker::Broker;
 use crate::partition::LEADER_EPOCH;
 use crate::session::RequestContext;
@@ -19,10 +20,47 @@ use crate::topics::{CreateError, Topic};
 
 /// Sent when the client did not ask for authorized operations (Kafka's "omitted").
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
-/// Every topic operation (READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS,
-/// ALTER_CONFIGS): there are no ACLs, so all are allowed.
-const ALL_TOPIC_OPERATIONS: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+/// Metadata v8–10 can ask for the cluster's authorized operations; v11 dropped it.
+const CLUSTER_OPERATIONS_VERSIONS: std::ops::RangeInclusive<i16> = 8..=10;
+
+/// What the request's principal may see and do, as Kafka's `KafkaApis` metadata path checks
+/// it: DESCRIBE hides a topic (or refuses a named one), auto-creation needs CREATE on the
+/// cluster or the topic, and each topic's authorized operations when asked for.
+struct Access<'a> {
+    broker: &'a Broker,
+    context: &'a RequestContext<'a>,
+    /// Whether the request asked for each topic's authorized operations.
+    with_operations: bool,
+}
+
+impl Access<'_> {
+    fn may_describe(&self, topic: &str) -> bool {
+        self.broker.authorize(
+            self.context,
+            Operation::Describe,
+            ResourceType::Topic,
+            topic,
+        )
+    }
+
+    fn may_create(&self, topic: &str) -> bool {
+        self.broker
+            .authorize_cluster(self.context, Operation::Create)
+            || self
+                .broker
+                .authorize(self.context, Operation::Create, ResourceType::Topic, topic)
+    }
+
+    /// The topic's `topic_authorized_operations`: every operation without an authorizer.
+    fn operations(&self, topic: &str) -> i32 {
+        if self.with_operations {
+            self.broker
+                .authorized_operations(self.context, ResourceType::Topic, topic)
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        }
+    }
+}
 
 pub async fn handle(
     broker: &Broker,
@@ -30,10 +68,19 @@ pub async fn handle(
     version: i16,
     request: MetadataRequest,
 ) -> MetadataResponse {
-    let auto_create =
-        broker.config().auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
-    let operations = if version >= 8 && request.include_topic_authorized_operations {
-        ALL_TOPIC_OPERATIONS
+    let asks_auto_create = version < 4 || request.allow_auto_topic_creation;
+    let auto_create = broker.config().auto_create_topics && asks_auto_create;
+    let access = Access {
+        broker,
+        context,
+        with_operations: version >= 8 && request.include_topic_authorized_operations,
+    };
+    // Without an authorizer this stays omitted, as it always was.
+    let cluster_operations = if broker.acls().enabled()
+        && CLUSTER_OPERATIONS_VERSIONS.contains(&version)
+        && request.include_cluster_authorized_operations
+    {
+        broker.authorized_operations(context, ResourceType::Cluster, CLUSTER_NAME)
     } else {
         AUTHORIZED_OPERATIONS_OMITTED
     };
@@ -45,24 +92,41 @@ pub async fn handle(
     // Topics this request may still auto-create (`auto_create_topics_max_per_request`).
     let mut budget = broker.config().auto_create_topics_max_per_request;
     let topics: Vec<MetadataResponseTopic> = match requested {
+        // Every topic the principal may describe; the others are not mentioned.
         None => broker
             .topics()
             .all()
             .iter()
-            .map(|topic| describe(topic, broker.node_id(), operations))
+            .filter(|topic| access.may_describe(&topic.name))
+            .map(|topic| describe(topic, broker.node_id(), access.operations(&topic.name)))
             .collect(),
         Some(requested) => requested
             .into_iter()
             .map(|wanted| match wanted.name {
                 Some(name) if !name.is_empty() => {
-                    lookup_or_create(broker, name.as_str(), auto_create, &mut budget, operations)
+                    let name = name.as_str();
+                    let refused = !access.may_describe(name)
+                        || (asks_auto_create
+                            && broker.topics().get(name).is_none()
+                            && !access.may_create(name));
+                    if refused {
+                        return unauthorized(Some(name), Uuid::nil());
+                    }
+                    let operations = access.operations(name);
+                    lookup_or_create(broker, name, auto_create, &mut budget, operations)
                 }
                 _ => match broker.topics().get_by_id(&wanted.topic_id) {
-                    Some(topic) => describe(&topic, broker.node_id(), operations),
+                    // The name is not told to whom may not describe the topic.
+                    Some(topic) if !access.may_describe(&topic.name) => {
+                        unauthorized(None, wanted.topic_id)
+                    }
+                    Some(topic) => {
+                        describe(&topic, broker.node_id(), access.operations(&topic.name))
+                    }
                     None => MetadataResponseTopic::default()
                         .with_error_code(ResponseError::UnknownTopicId.code())
                         .with_topic_id(wanted.topic_id)
-                        .with_topic_authorized_operations(operations),
+                        .with_topic_authorized_operations(access.operations("")),
                 },
             })
             .collect(),
@@ -81,7 +145,16 @@ pub async fn handle(
         .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id().to_string())))
         .with_controller_id(BrokerId(broker.node_id()))
         .with_topics(topics)
-        .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+        .with_cluster_authorized_operations(cluster_operations)
+}
+
+/// A topic the principal may not describe (or may not auto-create).
+fn unauthorized(name: Option<&str>, id: Uuid) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+        .with_name(name.map(topic_name))
+        .with_topic_id(id)
+        .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
 }
 
 /// Clears what `version` cannot carry: leader epochs (v7+) and topic ids (v10+).

@@ -4,6 +4,9 @@
 //! `Option<Response>`, for acks=0); the API table (`protocol::apis`) names the module, and
 //! [`handle`] dispatches to it.
 
+#[cfg(test)]
+mod acl_admin_tests;
+pub mod acl_errors;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 #[cfg(test)]
@@ -12,12 +15,17 @@ pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
+#[cfg(test)]
+mod authorization_tests;
 pub mod config_errors;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;

@@ -9,6 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::group_error_code;
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::group::{MemberRef, OffsetToCommit};
 use crate::session::RequestContext;
@@ -25,6 +26,7 @@ pub(super) struct Wanted<'a> {
 /// offsets that passed, to commit together; shared with TxnOffsetCommit.
 pub(super) fn check_offsets<'a>(
     broker: &Broker,
+    context: &RequestContext<'_>,
     topics: impl Iterator<Item = (&'a str, Vec<Wanted<'a>>)>,
 ) -> (Vec<Vec<Option<ResponseError>>>, Vec<OffsetToCommit>) {
     let max_metadata = broker.config().offset_metadata_max_bytes;
@@ -32,13 +34,17 @@ pub(super) fn check_offsets<'a>(
     let mut offsets = Vec::new();
     for (name, partitions) in topics {
         let known = broker.topics().get(name);
+        // READ on each topic (Kafka's `KafkaApis.handleOffsetCommitRequest`).
+        let readable = broker.authorize(context, Operation::Read, ResourceType::Topic, name);
         let mut topic_verdicts = Vec::with_capacity(partitions.len());
         for p in partitions {
             let metadata = p.metadata.map(|m| m.to_string()).unwrap_or_default();
             let exists = known
                 .as_ref()
                 .is_some_and(|t| t.partition(p.partition).is_some());
-            let verdict = if !exists {
+            let verdict = if !readable {
+                Some(ResponseError::TopicAuthorizationFailed)
+            } else if !exists {
                 Some(ResponseError::UnknownTopicOrPartition)
             } else if metadata.len() > max_metadata {
                 Some(ResponseError::OffsetMetadataTooLarge)
@@ -61,7 +67,7 @@ pub(super) fn check_offsets<'a>(
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     _version: i16,
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
@@ -74,7 +80,36 @@ pub async fn handle(
         });
         (t.name.as_str(), partitions.collect())
     });
-    let (verdicts, offsets) = check_offsets(broker, wanted);
+    // READ on the group, else every partition is refused.
+    if !broker.authorize(
+        context,
+        Operation::Read,
+        ResourceType::Group,
+        &request.group_id,
+    ) {
+        let error = ResponseError::GroupAuthorizationFailed.code();
+        return OffsetCommitResponse::default().with_topics(
+            request
+                .topics
+                .into_iter()
+                .map(|topic| {
+                    let partitions = topic
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            OffsetCommitResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(error)
+                        })
+                        .collect();
+                    OffsetCommitResponseTopic::default()
+                        .with_name(topic.name)
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        );
+    }
+    let (verdicts, offsets) = check_offsets(broker, context, wanted);
     let member = MemberRef {
         member_id: request.member_id.to_string(),
         instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),

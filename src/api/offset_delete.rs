@@ -14,16 +14,33 @@ use kafka_protocol::protocol::Decodable;
 use kafka_protocol::ResponseError;
 
 use super::group_error_code;
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::group::{GroupError, GroupState};
 use crate::session::RequestContext;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     _version: i16,
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
+    // DELETE on the group, READ on each topic (Kafka's `KafkaApis.handleOffsetDeleteRequest`).
+    if !broker.authorize(
+        context,
+        Operation::Delete,
+        ResourceType::Group,
+        &request.group_id,
+    ) {
+        return OffsetDeleteResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
+    let readable: HashSet<String> = request
+        .topics
+        .iter()
+        .filter(|t| broker.authorize(context, Operation::Read, ResourceType::Topic, &t.name))
+        .map(|t| t.name.to_string())
+        .collect();
     let group_id = request.group_id.to_string();
     let description = match broker.groups().describe(vec![group_id.clone()]).await {
         Ok(mut d) if !d.is_empty() => d.remove(0),
@@ -49,7 +66,7 @@ pub async fn handle(
     let deletable: Vec<(String, i32)> = request
         .topics
         .iter()
-        .filter(|t| !is_subscribed(t.name.as_str()))
+        .filter(|t| readable.contains(t.name.as_str()) && !is_subscribed(t.name.as_str()))
         .flat_map(|t| {
             t.partitions
                 .iter()
@@ -63,7 +80,9 @@ pub async fn handle(
         .topics
         .into_iter()
         .map(|t| {
-            let code = if is_subscribed(t.name.as_str()) {
+            let code = if !readable.contains(t.name.as_str()) {
+                ResponseError::TopicAuthorizationFailed.code()
+            } else if is_subscribed(t.name.as_str()) {
                 ResponseError::GroupSubscribedToTopic.code()
             } else {
                 0

@@ -12,6 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::{group_error_code, topic_name};
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::group::{CommittedOffset, GroupError};
 use crate::session::RequestContext;
@@ -20,9 +21,11 @@ const FIRST_MULTI_GROUP_VERSION: i16 = 8;
 /// `require_stable` exists from this version (KIP-447).
 const FIRST_REQUIRE_STABLE_VERSION: i16 = 7;
 
-/// One topic's answers: (partition, committed offset if any, whether an open transaction
-/// holds an offset for it and the request wants only stable ones).
-type TopicOffsets = BTreeMap<String, Vec<(i32, Option<CommittedOffset>, bool)>>;
+/// One topic's answers: (partition, committed offset if any, its error code: 0,
+/// UNSTABLE_OFFSET_COMMIT when an open transaction holds an offset for it and the request
+/// wants only stable ones, TOPIC_AUTHORIZATION_FAILED when the principal may not describe
+/// the topic).
+type TopicOffsets = BTreeMap<String, Vec<(i32, Option<CommittedOffset>, i16)>>;
 
 /// A partition an open transaction committed an offset for, to a request with
 /// `require_stable` (v7+): the client waits and asks again.
@@ -34,18 +37,32 @@ fn unstable_code(unstable: bool) -> i16 {
     }
 }
 
+/// DESCRIBE on the group (Kafka's `KafkaApis.handleOffsetFetchRequest`).
+fn may_describe_group(broker: &Broker, context: &RequestContext<'_>, group: &str) -> bool {
+    broker.authorize(context, Operation::Describe, ResourceType::Group, group)
+}
+
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
     if version >= FIRST_MULTI_GROUP_VERSION {
         let mut groups = Vec::with_capacity(request.groups.len());
         for group in request.groups {
+            if !may_describe_group(broker, context, &group.group_id) {
+                groups.push(
+                    OffsetFetchResponseGroup::default()
+                        .with_group_id(GroupId(group.group_id.0))
+                        .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+                );
+                continue;
+            }
             let wanted = partitions(group.topics, |t| (t.name.to_string(), t.partition_indexes));
             let fetched = fetch(
                 broker,
+                context,
                 group.group_id.to_string(),
                 wanted,
                 request.require_stable,
@@ -61,11 +78,11 @@ pub async fn handle(
                                 .with_partitions(
                                     partitions
                                         .into_iter()
-                                        .map(|(p, o, unstable)| {
+                                        .map(|(p, o, code)| {
                                             let (offset, epoch, metadata) = fields(o);
                                             OffsetFetchResponsePartitions::default()
                                                 .with_partition_index(p)
-                                                .with_error_code(unstable_code(unstable))
+                                                .with_error_code(code)
                                                 .with_committed_offset(offset)
                                                 .with_committed_leader_epoch(epoch)
                                                 .with_metadata(Some(metadata))
@@ -86,7 +103,47 @@ pub async fn handle(
         (t.name.to_string(), t.partition_indexes)
     });
     let require_stable = version >= FIRST_REQUIRE_STABLE_VERSION && request.require_stable;
-    match fetch(broker, request.group_id.to_string(), wanted, require_stable).await {
+    if !may_describe_group(broker, context, &request.group_id) {
+        let error = ResponseError::GroupAuthorizationFailed.code();
+        // Before v2 there is no top-level code: each partition asked for carries it.
+        return if version >= 2 {
+            OffsetFetchResponse::default().with_error_code(error)
+        } else {
+            let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+            for (topic, partition) in wanted.unwrap_or_default() {
+                by_topic.entry(topic).or_default().push(partition);
+            }
+            OffsetFetchResponse::default().with_topics(
+                by_topic
+                    .into_iter()
+                    .map(|(topic, partitions)| {
+                        OffsetFetchResponseTopic::default()
+                            .with_name(topic_name(&topic))
+                            .with_partitions(
+                                partitions
+                                    .into_iter()
+                                    .map(|p| {
+                                        OffsetFetchResponsePartition::default()
+                                            .with_partition_index(p)
+                                            .with_committed_offset(-1)
+                                            .with_error_code(error)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            )
+        };
+    }
+    match fetch(
+        broker,
+        context,
+        request.group_id.to_string(),
+        wanted,
+        require_stable,
+    )
+    .await
+    {
         Ok(offsets) => OffsetFetchResponse::default().with_topics(
             offsets
                 .into_iter()
@@ -96,11 +153,11 @@ pub async fn handle(
                         .with_partitions(
                             partitions
                                 .into_iter()
-                                .map(|(p, o, unstable)| {
+                                .map(|(p, o, code)| {
                                     let (offset, epoch, metadata) = fields(o);
                                     OffsetFetchResponsePartition::default()
                                         .with_partition_index(p)
-                                        .with_error_code(unstable_code(unstable))
+                                        .with_error_code(code)
                                         .with_committed_offset(offset)
                                         .with_committed_leader_epoch(if version >= 5 {
                                             epoch
@@ -142,12 +199,32 @@ fn fields(offset: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
     }
 }
 
+/// The group's offsets of `wanted` (all when `None`). Topics the principal may not DESCRIBE
+/// answer TOPIC_AUTHORIZATION_FAILED when named and are left out of "all", as Kafka does.
 async fn fetch(
     broker: &Broker,
+    context: &RequestContext<'_>,
     group_id: String,
     wanted: Option<Vec<(String, i32)>>,
     require_stable: bool,
 ) -> Result<TopicOffsets, GroupError> {
+    let mut describable: BTreeMap<String, bool> = BTreeMap::new();
+    let mut may_describe = |topic: &str| {
+        if let Some(&known) = describable.get(topic) {
+            return known;
+        }
+        let allowed = broker.authorize(context, Operation::Describe, ResourceType::Topic, topic);
+        describable.insert(topic.to_string(), allowed);
+        allowed
+    };
+    let mut refused: Vec<(String, i32)> = Vec::new();
+    let wanted = wanted.map(|wanted| {
+        let (allowed, denied): (Vec<_>, Vec<_>) = wanted
+            .into_iter()
+            .partition(|(topic, _)| may_describe(topic));
+        refused = denied;
+        allowed
+    });
     let unstable: HashSet<(String, i32)> = if require_stable {
         let held = broker
             .groups()
@@ -157,15 +234,26 @@ async fn fetch(
     } else {
         HashSet::new()
     };
+    let asked_all = wanted.is_none();
     let offsets = broker.groups().fetch_offsets(group_id, wanted).await?;
     let mut by_topic: TopicOffsets = BTreeMap::new();
     for (topic, partition, offset) in offsets {
+        if asked_all && !may_describe(&topic) {
+            continue;
+        }
         let held = unstable.contains(&(topic.clone(), partition));
         let offset = if held { None } else { offset };
         by_topic
             .entry(topic)
             .or_default()
-            .push((partition, offset, held));
+            .push((partition, offset, unstable_code(held)));
+    }
+    for (topic, partition) in refused {
+        by_topic.entry(topic).or_default().push((
+            partition,
+            None,
+            ResponseError::TopicAuthorizationFailed.code(),
+        ));
     }
     Ok(by_topic)
 }

@@ -12,6 +12,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 use kafka_protocol::ResponseError;
 
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::partition::LEADER_EPOCH;
 use crate::protocol::apis::ErrorCodes;
@@ -22,7 +23,7 @@ const NO_CURRENT_EPOCH: i32 = -1;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     _version: i16,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
@@ -33,11 +34,22 @@ pub async fn handle(
             .into_iter()
             .map(|wanted| {
                 let topic = broker.topics().get(wanted.topic.as_str());
+                // DESCRIBE on the topic (Kafka's `KafkaApis.handleOffsetForLeaderEpochRequest`).
+                let describable = broker.authorize(
+                    context,
+                    Operation::Describe,
+                    ResourceType::Topic,
+                    &wanted.topic,
+                );
                 let partitions = wanted
                     .partitions
                     .iter()
                     .map(|p| {
                         let answer = EpochEndOffset::default().with_partition(p.partition);
+                        if !describable {
+                            return answer
+                                .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                        }
                         let Some(partition) = topic.as_ref().and_then(|t| t.partition(p.partition))
                         else {
                             return answer

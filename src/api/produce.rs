@@ -9,6 +9,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use crate::acl::{Operation, ResourceType};
 use crate::broker::append::{AppendRequest, ProduceError};
 use crate::broker::Broker;
 use crate::session::RequestContext;
@@ -20,10 +21,20 @@ const FIRST_SUPPORTED_VERSION: i16 = 3;
 /// `None` when the producer asked for no acknowledgement (acks=0).
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
+    // A transactional producer needs WRITE on its transactional id, else every partition is
+    // refused (Kafka's `KafkaApis.handleProduceRequest`).
+    let transactional_id_refused = request.transactional_id.as_ref().is_some_and(|id| {
+        !broker.authorize(
+            context,
+            Operation::Write,
+            ResourceType::TransactionalId,
+            id.as_str(),
+        )
+    });
     let refusal = if version < FIRST_SUPPORTED_VERSION {
         Some((
             ResponseError::UnsupportedVersion,
@@ -33,6 +44,11 @@ pub async fn handle(
         Some((
             ResponseError::InvalidRequiredAcks,
             "acks must be -1, 0 or 1",
+        ))
+    } else if transactional_id_refused {
+        Some((
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "Transactional id authorization failed.",
         ))
     } else {
         None
@@ -63,7 +79,34 @@ pub async fn handle(
         transactional_id: request.transactional_id.map(|id| id.to_string()),
         topics: Vec::with_capacity(request.topic_data.len()),
     };
+    // Topics the principal may not WRITE are answered TOPIC_AUTHORIZATION_FAILED per
+    // partition and never reach the append; before anything else, so whether such a topic
+    // exists is not told. Each keeps its place in the response (`slots`).
+    let mut slots: Vec<Option<TopicProduceResponse>> = Vec::with_capacity(names.capacity());
     for topic in request.topic_data {
+        if !broker.authorize(context, Operation::Write, ResourceType::Topic, &topic.name) {
+            let partitions = topic
+                .partition_data
+                .iter()
+                .map(|data| {
+                    for_version(
+                        failed(
+                            data.index,
+                            ResponseError::TopicAuthorizationFailed,
+                            "Topic authorization failed.".into(),
+                        ),
+                        version,
+                    )
+                })
+                .collect();
+            slots.push(Some(
+                TopicProduceResponse::default()
+                    .with_name(topic.name)
+                    .with_partition_responses(partitions),
+            ));
+            continue;
+        }
+        slots.push(None);
         let partitions = topic
             .partition_data
             .into_iter()
@@ -78,43 +121,48 @@ pub async fn handle(
         .map(|(_, partitions)| partitions.iter().map(|(index, _)| *index).collect())
         .collect();
     let results = broker.append(append).await;
-    let responses = names
-        .into_iter()
-        .zip(indexes)
-        .zip(results)
-        .map(|((name, indexes), outcomes)| {
-            let partitions = indexes
-                .into_iter()
-                .zip(outcomes)
-                .map(|(index, outcome)| {
-                    let response = match outcome {
-                        Ok(appended) => PartitionProduceResponse::default()
-                            .with_index(index)
-                            .with_base_offset(appended.base_offset)
-                            .with_log_append_time_ms(appended.log_append_time_ms)
-                            .with_log_start_offset(appended.log_start_offset),
-                        Err(ProduceError::RecordErrors {
-                            errors,
-                            log_start_offset,
-                        }) => {
-                            let message = ProduceError::RecordErrors {
-                                errors: errors.clone(),
+    let mut appended =
+        names
+            .into_iter()
+            .zip(indexes)
+            .zip(results)
+            .map(|((name, indexes), outcomes)| {
+                let partitions = indexes
+                    .into_iter()
+                    .zip(outcomes)
+                    .map(|(index, outcome)| {
+                        let response = match outcome {
+                            Ok(appended) => PartitionProduceResponse::default()
+                                .with_index(index)
+                                .with_base_offset(appended.base_offset)
+                                .with_log_append_time_ms(appended.log_append_time_ms)
+                                .with_log_start_offset(appended.log_start_offset),
+                            Err(ProduceError::RecordErrors {
+                                errors,
                                 log_start_offset,
+                            }) => {
+                                let message = ProduceError::RecordErrors {
+                                    errors: errors.clone(),
+                                    log_start_offset,
+                                }
+                                .to_string();
+                                failed(index, ResponseError::InvalidRecord, message)
+                                    .with_log_start_offset(log_start_offset)
+                                    .with_record_errors(record_errors(errors))
                             }
-                            .to_string();
-                            failed(index, ResponseError::InvalidRecord, message)
-                                .with_log_start_offset(log_start_offset)
-                                .with_record_errors(record_errors(errors))
-                        }
-                        Err(e) => failed(index, error_code(&e, version), e.to_string()),
-                    };
-                    for_version(response, version)
-                })
-                .collect();
-            TopicProduceResponse::default()
-                .with_name(name)
-                .with_partition_responses(partitions)
-        })
+                            Err(e) => failed(index, error_code(&e, version), e.to_string()),
+                        };
+                        for_version(response, version)
+                    })
+                    .collect();
+                TopicProduceResponse::default()
+                    .with_name(name)
+                    .with_partition_responses(partitions)
+            });
+    // The appended topics fill the places left empty, in order.
+    let responses = slots
+        .into_iter()
+        .filter_map(|slot| slot.or_else(|| appended.next()))
         .collect();
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }

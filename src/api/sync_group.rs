@@ -4,16 +4,29 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::group_error_code;
+use kafka_protocol::ResponseError;
+
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::group::SyncRequest;
 use crate::session::RequestContext;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
+    // READ on the group (Kafka's `KafkaApis.handleSyncGroupRequest`).
+    if !broker.authorize(
+        context,
+        Operation::Read,
+        ResourceType::Group,
+        &request.group_id,
+    ) {
+        return SyncGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let sync = SyncRequest {
         group_id: request.group_id.to_string(),
         generation_id: request.generation_id,

@@ -13,6 +13,7 @@ use kafka_protocol::ResponseError;
 use super::group_error_code;
 use super::offset_commit::{check_offsets, Wanted};
 use super::txn_errors::txn_error_code;
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::group::MemberRef;
 use crate::protocol::apis::ErrorCodes;
@@ -26,10 +27,32 @@ const FIRST_JOINING_VERSION: i16 = 5;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     version: i16,
     request: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
+    // WRITE on the transactional id, then READ on the group, else every partition is
+    // refused (Kafka's `KafkaApis.handleTxnOffsetCommitRequest`).
+    let refused = if !broker.authorize(
+        context,
+        Operation::Write,
+        ResourceType::TransactionalId,
+        &request.transactional_id,
+    ) {
+        Some(ResponseError::TransactionalIdAuthorizationFailed)
+    } else if !broker.authorize(
+        context,
+        Operation::Read,
+        ResourceType::Group,
+        &request.group_id,
+    ) {
+        Some(ResponseError::GroupAuthorizationFailed)
+    } else {
+        None
+    };
+    if let Some(error) = refused {
+        return every_partition(request, error.code());
+    }
     let wanted = request.topics.iter().map(|t| {
         let partitions = t.partitions.iter().map(|p| Wanted {
             partition: p.partition_index,
@@ -39,7 +62,7 @@ pub async fn handle(
         });
         (t.name.as_str(), partitions.collect())
     });
-    let (verdicts, offsets) = check_offsets(broker, wanted);
+    let (verdicts, offsets) = check_offsets(broker, context, wanted);
     let in_transaction = if version >= FIRST_JOINING_VERSION {
         let producer = ProducerIdAndEpoch {
             producer_id: request.producer_id.0,
@@ -92,6 +115,29 @@ pub async fn handle(
                         (None, Some(e)) => e.code(),
                         (None, None) => 0,
                     };
+                    TxnOffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                })
+                .collect();
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    TxnOffsetCommitResponse::default().with_topics(topics)
+}
+
+/// Every partition of the request answered `code`.
+fn every_partition(request: TxnOffsetCommitRequest, code: i16) -> TxnOffsetCommitResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
                     TxnOffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
                         .with_error_code(code)

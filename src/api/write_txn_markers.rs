@@ -9,6 +9,7 @@ use kafka_protocol::messages::write_txn_markers_response::{
 use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 use kafka_protocol::ResponseError;
 
+use crate::acl::Operation;
 use crate::broker::markers::{Marker, MarkerSource, WriteMarkerError};
 use crate::broker::Broker;
 use crate::protocol::apis::ErrorCodes;
@@ -17,10 +18,13 @@ use crate::txn::TxnResult;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     _version: i16,
     request: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
+    // CLUSTER_ACTION on the cluster: only brokers write markers (Kafka's
+    // `KafkaApis.handleWriteTxnMarkersRequest`).
+    let allowed = broker.authorize_cluster(context, Operation::ClusterAction);
     let markers = request
         .markers
         .into_iter()
@@ -43,6 +47,13 @@ pub async fn handle(
                         .partition_indexes
                         .iter()
                         .map(|&index| {
+                            if !allowed {
+                                return WritableTxnMarkerPartitionResult::default()
+                                    .with_partition_index(index)
+                                    .with_error_code(
+                                        ResponseError::ClusterAuthorizationFailed.code(),
+                                    );
+                            }
                             let written = broker.write_marker(
                                 topic.name.as_str(),
                                 index,

@@ -17,6 +17,7 @@ use crate::topics::Topics;
 use crate::txn::TxnCoordinator;
 use fetch_memory::FetchMemory;
 
+pub mod acls;
 pub mod append;
 pub mod config_admin;
 pub mod fetch_memory;
@@ -45,6 +46,8 @@ pub struct Broker {
     topics: Topics,
     groups: GroupCoordinator,
     txns: TxnCoordinator,
+    /// The ACLs and whether they are enforced.
+    acls: acls::Acls,
     metrics: Metrics,
     /// The record bytes fetches hold until their responses are written, over all connections.
     fetch_memory: Arc<FetchMemory>,
@@ -77,6 +80,7 @@ pub(crate) struct BrokerParts {
     pub topics: Topics,
     pub groups: GroupCoordinator,
     pub txns: TxnCoordinator,
+    pub acls: acls::Acls,
     pub metrics: Metrics,
     pub clock: Clock,
     pub shutdown: watch::Receiver<bool>,
@@ -99,6 +103,7 @@ impl Broker {
             topics: parts.topics,
             groups: parts.groups,
             txns: parts.txns,
+            acls: parts.acls,
             metrics: parts.metrics,
             fetch_memory: FetchMemory::new(parts.config.fetch_memory_max_bytes),
             ready: AtomicBool::new(false),

@@ -38,6 +38,8 @@ pub enum OffsetsError {
     UnknownTopicOrPartition,
     #[error("the offset is past the high watermark")]
     OffsetOutOfRange,
+    #[error("the principal may not change this topic")]
+    TopicAuthorizationFailed,
     #[error("{0}")]
     Storage(#[source] io::Error),
 }

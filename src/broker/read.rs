@@ -38,6 +38,8 @@ pub enum TopicRef<'a> {
 pub enum Unlocated {
     UnknownTopicOrPartition,
     UnknownTopicId,
+    /// The principal may not read the topic.
+    TopicAuthorizationFailed,
 }
 
 impl From<Unlocated> for FetchError {
@@ -45,6 +47,7 @@ impl From<Unlocated> for FetchError {
         match unlocated {
             Unlocated::UnknownTopicOrPartition => FetchError::UnknownTopicOrPartition,
             Unlocated::UnknownTopicId => FetchError::UnknownTopicId,
+            Unlocated::TopicAuthorizationFailed => FetchError::TopicAuthorizationFailed,
         }
     }
 }
@@ -56,6 +59,8 @@ pub enum FetchError {
     UnknownTopicOrPartition,
     #[error("no topic has this id")]
     UnknownTopicId,
+    #[error("the principal may not read this topic")]
+    TopicAuthorizationFailed,
     /// The consumer's leader epoch is older than the partition's.
     #[error("the leader epoch is older than the partition's")]
     FencedLeaderEpoch,

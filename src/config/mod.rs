@@ -248,6 +248,20 @@ pub struct Config {
     /// A SASL session lasts this long before the client must re-authenticate (KIP-368,
     /// Kafka's `connections.max.reauth.ms`); 0: for ever.
     pub connections_max_reauth_ms: u64,
+    /// Check every request against the ACLs, as Kafka's `StandardAuthorizer` does. Off, every
+    /// request is allowed and the ACL APIs answer SECURITY_DISABLED, as Kafka without an
+    /// authorizer does.
+    pub authorizer: bool,
+    /// Principals (`User:admin`) allowed everything whatever the ACLs say (Kafka's
+    /// `super.users`). In `SLUICE_SUPER_USERS`, separated by commas or semicolons.
+    #[serde(deserialize_with = "principal_list")]
+    pub super_users: Vec<String>,
+    /// Allow an operation on a resource no ACL names (Kafka's `allow.everyone.if.no.acl.found`).
+    pub allow_everyone_if_no_acl_found: bool,
+    /// ACLs the broker holds at most; creations past it are refused.
+    pub acls_max: usize,
+    /// Creations in one CreateAcls, or filters in one DeleteAcls, at most.
+    pub acls_max_per_request: usize,
 }
 
 /// `NAME:PASSWORD` entries: a list whose `Debug` shows names only, so a logged config never
@@ -290,6 +304,26 @@ pub struct ListenerSetting {
     pub advertise: Option<String>,
     /// The flag that set it, for error messages.
     pub flag: &'static str,
+}
+
+/// A list of principals, as a TOML array or as one string separated by `,` or `;` (how an
+/// environment variable spells a list; Kafka's `super.users` uses `;`).
+fn principal_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Array(Vec<String>),
+        Joined(String),
+    }
+    Ok(match List::deserialize(d)? {
+        List::Array(list) => list,
+        List::Joined(joined) => joined
+            .split([',', ';'])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
 }
 
 impl Default for Config {
@@ -350,6 +384,11 @@ impl Default for Config {
                 "SCRAM-SHA-512".into(),
             ],
             connections_max_reauth_ms: 0,
+            authorizer: false,
+            super_users: Vec::new(),
+            allow_everyone_if_no_acl_found: false,
+            acls_max: 100_000,
+            acls_max_per_request: 1_000,
         }
     }
 }
@@ -506,6 +545,14 @@ impl Config {
         crate::txn::TxnConfig {
             max_timeout_ms: self.transaction_max_timeout_ms,
             id_expiration_ms: self.transactional_id_expiration_ms,
+        }
+    }
+
+    /// How the authorizer decides beside the ACLs.
+    pub fn authorizer_config(&self) -> crate::acl::AuthorizerConfig {
+        crate::acl::AuthorizerConfig {
+            super_users: self.super_users.clone(),
+            allow_everyone_if_no_acl_found: self.allow_everyone_if_no_acl_found,
         }
     }
 
@@ -708,6 +755,21 @@ impl Config {
         }
         if self.offsets_retention_minutes < 1 {
             return fail("offsets_retention_minutes", "must be at least 1");
+        }
+        if self.acls_max == 0 {
+            return fail("acls_max", "must be at least 1");
+        }
+        if self.acls_max_per_request == 0 {
+            return fail("acls_max_per_request", "must be at least 1");
+        }
+        if let Some(bad) = self.super_users.iter().find(|p| {
+            !p.split_once(':')
+                .is_some_and(|(kind, name)| !kind.is_empty() && !name.is_empty())
+        }) {
+            return fail(
+                "super_users",
+                &format!("`{bad}` is not a principal TYPE:NAME, e.g. User:admin"),
+            );
         }
         if let Some(advertise) = &self.advertise {
             if split_host_port(advertise).is_none() {

@@ -269,3 +269,41 @@ fn listeners_users_and_mechanisms_come_from_the_environment_as_lists() {
     };
     assert_eq!(bad(unknown_mechanism), "sasl_enabled_mechanisms");
 }
+
+#[test]
+fn authorizer_settings_come_from_the_file_the_environment_and_are_checked() {
+    let config = Config::load(
+        None,
+        env(&[
+            ("SLUICE_AUTHORIZER", "true"),
+            ("SLUICE_SUPER_USERS", "User:admin;User:ops, User:root"),
+        ]),
+    )
+    .unwrap();
+    assert!(config.authorizer);
+    assert_eq!(config.super_users, ["User:admin", "User:ops", "User:root"]);
+    assert!(!config.allow_everyone_if_no_acl_found);
+    config.validate().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sluice.toml");
+    std::fs::write(
+        &file,
+        "super_users = [\"User:a\"]\nallow_everyone_if_no_acl_found = true\n",
+    )
+    .unwrap();
+    let config = Config::load(Some(&file), env(&[])).unwrap();
+    assert_eq!(config.super_users, ["User:a"]);
+    assert!(config.allow_everyone_if_no_acl_found);
+
+    let bad = Config {
+        super_users: vec!["admin".into()],
+        ..Config::default()
+    };
+    assert_eq!(bad.validate().unwrap_err().key, "super_users");
+    let bad = Config {
+        acls_max: 0,
+        ..Config::default()
+    };
+    assert_eq!(bad.validate().unwrap_err().key, "acls_max");
+}
