@@ -29,10 +29,12 @@ type Refusal = (ResponseError, &'static str);
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     _version: i16,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
+    // Kafka's KafkaApis: ALTER on the cluster, or every user is refused.
+    let authorized = broker.authorize_cluster(context, crate::acl::Operation::Alter);
     let mut times: HashMap<String, usize> = HashMap::new();
     let users = request
         .deletions
@@ -46,6 +48,12 @@ pub async fn handle(
     let mut outcomes: Vec<(String, Result<CredentialChange, Refusal>)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let check = |name: &str, mechanism: i8| -> Result<ScramMechanism, Refusal> {
+        if !authorized {
+            return Err((
+                ResponseError::ClusterAuthorizationFailed,
+                "Not authorized to alter SCRAM credentials (ALTER on the cluster)",
+            ));
+        }
         if times[name] > 1 {
             return Err((
                 ResponseError::DuplicateResource,

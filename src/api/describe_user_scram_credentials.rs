@@ -19,10 +19,18 @@ use crate::session::RequestContext;
 
 pub async fn handle(
     broker: &Broker,
-    _context: &RequestContext<'_>,
+    context: &RequestContext<'_>,
     _version: i16,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    // Kafka's KafkaApis: DESCRIBE on the cluster, or the whole request is refused.
+    if !broker.authorize_cluster(context, crate::acl::Operation::Describe) {
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(str_bytes(
+                "Not authorized to describe SCRAM credentials (DESCRIBE on the cluster)",
+            )));
+    }
     let store = broker.credentials();
     let named: Vec<String> = match request.users {
         Some(users) if !users.is_empty() => {
