@@ -24,6 +24,7 @@ pub mod markers;
 pub mod offsets;
 pub mod producers;
 pub mod read;
+pub mod reset;
 pub mod topic_admin;
 pub mod txn_joins;
 pub(crate) use markers::write_markers;

@@ -1,0 +1,225 @@
+//! The HTTP admin API against real clients: `POST /admin/reset` empties the broker between
+//! tests (records, groups, producer state), and rdkafka clients see an empty broker after it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::json;
+use sluice::Config;
+use sluice_interop_tests::http_client::http_json;
+use sluice_interop_tests::*;
+
+fn http_config() -> Config {
+    Config {
+        http: "127.0.0.1:0".into(),
+        ..Config::for_tests()
+    }
+}
+
+fn disk_config(dir: &Path) -> Config {
+    Config {
+        memory: false,
+        data_dir: dir.to_path_buf(),
+        ..http_config()
+    }
+}
+
+fn records(n: usize) -> Vec<Record> {
+    (0..n)
+        .map(|i| Record {
+            partition: Some((i % 2) as i32),
+            ..Record::keyed(format!("k{i}"), format!("v{i}"))
+        })
+        .collect()
+}
+
+/// Commits `offset` for `group` on partition 0 of `topic` with an assign-only consumer.
+fn commit(bootstrap: &str, group: &str, topic: &str, offset: i64) {
+    let consumer = assigned_consumer(
+        consumer_config(bootstrap).set("group.id", group),
+        topic,
+        &[(0, Offset::Offset(0))],
+    );
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset(topic, 0, Offset::Offset(offset))
+        .unwrap();
+    consumer.commit(&offsets, CommitMode::Sync).unwrap();
+}
+
+fn group_count(broker: &TestBroker) -> usize {
+    broker
+        .block_on(broker.broker().groups().list())
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn reset_empties_topics_groups_and_producer_state_and_offsets_start_again_at_zero() {
+    let broker = TestBroker::start_with(http_config());
+    let topic = unique_topic("reset");
+    create_topic(broker.bootstrap(), &topic, 2, &[]).unwrap();
+    let mut idempotent = producer_config(broker.bootstrap());
+    idempotent.set("enable.idempotence", "true");
+    assert_all_delivered(&produce(&idempotent, &topic, &records(6)));
+    commit(broker.bootstrap(), "reset-group", &topic, 3);
+    assert_eq!(group_count(&broker), 1);
+
+    let (status, body) = http_json(broker.http_addr(), "POST", "/admin/reset", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"topics": 1, "partitions": 2, "groups": 1}));
+
+    let consumer = assigned_consumer(
+        &consumer_config(broker.bootstrap()),
+        &topic,
+        &[(0, Offset::Beginning), (1, Offset::Beginning)],
+    );
+    assert_quiet(&consumer);
+    assert_eq!(group_count(&broker), 0, "no group is left");
+    for p in 0..2 {
+        let ends = broker.broker().topics().get(&topic).unwrap().partitions[p].ends();
+        assert_eq!((ends.log_start_offset, ends.log_end_offset), (0, 0));
+    }
+    // A restarted idempotent producer (a new producer id) writes from offset 0 again.
+    let delivered = produce(
+        &idempotent,
+        &topic,
+        &[Record {
+            partition: Some(0),
+            ..Record::keyed("after", "reset")
+        }],
+    );
+    assert_all_delivered(&delivered);
+    assert_eq!((delivered[0].partition, delivered[0].offset), (0, 0));
+    let read = consume_exactly(&consumer, 1);
+    assert_eq!(read[0].offset, 0);
+    assert_eq!(read[0].key.as_deref(), Some(&b"after"[..]));
+    // The topic kept its partition count.
+    assert_eq!(
+        broker
+            .broker()
+            .topics()
+            .get(&topic)
+            .unwrap()
+            .partitions
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn reset_of_named_topics_keeps_the_others_and_the_groups_and_refuses_unknown_topics() {
+    let broker = TestBroker::start_with(http_config());
+    let (a, b) = (unique_topic("reset-a"), unique_topic("reset-b"));
+    create_topic(broker.bootstrap(), &a, 2, &[]).unwrap();
+    create_topic(broker.bootstrap(), &b, 2, &[]).unwrap();
+    let config = producer_config(broker.bootstrap());
+    assert_all_delivered(&produce(&config, &a, &records(4)));
+    assert_all_delivered(&produce(&config, &b, &records(4)));
+    commit(broker.bootstrap(), "kept-group", &a, 2);
+
+    let (status, body) = http_json(
+        broker.http_addr(),
+        "POST",
+        &format!("/admin/reset?topics={a}"),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"topics": 1, "partitions": 2, "groups": 0}));
+    assert_eq!(group_count(&broker), 1, "groups are kept");
+    let ends = |t: &str, p: usize| {
+        broker.broker().topics().get(t).unwrap().partitions[p]
+            .ends()
+            .log_end_offset
+    };
+    assert_eq!((ends(&a, 0), ends(&a, 1)), (0, 0));
+    assert_eq!((ends(&b, 0), ends(&b, 1)), (2, 2));
+    assert_eq!(consume_all(broker.bootstrap(), &b, 2, 4).len(), 4);
+
+    let (status, body) = http_json(
+        broker.http_addr(),
+        "POST",
+        &format!("/admin/reset?topics={a},no-such-topic"),
+        None,
+    );
+    assert_eq!(status, 404);
+    assert!(
+        body["error"].as_str().unwrap().contains("no-such-topic"),
+        "{body}"
+    );
+}
+
+/// A consumer long-polling an emptied partition wakes and applies its reset policy: with
+/// `auto.offset.reset=earliest` it reads the first record produced after the reset at 0.
+#[test]
+fn a_waiting_fetch_wakes_at_a_reset_and_the_consumer_starts_again_from_zero() {
+    let broker = TestBroker::start_with(http_config());
+    let topic = unique_topic("reset-wait");
+    create_topic(broker.bootstrap(), &topic, 1, &[]).unwrap();
+    let config = producer_config(broker.bootstrap());
+    assert_all_delivered(&produce(
+        &config,
+        &topic,
+        &[Record::value("a"), Record::value("b")],
+    ));
+    let mut consumer_config = consumer_config(broker.bootstrap());
+    consumer_config
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "5000");
+    let consumer = assigned_consumer(&consumer_config, &topic, &[(0, Offset::Offset(0))]);
+    assert_eq!(consume_exactly(&consumer, 2).len(), 2);
+    // The consumer now waits at offset 2.
+    let (status, _) = http_json(broker.http_addr(), "POST", "/admin/reset", None);
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_all_delivered(&produce(&config, &topic, &[Record::value("fresh")]));
+    let read = consume_exactly(&consumer, 1);
+    assert_eq!(
+        (read[0].offset, read[0].value.as_deref()),
+        (0, Some(&b"fresh"[..]))
+    );
+}
+
+#[test]
+fn on_disk_a_reset_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique_topic("reset-disk");
+    {
+        let broker = TestBroker::start_with(disk_config(dir.path()));
+        create_topic(broker.bootstrap(), &topic, 2, &[]).unwrap();
+        assert_all_delivered(&produce(
+            &producer_config(broker.bootstrap()),
+            &topic,
+            &records(6),
+        ));
+        commit(broker.bootstrap(), "disk-group", &topic, 3);
+        let (status, body) = http_json(broker.http_addr(), "POST", "/admin/reset", None);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, json!({"topics": 1, "partitions": 2, "groups": 1}));
+    }
+    let broker = TestBroker::start_with(disk_config(dir.path()));
+    assert_eq!(group_count(&broker), 0, "the groups stay deleted");
+    let stored = broker.broker().topics().get(&topic).unwrap();
+    assert_eq!(stored.partitions.len(), 2);
+    for p in &stored.partitions {
+        let ends = p.ends();
+        assert_eq!((ends.log_start_offset, ends.log_end_offset), (0, 0));
+    }
+    let consumer = assigned_consumer(
+        &consumer_config(broker.bootstrap()),
+        &topic,
+        &[(0, Offset::Beginning), (1, Offset::Beginning)],
+    );
+    assert_quiet(&consumer);
+    let delivered = produce(
+        &producer_config(broker.bootstrap()),
+        &topic,
+        &[Record {
+            partition: Some(1),
+            ..Record::value("new")
+        }],
+    );
+    assert_eq!((delivered[0].partition, delivered[0].offset), (1, 0));
+}
