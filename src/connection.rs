@@ -18,6 +18,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use crate::api;
 use crate::broker::fetch_memory::Reservation;
 use crate::broker::Broker;
+use crate::faults::FaultAction;
 use crate::protocol::frame::{self, FrameError, FrameSource};
 use crate::protocol::read_buffer::ReadBuffer;
 use crate::protocol::request::{self, DecodeError};
@@ -145,10 +146,47 @@ impl<S: Transport> Connection<S> {
                 Ok(request) => {
                     let (api_key, version, correlation_id) =
                         (request.api_key, request.version(), request.correlation_id());
+                    let client_id = request.header.client_id.as_ref().map_or("", |c| c.as_str());
+                    let fault = self.broker.faults().check(api_key as i16, client_id, || {
+                        api::fault_answers::targets(&self.broker, &request.body)
+                    });
+                    if let Some(fault) = &fault {
+                        self.broker
+                            .metrics()
+                            .fault_fired(api_key as i16, fault.action.name());
+                        match fault.action {
+                            FaultAction::Close => {
+                                return Err(format!(
+                                    "{api_key:?} closed by fault rule {}",
+                                    fault.id
+                                ))
+                            }
+                            FaultAction::Drop => {
+                                // Kafka answers a connection's requests in order, so once one
+                                // goes unanswered none after it can be: the connection reads
+                                // and discards everything until the client gives up on it.
+                                pending
+                                    .write_to(self.stream.get_mut(), &self.broker)
+                                    .await?;
+                                tracing::info!(peer = %self.session.peer(), id = fault.id, "{api_key:?} dropped by a fault rule; nothing more is answered on this connection");
+                                return self.swallow(max_request_bytes).await;
+                            }
+                            FaultAction::Delay => {
+                                tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await
+                            }
+                            FaultAction::Error => {}
+                        }
+                    }
+                    let fault = fault.filter(|f| f.action == FaultAction::Error);
                     // Boxed: the largest handler's state would otherwise sit in every connection's
                     // task, idle ones included (3.8 KiB of a connection's future).
-                    let handled =
-                        Box::pin(api::handle(&self.broker, &mut self.session, request)).await;
+                    let handled = Box::pin(api::handle_faulted(
+                        &self.broker,
+                        &mut self.session,
+                        request,
+                        fault.as_ref(),
+                    ))
+                    .await;
                     let body = handled.body;
                     if let Some(memory) = handled.held {
                         pending.hold(memory);
@@ -176,6 +214,23 @@ impl<S: Transport> Connection<S> {
                 pending
                     .write_to(self.stream.get_mut(), &self.broker)
                     .await?;
+            }
+        }
+    }
+}
+
+impl<S: Transport> Connection<S> {
+    /// Reads and discards requests until the peer closes the connection or the broker stops
+    /// (a `drop` fault rule fired): nothing more is answered.
+    async fn swallow(&mut self, max_request_bytes: usize) -> Result<(), String> {
+        loop {
+            tokio::select! {
+                frame = frame::read_frame(&mut self.stream, max_request_bytes, |_| {}) => match frame {
+                    Ok(_) => continue,
+                    Err(FrameError::Closed) => return Ok(()),
+                    Err(e) => return Err(e.to_string()),
+                },
+                _ = self.broker.shutting_down() => return Ok(()),
             }
         }
     }

@@ -50,6 +50,7 @@ pub mod config;
 pub mod connection;
 pub mod coordinator;
 pub mod data_dir_lock;
+pub mod faults;
 pub mod group;
 pub mod http;
 pub mod log;

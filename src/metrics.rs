@@ -23,6 +23,12 @@ pub struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FaultLabels {
+    pub api: String,
+    pub action: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TxnStateLabels {
     pub state: &'static str,
 }
@@ -65,6 +71,7 @@ pub struct Metrics {
     /// Indexed by api key: resolved once, so a request costs no label hashing.
     by_api: Vec<Option<ApiMetrics>>,
     errors: Family<ErrorLabels, Counter>,
+    faults_fired: Family<FaultLabels, Counter>,
     bytes_in: Counter,
     bytes_out: Counter,
     connections: Gauge,
@@ -111,6 +118,12 @@ impl Metrics {
             "errors",
             "Error codes in responses (top-level and per partition), by API and code",
             errors.clone(),
+        );
+        let faults_fired = Family::<FaultLabels, Counter>::default();
+        registry.register(
+            "faults_fired",
+            "Requests a fault rule acted on, by API and action",
+            faults_fired.clone(),
         );
         let latency = LatencyFamily::new_with_constructor(latency_histogram);
         registry.register(
@@ -252,6 +265,7 @@ impl Metrics {
             started: crate::clock::monotonic_now(),
             by_api,
             errors,
+            faults_fired,
             bytes_in,
             bytes_out,
             connections,
@@ -291,6 +305,21 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// A fault rule acted on a request of `api_key`.
+    pub fn fault_fired(&self, api_key: i16, action: &'static str) {
+        let name = usize::try_from(api_key)
+            .ok()
+            .and_then(|i| self.by_api.get(i))
+            .and_then(Option::as_ref)
+            .map_or("unknown", |api| api.name.as_str());
+        self.faults_fired
+            .get_or_create(&FaultLabels {
+                api: name.to_string(),
+                action,
+            })
+            .inc();
     }
 
     pub fn received(&self, bytes: usize) {

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::data_dir_lock::DataDirLock;
+use crate::faults::Faults;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
 use crate::topics::Topics;
@@ -41,6 +42,8 @@ pub struct Broker {
     groups: GroupCoordinator,
     txns: TxnCoordinator,
     metrics: Metrics,
+    /// Fault rules for tests (`/admin/faults`, `[[faults]]`); none installed costs nothing.
+    faults: Faults,
     /// The record bytes fetches hold until their responses are written, over all connections.
     fetch_memory: Arc<FetchMemory>,
     /// True once the broker serves clients; false again while it shuts down.
@@ -81,6 +84,11 @@ impl Broker {
             groups: parts.groups,
             txns: parts.txns,
             metrics: parts.metrics,
+            // The rules were checked by `Config::validate`; one refused now is logged.
+            faults: Faults::from_rules(&parts.config.faults).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "a fault rule of the config is refused; none installed");
+                Faults::default()
+            }),
             fetch_memory: FetchMemory::new(parts.config.fetch_memory_max_bytes),
             ready: AtomicBool::new(false),
             // Seeded from the clock so ids from an earlier run of this data directory are
@@ -133,6 +141,10 @@ impl Broker {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     pub fn clock(&self) -> &Clock {

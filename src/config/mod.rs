@@ -204,6 +204,11 @@ pub struct Config {
     /// How long a cleaner sleeps when no partition needs cleaning, in milliseconds
     /// (`log.cleaner.backoff.ms`).
     pub log_cleaner_backoff_ms: i64,
+    /// Fault rules installed at start (`[[faults]]`), with the fields of `POST /admin/faults`
+    /// (see `crate::faults`).
+    pub faults: Vec<crate::faults::FaultRule>,
+    /// Requests kept by the request recorder (`GET /admin/requests`); 0 turns it off.
+    pub request_log_size: usize,
 }
 
 impl Default for Config {
@@ -251,6 +256,8 @@ impl Default for Config {
             log_cleaner_dedupe_buffer_bytes: 128 * 1024 * 1024,
             log_cleaner_io_max_bytes_per_second: i64::MAX,
             log_cleaner_backoff_ms: 15_000,
+            faults: Vec::new(),
+            request_log_size: 1_000,
         }
     }
 }
@@ -412,6 +419,17 @@ impl Config {
         };
         if split_host_port(&self.listen).is_none() {
             return fail("listen", "must be HOST:PORT");
+        }
+        if self.faults.len() > crate::faults::FAULTS_MAX {
+            return fail("faults", "at most 1000 rules");
+        }
+        for (i, rule) in self.faults.iter().enumerate() {
+            if let Err(e) = rule.check(i as u64 + 1) {
+                return fail(&format!("faults[{i}].{}", e.field), &e.reason);
+            }
+        }
+        if self.request_log_size > 1_000_000 {
+            return fail("request_log_size", "at most 1000000");
         }
         if self
             .http_address()

@@ -1,16 +1,17 @@
 //! The HTTP admin listener: health and metrics ([`metrics`]), the reset between tests
-//! ([`reset`]). Every handler calls the domain layer ([`Broker`]), never a Kafka client.
+//! ([`reset`]), fault injection ([`faults`]). Every handler calls the domain layer ([`Broker`]), never a Kafka client.
 
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 
 use crate::broker::Broker;
 
+mod faults;
 mod metrics;
 mod reset;
 
@@ -20,6 +21,11 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
         .route("/health/ready", get(metrics::ready))
         .route("/metrics", get(metrics::metrics))
         .route("/admin/reset", post(reset::reset))
+        .route(
+            "/admin/faults",
+            post(faults::add).get(faults::list).delete(faults::clear),
+        )
+        .route("/admin/faults/{id}", delete(faults::remove))
         .with_state(broker.clone());
     let stopping = broker.clone();
     let served = axum::serve(listener, router)
