@@ -23,6 +23,7 @@ use crate::protocol::frame::{self, FrameError, FrameSource};
 use crate::protocol::read_buffer::ReadBuffer;
 use crate::protocol::request::{self, DecodeError};
 use crate::protocol::response;
+use crate::request_log::Answered;
 use crate::session::Session;
 use crate::transport::Transport;
 
@@ -177,7 +178,14 @@ impl<S: Transport> Connection<S> {
                             FaultAction::Error => {}
                         }
                     }
+                    let fault_id = fault.as_ref().map(|f| f.id);
                     let fault = fault.filter(|f| f.action == FaultAction::Error);
+                    // Only what the recorder needs beyond the metrics, and only while it is on.
+                    let recording = self
+                        .broker
+                        .request_log()
+                        .enabled()
+                        .then(|| (client_id.to_string(), self.broker.clock().now_ms()));
                     // Boxed: the largest handler's state would otherwise sit in every connection's
                     // task, idle ones included (3.8 KiB of a connection's future).
                     let handled = Box::pin(api::handle_faulted(
@@ -192,11 +200,26 @@ impl<S: Transport> Connection<S> {
                         pending.hold(memory);
                     }
                     let codes = body.as_ref().map(|b| b.error_codes()).unwrap_or_default();
-                    self.broker.metrics().request(
-                        api_key as i16,
-                        arrived.elapsed(),
-                        codes.into_iter(),
-                    );
+                    let elapsed = arrived.elapsed();
+                    if let Some((client_id, time_ms)) = recording {
+                        let software = self.session.client_software();
+                        self.broker.request_log().record(Answered {
+                            time_ms,
+                            api_key: api_key as i16,
+                            version,
+                            correlation_id,
+                            client_id,
+                            client_software: software
+                                .map(|s| (s.name.as_str(), s.version.as_str())),
+                            peer: self.session.peer(),
+                            duration_us: elapsed.as_micros() as u64,
+                            codes: &codes,
+                            fault: fault_id,
+                        });
+                    }
+                    self.broker
+                        .metrics()
+                        .request(api_key as i16, elapsed, codes.into_iter());
                     match body {
                         Some(body) => response::encode(api_key, version, correlation_id, &body)
                             .map_err(|e| anyhow::anyhow!("{api_key:?} v{version}: {e}")),

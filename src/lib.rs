@@ -61,6 +61,7 @@ pub mod partition;
 pub mod producer_state;
 pub mod protocol;
 pub mod record;
+pub mod request_log;
 pub mod server;
 pub mod session;
 pub mod topics;

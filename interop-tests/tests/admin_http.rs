@@ -8,7 +8,7 @@ use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 use sluice::Config;
-use sluice_interop_tests::http_client::http_json;
+use sluice_interop_tests::http_client::{self, http_json};
 use sluice_interop_tests::*;
 
 fn http_config() -> Config {
@@ -222,4 +222,103 @@ fn on_disk_a_reset_survives_a_restart() {
         }],
     );
     assert_eq!((delivered[0].partition, delivered[0].offset), (1, 0));
+}
+
+fn recorder_config() -> Config {
+    Config {
+        auto_create_topics: false,
+        ..http_config()
+    }
+}
+
+#[test]
+fn the_recorder_lists_a_clients_requests_with_api_names_software_and_error_codes() {
+    let broker = TestBroker::start_with(recorder_config());
+    let topic = unique_topic("recorded");
+    create_topic(broker.bootstrap(), &topic, 1, &[]).unwrap();
+    let mut config = producer_config(broker.bootstrap());
+    config.set("client.id", "recorded-app");
+    assert_all_delivered(&produce(&config, &topic, &[Record::value("r")]));
+    broker.block_on(async {
+        use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+        use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
+        let mut wire = wire::Wire::connect(broker.addr()).await;
+        let request =
+            MetadataRequest::default()
+                .with_topics(Some(vec![MetadataRequestTopic::default()
+                    .with_name(Some(sluice::api::topic_name("missing")))]));
+        let answer: MetadataResponse = wire.call(ApiKey::Metadata, 12, &request).await;
+        assert_eq!(answer.topics[0].error_code, 3);
+    });
+
+    let (status, listed) = http_json(
+        broker.http_addr(),
+        "GET",
+        "/admin/requests?client_id=recorded-app",
+        None,
+    );
+    assert_eq!(status, 200);
+    let listed = listed.as_array().unwrap();
+    let apis: Vec<&str> = listed.iter().map(|r| r["api"].as_str().unwrap()).collect();
+    assert!(
+        apis.contains(&"ApiVersions") && apis.contains(&"Metadata"),
+        "{apis:?}"
+    );
+    assert!(listed.iter().all(|r| r["client_id"] == "recorded-app"));
+    let produce = listed
+        .iter()
+        .find(|r| r["api"] == "Produce")
+        .expect("the Produce is recorded");
+    assert_eq!(produce["error_codes"], json!([]));
+    assert_eq!(produce["client_software_name"], "librdkafka");
+    assert!(produce["version"].as_i64().unwrap() >= 3);
+    assert!(produce["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+
+    let (_, missing) = http_json(
+        broker.http_addr(),
+        "GET",
+        "/admin/requests?api=Metadata&client_id=sluice-raw-test&limit=1",
+        None,
+    );
+    assert_eq!(missing.as_array().unwrap().len(), 1, "{missing}");
+    assert_eq!(missing[0]["error_codes"], json!([3]));
+    assert_eq!(missing[0]["errors"], json!(["UNKNOWN_TOPIC_OR_PARTITION"]));
+    assert_eq!(missing[0]["version"], 12);
+}
+
+#[test]
+fn the_request_stream_sends_an_event_per_request() {
+    use std::io::BufRead;
+    let broker = TestBroker::start_with(recorder_config());
+    let topic = unique_topic("streamed");
+    create_topic(broker.bootstrap(), &topic, 1, &[]).unwrap();
+    let (status, mut events) = http_client::open_stream(
+        broker.http_addr(),
+        "/admin/requests/stream?client_id=streamed-app",
+    );
+    assert_eq!(status, 200);
+    let mut config = producer_config(broker.bootstrap());
+    config.set("client.id", "streamed-app");
+    let records: Vec<Record> = (0..3).map(|i| Record::value(format!("s{i}"))).collect();
+    let producer = TestProducer::new(&config);
+    for record in &records {
+        assert_all_delivered(&producer.send_all(&topic, std::slice::from_ref(record)));
+    }
+    let mut produces = 0;
+    let mut seen = Vec::new();
+    while produces < 3 {
+        let mut line = String::new();
+        events.read_line(&mut line).expect("an event within 30 s");
+        let Some(data) = line.trim_end().strip_prefix("data: ") else {
+            continue;
+        };
+        let event: serde_json::Value = serde_json::from_str(data).unwrap();
+        assert_eq!(event["client_id"], "streamed-app");
+        seen.push(event["api"].as_str().unwrap().to_string());
+        if event["api"] == "Produce" {
+            assert_eq!(event["error_codes"], json!([]));
+            produces += 1;
+        }
+    }
+    assert!(seen.contains(&"ApiVersions".to_string()), "{seen:?}");
 }

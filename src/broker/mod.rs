@@ -13,6 +13,7 @@ use crate::data_dir_lock::DataDirLock;
 use crate::faults::Faults;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
+use crate::request_log::RequestLog;
 use crate::topics::Topics;
 use crate::txn::TxnCoordinator;
 use fetch_memory::FetchMemory;
@@ -44,6 +45,8 @@ pub struct Broker {
     metrics: Metrics,
     /// Fault rules for tests (`/admin/faults`, `[[faults]]`); none installed costs nothing.
     faults: Faults,
+    /// The latest requests answered (`/admin/requests`); off when `request_log_size` is 0.
+    request_log: RequestLog,
     /// The record bytes fetches hold until their responses are written, over all connections.
     fetch_memory: Arc<FetchMemory>,
     /// True once the broker serves clients; false again while it shuts down.
@@ -89,6 +92,7 @@ impl Broker {
                 tracing::error!(error = %e, "a fault rule of the config is refused; none installed");
                 Faults::default()
             }),
+            request_log: RequestLog::new(parts.config.request_log_size),
             fetch_memory: FetchMemory::new(parts.config.fetch_memory_max_bytes),
             ready: AtomicBool::new(false),
             // Seeded from the clock so ids from an earlier run of this data directory are
@@ -145,6 +149,10 @@ impl Broker {
 
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    pub fn request_log(&self) -> &RequestLog {
+        &self.request_log
     }
 
     pub fn clock(&self) -> &Clock {

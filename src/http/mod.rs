@@ -1,5 +1,5 @@
 //! The HTTP admin listener: health and metrics ([`metrics`]), the reset between tests
-//! ([`reset`]), fault injection ([`faults`]). Every handler calls the domain layer ([`Broker`]), never a Kafka client.
+//! ([`reset`]), fault injection ([`faults`]), the request recorder ([`requests`]). Every handler calls the domain layer ([`Broker`]), never a Kafka client.
 
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use crate::broker::Broker;
 
 mod faults;
 mod metrics;
+mod requests;
 mod reset;
 
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
@@ -26,6 +27,8 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
             post(faults::add).get(faults::list).delete(faults::clear),
         )
         .route("/admin/faults/{id}", delete(faults::remove))
+        .route("/admin/requests", get(requests::list))
+        .route("/admin/requests/stream", get(requests::stream))
         .with_state(broker.clone());
     let stopping = broker.clone();
     let served = axum::serve(listener, router)
