@@ -1,8 +1,10 @@
 //! The HTTP admin listener: health and metrics ([`metrics`]), the reset between tests
-//! ([`reset`]), fault injection ([`faults`]), the request recorder ([`requests`]). Every handler calls the domain layer ([`Broker`]), never a Kafka client.
+//! ([`reset`]), fault injection ([`faults`]), the request recorder ([`requests`]), the REST
+//! proxy ([`rest`]). Every handler calls the domain layer ([`Broker`]), never a Kafka client.
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -15,6 +17,11 @@ mod faults;
 mod metrics;
 mod requests;
 mod reset;
+mod rest;
+
+/// The largest request body the listener reads (REST produce, fault rules): a REST produce of
+/// many records fits; more is refused with 413 before it is buffered.
+const BODY_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
     let router = Router::new()
@@ -29,6 +36,19 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
         .route("/admin/faults/{id}", delete(faults::remove))
         .route("/admin/requests", get(requests::list))
         .route("/admin/requests/stream", get(requests::stream))
+        .route("/brokers", get(rest::brokers))
+        .route("/topics", get(rest::topics))
+        .route("/topics/{topic}", get(rest::topic).post(rest::produce_v2))
+        .route(
+            "/topics/{topic}/partitions/{partition}/records",
+            get(rest::partition_records),
+        )
+        .route("/v3/clusters", get(rest::clusters))
+        .route(
+            "/v3/clusters/{cluster_id}/topics/{topic}/records",
+            post(rest::produce_v3),
+        )
+        .layer(DefaultBodyLimit::max(BODY_MAX_BYTES))
         .with_state(broker.clone());
     let stopping = broker.clone();
     let served = axum::serve(listener, router)
