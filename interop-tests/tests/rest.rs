@@ -239,3 +239,135 @@ fn metadata_endpoints_and_refusals() {
     );
     assert_eq!(status, 422);
 }
+
+#[test]
+fn a_consumer_instance_subscribes_reads_commits_and_a_new_instance_resumes_from_the_commit() {
+    let broker = start();
+    let topic = unique_topic("rest-consumer");
+    create_topic(broker.bootstrap(), &topic, 2, &[]).unwrap();
+    let config = producer_config(broker.bootstrap());
+    let records: Vec<Record> = (0..4)
+        .map(|i| Record {
+            partition: Some(i % 2),
+            ..Record::keyed(format!("k{i}"), format!("v{i}"))
+        })
+        .collect();
+    assert_all_delivered(&produce(&config, &topic, &records));
+    let group = "rest-group";
+    let v2 = "application/vnd.kafka.v2+json";
+
+    let (status, created) = post(
+        &broker,
+        &format!("/consumers/{group}"),
+        v2,
+        &json!({"name": "c1", "format": "binary"}),
+    );
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["instance_id"], "c1");
+    assert!(created["base_uri"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/consumers/{group}/instances/c1")));
+    let base = format!("/consumers/{group}/instances/c1");
+    let answer = http(
+        broker.http_addr(),
+        "POST",
+        &format!("{base}/subscription"),
+        Some((v2, json!({"topics": [topic]}).to_string().as_bytes())),
+    );
+    assert_eq!(answer.status, 204, "{}", answer.text());
+
+    let read = |base: &str| {
+        let answer = http(
+            broker.http_addr(),
+            "GET",
+            &format!("{base}/records?timeout=200"),
+            None,
+        );
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        let records: Value = serde_json::from_slice(&answer.body).unwrap();
+        let mut got: Vec<(i64, i64, String, String)> = records
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["partition"].as_i64().unwrap(),
+                    r["offset"].as_i64().unwrap(),
+                    r["key"].as_str().unwrap().to_string(),
+                    r["value"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        got.sort();
+        got
+    };
+    assert_eq!(
+        read(&base),
+        vec![
+            (0, 0, b64(b"k0"), b64(b"v0")),
+            (0, 1, b64(b"k2"), b64(b"v2")),
+            (1, 0, b64(b"k1"), b64(b"v1")),
+            (1, 1, b64(b"k3"), b64(b"v3")),
+        ]
+    );
+    assert_eq!(read(&base), vec![], "positions moved on");
+    let committed = http(broker.http_addr(), "POST", &format!("{base}/offsets"), None);
+    assert_eq!(committed.status, 200, "{}", committed.text());
+    let asked =
+        json!({"partitions": [{"topic": topic, "partition": 0}, {"topic": topic, "partition": 1}]})
+            .to_string();
+    let answer = http(
+        broker.http_addr(),
+        "GET",
+        &format!("{base}/offsets"),
+        Some((v2, asked.as_bytes())),
+    );
+    let offsets: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(
+        offsets["offsets"],
+        json!([
+            {"topic": topic, "partition": 0, "offset": 2, "metadata": ""},
+            {"topic": topic, "partition": 1, "offset": 2, "metadata": ""},
+        ])
+    );
+    // The commit is the group's: Kafka clients see it too.
+    let seen = broker
+        .block_on(broker.broker().groups().fetch_offsets(group.into(), None))
+        .unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!(seen
+        .iter()
+        .all(|(_, _, o)| o.as_ref().map(|o| o.offset) == Some(2)));
+
+    let (status, _) = post(
+        &broker,
+        &format!("/consumers/{group}"),
+        v2,
+        &json!({"name": "c2", "format": "binary"}),
+    );
+    assert_eq!(status, 200);
+    let second = format!("/consumers/{group}/instances/c2");
+    http(
+        broker.http_addr(),
+        "POST",
+        &format!("{second}/subscription"),
+        Some((v2, json!({"topics": [topic]}).to_string().as_bytes())),
+    );
+    assert_eq!(read(&second), vec![], "resumes from the commit");
+    assert_all_delivered(&produce(
+        &config,
+        &topic,
+        &[Record {
+            partition: Some(1),
+            ..Record::keyed("k4", "v4")
+        }],
+    ));
+    assert_eq!(read(&second), vec![(1, 2, b64(b"k4"), b64(b"v4"))]);
+
+    assert_eq!(http(broker.http_addr(), "DELETE", &base, None).status, 204);
+    assert_eq!(
+        http(broker.http_addr(), "GET", &format!("{base}/records"), None).status,
+        404
+    );
+}

@@ -8,7 +8,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use tokio::net::TcpListener;
 
 use crate::broker::Broker;
@@ -18,6 +18,7 @@ mod metrics;
 mod requests;
 mod reset;
 mod rest;
+mod rest_consumers;
 
 /// The largest request body the listener reads (REST produce, fault rules): a REST produce of
 /// many records fits; more is refused with 413 before it is buffered.
@@ -48,6 +49,24 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
             "/v3/clusters/{cluster_id}/topics/{topic}/records",
             post(rest::produce_v3),
         )
+        .route("/consumers/{group}", post(rest_consumers::create))
+        .route(
+            "/consumers/{group}/instances/{id}",
+            delete(rest_consumers::delete),
+        )
+        .route(
+            "/consumers/{group}/instances/{id}/subscription",
+            post(rest_consumers::subscribe),
+        )
+        .route(
+            "/consumers/{group}/instances/{id}/records",
+            get(rest_consumers::records),
+        )
+        .route(
+            "/consumers/{group}/instances/{id}/offsets",
+            post(rest_consumers::commit).get(rest_consumers::committed),
+        )
+        .layer(Extension(Arc::new(rest_consumers::Instances::default())))
         .layer(DefaultBodyLimit::max(BODY_MAX_BYTES))
         .with_state(broker.clone());
     let stopping = broker.clone();

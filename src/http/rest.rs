@@ -8,7 +8,8 @@
 //! - `GET /topics/{t}/partitions/{p}/records?offset=O&max_bytes=B&timeout=MS` (Redpanda's
 //!   form; the `Accept` header picks JSON or binary) → `[{"topic", "key", "value",
 //!   "partition", "offset"}]`;
-//! - `GET /v3/clusters`, `POST /v3/clusters/{id}/topics/{t}/records`.
+//! - `GET /v3/clusters`, `POST /v3/clusters/{id}/topics/{t}/records`;
+//! - consumer instances: see [`super::rest_consumers`].
 //!
 //! Records become ordinary v2 batches (one per partition per request, encoded with the
 //! protocol crate) appended through [`Broker::append`], the path every producer's batches
@@ -45,18 +46,22 @@ const READ_WAIT_DEFAULT_MS: u64 = 1_000;
 
 const V2_JSON: &str = "application/vnd.kafka.json.v2+json";
 const V2_BINARY: &str = "application/vnd.kafka.binary.v2+json";
-const V2: &str = "application/vnd.kafka.v2+json";
+pub(super) const V2: &str = "application/vnd.kafka.v2+json";
 
 /// Keys and values as JSON documents, or as base64 of their bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Embedded {
+pub(super) enum Embedded {
     Json,
     Binary,
 }
 
 /// An error in the proxies' shape: `{"error_code": N, "message": ...}` with the HTTP status
 /// its code starts with (Confluent's codes: 40401 is a 404, 42201 a 422).
-fn rest_error(status: StatusCode, error_code: u32, message: impl Into<String>) -> Response {
+pub(super) fn rest_error(
+    status: StatusCode,
+    error_code: u32,
+    message: impl Into<String>,
+) -> Response {
     (
         status,
         Json(json!({ "error_code": error_code, "message": message.into() })),
@@ -377,7 +382,7 @@ pub(super) struct RecordsQuery {
 }
 
 /// Records of one partition from `offset`, as the stored batches hold them.
-async fn read_records(
+pub(super) async fn read_records(
     broker: &Broker,
     topic: &str,
     partition: i32,
@@ -452,7 +457,12 @@ fn encode_payload(bytes: &Option<Bytes>, embedded: Embedded) -> Value {
     }
 }
 
-fn records_json(topic: &str, partition: i32, records: &[Record], embedded: Embedded) -> Value {
+pub(super) fn records_json(
+    topic: &str,
+    partition: i32,
+    records: &[Record],
+    embedded: Embedded,
+) -> Value {
     Value::Array(
         records
             .iter()
