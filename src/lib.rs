@@ -33,10 +33,13 @@
 //! starts [`server`], [`http`] and [`maintenance`], and shuts them down in order; it is the
 //! only module that imports them.
 //!
-//! Beside them: [`config`] (TOML, `SLUICE_*` variables, flags), [`http`] and [`metrics`]
-//! (health and Prometheus), [`maintenance`] (retention, flushes, producer expiry, the clean
-//! close), [`data_dir_lock`] (one broker per data directory), [`blocking`] (disk work from a
-//! handler), [`clock`] and [`alloc_guard`] (hostile-allocation checks in tests).
+//! Beside them: [`config`] (TOML, `SLUICE_*` variables, flags), [`http`] (health, metrics, the
+//! admin reset, fault rules, the request recorder and the REST proxy) and [`metrics`]
+//! (Prometheus), [`faults`] (fault rules the connection checks before each handler),
+//! [`request_log`] (the latest requests answered), [`maintenance`] (retention, flushes,
+//! producer expiry, the clean close), [`data_dir_lock`] (one broker per data directory),
+//! [`blocking`] (disk work from a handler), [`clock`] and [`alloc_guard`] (hostile-allocation
+//! checks in tests).
 //!
 //! [`Node`] is the embeddable entry point: tests start one on `127.0.0.1:0` and look at what
 //! it stores through [`Node::broker`].
