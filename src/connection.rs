@@ -243,15 +243,19 @@ impl<S: Transport> Connection<S> {
 }
 
 impl<S: Transport> Connection<S> {
-    /// Reads and discards requests until the peer closes the connection or the broker stops
-    /// (a `drop` fault rule fired): nothing more is answered.
+    /// Reads and discards requests until the peer closes the connection, is idle for
+    /// `connections_max_idle_ms`, or the broker stops (a `drop` fault rule fired): nothing
+    /// more is answered.
     async fn swallow(&mut self, max_request_bytes: usize) -> Result<(), String> {
+        let idle = Duration::from_millis(self.broker.config().connections_max_idle_ms);
         loop {
+            let next = frame::read_frame(&mut self.stream, max_request_bytes, |_| {});
             tokio::select! {
-                frame = frame::read_frame(&mut self.stream, max_request_bytes, |_| {}) => match frame {
-                    Ok(_) => continue,
-                    Err(FrameError::Closed) => return Ok(()),
-                    Err(e) => return Err(e.to_string()),
+                frame = tokio::time::timeout(idle, next) => match frame {
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(FrameError::Closed)) => return Ok(()),
+                    Ok(Err(e)) => return Err(e.to_string()),
+                    Err(_) => return Err(format!("idle for {} ms (connections_max_idle_ms) after a dropped request", idle.as_millis())),
                 },
                 _ = self.broker.shutting_down() => return Ok(()),
             }
