@@ -233,5 +233,59 @@ fn record_checks(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, header_parse, record_checks, memory_log);
+/// What the admin API adds to every request: the fault check (none installed, and one rule
+/// of another API installed) and the request recorder (off, and on with 1,000 kept).
+fn admin_hooks(c: &mut Criterion) {
+    use sluice::faults::{FaultRule, Faults, Targets};
+    use sluice::request_log::{Answered, RequestLog};
+    let mut group = c.benchmark_group("admin_hooks");
+    let produce = kafka_protocol::messages::ApiKey::Produce as i16;
+    let none = Faults::default();
+    group.bench_function("fault_check_none_installed", |b| {
+        b.iter(|| black_box(none.check(black_box(produce), "client", Targets::default)))
+    });
+    let other = Faults::default();
+    other
+        .add(&FaultRule {
+            api: Some("Fetch".into()),
+            action: Some("close".into()),
+            ..FaultRule::default()
+        })
+        .unwrap();
+    group.bench_function("fault_check_one_rule_of_another_api", |b| {
+        b.iter(|| black_box(other.check(black_box(produce), "client", Targets::default)))
+    });
+    let codes = [0i16; 4];
+    let answered = || Answered {
+        time_ms: 1,
+        api_key: produce,
+        version: 9,
+        correlation_id: 1,
+        client_id: "client".to_string(),
+        client_software: Some(("librdkafka", "2.10.0")),
+        peer: "127.0.0.1:5000".parse().unwrap(),
+        duration_us: 100,
+        codes: &codes,
+        fault: None,
+    };
+    for size in [0, 1_000] {
+        let log = RequestLog::new(size);
+        group.bench_function(format!("recorder_size_{size}"), |b| {
+            b.iter(|| {
+                if log.enabled() {
+                    log.record(answered())
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    header_parse,
+    record_checks,
+    memory_log,
+    admin_hooks
+);
 criterion_main!(benches);

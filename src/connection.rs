@@ -18,10 +18,12 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use crate::api;
 use crate::broker::fetch_memory::Reservation;
 use crate::broker::Broker;
+use crate::faults::FaultAction;
 use crate::protocol::frame::{self, FrameError, FrameSource};
 use crate::protocol::read_buffer::ReadBuffer;
 use crate::protocol::request::{self, DecodeError};
 use crate::protocol::response;
+use crate::request_log::Answered;
 use crate::security::sasl;
 use crate::session::Session;
 use crate::transport::Transport;
@@ -172,20 +174,79 @@ impl<S: Transport> Connection<S> {
                     self.session
                         .sasl()
                         .admit(api_key as i16, self.broker.clock().now_ms())?;
+                    let client_id = request.header.client_id.as_ref().map_or("", |c| c.as_str());
+                    let fault = self.broker.faults().check(api_key as i16, client_id, || {
+                        api::fault_answers::targets(&self.broker, &request.body)
+                    });
+                    if let Some(fault) = &fault {
+                        self.broker
+                            .metrics()
+                            .fault_fired(api_key as i16, fault.action.name());
+                        match fault.action {
+                            FaultAction::Close => {
+                                return Err(format!(
+                                    "{api_key:?} closed by fault rule {}",
+                                    fault.id
+                                ))
+                            }
+                            FaultAction::Drop => {
+                                // Kafka answers a connection's requests in order, so once one
+                                // goes unanswered none after it can be: the connection reads
+                                // and discards everything until the client gives up on it.
+                                pending
+                                    .write_to(self.stream.get_mut(), &self.broker)
+                                    .await?;
+                                tracing::info!(peer = %self.session.peer(), id = fault.id, "{api_key:?} dropped by a fault rule; nothing more is answered on this connection");
+                                return self.swallow(max_request_bytes).await;
+                            }
+                            FaultAction::Delay => {
+                                tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await
+                            }
+                            FaultAction::Error => {}
+                        }
+                    }
+                    let fault_id = fault.as_ref().map(|f| f.id);
+                    let fault = fault.filter(|f| f.action == FaultAction::Error);
+                    // Only what the recorder needs beyond the metrics, and only while it is on.
+                    let recording = self
+                        .broker
+                        .request_log()
+                        .enabled()
+                        .then(|| (client_id.to_string(), self.broker.clock().now_ms()));
                     // Boxed: the largest handler's state would otherwise sit in every connection's
                     // task, idle ones included (3.8 KiB of a connection's future).
-                    let handled =
-                        Box::pin(api::handle(&self.broker, &mut self.session, request)).await;
+                    let handled = Box::pin(api::handle_faulted(
+                        &self.broker,
+                        &mut self.session,
+                        request,
+                        fault.as_ref(),
+                    ))
+                    .await;
                     let body = handled.body;
                     if let Some(memory) = handled.held {
                         pending.hold(memory);
                     }
                     let codes = body.as_ref().map(|b| b.error_codes()).unwrap_or_default();
-                    self.broker.metrics().request(
-                        api_key as i16,
-                        arrived.elapsed(),
-                        codes.into_iter(),
-                    );
+                    let elapsed = arrived.elapsed();
+                    if let Some((client_id, time_ms)) = recording {
+                        let software = self.session.client_software();
+                        self.broker.request_log().record(Answered {
+                            time_ms,
+                            api_key: api_key as i16,
+                            version,
+                            correlation_id,
+                            client_id,
+                            client_software: software
+                                .map(|s| (s.name.as_str(), s.version.as_str())),
+                            peer: self.session.peer(),
+                            duration_us: elapsed.as_micros() as u64,
+                            codes: &codes,
+                            fault: fault_id,
+                        });
+                    }
+                    self.broker
+                        .metrics()
+                        .request(api_key as i16, elapsed, codes.into_iter());
                     match body {
                         Some(body) => response::encode(api_key, version, correlation_id, &body)
                             .map_err(|e| anyhow::anyhow!("{api_key:?} v{version}: {e}")),
@@ -210,6 +271,27 @@ impl<S: Transport> Connection<S> {
                 pending
                     .write_to(self.stream.get_mut(), &self.broker)
                     .await?;
+            }
+        }
+    }
+}
+
+impl<S: Transport> Connection<S> {
+    /// Reads and discards requests until the peer closes the connection, is idle for
+    /// `connections_max_idle_ms`, or the broker stops (a `drop` fault rule fired): nothing
+    /// more is answered.
+    async fn swallow(&mut self, max_request_bytes: usize) -> Result<(), String> {
+        let idle = Duration::from_millis(self.broker.config().connections_max_idle_ms);
+        loop {
+            let next = frame::read_frame(&mut self.stream, max_request_bytes, |_| {});
+            tokio::select! {
+                frame = tokio::time::timeout(idle, next) => match frame {
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(FrameError::Closed)) => return Ok(()),
+                    Ok(Err(e)) => return Err(e.to_string()),
+                    Err(_) => return Err(format!("idle for {} ms (connections_max_idle_ms) after a dropped request", idle.as_millis())),
+                },
+                _ = self.broker.shutting_down() => return Ok(()),
             }
         }
     }

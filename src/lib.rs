@@ -43,10 +43,13 @@
 //! [`acl`] is authorization, pure: the ACLs, indexed by resource, and Kafka's decisions from
 //! them; the broker holds them and every handler asks it (`Broker::authorize`).
 //!
-//! Beside them: [`config`] (TOML, `SLUICE_*` variables, flags), [`http`] and [`metrics`]
-//! (health and Prometheus), [`maintenance`] (retention, flushes, producer expiry, the clean
-//! close), [`data_dir_lock`] (one broker per data directory), [`blocking`] (disk work from a
-//! handler), [`clock`] and [`alloc_guard`] (hostile-allocation checks in tests).
+//! Beside them: [`config`] (TOML, `SLUICE_*` variables, flags), [`http`] (health, metrics, the
+//! admin reset, fault rules, the request recorder and the REST proxy) and [`metrics`]
+//! (Prometheus), [`faults`] (fault rules the connection checks before each handler),
+//! [`request_log`] (the latest requests answered), [`maintenance`] (retention, flushes,
+//! producer expiry, the clean close), [`data_dir_lock`] (one broker per data directory),
+//! [`blocking`] (disk work from a handler), [`clock`] and [`alloc_guard`] (hostile-allocation
+//! checks in tests).
 //!
 //! [`Node`] is the embeddable entry point: tests start one on `127.0.0.1:0` and look at what
 //! it stores through [`Node::broker`].
@@ -63,6 +66,7 @@ pub mod config;
 pub mod connection;
 pub mod coordinator;
 pub mod data_dir_lock;
+pub mod faults;
 pub mod group;
 pub mod http;
 pub mod log;
@@ -73,6 +77,7 @@ pub mod partition;
 pub mod producer_state;
 pub mod protocol;
 pub mod record;
+pub mod request_log;
 pub mod security;
 pub mod server;
 pub mod session;

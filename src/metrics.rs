@@ -32,6 +32,12 @@ pub struct AuthenticationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FaultLabels {
+    pub api: String,
+    pub action: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TxnStateLabels {
     pub state: &'static str,
 }
@@ -82,6 +88,7 @@ pub struct Metrics {
     by_api: Vec<Option<ApiMetrics>>,
     errors: Family<ErrorLabels, Counter>,
     authentications: Family<AuthenticationLabels, Counter>,
+    faults_fired: Family<FaultLabels, Counter>,
     bytes_in: Counter,
     bytes_out: Counter,
     connections: Gauge,
@@ -136,6 +143,12 @@ impl Metrics {
             "authentications",
             "Authentications (SASL, and TLS client certificates), by listener, mechanism and result",
             authentications.clone(),
+        );
+        let faults_fired = Family::<FaultLabels, Counter>::default();
+        registry.register(
+            "faults_fired",
+            "Requests a fault rule acted on, by API and action",
+            faults_fired.clone(),
         );
         let latency = LatencyFamily::new_with_constructor(latency_histogram);
         registry.register(
@@ -285,6 +298,7 @@ impl Metrics {
             by_api,
             errors,
             authentications,
+            faults_fired,
             bytes_in,
             bytes_out,
             connections,
@@ -333,6 +347,21 @@ impl Metrics {
                 listener: listener.to_string(),
                 mechanism: mechanism.to_string(),
                 result: if success { "success" } else { "failure" },
+            })
+            .inc();
+    }
+
+    /// A fault rule acted on a request of `api_key`.
+    pub fn fault_fired(&self, api_key: i16, action: &'static str) {
+        let name = usize::try_from(api_key)
+            .ok()
+            .and_then(|i| self.by_api.get(i))
+            .and_then(Option::as_ref)
+            .map_or("unknown", |api| api.name.as_str());
+        self.faults_fired
+            .get_or_create(&FaultLabels {
+                api: name.to_string(),
+                action,
             })
             .inc();
     }

@@ -16,7 +16,6 @@ use tokio::task::JoinHandle;
 
 use crate::acl::store::AclStore;
 use crate::broker::acls::Acls;
-use crate::broker::topic_admin::TopicSpec;
 use crate::broker::{AdvertisedListener, Broker, BrokerParts};
 use crate::clock::Clock;
 use crate::config::{pick_address, split_host_port, Config, SecurityProtocol, Storage};
@@ -156,7 +155,9 @@ impl Node {
             config,
         }));
         // Before the listeners serve: a client that connects finds the declared topics.
-        declare_topics(&broker)?;
+        broker
+            .create_declared_topics()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let http_addr = match &http_listener {
             Some(l) => Some(l.local_addr()?),
             None => None,
@@ -289,38 +290,6 @@ impl Node {
         self.broker.release_data_dir();
         tracing::info!("shutdown complete");
     }
-}
-
-/// Creates the topics the configuration declares that do not exist yet. One that exists is
-/// left as it is (its records, partitions and configs are the data directory's), with a
-/// warning when it has fewer partitions than declared.
-fn declare_topics(broker: &Broker) -> io::Result<()> {
-    for declared in &broker.config().topics {
-        if let Some(topic) = broker.topics().get(&declared.name) {
-            let partitions = topic.partitions.len();
-            if declared.partitions.is_some_and(|p| p as usize > partitions) {
-                tracing::warn!(
-                    topic = %declared.name, partitions, declared = %declared,
-                    "a declared topic exists with fewer partitions; left as it is"
-                );
-            }
-            continue;
-        }
-        let spec = TopicSpec {
-            name: declared.name.clone(),
-            partitions: declared.partitions,
-            replication_factor: None,
-            configs: declared.configs.clone(),
-        };
-        let created = broker.create_topic(spec, false).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("cannot create declared topic {declared}: {e}"),
-            )
-        })?;
-        tracing::info!(topic = %declared.name, partitions = created.partitions, "declared topic created");
-    }
-    Ok(())
 }
 
 /// Resolves `address` (`host:port`, the host a name or an IP) and binds a listener there. The

@@ -605,6 +605,22 @@ impl Partition {
         Ok(log_start)
     }
 
+    /// Empties the partition (the admin reset): its log starts again at offset 0, its
+    /// idempotent producers, open and aborted transactions and leader epochs are forgotten.
+    /// Under the lock, so a racing append lands wholly before (and is gone) or after (at an
+    /// offset from 0). Fetches waiting on the partition wake: their offset is now past the
+    /// end, and they answer OFFSET_OUT_OF_RANGE, as after DeleteRecords. Blocks on the disk.
+    pub fn reset(&self) -> io::Result<()> {
+        let mut inner = self.lock();
+        inner.log.reset()?;
+        let log = std::mem::replace(
+            &mut inner.log,
+            Box::new(OfflineLog::new("being reset".into())),
+        );
+        *inner = self.inner_for(log);
+        Ok(())
+    }
+
     /// A receiver that changes whenever the high watermark moves.
     pub fn watch_high_watermark(&self) -> watch::Receiver<i64> {
         self.high_watermark.subscribe()

@@ -2,7 +2,8 @@
 // Shared set-up for the Node.js client interop tests.
 //
 // `startBroker()` runs the Sluice binary once per test file (node --test gives each file its
-// own process): `$SLUICE_BIN serve --memory --listen 127.0.0.1:<free port> --http none`
+// own process): `$SLUICE_BIN serve --memory --listen 127.0.0.1:<free port> --http
+// 127.0.0.1:<free port>` (the HTTP admin API, for the fault tests)
 // (`SLUICE_BIN` defaults to target/debug/sluice in the repository), waits until the port
 // accepts, and stops it in `after` (SIGTERM, then SIGKILL) or when the process exits. The
 // broker's pid is written to $INTEROP_LOG_DIR/broker-node-<pid>.pid so that run-matrix.sh can
@@ -66,13 +67,16 @@ async function startBroker (name, options = {}) {
     throw new Error(`no broker binary at ${bin}: run \`cargo build -p sluice --bin sluice\``)
   }
   const port = await freePort()
+  const httpPort = await freePort()
   const logDir = process.env.INTEROP_LOG_DIR || os.tmpdir()
   fs.mkdirSync(logDir, { recursive: true })
   const logPath = path.join(logDir, `broker-node-${name}.log`)
   const log = fs.openSync(logPath, 'w')
+  // Custom arguments bring no admin listener unless they say so: only the Kafka port is
+  // waited for then.
   const args = options.args
     ? options.args(port)
-    : ['serve', '--memory', '--listen', `127.0.0.1:${port}`, '--http', 'none']
+    : ['serve', '--memory', '--listen', `127.0.0.1:${port}`, '--http', `127.0.0.1:${httpPort}`]
   const child = spawn(bin, args, {
     stdio: ['ignore', log, log],
     env: brokerEnv()
@@ -86,7 +90,7 @@ async function startBroker (name, options = {}) {
   process.on('exit', killOnExit)
 
   const deadline = Date.now() + TIMEOUT_MS
-  while (!(await accepts(port))) {
+  while (!(await accepts(port)) || (!options.args && !(await accepts(httpPort)))) {
     if (exited !== null) {
       throw new Error(`sluice exited with ${exited} before accepting; log:\n${fs.readFileSync(logPath, 'utf8')}`)
     }
@@ -96,6 +100,7 @@ async function startBroker (name, options = {}) {
 
   return {
     bootstrap: `127.0.0.1:${port}`,
+    http: options.args ? null : `http://127.0.0.1:${httpPort}`,
     async stop () {
       if (exited === null) {
         const done = new Promise(resolve => child.once('exit', resolve))

@@ -1,7 +1,7 @@
 """Shared fixtures for the Python client interop tests.
 
 One Sluice broker binary serves the whole pytest session:
-`$SLUICE_BIN serve --memory --listen 127.0.0.1:<free port> --http none`
+`$SLUICE_BIN serve --memory --listen 127.0.0.1:<free port> --http 127.0.0.1:<free port>`
 (`SLUICE_BIN` defaults to `target/debug/sluice` in the repository). Its output goes to
 `$INTEROP_LOG_DIR/broker-python.log` (default: the system temp dir), and it is stopped at the
 end of the session (SIGTERM, then SIGKILL), or by the kernel if pytest itself dies; its pid is
@@ -85,18 +85,28 @@ def broker_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def bootstrap() -> Iterator[str]:
-    """`host:port` of the one broker of this session."""
+def broker() -> Iterator[tuple[str, str]]:
+    """(`host:port` of the Kafka listener, `host:port` of the HTTP admin listener) of the one
+    broker of this session."""
     binary = Path(os.environ.get("SLUICE_BIN", REPO / "target" / "debug" / "sluice"))
     if not binary.is_file():
         pytest.exit(f"no broker binary at {binary}: run `cargo build -p sluice --bin sluice`", 2)
     port = _free_port()
+    http_port = _free_port()
     log_dir = Path(os.environ.get("INTEROP_LOG_DIR", tempfile.gettempdir()))
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / "broker-python.log"
     log = open(log_path, "wb")
     proc = subprocess.Popen(
-        [str(binary), "serve", "--memory", "--listen", f"127.0.0.1:{port}", "--http", "none"],
+        [
+            str(binary),
+            "serve",
+            "--memory",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--http",
+            f"127.0.0.1:{http_port}",
+        ],
         env=broker_env(),
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -107,7 +117,8 @@ def bootstrap() -> Iterator[str]:
     pid_file.write_text(f"{proc.pid}\n")
     try:
         _wait_until_accepting(proc, port, log_path)
-        yield f"127.0.0.1:{port}"
+        _wait_until_accepting(proc, http_port, log_path)
+        yield f"127.0.0.1:{port}", f"127.0.0.1:{http_port}"
     finally:
         if proc.poll() is None:
             proc.terminate()
@@ -118,6 +129,18 @@ def bootstrap() -> Iterator[str]:
                 proc.wait()
         log.close()
         pid_file.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def bootstrap(broker: tuple[str, str]) -> str:
+    """`host:port` of the one broker of this session."""
+    return broker[0]
+
+
+@pytest.fixture(scope="session")
+def admin_http(broker: tuple[str, str]) -> str:
+    """`http://host:port` of the broker's HTTP admin API (faults, reset, requests)."""
+    return f"http://{broker[1]}"
 
 
 _counter = itertools.count()

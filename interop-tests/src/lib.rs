@@ -9,6 +9,7 @@
 //!   comparisons, and fail when more records arrive than expected;
 //! - [`create_topic`] / [`create_topics`] go through rdkafka's AdminClient (CreateTopics).
 
+pub mod http_client;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -99,6 +100,15 @@ impl TestBroker {
     /// What a client puts in `bootstrap.servers`.
     pub fn bootstrap(&self) -> &str {
         &self.bootstrap
+    }
+
+    /// The HTTP admin listener's address; the config must set `http` (`127.0.0.1:0`).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.node
+            .as_ref()
+            .expect("the broker lives until drop")
+            .http_addr()
+            .expect("the broker was started with an HTTP listener (config.http)")
     }
 
     /// The listener's address, for raw sockets.

@@ -36,6 +36,7 @@ pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod end_txn;
+pub mod fault_answers;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -86,6 +87,17 @@ pub struct Handled {
 
 /// Handles one request of `session`.
 pub async fn handle(broker: &Broker, session: &mut Session, request: Request) -> Handled {
+    handle_faulted(broker, session, request, None).await
+}
+
+/// Handles one request of `session`, answered as the `error` fault rule `fault` says when
+/// one fired for it (see [`fault_answers`]).
+pub async fn handle_faulted(
+    broker: &Broker,
+    session: &mut Session,
+    request: Request,
+    fault: Option<&crate::faults::Injection>,
+) -> Handled {
     let Request { header, body, .. } = request;
     let version = header.request_api_version;
     if let RequestBody::ApiVersions(r) = &body {
@@ -121,7 +133,10 @@ pub async fn handle(broker: &Broker, session: &mut Session, request: Request) ->
     let client_id = header.client_id.as_ref().map_or("", |c| c.as_str());
     let held = HeldMemory::default();
     let context = RequestContext::holding(session, client_id, &held);
-    let body = dispatch(broker, &context, version, body).await;
+    let body = match fault {
+        Some(fault) => fault_answers::answer(broker, &context, version, body, fault).await,
+        None => dispatch(broker, &context, version, body).await,
+    };
     Handled {
         body,
         held: held

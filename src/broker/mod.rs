@@ -10,8 +10,10 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::data_dir_lock::DataDirLock;
+use crate::faults::Faults;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
+use crate::request_log::RequestLog;
 use crate::security::credentials::CredentialStore;
 use crate::topics::Topics;
 use crate::txn::TxnCoordinator;
@@ -26,6 +28,7 @@ pub mod markers;
 pub mod offsets;
 pub mod producers;
 pub mod read;
+pub mod reset;
 pub mod topic_admin;
 pub mod txn_joins;
 pub(crate) use markers::write_markers;
@@ -49,6 +52,10 @@ pub struct Broker {
     /// The ACLs and whether they are enforced.
     acls: acls::Acls,
     metrics: Metrics,
+    /// Fault rules for tests (`/admin/faults`, `[[faults]]`); none installed costs nothing.
+    faults: Faults,
+    /// The latest requests answered (`/admin/requests`); off when `request_log_size` is 0.
+    request_log: RequestLog,
     /// The record bytes fetches hold until their responses are written, over all connections.
     fetch_memory: Arc<FetchMemory>,
     /// True once the broker serves clients; false again while it shuts down.
@@ -105,6 +112,12 @@ impl Broker {
             txns: parts.txns,
             acls: parts.acls,
             metrics: parts.metrics,
+            // The rules were checked by `Config::validate`; one refused now is logged.
+            faults: Faults::from_rules(&parts.config.faults).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "a fault rule of the config is refused; none installed");
+                Faults::default()
+            }),
+            request_log: RequestLog::new(parts.config.request_log_size),
             fetch_memory: FetchMemory::new(parts.config.fetch_memory_max_bytes),
             ready: AtomicBool::new(false),
             // Seeded from the clock so ids from an earlier run of this data directory are
@@ -176,6 +189,14 @@ impl Broker {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    pub fn request_log(&self) -> &RequestLog {
+        &self.request_log
     }
 
     pub fn clock(&self) -> &Clock {

@@ -78,6 +78,36 @@ impl Broker {
         })
     }
 
+    /// Creates the topics the configuration declares (`--topic`, `[[topics]]`) that do not
+    /// exist: at start, and after a reset. One that exists is left as it is (its records,
+    /// partitions and configs are the data directory's), with a warning when it has fewer
+    /// partitions than declared. The error names the declaration that could not be created.
+    pub fn create_declared_topics(&self) -> Result<(), String> {
+        for declared in &self.config().topics {
+            if let Some(topic) = self.topics().get(&declared.name) {
+                let partitions = topic.partitions.len();
+                if declared.partitions.is_some_and(|p| p as usize > partitions) {
+                    tracing::warn!(
+                        topic = %declared.name, partitions, declared = %declared,
+                        "a declared topic exists with fewer partitions; left as it is"
+                    );
+                }
+                continue;
+            }
+            let spec = TopicSpec {
+                name: declared.name.clone(),
+                partitions: declared.partitions,
+                replication_factor: None,
+                configs: declared.configs.clone(),
+            };
+            let created = self
+                .create_topic(spec, false)
+                .map_err(|e| format!("cannot create declared topic {declared}: {e}"))?;
+            tracing::info!(topic = %declared.name, partitions = created.partitions, "declared topic created");
+        }
+        Ok(())
+    }
+
     /// The topic `name`, created with the broker's defaults if it does not exist (the
     /// caller checked that auto-creation is allowed). A creation racing another one of the
     /// same name finds the other's topic.

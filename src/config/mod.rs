@@ -262,6 +262,11 @@ pub struct Config {
     pub acls_max: usize,
     /// Creations in one CreateAcls, or filters in one DeleteAcls, at most.
     pub acls_max_per_request: usize,
+    /// Fault rules installed at start (`[[faults]]`), with the fields of `POST /admin/faults`
+    /// (see `crate::faults`).
+    pub faults: Vec<crate::faults::FaultRule>,
+    /// Requests kept by the request recorder (`GET /admin/requests`); 0 turns it off.
+    pub request_log_size: usize,
 }
 
 /// `NAME:PASSWORD` entries: a list whose `Debug` shows names only, so a logged config never
@@ -389,6 +394,8 @@ impl Default for Config {
             allow_everyone_if_no_acl_found: false,
             acls_max: 100_000,
             acls_max_per_request: 1_000,
+            faults: Vec::new(),
+            request_log_size: 1_000,
         }
     }
 }
@@ -630,6 +637,17 @@ impl Config {
         };
         if split_host_port(&self.listen).is_none() {
             return fail("listen", "must be HOST:PORT");
+        }
+        if self.faults.len() > crate::faults::FAULTS_MAX {
+            return fail("faults", "at most 1000 rules");
+        }
+        for (i, rule) in self.faults.iter().enumerate() {
+            if let Err(e) = rule.check(i as u64 + 1) {
+                return fail(&format!("faults[{i}].{}", e.field), &e.reason);
+            }
+        }
+        if self.request_log_size > 1_000_000 {
+            return fail("request_log_size", "at most 1000000");
         }
         if self
             .http_address()

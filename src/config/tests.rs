@@ -307,3 +307,25 @@ fn authorizer_settings_come_from_the_file_the_environment_and_are_checked() {
     };
     assert_eq!(bad.validate().unwrap_err().key, "acls_max");
 }
+
+#[test]
+fn fault_rules_come_from_the_file_and_a_bad_one_names_its_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sluice.toml");
+    std::fs::write(
+        &file,
+        "[[faults]]\napi = \"Produce\"\naction = \"error\"\nerror = \"NOT_LEADER_OR_FOLLOWER\"\ncount = 2\n\n[[faults]]\napi = \"Fetch\"\naction = \"delay\"\ndelay_ms = 100\n",
+    )
+    .unwrap();
+    let config = Config::load(Some(&file), env(&[])).unwrap();
+    config.validate().unwrap();
+    assert_eq!(config.faults.len(), 2);
+    let faults = crate::faults::Faults::from_rules(&config.faults).unwrap();
+    let listed = faults.list();
+    assert_eq!(listed[0].error_code, Some(6));
+    assert_eq!(listed[1].delay_ms, Some(100));
+
+    std::fs::write(&file, "[[faults]]\napi = \"Produce\"\naction = \"error\"\n").unwrap();
+    let config = Config::load(Some(&file), env(&[])).unwrap();
+    assert_eq!(config.validate().unwrap_err().key, "faults[0].error");
+}

@@ -309,4 +309,14 @@ impl<R: JournalRecord> Journal<R> {
     pub fn flush(&mut self) -> io::Result<()> {
         self.file.sync_data()
     }
+
+    /// Empties the journal durably (the admin reset): compacted to nothing, and the rename
+    /// that replaced the file made durable with its directory, so a restart replays nothing.
+    pub fn clear(&mut self) -> io::Result<()> {
+        self.compact(&[])?;
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
+            _ => File::open(".")?.sync_all(),
+        }
+    }
 }

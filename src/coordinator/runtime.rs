@@ -85,6 +85,20 @@ impl<M: StateMachine> Context<M> {
         Ok(())
     }
 
+    /// Forgets everything (the admin reset): the machine starts again empty, the journal is
+    /// emptied durably first, and every parked request is released with `None` (the new
+    /// machine does not know it). On a journal error the machine is left as it was.
+    pub fn reset(&mut self, now_ms: i64) -> io::Result<()> {
+        if let Some(journal) = &mut self.journal {
+            journal.clear()?;
+        }
+        self.machine = M::restore(self.config.clone(), Vec::new(), now_ms);
+        for (_, waiter) in self.parked.drain() {
+            waiter(None);
+        }
+        Ok(())
+    }
+
     /// Rebuilds the machine from the journal, so its state is what a restart would find, and
     /// releases every parked request (the rebuilt machine does not know them).
     fn fall_back_to_the_journal(&mut self, now_ms: i64) {

@@ -314,6 +314,23 @@ impl GroupCoordinator {
         .await?
     }
 
+    /// Deletes every group, members and committed offsets included (the admin reset), durably;
+    /// returns how many groups there were. Members still polling learn it from their next
+    /// heartbeat (UNKNOWN_MEMBER_ID) and join again.
+    pub async fn reset(&self) -> Result<usize, GroupError> {
+        self.call(|cx, now| {
+            let groups = cx.machine().list().len();
+            match cx.reset(now) {
+                Ok(()) => Ok(groups),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot empty the group log");
+                    Err(GroupError::CoordinatorNotAvailable)
+                }
+            }
+        })
+        .await?
+    }
+
     /// Stops the coordinator after the commands already sent, and flushes the group log.
     pub fn stop(&self) {
         self.runtime.stop();

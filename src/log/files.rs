@@ -32,6 +32,8 @@ pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
 pub(crate) const SWAP_SUFFIX: &str = ".swap";
 const CLEAN_MARKER: &str = ".clean";
 const TMP_SUFFIX: &str = ".tmp";
+/// Present while a reset empties the directory: the reset's commit point (see [`begin_reset`]).
+const RESET_MARKER: &str = ".reset";
 
 pub(crate) fn segment_path(dir: &Path, base_offset: i64, extension: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}.{extension}"))
@@ -162,6 +164,41 @@ pub(crate) fn write_clean_marker(dir: &Path) -> io::Result<()> {
 
 pub(crate) fn remove_clean_marker(dir: &Path) -> io::Result<()> {
     remove_if_present(&dir.join(CLEAN_MARKER))
+}
+
+/// Commits a reset of the log in `dir` (the admin reset): once the marker is durable, the
+/// next open finishes the reset even if this process dies before [`finish_reset`] ran, so a
+/// crash leaves either the old log, whole, or an empty one — never a half-deleted log.
+pub(crate) fn begin_reset(dir: &Path) -> io::Result<()> {
+    File::create(dir.join(RESET_MARKER))?.sync_all()?;
+    sync_dir(dir)
+}
+
+/// Finishes a reset begun by [`begin_reset`], if one is pending: removes every other file in
+/// `dir` (segments, indexes, checkpoints, snapshots, the transaction index), makes that
+/// durable, then removes the marker. Returns whether a reset was pending. Running it again
+/// after an interruption removes what is left.
+pub(crate) fn finish_reset(dir: &Path) -> io::Result<bool> {
+    let marker = dir.join(RESET_MARKER);
+    if !marker.exists() {
+        return Ok(false);
+    }
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name() == RESET_MARKER {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            fs::remove_dir_all(&path)?;
+        } else {
+            remove_if_present(&path)?;
+        }
+    }
+    sync_dir(dir)?;
+    fs::remove_file(&marker)?;
+    sync_dir(dir)?;
+    Ok(true)
 }
 
 /// A log start offset read back from its checkpoint file.

@@ -196,6 +196,11 @@ impl MemoryLog {
 }
 
 impl Log for MemoryLog {
+    fn reset(&mut self) -> io::Result<()> {
+        *self = MemoryLog::with_segments(self.segments.clone());
+        Ok(())
+    }
+
     fn append(&mut self, batch: Bytes, meta: BatchMeta) -> io::Result<()> {
         assert_eq!(meta.base_offset, self.end_offset(), "appends are dense");
         assert!(meta.last_offset >= meta.base_offset);

@@ -106,6 +106,11 @@ pub trait Log: Send {
     /// the start; `InvalidInput` when it is past `end_offset()`.
     fn delete_records_before(&mut self, offset: i64) -> io::Result<()>;
 
+    /// Empties the log and starts it again at offset 0 (the admin reset), with every file
+    /// that describes it (checkpoints, snapshots, transaction index) gone. Durable when it
+    /// returns; a crash in the middle leaves the old log or an empty one, both of which open.
+    fn reset(&mut self) -> io::Result<()>;
+
     /// Deletes the oldest data by `retention.ms` and `retention.bytes` (-1: no limit), as
     /// Kafka does with whole segments, never the one being appended to: first while the
     /// oldest's largest timestamp is more than `retention_ms` before `now_ms`, then while

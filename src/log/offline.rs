@@ -58,6 +58,10 @@ impl Log for OfflineLog {
         Err(self.error())
     }
 
+    fn reset(&mut self) -> io::Result<()> {
+        Err(self.error())
+    }
+
     fn apply_retention(
         &mut self,
         _now_ms: i64,

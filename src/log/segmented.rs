@@ -107,6 +107,9 @@ impl SegmentedLog {
     /// and recovering the active segment if the log was not closed cleanly.
     pub fn open(dir: &Path, config: SegmentConfig) -> io::Result<SegmentedLog> {
         fs::create_dir_all(dir)?;
+        if files::finish_reset(dir)? {
+            tracing::info!(dir = %dir.display(), "finished a reset interrupted by a restart");
+        }
         let clean = files::take_clean_marker(dir)?;
         let bases = files::list_segments(dir)?;
         let persisted_start = files::read_start_offset(dir)?;
@@ -306,6 +309,20 @@ impl SegmentedLog {
 }
 
 impl Log for SegmentedLog {
+    /// The marker first (the commit point), then every file removed, then a fresh log opened
+    /// in the same directory. Files still open for reads planned before the reset stay
+    /// readable until those reads drop them (unlinked files live on while open).
+    fn reset(&mut self) -> io::Result<()> {
+        files::begin_reset(&self.dir)?;
+        files::finish_reset(&self.dir)?;
+        let fresh = SegmentedLog::open(&self.dir, self.config.clone())?;
+        *self = fresh;
+        // The new first segment's directory entry, so a restart finds the log at 0.
+        files::sync_dir(&self.dir)?;
+        self.dir_changes_synced = self.dir_changes;
+        Ok(())
+    }
+
     fn reconfigure(&mut self, config: SegmentConfig) {
         self.config = config;
     }

@@ -105,3 +105,61 @@ fn a_malformed_batch_is_refused_as_malformed() {
     ));
     assert_eq!(partition.ends().log_end_offset, 0);
 }
+
+/// Appends racing resets: every batch lands wholly before a reset (and is gone) or after it
+/// (at an offset from 0), so the log always reads back as whole batches at dense offsets
+/// from 0, and an idempotent producer's state goes with the reset.
+#[test]
+fn appends_racing_resets_leave_whole_batches_at_dense_offsets_from_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let partition = on_disk(dir.path());
+    let appending = Arc::new(AtomicBool::new(true));
+    let appender = {
+        let (partition, appending) = (partition.clone(), appending.clone());
+        std::thread::spawn(move || {
+            let mut appended = 0;
+            while appending.load(Ordering::Relaxed) {
+                partition.append(two_records(), None).unwrap();
+                appended += 1;
+            }
+            appended
+        })
+    };
+    for _ in 0..20 {
+        partition.reset().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    appending.store(false, Ordering::Relaxed);
+    let appended: usize = appender.join().unwrap();
+    assert!(appended > 0);
+    let ends = partition.ends();
+    assert_eq!(ends.log_start_offset, 0);
+    let read = partition.read(0, usize::MAX, true).unwrap();
+    let mut next = 0;
+    for chunk in &read.batches {
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            let header = BatchHeader::parse(rest).unwrap();
+            assert_eq!(header.base_offset(), next, "dense offsets from 0");
+            next = header.base_offset() + i64::from(header.last_offset_delta()) + 1;
+            rest = &rest[header.bytes().len()..];
+        }
+    }
+    assert_eq!(next, ends.log_end_offset);
+
+    // The reset forgets idempotent producers: the same producer may start at sequence 0.
+    let first = Bytes::from(crate::record::test_batches::idempotent_batch(
+        9, 0, 0, 2, 1_000,
+    ));
+    partition.append(first.clone(), None).unwrap();
+    partition.reset().unwrap();
+    let again = partition.append(first, None).unwrap();
+    assert_eq!(
+        again.base_offset, 0,
+        "appended anew, not taken for a duplicate"
+    );
+    // And the log reopens empty but for that batch.
+    drop(partition);
+    let reopened = on_disk(dir.path());
+    assert_eq!(reopened.ends().log_end_offset, 2);
+}

@@ -333,6 +333,18 @@ impl TxnCoordinator {
 
     /// Resolves when markers may be wanted (a transaction ended or was fenced); a timed-out
     /// transaction is prepared by the coordinator's timer, so callers also look now and then.
+    /// Forgets every transactional id and its transaction (the admin reset), durably.
+    pub async fn reset(&self) -> Result<(), TxnError> {
+        self.runtime
+            .call(|cx, now_ms| {
+                cx.reset(now_ms).map_err(|e| {
+                    tracing::error!(error = %e, "cannot empty the transaction log");
+                    TxnError::CoordinatorNotAvailable
+                })
+            })
+            .await?
+    }
+
     pub fn markers_wanted(&self) -> &Notify {
         &self.markers_wanted
     }

@@ -389,3 +389,35 @@ fn a_batch_ending_at_the_largest_offset_is_refused() {
     log.append(bytes, meta).unwrap();
     assert_eq!(log.end_offset(), i64::MAX);
 }
+
+#[test]
+fn a_reset_empties_the_log_at_offset_zero_and_stays_empty_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = filled(dir.path(), 40);
+    log.delete_records_before(7).unwrap();
+    assert!(segment_files(dir.path(), LOG).len() > 1);
+    log.reset().unwrap();
+    assert_eq!((log.start_offset(), log.end_offset()), (0, 0));
+    assert_eq!(segment_files(dir.path(), LOG).len(), 1);
+    let (batch, meta) = make(0, 2, 500, 10);
+    log.append(batch.clone(), meta).unwrap();
+    let log = reopen(log, false, &config(1000), |_| {});
+    assert_eq!((log.start_offset(), log.end_offset()), (0, 3));
+    assert_eq!(read(&log, 0, 10_000, true).unwrap(), vec![batch]);
+}
+
+/// A crash right after the reset's commit point: the next open finishes it, and the log
+/// opens empty at 0 rather than half-deleted.
+#[test]
+fn a_reset_cut_short_after_its_marker_is_finished_by_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = filled(dir.path(), 40);
+    drop(log);
+    crate::log::files::begin_reset(dir.path()).unwrap();
+    // Part of the deletion happened before the crash.
+    fs::remove_file(&segment_files(dir.path(), LOG)[0]).unwrap();
+    let log = SegmentedLog::open(dir.path(), config(1000)).unwrap();
+    assert_eq!((log.start_offset(), log.end_offset()), (0, 0));
+    assert_eq!(segment_files(dir.path(), LOG).len(), 1);
+    assert!(!dir.path().join(".reset").exists());
+}

@@ -1,34 +1,16 @@
-//! The HTTP admin listener: liveness, readiness and Prometheus metrics.
+//! Liveness, readiness and Prometheus metrics.
 
 use std::sync::Arc;
 
 use axum::extract::State as Shared;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
-use tokio::net::TcpListener;
 
 use crate::broker::Broker;
 use crate::metrics::{GroupPartitionLabels, PartitionLabels, TxnStateLabels};
 use crate::txn::TxnState;
 
-pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
-    let router = Router::new()
-        .route("/health/live", get(|| async { "live\n" }))
-        .route("/health/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .with_state(broker.clone());
-    let stopping = broker.clone();
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { stopping.shutting_down().await })
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "HTTP admin listener failed");
-    }
-}
-
-async fn ready(Shared(broker): Shared<Arc<Broker>>) -> impl IntoResponse {
+pub(super) async fn ready(Shared(broker): Shared<Arc<Broker>>) -> impl IntoResponse {
     if broker.is_ready() {
         (StatusCode::OK, "ready\n")
     } else {
@@ -39,7 +21,7 @@ async fn ready(Shared(broker): Shared<Arc<Broker>>) -> impl IntoResponse {
 /// Renders the metrics. Per-partition and per-group series are gathered now, at most
 /// `metrics_series_max` of each (by topic and partition, then group, in name order): a
 /// scrape of a broker with 100,000 partitions costs no more than one of that many.
-async fn metrics(Shared(broker): Shared<Arc<Broker>>) -> impl IntoResponse {
+pub(super) async fn metrics(Shared(broker): Shared<Arc<Broker>>) -> impl IntoResponse {
     let metrics = broker.metrics();
     let series_max = broker.config().metrics_series_max;
     let mut omitted = 0usize;
