@@ -17,6 +17,7 @@ use crate::txn::TxnCoordinator;
 use fetch_memory::FetchMemory;
 
 pub mod append;
+pub mod browse;
 pub mod config_admin;
 pub mod fetch_memory;
 pub mod log_dirs;
