@@ -18,7 +18,8 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
         .route("/health/live", get(|| async { "live\n" }))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
-        .with_state(broker.clone());
+        .with_state(broker.clone())
+        .merge(crate::console::router(broker.clone()));
     let stopping = broker.clone();
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move { stopping.shutting_down().await })

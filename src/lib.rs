@@ -34,7 +34,7 @@
 //! only module that imports them.
 //!
 //! Beside them: [`config`] (TOML, `SLUICE_*` variables, flags), [`http`] and [`metrics`]
-//! (health and Prometheus), [`maintenance`] (retention, flushes, producer expiry, the clean
+//! (health and Prometheus), [`console`] (the web console at `/ui` on the admin listener), [`maintenance`] (retention, flushes, producer expiry, the clean
 //! close), [`data_dir_lock`] (one broker per data directory), [`blocking`] (disk work from a
 //! handler), [`clock`] and [`alloc_guard`] (hostile-allocation checks in tests).
 //!
@@ -48,6 +48,7 @@ pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod console;
 pub mod coordinator;
 pub mod data_dir_lock;
 pub mod group;
