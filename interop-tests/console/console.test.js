@@ -1,7 +1,8 @@
 // Browser tests of the web console: the real sluice binary (in memory, ephemeral ports),
 // Debian's chromium driven by playwright-core, kcat as the Kafka client on the other side.
 // Every test checks exact outcomes (counts, keys, values, headers, offsets) through both
-// the page and kcat, and saves a screenshot of its view to interop-tests/.matrix/console/.
+// the page and kcat, and saves a screenshot of its view to interop-tests/.matrix/console/
+// ($INTEROP_OUT/console/ when set). Run with console/run.sh, or from run-matrix.sh.
 'use strict';
 
 const { test, before, after } = require('node:test');
@@ -13,7 +14,7 @@ const readline = require('node:readline');
 const { chromium } = require('playwright-core');
 
 const REPO = path.resolve(__dirname, '..', '..');
-const SHOTS = path.join(REPO, 'interop-tests', '.matrix', 'console');
+const SHOTS = path.join(process.env.INTEROP_OUT || path.join(REPO, 'interop-tests', '.matrix'), 'console');
 const BIN = process.env.SLUICE_BIN
   || path.join(process.env.CARGO_TARGET_DIR || path.join(REPO, 'target'), 'debug', 'sluice');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
