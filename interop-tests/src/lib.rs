@@ -106,6 +106,11 @@ impl TestBroker {
         self.addr
     }
 
+    /// The HTTP admin listener's address, when the config asked for one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.node.as_ref().and_then(|node| node.http_addr())
+    }
+
     /// The broker the node runs: lets a test look at what was stored, byte for byte.
     pub fn broker(&self) -> &Arc<Broker> {
         self.node
