@@ -67,8 +67,10 @@ fn with_headers(key: &str, value: &str, headers: &[(&str, &str)]) -> Record {
     }
 }
 
-/// (offset, key text, value text, [(header, value text)]) of each record of a page.
-fn shown(page: &Value) -> Vec<(i64, String, String, Vec<(String, String)>)> {
+/// A record as a page shows it: offset, key text, value text, (header, value text) pairs.
+type Shown = (i64, String, String, Vec<(String, String)>);
+
+fn shown(page: &Value) -> Vec<Shown> {
     page["records"]
         .as_array()
         .unwrap()

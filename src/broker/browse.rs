@@ -112,6 +112,9 @@ pub enum ResetError {
     /// Kafka's rule for `kafka-consumer-groups --reset-offsets`: only an inactive group.
     #[error("the group has {members} active member(s) (state {state}): stop its consumers first")]
     GroupHasMembers { state: &'static str, members: usize },
+    /// A consumer joined between the check and the commit; the coordinator refused it.
+    #[error("a consumer joined the group meanwhile: stop its consumers first")]
+    MemberJoined,
     #[error("the group coordinator refused: {0:?}")]
     Group(GroupError),
     #[error("{0}")]
@@ -249,10 +252,7 @@ impl Broker {
             .await
         {
             Ok(()) => Ok(offset),
-            Err(GroupError::UnknownMemberId) => Err(ResetError::GroupHasMembers {
-                state: "Stable",
-                members: 1,
-            }),
+            Err(GroupError::UnknownMemberId) => Err(ResetError::MemberJoined),
             Err(e) => Err(ResetError::Group(e)),
         }
     }

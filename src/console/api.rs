@@ -502,7 +502,7 @@ pub(super) async fn reset(
             "no partition {} of {}",
             body.partition, body.topic
         ))),
-        Err(e @ ResetError::GroupHasMembers { .. }) => {
+        Err(e @ (ResetError::GroupHasMembers { .. } | ResetError::MemberJoined)) => {
             Err(ApiError(StatusCode::CONFLICT, e.to_string()))
         }
         Err(e) => Err(internal(e)),

@@ -46,6 +46,8 @@ struct Tail {
     broker: Arc<crate::broker::Broker>,
     partitions: Vec<Arc<Partition>>,
     positions: Vec<i64>,
+    /// The partition read first by the next fill.
+    first: usize,
     watches: Vec<watch::Receiver<i64>>,
     budget: u64,
     pending: VecDeque<Event>,
@@ -54,13 +56,21 @@ struct Tail {
 }
 
 impl Tail {
-    /// Reads what the partitions have past their positions into `pending`; false when there
-    /// was nothing.
-    async fn fill(&mut self) -> bool {
+    /// Reads what the partitions have past their positions into `pending`: whether there was
+    /// anything, or `None` when a read failed (the tail ends; the page may open another).
+    async fn fill(&mut self) -> Option<bool> {
         for watch in &mut self.watches {
             watch.borrow_and_update();
         }
-        for (i, partition) in self.partitions.iter().enumerate() {
+        // At most STEP_RECORDS events wait at a time, whatever the partition count; the
+        // partitions take turns being read first, so a busy one cannot starve the others.
+        let count = self.partitions.len();
+        for turn in 0..count {
+            if self.pending.len() >= STEP_RECORDS {
+                break;
+            }
+            let i = (self.first + turn) % count;
+            let partition = &self.partitions[i];
             let from = self.positions[i];
             let ends = partition.ends();
             if from >= ends.high_watermark {
@@ -79,7 +89,7 @@ impl Tail {
                     partition = self.partitions[i].index,
                     "console tail: a read failed; the tail ends"
                 );
-                return false;
+                return None;
             };
             self.positions[i] = page.next_offset.max(from);
             for record in &page.records {
@@ -88,7 +98,8 @@ impl Tail {
                     .push_back(Event::default().event("record").data(data));
             }
         }
-        !self.pending.is_empty()
+        self.first = (self.first + 1) % count;
+        Some(!self.pending.is_empty())
     }
 
     /// The next event, waiting for appends when caught up; `None` once the broker stops or
@@ -98,7 +109,7 @@ impl Tail {
             if let Some(event) = self.pending.pop_front() {
                 return Some(event);
             }
-            if self.fill().await {
+            if self.fill().await? {
                 continue;
             }
             // Caught up (or only empty reads): positions that did not move wait for appends.
@@ -185,6 +196,7 @@ fn open(
         broker: console.broker.clone(),
         partitions,
         positions,
+        first: 0,
         watches,
         budget: decompression_budget(topic.config.max_message_bytes()),
         pending: VecDeque::from([Event::default().event("ready").data(ready.to_string())]),
