@@ -34,9 +34,10 @@
 //! only module that imports them.
 //!
 //! Beside them: [`config`] (TOML, `SLUICE_*` variables, flags), [`http`] and [`metrics`]
-//! (health and Prometheus), [`console`] (the web console at `/ui` on the admin listener), [`maintenance`] (retention, flushes, producer expiry, the clean
-//! close), [`data_dir_lock`] (one broker per data directory), [`blocking`] (disk work from a
-//! handler), [`clock`] and [`alloc_guard`] (hostile-allocation checks in tests).
+//! (health and Prometheus), [`console`] (the web console at `/ui` on the admin listener),
+//! [`maintenance`] (retention, flushes, producer expiry, the clean close), [`data_dir_lock`]
+//! (one broker per data directory), [`blocking`] (disk work from a handler), [`clock`] and
+//! [`alloc_guard`] (hostile-allocation checks in tests).
 //!
 //! [`Node`] is the embeddable entry point: tests start one on `127.0.0.1:0` and look at what
 //! it stores through [`Node::broker`].
