@@ -1,7 +1,7 @@
 //! Records as the console's JSON shows and takes them. Bytes travel as
-//! `{"text": .., "base64": ..}`: `text` when they are UTF-8 (null otherwise), `base64`
-//! always, so the page can show binary as hex or base64 and republish it unchanged. A null
-//! key, value or header value is JSON `null`.
+//! `{"text": .., "base64": ..}`: `text` when they are UTF-8, `base64` when they are not (one
+//! of the two, so the live tail encodes each record once), so the page can show binary as hex
+//! or base64 and republish it unchanged. A null key, value or header value is JSON `null`.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -15,13 +15,19 @@ pub(super) const HEADERS_MAX: usize = 64;
 #[derive(Debug, Serialize)]
 pub(super) struct ShownBytes {
     text: Option<String>,
-    base64: String,
+    base64: Option<String>,
 }
 
 fn shown(bytes: Option<&[u8]>) -> Option<ShownBytes> {
-    bytes.map(|b| ShownBytes {
-        text: std::str::from_utf8(b).ok().map(str::to_string),
-        base64: STANDARD.encode(b),
+    bytes.map(|b| match std::str::from_utf8(b) {
+        Ok(text) => ShownBytes {
+            text: Some(text.to_string()),
+            base64: None,
+        },
+        Err(_) => ShownBytes {
+            text: None,
+            base64: Some(STANDARD.encode(b)),
+        },
     })
 }
 
