@@ -236,6 +236,7 @@ test('an offset reset is refused while the group has members, then a kcat consum
 });
 
 test('the overview, topics, topic and groups views show the broker; faults hide without the fault API', async () => {
+  // Runs last (the tests run in order, one at a time): the six topics made above are there.
   let p = await page('/overview');
   await p.waitForFunction(() => document.querySelector('#ov-topics')?.textContent === '6');
   assert.equal(await text(p, '#ov-version'), require('node:fs').readFileSync(path.join(REPO, 'Cargo.toml'), 'utf8').match(/^version = "(.*)"/m)[1]);
