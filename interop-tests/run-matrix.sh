@@ -8,6 +8,8 @@
 # - Node.js (node/): kafkajs and @platformatic/kafka with node's test runner; `npm ci` from
 #   node/package-lock.json (skipped when node_modules was installed from the same lock file by
 #   the same Node).
+# - The web console (console/): playwright-core driving Debian's chromium against the broker
+#   binary's /ui, kcat on the Kafka side; `npm ci` from console/package-lock.json (console/run.sh).
 # - Java (java/): Apache Kafka's kafka-clients 4.4.0 with JUnit 5, a Maven project with every
 #   version pinned (Maven's local repository ~/.m2 keeps them; later runs need no download);
 #   `mvn test` runs every test class, Kafka's command-line tools (KafkaToolsTest), Kafka
@@ -120,6 +122,20 @@ set +e
 rc=$?
 set -e
 suites+=("--suite" "node:junit:$OUT/node.xml:$rc")
+
+# --- the web console (playwright-core and Debian's chromium; console/run.sh) --------------------
+if ! command -v "${CHROMIUM:-chromium}" >/dev/null; then
+  step "web console: no chromium"
+  missing+=("--missing" "web console:needs chromium (Debian: chromium)")
+else
+  step "web console: browser tests (console/run.sh)"
+  set +e
+  SLUICE_BIN="$SLUICE_BIN" INTEROP_OUT="$OUT" CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" \
+    bash "$HERE/console/run.sh"
+  rc=$?
+  set -e
+  suites+=("--suite" "web console:junit:$OUT/console.xml:$rc")
+fi
 
 # --- Java (kafka-clients) -----------------------------------------------------------------------
 if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then

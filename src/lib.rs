@@ -46,7 +46,8 @@
 //! Beside them: [`config`] (TOML, `SLUICE_*` variables, flags), [`http`] (health, metrics, the
 //! admin reset, fault rules, the request recorder and the REST proxy) and [`metrics`]
 //! (Prometheus), [`faults`] (fault rules the connection checks before each handler),
-//! [`request_log`] (the latest requests answered), [`maintenance`] (retention, flushes,
+//! [`request_log`] (the latest requests answered), [`console`] (the web console at `/ui` on
+//! the admin listener), [`maintenance`] (retention, flushes,
 //! producer expiry, the clean close), [`data_dir_lock`] (one broker per data directory),
 //! [`blocking`] (disk work from a handler), [`clock`] and [`alloc_guard`] (hostile-allocation
 //! checks in tests).
@@ -64,6 +65,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod console;
 pub mod coordinator;
 pub mod data_dir_lock;
 pub mod faults;

@@ -374,6 +374,31 @@ impl Metrics {
         self.bytes_out.inc_by(bytes as u64);
     }
 
+    /// Requests of `api_key` answered since the start (the console's throughput).
+    pub fn requests_of(&self, api_key: i16) -> u64 {
+        usize::try_from(api_key)
+            .ok()
+            .and_then(|i| self.by_api.get(i))
+            .and_then(Option::as_ref)
+            .map_or(0, |api| api.requests.get())
+    }
+
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_in.get()
+    }
+
+    pub fn bytes_sent(&self) -> u64 {
+        self.bytes_out.get()
+    }
+
+    pub fn connections(&self) -> i64 {
+        self.connections.get()
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     pub fn connection_opened(&self) {
         self.connections.inc();
     }

@@ -21,6 +21,7 @@ use fetch_memory::FetchMemory;
 
 pub mod acls;
 pub mod append;
+pub mod browse;
 pub mod config_admin;
 pub mod fetch_memory;
 pub mod log_dirs;

@@ -68,7 +68,9 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
         )
         .layer(Extension(Arc::new(rest_consumers::Instances::default())))
         .layer(DefaultBodyLimit::max(BODY_MAX_BYTES))
-        .with_state(broker.clone());
+        .with_state(broker.clone())
+        // The console's routes keep their own (smaller) body limit.
+        .merge(crate::console::router(broker.clone()));
     let stopping = broker.clone();
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move { stopping.shutting_down().await })

@@ -8,6 +8,8 @@
 //! - [`validate`]: the checks Kafka's `LogValidator` makes of a produce batch's records;
 //! - [`find`]: the first record of a stored batch stamped at or after a timestamp;
 //! - [`control`]: end-transaction markers (COMMIT, ABORT), built and read;
+//! - [`full`]: whole records (every field) read from a stored batch, and a batch built from
+//!   records given by hand, for the web console;
 //! - [`compact`]: a stored batch's records split for the log cleaner, and the batch rebuilt
 //!   from the ones it keeps;
 //! - `walk` and `decompress` (private): the bounded record walk and the bounded, streaming
@@ -18,6 +20,7 @@ pub mod compact;
 pub mod control;
 mod decompress;
 pub mod find;
+pub mod full;
 #[cfg(test)]
 pub(crate) mod test_batches;
 pub mod validate;
