@@ -213,7 +213,7 @@ fn main() -> ExitCode {
 /// Raises the soft limit on open files to the hard limit: each partition keeps its active
 /// segment open (and up to two sealed ones), and the usual soft limit of 1024 is soon reached.
 /// Returns the limit now in force.
-fn raise_open_file_limit() -> Option<u64> {
+fn raise_open_file_limit() -> Option<libc::rlim_t> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -228,7 +228,7 @@ fn raise_open_file_limit() -> Option<u64> {
     };
     if raised {
         tracing::debug!(open_files = limit.rlim_cur, "open file limit");
-        Some(limit.rlim_cur as u64)
+        Some(limit.rlim_cur)
     } else {
         tracing::warn!("cannot raise the open file limit; many partitions may exhaust it");
         None
@@ -237,7 +237,7 @@ fn raise_open_file_limit() -> Option<u64> {
 
 /// Descriptors kept for everything but partitions and connections: the data directory lock,
 /// the group and transaction journals, listeners, the cleaner's files, reads in flight.
-const OTHER_FILES: u64 = 256;
+const OTHER_FILES: libc::rlim_t = 256;
 
 /// Says at start, once, when the open-file limit cannot hold what the settings allow: one
 /// descriptor per partition's active segment and one per connection. Past it, creations fail
@@ -245,8 +245,10 @@ const OTHER_FILES: u64 = 256;
 /// queue; nothing is lost, but the fix is the limit (`ulimit -n`) or lower `max_partitions`.
 /// An info line, not a warning: the defaults exceed many machines' hard limit, and most
 /// brokers never come near either count.
-fn warn_if_too_few_files(limit: u64, config: &Config) {
-    let wanted = config.max_partitions as u64 + config.max_connections as u64 + OTHER_FILES;
+fn warn_if_too_few_files(limit: libc::rlim_t, config: &Config) {
+    let wanted = config.max_partitions as libc::rlim_t
+        + config.max_connections as libc::rlim_t
+        + OTHER_FILES;
     if limit < wanted {
         tracing::info!(
             open_file_limit = limit,
