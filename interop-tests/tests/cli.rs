@@ -1294,6 +1294,66 @@ fn fault_and_reset_send_the_admin_api_requests() {
     );
 }
 
+/// `fault` and `reset` against the real admin API: a Produce error rule added with the CLI
+/// makes `sluice produce` fail with Kafka's error name while it lasts (and the broker counts
+/// it in `fault list`), is cleared, and `reset` empties the topic.
+#[test]
+fn fault_and_reset_drive_a_real_broker() {
+    let broker = Broker::start();
+    let http = broker.http.to_string();
+    create(&broker, "faulted", "1");
+    let added = run(
+        bin(),
+        &[
+            "fault",
+            "add",
+            "--api",
+            "Produce",
+            "--action",
+            "error",
+            "--error",
+            "INVALID_REQUIRED_ACKS",
+            "--topic",
+            "faulted",
+            "--http",
+            &http,
+        ],
+        None,
+    )
+    .ok("fault add");
+    let id: String = added
+        .text()
+        .trim()
+        .strip_prefix("fault ")
+        .and_then(|rest| rest.strip_suffix(" added"))
+        .unwrap_or_else(|| panic!("fault add says {:?}", added.text()))
+        .to_string();
+    // Not retriable: the CLI's produce gives up at once, naming the error.
+    let refused = sluice(&broker, &["produce", "faulted"], Some(b"refused\n"));
+    assert_ne!(code(&refused), 0, "a faulted produce fails");
+    assert!(
+        refused.stderr.contains("INVALID_REQUIRED_ACKS"),
+        "{}",
+        refused.stderr
+    );
+    let listed = run(bin(), &["fault", "list", "--json", "--http", &http], None).ok("fault list");
+    let rules: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON rules");
+    assert_eq!(rules[0]["id"].to_string(), id);
+    assert!(
+        rules[0]["fired"].as_u64().is_some_and(|n| n >= 1),
+        "{rules}"
+    );
+
+    run(bin(), &["fault", "clear", &id, "--http", &http], None).ok("fault clear");
+    sluice(&broker, &["produce", "faulted"], Some(b"one\ntwo\n")).ok("produce");
+    let read = sluice(&broker, &["consume", "faulted", "-f", "%o %s\n"], None).ok("consume");
+    assert_eq!(read.text(), "0 one\n1 two\n");
+
+    run(bin(), &["reset", "--http", &http], None).ok("reset");
+    let after = sluice(&broker, &["consume", "faulted", "-f", "%o %s\n"], None).ok("consume");
+    assert_eq!(after.text(), "", "reset emptied the topic");
+}
+
 #[test]
 fn consume_reads_uncommitted_by_default_and_skips_aborted_records_when_committed() {
     let broker = Broker::start();
