@@ -1,5 +1,6 @@
 """Fault injection (`/admin/faults`) seen from confluent-kafka: an injected, retriable
-Produce error is retried through and the record lands once; a Fetch delay slows the consumer.
+Produce error is retried through and the record lands once; a Fetch delay slows the consumer; a
+closed connection is reconnected and the send succeeds.
 
 The broker is shared by the session, so every rule here names this test's own topic and is
 deleted at the end."""
@@ -97,3 +98,38 @@ def test_a_fetch_delay_fault_slows_the_consumer(bootstrap, admin_http):
         assert listed(admin_http, body["id"])["fired"] >= 1
     finally:
         call(admin_http, "DELETE", f"/admin/faults/{body['id']}")
+
+
+def test_a_produce_close_fault_is_reconnected_and_the_send_succeeds(bootstrap, admin_http):
+    topic = unique("py-close")
+    create_topic(bootstrap, topic, 1)
+    status, body = call(admin_http, "POST", "/admin/faults", {"api": "Produce", "topic": topic, "action": "close", "count": 1})
+    assert status == 201, body
+    fault_id = body["id"]
+    try:
+        p = Producer({"bootstrap.servers": bootstrap, "retry.backoff.ms": 50, "message.timeout.ms": 20000})
+        reports = []
+        p.produce(topic, key=b"k", value=b"after-close", on_delivery=lambda err, msg: reports.append((err, msg)))
+        assert p.flush(TIMEOUT_S) == 0
+        assert len(reports) == 1
+        err, msg = reports[0]
+        assert err is None, err
+        assert (msg.partition(), msg.offset()) == (0, 0)
+        fault = listed(admin_http, fault_id)
+        assert (fault["fired"], fault["spent"]) == (1, True), fault
+
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("py-close-g"), "enable.auto.commit": False})
+        c.assign([TopicPartition(topic, 0, 0)])
+        got = []
+        quiet_since = time.monotonic()
+        deadline = quiet_since + TIMEOUT_S
+        while (not got or time.monotonic() - quiet_since < 1.0) and time.monotonic() < deadline:
+            m = c.poll(0.2)
+            if m is not None and m.error() is None:
+                got.append((m.key(), m.value(), m.offset()))
+                quiet_since = time.monotonic()
+        c.close()
+        # Sent again after the reconnection, appended once.
+        assert got == [(b"k", b"after-close", 0)]
+    finally:
+        call(admin_http, "DELETE", f"/admin/faults/{fault_id}")
