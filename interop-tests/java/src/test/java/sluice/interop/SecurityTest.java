@@ -5,15 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.File;
 import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -56,7 +51,7 @@ import org.junit.jupiter.api.Test;
  */
 class SecurityTest {
   private static Path dir;
-  private static Process broker;
+  private static SluiceProcess broker;
   private static String saslSsl;
   private static String saslPlaintext;
   private static Path certificate;
@@ -71,36 +66,24 @@ class SecurityTest {
         "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
         "-nodes", "-keyout", key.toString(), "-out", certificate.toString(), "-days", "1",
         "-subj", "/CN=sluice", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost");
-    saslSsl = "127.0.0.1:" + freePort();
-    saslPlaintext = "127.0.0.1:" + freePort();
-    Path log =
-        Paths.get(envOr("INTEROP_LOG_DIR", System.getProperty("java.io.tmpdir")))
-            .resolve("broker-java-SecurityTest.log");
-    Files.createDirectories(log.getParent());
-    ProcessBuilder builder =
-        new ProcessBuilder(
-            binary(), "serve", "--memory", "--http", "none",
-            "--listener", "SASL_SSL://" + saslSsl,
-            "--listener", "SASL_PLAINTEXT://" + saslPlaintext,
-            "--tls-cert", certificate.toString(), "--tls-key", key.toString(),
-            "--sasl-user", "alice:alice-secret", "--sasl-user", "admin:admin-secret");
-    builder.environment().keySet().removeIf(name -> name.startsWith("SLUICE_"));
-    builder.redirectErrorStream(true);
-    builder.redirectOutput(ProcessBuilder.Redirect.to(log.toFile()));
-    builder.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-    broker = builder.start();
-    for (String address : List.of(saslSsl, saslPlaintext)) {
-      waitUntilAccepting(address, log);
-    }
+    saslSsl = SluiceProcess.freeAddress();
+    saslPlaintext = SluiceProcess.freeAddress();
+    broker =
+        SluiceProcess.start(
+            "SecurityTest",
+            List.of(
+                "--memory", "--http", "none",
+                "--listener", "SASL_SSL://" + saslSsl,
+                "--listener", "SASL_PLAINTEXT://" + saslPlaintext,
+                "--tls-cert", certificate.toString(), "--tls-key", key.toString(),
+                "--sasl-user", "alice:alice-secret", "--sasl-user", "admin:admin-secret"),
+            List.of(saslSsl, saslPlaintext));
   }
 
   @AfterAll
   static void stop() throws Exception {
     if (broker != null) {
-      broker.destroy();
-      if (!broker.waitFor(10, TimeUnit.SECONDS)) {
-        broker.destroyForcibly();
-      }
+      broker.close();
     }
   }
 
@@ -249,46 +232,5 @@ class SecurityTest {
     if (process.waitFor() != 0) {
       throw new IllegalStateException(String.join(" ", command) + " failed:\n" + output);
     }
-  }
-
-  private static String binary() {
-    String configured = System.getProperty("sluice.bin");
-    if (configured == null || configured.isBlank() || configured.startsWith("${")) {
-      configured = System.getenv("SLUICE_BIN");
-    }
-    if (configured == null || configured.isBlank()) {
-      return Paths.get("..", "..", "target", "debug", "sluice").toAbsolutePath().normalize().toString();
-    }
-    return Paths.get(configured).toAbsolutePath().toString();
-  }
-
-  private static String envOr(String name, String fallback) {
-    String value = System.getenv(name);
-    return value == null || value.isBlank() ? fallback : value;
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket socket = new ServerSocket()) {
-      socket.bind(new InetSocketAddress("127.0.0.1", 0));
-      return socket.getLocalPort();
-    }
-  }
-
-  private static void waitUntilAccepting(String address, Path log) throws Exception {
-    int port = Integer.parseInt(address.substring(address.lastIndexOf(':') + 1));
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    while (System.nanoTime() < deadline) {
-      if (!broker.isAlive()) {
-        throw new IllegalStateException(
-            "sluice exited with " + broker.exitValue() + "; log:\n" + Files.readString(log));
-      }
-      try (Socket socket = new Socket()) {
-        socket.connect(new InetSocketAddress("127.0.0.1", port), 500);
-        return;
-      } catch (IOException notYet) {
-        Thread.sleep(50);
-      }
-    }
-    throw new IllegalStateException("sluice did not accept on " + address);
   }
 }
