@@ -12,7 +12,9 @@
 pub mod connection;
 pub mod error;
 pub mod group;
-pub mod partitioner;
+/// Which partition a record goes to: the record format's partitioner, here for the client's
+/// callers.
+pub use crate::record::partitioner;
 pub mod records;
 
 use std::collections::{BTreeMap, HashMap};

@@ -25,17 +25,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
+use kafka_protocol::records::{Record, RecordBatchDecoder};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::broker::append::AppendRequest;
 use crate::broker::read::{Isolation, PartitionRead, ReadRequest, TopicRef};
 use crate::broker::Broker;
+use crate::record::full::{build_batch, NewRecord};
+use crate::record::partitioner::partition_for_key;
 
 /// Records one produce request may carry.
 pub(super) const RECORDS_MAX: usize = 10_000;
@@ -166,54 +165,13 @@ struct Outgoing {
     headers: Vec<(String, Option<Bytes>)>,
 }
 
-/// Kafka's murmur2 (as the Java client's `Utils.murmur2`), for the key → partition choice
-/// of its default partitioner, so keyed records land where a Kafka client would put them.
-fn murmur2(data: &[u8]) -> i32 {
-    const SEED: u32 = 0x9747_b28c;
-    const M: u32 = 0x5bd1_e995;
-    const R: u32 = 24;
-    let mut h: u32 = SEED ^ data.len() as u32;
-    let chunks = data.chunks_exact(4);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        k = k.wrapping_mul(M);
-        k ^= k >> R;
-        k = k.wrapping_mul(M);
-        h = h.wrapping_mul(M);
-        h ^= k;
-    }
-    match tail.len() {
-        3 => {
-            h ^= u32::from(tail[2]) << 16;
-            h ^= u32::from(tail[1]) << 8;
-            h ^= u32::from(tail[0]);
-            h = h.wrapping_mul(M);
-        }
-        2 => {
-            h ^= u32::from(tail[1]) << 8;
-            h ^= u32::from(tail[0]);
-            h = h.wrapping_mul(M);
-        }
-        1 => {
-            h ^= u32::from(tail[0]);
-            h = h.wrapping_mul(M);
-        }
-        _ => {}
-    }
-    h ^= h >> 13;
-    h = h.wrapping_mul(M);
-    h ^= h >> 15;
-    h as i32
-}
-
 /// Unkeyed records without a partition go round the partitions.
 static NEXT_PARTITION: AtomicUsize = AtomicUsize::new(0);
 
 fn choose_partition(key: Option<&Bytes>, partitions: usize) -> i32 {
     let n = partitions.max(1);
     match key {
-        Some(key) => ((murmur2(key) & 0x7fff_ffff) as usize % n) as i32,
+        Some(key) => partition_for_key(key, n as i32),
         None => (NEXT_PARTITION.fetch_add(1, Ordering::Relaxed) % n) as i32,
     }
 }
@@ -233,7 +191,7 @@ async fn append_records(
     let partitions = found.partitions.len();
     let now_ms = broker.clock().now_ms();
     // Partition → (the records' places in the request, the records).
-    let mut by_partition: BTreeMap<i32, (Vec<usize>, Vec<Record>)> = BTreeMap::new();
+    let mut by_partition: BTreeMap<i32, (Vec<usize>, Vec<NewRecord>)> = BTreeMap::new();
     for (i, outgoing) in records.into_iter().enumerate() {
         let partition = outgoing
             .partition
@@ -246,44 +204,22 @@ async fn append_records(
             ));
         }
         let entry = by_partition.entry(partition).or_default();
-        let mut headers = kafka_protocol::indexmap::IndexMap::new();
-        for (name, value) in outgoing.headers {
-            headers.insert(StrBytes::from_string(name), value);
-        }
-        let offset = entry.1.len() as i64;
         entry.0.push(i);
-        entry.1.push(Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset,
-            sequence: -1,
-            timestamp: now_ms,
-            key: outgoing.key,
-            value: outgoing.value,
-            headers,
+        entry.1.push(NewRecord {
+            key: outgoing.key.map(|k| k.to_vec()),
+            value: outgoing.value.map(|v| v.to_vec()),
+            // Kept in order, a repeated name included, as a Kafka producer sends them.
+            headers: outgoing
+                .headers
+                .into_iter()
+                .map(|(name, value)| (name, value.map(|v| v.to_vec())))
+                .collect(),
         });
     }
     let mut batches = Vec::with_capacity(by_partition.len());
     let mut places = Vec::with_capacity(by_partition.len());
     for (partition, (indexes, records)) in by_partition {
-        let mut out = BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        };
-        if let Err(e) = RecordBatchEncoder::encode(&mut out, &records, &options) {
-            return Err(rest_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                50001,
-                format!("cannot encode the records: {e}"),
-            ));
-        }
-        batches.push((partition, out.freeze()));
+        batches.push((partition, Bytes::from(build_batch(&records, now_ms))));
         places.push((partition, indexes));
     }
     let results = broker
@@ -685,20 +621,6 @@ pub(super) async fn produce_v3(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn murmur2_matches_kafkas_partitioner() {
-        // Kafka's own test vectors (UtilsTest.testMurmur2).
-        assert_eq!(murmur2(b"21"), -973932308);
-        assert_eq!(murmur2(b"foobar"), -790332482);
-        assert_eq!(murmur2(b"a-little-bit-long-string"), -985981536);
-        assert_eq!(murmur2(b"a-little-bit-longer-string"), -1486304829);
-        assert_eq!(
-            murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"),
-            -58897971
-        );
-        assert_eq!(murmur2(b"abc"), 479470107);
-    }
 
     #[test]
     fn iso8601_formats_utc_milliseconds() {

@@ -10,6 +10,8 @@
 //! - [`control`]: end-transaction markers (COMMIT, ABORT), built and read;
 //! - [`full`]: whole records (every field) read from a stored batch, and a batch built from
 //!   records given by hand, for the web console;
+//! - [`partitioner`]: the partition Kafka's default partitioner gives a key (murmur2), for
+//!   the command line's client and the REST proxy;
 //! - [`compact`]: a stored batch's records split for the log cleaner, and the batch rebuilt
 //!   from the ones it keeps;
 //! - `walk` and `decompress` (private): the bounded record walk and the bounded, streaming
@@ -21,6 +23,7 @@ pub mod control;
 mod decompress;
 pub mod find;
 pub mod full;
+pub mod partitioner;
 #[cfg(test)]
 pub(crate) mod test_batches;
 pub mod validate;
