@@ -197,10 +197,13 @@ impl<S: Transport> Connection<S> {
                                     .write_to(self.stream.get_mut(), &self.broker)
                                     .await?;
                                 tracing::info!(peer = %self.session.peer(), id = fault.id, "{api_key:?} dropped by a fault rule; nothing more is answered on this connection");
-                                return self.swallow(max_request_bytes).await;
+                                // Boxed, as the other rare paths: a connection's task carries only the
+                                // state of the requests every connection makes.
+                                return Box::pin(self.swallow(max_request_bytes)).await;
                             }
                             FaultAction::Delay => {
-                                tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await
+                                Box::pin(tokio::time::sleep(Duration::from_millis(fault.delay_ms)))
+                                    .await
                             }
                             FaultAction::Error => {}
                         }
