@@ -1225,7 +1225,16 @@ fn json_log_format_writes_json_lines() {
     let lines: Vec<&str> = log.lines().collect();
     assert!(lines.len() >= 3, "a few log lines:\n{log}");
     let mut messages = Vec::new();
-    for line in &lines {
+    // The JSON ready line on stdout is the program's output, not a log line.
+    let ready_lines = lines
+        .iter()
+        .filter(|l| l.starts_with(r#"{"sluice":"ready""#))
+        .count();
+    assert_eq!(ready_lines, 1, "one ready line:\n{log}");
+    for line in lines
+        .iter()
+        .filter(|l| !l.starts_with(r#"{"sluice":"ready""#))
+    {
         let json: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line:?}"));
         assert!(json.is_object(), "a JSON object per line: {line}");
@@ -1709,6 +1718,94 @@ fn declared_topics_exist_when_the_json_ready_line_names_the_free_ports() {
     let (status, _) = broker.terminate(TIMEOUT).expect("exits after SIGTERM");
     assert!(status.success(), "exit status {status}");
     assert!(!ready_file.exists(), "a clean stop removes the ready file");
+}
+
+/// Two brokers side by side, both on `:0` ports (two CI jobs on one machine): each picks its
+/// own ports, says which in its ready file, and serves its own topics.
+#[test]
+fn two_brokers_on_zero_ports_run_side_by_side() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let start = |name: &str| -> (Sluice, serde_json::Value) {
+        let ready_file = dir.path().join(format!("{name}.ready"));
+        let log = dir.path().join(format!("{name}.log"));
+        let out = File::create(&log).expect("create the log file");
+        let mut command = Command::new(bin());
+        command
+            .args([
+                "serve",
+                "--memory",
+                "--listen",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+            ])
+            .args(["--topic", &format!("{name}-only:2")])
+            .arg("--ready-file")
+            .arg(&ready_file)
+            .stdin(Stdio::null())
+            .stderr(out.try_clone().expect("clone the log file handle"))
+            .stdout(out);
+        clean_env(&mut command);
+        let broker = Sluice {
+            child: command.spawn().expect("spawn the sluice binary"),
+            kafka: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+        };
+        let started = Instant::now();
+        let ready = loop {
+            if let Ok(text) = std::fs::read_to_string(&ready_file) {
+                break serde_json::from_str::<serde_json::Value>(&text).expect("JSON");
+            }
+            assert!(
+                started.elapsed() < TIMEOUT,
+                "{name} not ready:\n{}",
+                broker.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (broker, ready)
+    };
+    let (mut first, first_ready) = start("first");
+    let (mut second, second_ready) = start("second");
+    let address = |ready: &serde_json::Value, key: &str| -> SocketAddr {
+        ready[key]
+            .as_str()
+            .expect("an address")
+            .parse()
+            .expect("an address")
+    };
+    let ports: std::collections::HashSet<u16> = [&first_ready, &second_ready]
+        .iter()
+        .flat_map(|r| [address(r, "kafka").port(), address(r, "http").port()])
+        .collect();
+    assert_eq!(
+        ports.len(),
+        4,
+        "four distinct ports: {first_ready} {second_ready}"
+    );
+    for (ready, own) in [(&first_ready, "first-only"), (&second_ready, "second-only")] {
+        assert_eq!(
+            http_get(address(ready, "http"), "/health/ready")
+                .expect("health")
+                .0,
+            200
+        );
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", address(ready, "kafka").to_string())
+            .create()
+            .expect("an admin client");
+        let metadata = admin
+            .inner()
+            .fetch_metadata(None, TIMEOUT)
+            .expect("metadata");
+        let names: Vec<&str> = metadata.topics().iter().map(|t| t.name()).collect();
+        assert_eq!(names, [own], "each broker has only its own declared topic");
+    }
+    for broker in [&mut first, &mut second] {
+        let (status, _) = broker.terminate(TIMEOUT).expect("exits after SIGTERM");
+        assert!(status.success());
+    }
 }
 
 /// Blocks on an rdkafka admin future.

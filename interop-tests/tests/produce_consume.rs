@@ -426,8 +426,10 @@ fn a_thousand_records_of_260_bytes_in_one_request_are_answered() {
         .map(|i| Record::value(format!("{i:04}-{}", "v".repeat(255))))
         .collect();
     let mut config = producer_config(broker.bootstrap());
+    // A long linger keeps the 1,000 records in one batch even when a loaded machine is slow
+    // to queue them; the flush at the end sends it at once.
     config
-        .set("linger.ms", "100")
+        .set("linger.ms", "5000")
         .set("message.timeout.ms", "10000");
     let reports = TestProducer::new(&config).send_all(&topic, &records);
     assert_all_delivered(&reports);
