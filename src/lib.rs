@@ -75,6 +75,7 @@ pub mod log;
 pub mod maintenance;
 pub mod metrics;
 pub mod node;
+pub mod open_file_limit;
 pub mod partition;
 pub mod producer_state;
 pub mod protocol;

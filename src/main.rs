@@ -1,15 +1,13 @@
 //! The `sluice` command: `serve` parses flags, builds the config and runs until SIGINT or
 //! SIGTERM; every other command is the command line of `sluice::cli`.
 
-// Unsafe code here: raising RLIMIT_NOFILE with getrlimit/setrlimit; each block says why it is sound.
-#![allow(unsafe_code)]
-
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sluice::config::UnknownVariable;
+use sluice::open_file_limit;
 use sluice::{Config, Node};
 
 #[derive(Parser)]
@@ -210,52 +208,37 @@ fn main() -> ExitCode {
     runtime.block_on(serve(config, ready_file))
 }
 
-/// Raises the soft limit on open files to the hard limit: each partition keeps its active
-/// segment open (and up to two sealed ones), and the usual soft limit of 1024 is soon reached.
-/// Returns the limit now in force.
-fn raise_open_file_limit() -> Option<libc::rlim_t> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
-    let raised = unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && {
-            let before = limit.rlim_cur;
-            limit.rlim_cur = limit.rlim_max;
-            before == limit.rlim_max || libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
-        }
-    };
-    if raised {
-        tracing::debug!(open_files = limit.rlim_cur, "open file limit");
-        Some(limit.rlim_cur)
-    } else {
-        tracing::warn!("cannot raise the open file limit; many partitions may exhaust it");
-        None
+/// Raises the soft limit on open files to the hard limit; returns the limit now in force.
+fn raise_open_file_limit() -> Option<u64> {
+    let raised = open_file_limit::raise();
+    match raised {
+        Some(limit) => tracing::debug!(open_files = limit, "open file limit"),
+        None => tracing::warn!(
+            "cannot raise the open file limit; segment files are closed and reopened sooner"
+        ),
     }
+    raised
 }
 
-/// Descriptors kept for everything but partitions and connections: the data directory lock,
-/// the group and transaction journals, listeners, the cleaner's files, reads in flight.
-const OTHER_FILES: libc::rlim_t = 256;
-
-/// Says at start, once, when the open-file limit cannot hold what the settings allow: one
-/// descriptor per partition's active segment and one per connection. Past it, creations fail
-/// with KAFKA_STORAGE_ERROR ("Too many open files") and new connections wait in the accept
-/// queue; nothing is lost, but the fix is the limit (`ulimit -n`) or lower `max_partitions`.
-/// An info line, not a warning: the defaults exceed many machines' hard limit, and most
-/// brokers never come near either count.
-fn warn_if_too_few_files(limit: libc::rlim_t, config: &Config) {
-    let wanted = config.max_partitions as libc::rlim_t
-        + config.max_connections as libc::rlim_t
-        + OTHER_FILES;
-    if limit < wanted {
+/// Says at start, once, when the open-file limit cannot keep every partition's segment file
+/// open: past the cap (`max_open_segment_files`, by default what the limit leaves after
+/// `max_connections`) the least recently used are closed and reopened on use. Nothing fails,
+/// but a broker whose partitions are all busy reopens files often; the fix is the limit
+/// (`ulimit -n`). An info line, not a warning: the defaults exceed many machines' hard limit,
+/// and most brokers never come near either count.
+fn warn_if_too_few_files(limit: u64, config: &Config) {
+    let cap = config.segment_file_cap(Some(limit));
+    if cap < config.max_partitions {
+        let wanted = config.max_partitions as u64
+            + config.max_connections as u64
+            + open_file_limit::OTHER_FILES;
         tracing::info!(
             open_file_limit = limit,
+            open_segment_files = cap,
             max_partitions = config.max_partitions,
             max_connections = config.max_connections,
-            "the open-file limit is below max_partitions + max_connections + {OTHER_FILES}; \
-             to reach them, raise it (ulimit -n {wanted})"
+            "segment files of more than {cap} partitions are closed while unused and reopened \
+             on use; to keep them all open, raise the open-file limit (ulimit -n {wanted})"
         );
     }
 }

@@ -95,6 +95,9 @@ pub struct Metrics {
     uptime_seconds: Gauge,
     /// Set at scrape time from the broker's fetch memory budget.
     pub fetch_memory_bytes: Gauge,
+    /// Set at scrape time from the topics' cap on open segment files.
+    pub open_segment_files: Gauge,
+    pub segment_file_reopens: Gauge,
     pub log_end_offset: Family<PartitionLabels, Gauge>,
     pub log_start_offset: Family<PartitionLabels, Gauge>,
     pub last_stable_offset_lag: Family<PartitionLabels, Gauge>,
@@ -177,6 +180,19 @@ impl Metrics {
             "fetch_memory_bytes",
             "Record bytes held by fetch responses not yet written (bounded by fetch_memory_max_bytes)",
             fetch_memory_bytes.clone(),
+        );
+        let open_segment_files = Gauge::default();
+        registry.register(
+            "open_segment_files",
+            "Segment files the partitions hold open (bounded by max_open_segment_files)",
+            open_segment_files.clone(),
+        );
+        // A gauge set from the count the logs keep, so it is not reset by a scrape.
+        let segment_file_reopens = Gauge::default();
+        registry.register(
+            "segment_file_reopens",
+            "Times an active segment file closed by the open-file cap was opened again",
+            segment_file_reopens.clone(),
         );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
@@ -304,6 +320,8 @@ impl Metrics {
             connections,
             uptime_seconds,
             fetch_memory_bytes,
+            open_segment_files,
+            segment_file_reopens,
             log_end_offset,
             log_start_offset,
             last_stable_offset_lag,

@@ -22,6 +22,7 @@ use crate::config::{pick_address, split_host_port, Config, SecurityProtocol, Sto
 use crate::data_dir_lock::DataDirLock;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
+use crate::open_file_limit;
 use crate::protocol::versions;
 use crate::security::credentials::CredentialStore;
 use crate::topics::Topics;
@@ -364,7 +365,8 @@ fn open_storage(config: &Config) -> io::Result<OpenedStorage> {
         Storage::Disk(dir) => OpenedStorage {
             cluster_id: load_or_create_cluster_id(&dir)?,
             topics: Topics::open(&dir, config.topic_defaults(), Clock::System)?
-                .with_max_partitions(config.max_partitions),
+                .with_max_partitions(config.max_partitions)
+                .with_max_open_files(config.segment_file_cap(open_file_limit::current())),
             groups: GroupCoordinator::start(config.group_config(), Some(&dir), Clock::System)?,
             txns: TxnCoordinator::start(config.txn_config(), Some(&dir), Clock::System)?,
             credentials,

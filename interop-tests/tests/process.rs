@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -223,6 +224,12 @@ struct Sluice {
 impl Sluice {
     /// Spawns the broker on fresh ports without waiting for it.
     fn spawn(start: &Start<'_>) -> Sluice {
+        Sluice::spawn_limited(start, None)
+    }
+
+    /// [`Sluice::spawn`], the child's soft and hard limits on open files set to `open_files`
+    /// when given (the broker raises only its soft limit, to the hard one).
+    fn spawn_limited(start: &Start<'_>, open_files: Option<u64>) -> Sluice {
         let kafka = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let out = File::create(&start.log).expect("create the broker's log file");
@@ -240,6 +247,23 @@ impl Sluice {
             .stderr(err);
         clean_env(&mut command);
         command.env("RUST_LOG", start.rust_log);
+        if let Some(files) = open_files {
+            let limit = libc::rlimit {
+                rlim_cur: files,
+                rlim_max: files,
+            };
+            // SAFETY: setrlimit is async-signal-safe and touches only the struct it is given,
+            // which the closure owns; nothing else runs between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         let child = command.spawn().expect("spawn the sluice binary");
         Sluice {
             child,
@@ -252,8 +276,13 @@ impl Sluice {
     /// Spawns the broker and waits until `/health/ready` answers 200. Retries with other
     /// ports if one was taken between choosing it and binding it.
     fn start(start: &Start<'_>) -> Sluice {
+        Sluice::start_limited(start, None)
+    }
+
+    /// [`Sluice::start`] under a limit on open files (see [`Sluice::spawn_limited`]).
+    fn start_limited(start: &Start<'_>, open_files: Option<u64>) -> Sluice {
         for attempt in 1..=3 {
-            let mut broker = Sluice::spawn(start);
+            let mut broker = Sluice::spawn_limited(start, open_files);
             match broker.wait_ready() {
                 Ok(elapsed) => {
                     eprintln!("broker ready in {elapsed:?} (pid {})", broker.child.id());
@@ -1054,6 +1083,102 @@ fn acknowledged_records_survive_kill_dash_nine() {
         segments.iter().all(|&n| n > 1),
         "the crashes spanned rolled segments: {segments:?}"
     );
+}
+
+/// Descriptors the process `pid` has open.
+fn open_descriptors(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
+
+/// More partitions than the process may open files: each partition's active segment file is
+/// closed while unused and reopened on use, under the cap the limit leaves
+/// (`max_open_segment_files` 0: the limit less `max_connections` and 256). Creating them,
+/// producing to every one, a kill -9 and a clean stop with the restarts after them all work,
+/// and nothing acknowledged is lost.
+#[test]
+fn more_partitions_than_open_files_are_served_across_restarts() {
+    const OPEN_FILES: u64 = 400;
+    const MAX_CONNECTIONS: u64 = 64;
+    const CAP: u64 = OPEN_FILES - MAX_CONNECTIONS - 256;
+    const PARTITIONS: i32 = 500;
+    let topic = "many-partitions";
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(&config, format!("max_connections = {MAX_CONNECTIONS}\n"))
+        .expect("write the config");
+    let start = |run: &str| {
+        let broker = Sluice::start_limited(
+            &Start {
+                data_dir: &data,
+                log: dir.path().join(format!("broker-{run}.log")),
+                rust_log: "sluice=info",
+                args: &["--config", config.to_str().expect("a UTF-8 path")],
+            },
+            Some(OPEN_FILES),
+        );
+        let log = broker.log_text();
+        assert!(
+            log.contains("are closed while unused and reopened"),
+            "the start names the cap:\n{log}"
+        );
+        broker
+    };
+    let mut broker = start("first");
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, topic, PARTITIONS, &[]);
+    // Records round-robin until every partition has two acknowledged: every active
+    // segment is written to, most of them after the cap closed them.
+    let stream = Stream::start(&bootstrap, topic, PARTITIONS, "many");
+    stream.wait_for_acks(3 * PARTITIONS as usize);
+    let (sent, acked, failed) = stream.finish();
+    eprintln!(
+        "sent {sent}, acknowledged {}, failed (purged at the stop) {failed}",
+        acked.len()
+    );
+    let mut per_partition = vec![0usize; PARTITIONS as usize];
+    for ack in &acked {
+        per_partition[ack.partition as usize] += 1;
+    }
+    assert!(
+        per_partition.iter().all(|&n| n >= 2),
+        "every partition has two acknowledged records: {per_partition:?}"
+    );
+    read_everything(&bootstrap, topic, PARTITIONS).assert_holds(&acked, "before any restart");
+    let scrape = scrape(broker.http);
+    let held = sample(&scrape, "sluice_open_segment_files", &[]).expect("the gauge");
+    let reopens = sample(&scrape, "sluice_segment_file_reopens", &[]).expect("the gauge");
+    eprintln!(
+        "held {held} segment files, {reopens} reopens, {} descriptors",
+        open_descriptors(broker.pid())
+    );
+    assert!(
+        held <= CAP as f64,
+        "{held} segment files held over the cap of {CAP}"
+    );
+    assert!(reopens > 0.0, "files closed by the cap were opened again");
+    assert!(
+        open_descriptors(broker.pid()) < OPEN_FILES as usize,
+        "descriptors under the limit"
+    );
+
+    broker.kill9();
+    let mut broker = start("after-kill");
+    read_everything(&broker.bootstrap(), topic, PARTITIONS).assert_holds(&acked, "after kill -9");
+    let (status, took) = broker
+        .terminate(Duration::from_secs(30))
+        .expect("SIGTERM stops the broker");
+    assert!(
+        status.success(),
+        "a clean stop exits 0: {status}\n{}",
+        broker.log_text()
+    );
+    eprintln!("clean stop of {PARTITIONS} partitions in {took:?}");
+    let broker = start("after-stop");
+    read_everything(&broker.bootstrap(), topic, PARTITIONS)
+        .assert_holds(&acked, "after a clean stop");
 }
 
 #[test]

@@ -136,6 +136,10 @@ pub struct Config {
     pub max_partitions: usize,
     /// Partitions one CreateTopics or CreatePartitions request may create.
     pub max_partitions_per_request: usize,
+    /// Segment files the partitions hold open together; past it the least recently used
+    /// are closed and reopened on use. 0: what the open-file limit leaves after
+    /// `max_connections` (see [`Config::segment_file_cap`]).
+    pub max_open_segment_files: usize,
     /// Topics one Metadata request may auto-create; the rest are answered
     /// `LEADER_NOT_AVAILABLE`, created by the client's next request.
     pub auto_create_topics_max_per_request: usize,
@@ -345,6 +349,7 @@ impl Default for Config {
             num_partitions: 1,
             max_partitions: crate::topics::DEFAULT_MAX_PARTITIONS,
             max_partitions_per_request: 10_000,
+            max_open_segment_files: 0,
             auto_create_topics_max_per_request: 100,
             max_request_bytes: 100 * 1024 * 1024,
             message_max_bytes: 1_048_588,
@@ -524,6 +529,15 @@ impl Config {
     }
 
     /// The broker-wide defaults of topic configs.
+    /// The cap on open segment files: `max_open_segment_files`, or when that is 0 what
+    /// `open_file_limit` (the process's, when known) leaves after `max_connections`.
+    pub fn segment_file_cap(&self, open_file_limit: Option<u64>) -> usize {
+        match self.max_open_segment_files {
+            0 => crate::open_file_limit::segment_file_share(open_file_limit, self.max_connections),
+            cap => cap,
+        }
+    }
+
     pub fn topic_defaults(&self) -> crate::topics::TopicDefaults {
         crate::topics::TopicDefaults {
             max_message_bytes: self.message_max_bytes,

@@ -85,6 +85,13 @@ pub(super) async fn metrics(Shared(broker): Shared<Arc<Broker>>) -> impl IntoRes
     metrics
         .fetch_memory_bytes
         .set(i64::try_from(broker.fetch_memory().held_bytes()).unwrap_or(i64::MAX));
+    let open_files = broker.topics().open_files();
+    metrics
+        .open_segment_files
+        .set(i64::try_from(open_files.held()).unwrap_or(i64::MAX));
+    metrics
+        .segment_file_reopens
+        .set(i64::try_from(open_files.reopened()).unwrap_or(i64::MAX));
     metrics.transactions.clear();
     if let Ok(counts) = broker.txns().count_by_state().await {
         // Open transactions are shown even when there are none.

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::batch_info::BatchInfo;
 use super::files::{segment_path, LOG};
 use super::indexes::SegmentIndexes;
+use super::open_files::SegmentFile;
 use super::recovery;
 use super::reserve::Reservation;
 use super::sealed::SealedSegment;
@@ -25,9 +26,9 @@ const RECENT_BATCHES: usize = 64;
 
 pub(crate) struct ActiveSegment {
     base_offset: i64,
-    /// Shared with reads planned under the lock and carried out after it.
-    log: Arc<File>,
-    log_path: PathBuf,
+    /// Under the broker's cap on open files: closed while unused when others need room.
+    /// Reads planned under the lock hold the `File` they were planned with.
+    log: SegmentFile,
     size: u64,
     indexes: SegmentIndexes,
     next_offset: i64,
@@ -62,8 +63,7 @@ impl ActiveSegment {
             .open(&log_path)?;
         Ok(ActiveSegment {
             base_offset,
-            log: Arc::new(log),
-            log_path,
+            log: SegmentFile::new(&config.open_files, log_path, log),
             size: 0,
             indexes: SegmentIndexes::create(dir, base_offset, config)?,
             next_offset: base_offset,
@@ -126,8 +126,7 @@ impl ActiveSegment {
         reservation.release(&log, size);
         Ok(ActiveSegment {
             base_offset,
-            log: Arc::new(log),
-            log_path,
+            log: SegmentFile::new(&config.open_files, log_path, log),
             size,
             indexes,
             next_offset: scanned.next_offset,
@@ -189,12 +188,13 @@ impl ActiveSegment {
     ) -> io::Result<()> {
         debug_assert_eq!(batch.position, self.size);
         debug_assert_eq!((stamped.len() + rest.len()) as u64, batch.size);
+        let log = self.log.get()?;
         self.reservation
-            .before_write(&self.log, self.size, batch.size, self.segment_bytes);
-        let written = write_all_vectored_at(&self.log, &[stamped, rest], self.size)
+            .before_write(&log, self.size, batch.size, self.segment_bytes);
+        let written = write_all_vectored_at(&log, &[stamped, rest], self.size)
             .and_then(|()| self.indexes.record(batch));
         if let Err(e) = written {
-            let _ = self.log.set_len(self.size);
+            let _ = log.set_len(self.size);
             return Err(e);
         }
         self.size += batch.size;
@@ -220,19 +220,27 @@ impl ActiveSegment {
                 let after = self.recent.partition_point(|&(base, _)| base <= offset);
                 Ok(self.recent[after - 1].1)
             }
-            _ => Ok(self.view().find(offset)?.map_or(self.size, |b| b.position)),
+            _ => {
+                let log = self.log.get()?;
+                Ok(self
+                    .view(&log)
+                    .find(offset)?
+                    .map_or(self.size, |b| b.position))
+            }
         }
     }
 
-    /// The `.log`, for reads that run after the log's lock is released.
-    pub(super) fn log_handle(&self) -> Arc<File> {
-        self.log.clone()
+    /// The `.log`, for reads that run after the log's lock is released (opened again if the
+    /// cap on open files closed it).
+    pub(super) fn log_handle(&self) -> io::Result<Arc<File>> {
+        self.log.get()
     }
 
-    pub(super) fn view(&self) -> SegmentView<'_> {
+    /// The segment as read through `log`, its `.log` from [`log_handle`](Self::log_handle).
+    pub(super) fn view<'a>(&'a self, log: &'a File) -> SegmentView<'a> {
         SegmentView {
             base_offset: self.base_offset,
-            log: &self.log,
+            log,
             size: self.size,
             offsets: &self.indexes.offsets,
             times: &self.indexes.times,
@@ -242,15 +250,15 @@ impl ActiveSegment {
 
     /// What a flush syncs: the `.log`, shared, and the paths of both indexes (an fsync of an
     /// index file writes what was stored through its mapping too).
-    pub(super) fn files_to_sync(&self) -> (Arc<File>, [PathBuf; 2]) {
-        (self.log.clone(), self.indexes.paths())
+    pub(super) fn files_to_sync(&self) -> io::Result<(Arc<File>, [PathBuf; 2])> {
+        Ok((self.log.get()?, self.indexes.paths()))
     }
 
     /// Writes the final time-index entry and trims both indexes, for a clean close; the
     /// caller flushes next. The segment stays readable, and its now full indexes make the
     /// next append roll a new segment.
     pub(super) fn close(&mut self) -> io::Result<()> {
-        self.reservation.release(&self.log, self.size);
+        self.reservation.release(&*self.log.get()?, self.size);
         self.indexes.finish()?;
         self.indexes.trim()
     }
@@ -260,7 +268,13 @@ impl ActiveSegment {
     /// index files, which the first read of the sealed segment checks and rebuilds if need
     /// be, so it is logged rather than returned: the segment is sealed either way.
     pub(super) fn seal(mut self) -> (SealedSegment, Vec<PathBuf>) {
-        self.reservation.release(&self.log, self.size);
+        match self.log.get() {
+            Ok(log) => self.reservation.release(&log, self.size),
+            // What was reserved past the end stays allocated (a few MiB at most): not a loss.
+            Err(e) => {
+                tracing::warn!(base_offset = self.base_offset, error = %e, "could not give back reserved space")
+            }
+        }
         if let Err(e) = self.indexes.finish().and_then(|()| self.indexes.trim()) {
             tracing::warn!(base_offset = self.base_offset, error = %e, "could not trim indexes");
         }
@@ -270,7 +284,10 @@ impl ActiveSegment {
             Some(self.indexes.max_timestamp()),
         );
         let [index, time_index] = self.indexes.paths();
-        (sealed, vec![self.log_path, index, time_index])
+        (
+            sealed,
+            vec![self.log.path().to_path_buf(), index, time_index],
+        )
     }
 }
 

@@ -17,6 +17,7 @@ mod indexes;
 pub mod memory;
 mod offline;
 mod offset_index;
+pub mod open_files;
 mod read;
 mod recovery;
 mod reserve;

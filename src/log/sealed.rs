@@ -4,7 +4,8 @@
 //! touch them: it lists the directory and stats each `.log`, nothing more. A read opens the
 //! segment's files, checks its index files and rebuilds any that is missing or damaged, and
 //! keeps it in a small per-log cache of open segments; the least recently used is closed
-//! when the cache is full. A fetch opens a segment after the partition's lock is released
+//! when the cache is full, and none is kept while the broker's cap on open files is reached
+//! (see [`open_files`](super::open_files)): the read then closes the segment when it ends. A fetch opens a segment after the partition's lock is released
 //! ([`ToOpen`]): opening may rebuild an index, which reads the whole segment.
 
 use std::fs::File;
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use super::files::{segment_path, INDEX, LOG, TIME_INDEX};
 use super::offset_index::OffsetIndex;
+use super::open_files::Held;
 use super::recovery;
 use super::segment::SegmentView;
 use super::segmented::SegmentConfig;
@@ -67,6 +69,9 @@ pub(crate) struct OpenSegment {
     offsets: OffsetIndex,
     times: TimeIndex,
     max_timestamp: i64,
+    /// Counted under the cap on open files while the log's cache keeps it (`None`: it
+    /// closes when the read that opened it ends).
+    _held: Option<Held>,
 }
 
 impl OpenSegment {
@@ -78,6 +83,7 @@ impl OpenSegment {
         end_offset: i64,
         config: &SegmentConfig,
         log: Option<File>,
+        held: Option<Held>,
     ) -> io::Result<OpenSegment> {
         let base_offset = segment.base_offset;
         let log = match log {
@@ -109,6 +115,7 @@ impl OpenSegment {
             offsets,
             times,
             max_timestamp,
+            _held: held,
         })
     }
 
@@ -180,11 +187,17 @@ impl OpenSegments {
                 format!("segment {} was deleted", segment.base_offset),
             ));
         }
-        let opened = Arc::new(OpenSegment::open(dir, segment, end_offset, config, log)?);
-        if open.len() >= self.capacity {
-            open.remove(0);
+        let held = config.open_files.try_hold();
+        let cached = held.is_some();
+        let opened = Arc::new(OpenSegment::open(
+            dir, segment, end_offset, config, log, held,
+        )?);
+        if cached {
+            if open.len() >= self.capacity {
+                open.remove(0);
+            }
+            open.push(opened.clone());
         }
-        open.push(opened.clone());
         Ok(opened)
     }
 

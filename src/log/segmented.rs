@@ -23,6 +23,7 @@ use super::active::ActiveSegment;
 use super::batch_info::BatchInfo;
 use super::cleaner::{CleanJob, CleanParams, CleanStats, Cleanable, Cleaned};
 use super::files::{self, segment_path, LOG};
+use super::open_files::OpenFiles;
 use super::read::SegmentRead;
 use super::sealed::{OpenSegment, OpenSegments, SealedSegment, ToOpen};
 use super::{BatchMeta, FlushPlan, Log, ReadPlan, TimestampPlan, TimestampTarget};
@@ -51,6 +52,8 @@ pub struct SegmentConfig {
     pub max_index_bytes: usize,
     /// The clock for `segment.ms` when batches carry no timestamps.
     pub clock: Clock,
+    /// The cap on segment files held open, shared by every log of a broker.
+    pub open_files: Arc<OpenFiles>,
 }
 
 impl Default for SegmentConfig {
@@ -61,6 +64,7 @@ impl Default for SegmentConfig {
             index_interval_bytes: 4096,
             max_index_bytes: 10 * 1024 * 1024,
             clock: Clock::System,
+            open_files: Arc::default(),
         }
     }
 }
@@ -397,7 +401,7 @@ impl Log for SegmentedLog {
                     None => 0,
                 };
                 segments.push(SegmentRead::Active {
-                    log: self.active.log_handle(),
+                    log: self.active.log_handle()?,
                     position,
                     size: self.active.size(),
                 });
@@ -451,7 +455,7 @@ impl Log for SegmentedLog {
     }
 
     fn flush_plan(&self) -> io::Result<FlushPlan> {
-        let (log, indexes) = self.active.files_to_sync();
+        let (log, indexes) = self.active.files_to_sync()?;
         let mut paths = self.unsynced.clone();
         paths.extend(indexes);
         Ok(FlushPlan {

@@ -114,7 +114,9 @@ impl Topics {
 
     /// Gives each partition of `topic` its config's segment settings.
     pub(super) fn reconfigure_partitions(&self, topic: &Topic) {
-        let segments = topic.config.segment_config(self.shared.clock.clone());
+        let segments = topic
+            .config
+            .segment_config(self.shared.clock.clone(), &self.shared.open_files);
         for partition in &topic.partitions {
             partition.reconfigure(segments.clone());
         }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::broker_keys::{self, DynamicBrokerConfigs};
 use crate::clock::Clock;
+use crate::log::open_files::OpenFiles;
 use crate::log::SegmentConfig;
 
 /// How a topic config value is checked.
@@ -528,7 +529,7 @@ impl TopicConfig {
     /// How this topic's partitions cut and index their segments. On a compacted topic a
     /// segment also rolls by `max.compaction.lag.ms`, as in Kafka: only sealed segments are
     /// cleaned.
-    pub fn segment_config(&self, clock: Clock) -> SegmentConfig {
+    pub fn segment_config(&self, clock: Clock, open_files: &Arc<OpenFiles>) -> SegmentConfig {
         let segment_ms = if self.typed.cleanup_compacts {
             self.typed
                 .segment_ms
@@ -542,6 +543,7 @@ impl TopicConfig {
             index_interval_bytes: self.typed.index_interval_bytes,
             max_index_bytes: self.typed.max_index_bytes,
             clock,
+            open_files: open_files.clone(),
         }
     }
 

@@ -47,6 +47,7 @@ pub use metadata::{MemoryStore, MetadataRecord, MetadataStore, TopicDefinition};
 use metadata::{Registry, RegistryChange};
 
 use crate::clock::Clock;
+use crate::log::open_files::OpenFiles;
 use crate::partition::Partition;
 
 /// Longest topic name Kafka accepts.
@@ -120,6 +121,8 @@ struct Shared {
     storage: Storage,
     clock: Clock,
     max_partitions: usize,
+    /// The cap on segment files the partitions' logs hold open together.
+    open_files: Arc<OpenFiles>,
 }
 
 /// All topics of the broker. Cloning shares them: a clone goes to a blocking thread for the
@@ -174,6 +177,7 @@ impl Topics {
                 storage,
                 clock,
                 max_partitions: DEFAULT_MAX_PARTITIONS,
+                open_files: Arc::default(),
             }),
         }
     }
@@ -185,6 +189,18 @@ impl Topics {
             shared.max_partitions = max_partitions;
         }
         self
+    }
+
+    /// The same topics with their logs holding at most `max_open_files` segment files
+    /// open together (see [`OpenFiles`]).
+    pub fn with_max_open_files(self, max_open_files: usize) -> Topics {
+        self.shared.open_files.set_capacity(max_open_files);
+        self
+    }
+
+    /// The cap on open segment files, and what is held under it.
+    pub fn open_files(&self) -> &OpenFiles {
+        &self.shared.open_files
     }
 
     /// Loads every topic defined under `data_dir` and removes partition directories no topic

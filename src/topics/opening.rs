@@ -20,14 +20,15 @@ impl Topics {
     ) -> io::Result<Arc<Partition>> {
         let partition = match &self.shared.storage {
             Storage::Memory => {
-                let segments = config.segment_config(self.shared.clock.clone());
+                let segments =
+                    config.segment_config(self.shared.clock.clone(), &self.shared.open_files);
                 let log = MemoryLog::with_segments(segments);
                 Partition::new(topic.to_string(), index, Box::new(log))
             }
             Storage::Disk(dir) => {
                 let log = SegmentedLog::open(
                     &files::partition_dir(dir, topic, index),
-                    config.segment_config(self.shared.clock.clone()),
+                    config.segment_config(self.shared.clock.clone(), &self.shared.open_files),
                 )?;
                 Partition::new(topic.to_string(), index, Box::new(log))
             }
@@ -67,7 +68,8 @@ impl Topics {
         (0..count)
             .map(|index| {
                 let dir = files::partition_dir(data_dir, topic, index);
-                let segments = config.segment_config(self.shared.clock.clone());
+                let segments =
+                    config.segment_config(self.shared.clock.clone(), &self.shared.open_files);
                 let opener: LogOpener = Box::new(move || {
                     Ok(Box::new(SegmentedLog::open(&dir, segments)?) as Box<dyn Log>)
                 });

@@ -95,12 +95,15 @@ impl SegmentedLog {
     ) -> io::Result<SegmentSearch> {
         let start = self.start_offset;
         let source = if base == self.active.base_offset() {
-            let view = self.active.view();
+            let log = self.active.log_handle()?;
+            let view = self.active.view(&log);
+            let start_position = view.indexed_position(start);
+            let hint_position = view.indexed_position(view.time_hint(target).max(start));
             SearchSource::Active {
-                log: self.active.log_handle(),
+                log,
                 size: self.active.size(),
-                start_position: view.indexed_position(start),
-                hint_position: view.indexed_position(view.time_hint(target).max(start)),
+                start_position,
+                hint_position,
             }
         } else {
             match self.open_sealed.get_open(base) {

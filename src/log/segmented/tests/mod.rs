@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::log::files::{INDEX, TIME_INDEX};
+use crate::log::open_files::OpenFiles;
 use crate::record::batch::{split_batches, BatchHeader};
 use crate::record::test_batches::batch;
 
@@ -264,6 +265,7 @@ proptest! {
             index_interval_bytes,
             max_index_bytes,
             clock: Clock::manual(0),
+            open_files: Default::default(),
         };
         let mut log = SegmentedLog::open(dir.path(), config.clone()).unwrap();
         let mut model = Model::default();
@@ -380,6 +382,63 @@ fn reads_from_the_latest_and_older_batches_of_the_active_segment() {
             "the batch holding {offset}"
         );
     }
+}
+
+/// Five logs under a cap of two open segment files: appends taking turns between them (each
+/// a reopen of a file the cap closed), reads of sealed and active segments, timestamp
+/// lookups, flushes, a clean close and a crash all see every batch, and the logs never hold
+/// more than the cap.
+#[test]
+fn logs_sharing_a_cap_on_open_files_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let open_files = Arc::new(OpenFiles::new(2));
+    let config = SegmentConfig {
+        open_files: open_files.clone(),
+        ..config(1000)
+    };
+    let dirs: Vec<PathBuf> = (0..5).map(|i| dir.path().join(format!("p{i}"))).collect();
+    let open_all = || -> Vec<SegmentedLog> {
+        dirs.iter()
+            .map(|d| SegmentedLog::open(d, config.clone()).unwrap())
+            .collect()
+    };
+    let mut logs = open_all();
+    let mut models: Vec<Model> = (0..5).map(|_| Model::default()).collect();
+    for round in 0..30 {
+        for (log, model) in logs.iter_mut().zip(&mut models) {
+            append(log, model, 2, 1000 + round, 90);
+            assert!(open_files.held() <= 2, "{} held", open_files.held());
+        }
+    }
+    assert!(
+        open_files.reopened() >= 100,
+        "{} reopens",
+        open_files.reopened()
+    );
+    for (log, model) in logs.iter_mut().zip(&models) {
+        check(log, model);
+        assert_eq!(
+            batch_found(log, TimestampTarget::AtOrAfter(1010)),
+            model_found(model.first_at_or_after(1010))
+        );
+        log.flush().unwrap();
+    }
+    for log in &mut logs {
+        log.close().unwrap();
+    }
+    drop(logs);
+    assert_eq!(open_files.held(), 0);
+    let mut logs = open_all();
+    for (log, model) in logs.iter_mut().zip(&mut models) {
+        check(log, model);
+        append(log, model, 0, 2000, 10);
+    }
+    // Dropped without a close: a crash, recovered at the next open.
+    drop(logs);
+    for (log, model) in open_all().iter().zip(&models) {
+        check(log, model);
+    }
+    assert!(open_files.held() <= 2);
 }
 
 mod lifecycle;
