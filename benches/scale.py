@@ -14,7 +14,10 @@ For each partition count (10 -> 10,000, as topics of up to 100 partitions) it st
 Then idle connections (1,000 -> 10,000, after one ApiVersions each): RSS growth per connection.
 
 Usage: python3 benches/scale.py [--binary target/release/sluice] [--partitions 10,100,1000,10000]
-           [--connections 1000,5000,10000] [--runs 3]
+           [--connections 1000,5000,10000] [--runs 3] [--max-open-segment-files N]
+--max-open-segment-files sets the broker's cap on open segment files (default: what its
+open-file limit leaves), to measure what a cap below the partition count costs: fds then
+stays near N, and appends spread over more partitions than N reopen files.
 Needs confluent-kafka (`pip install confluent-kafka==2.16.1`). Every figure is the median of
 --runs runs; the machine is noisy, so compare medians and ratios, not single runs.
 Everything listens on 127.0.0.1, ephemeral ports; data goes to a temporary directory.
@@ -45,6 +48,10 @@ def free_port():
         return s.getsockname()[1]
 
 
+# Settings for every broker started, as SLUICE_* variables (--max-open-segment-files).
+BROKER_ENV = {}
+
+
 class Broker:
     def __init__(self, binary, data_dir=None):
         self.binary, self.data_dir, self.port = binary, data_dir, free_port()
@@ -56,6 +63,7 @@ class Broker:
             [self.binary, "serve", *storage, "--listen", f"127.0.0.1:{self.port}", "--http", "none"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, **BROKER_ENV},
         )
         return self.wait_ready()
 
@@ -198,7 +206,10 @@ def main():
     parser.add_argument("--partitions", default="10,100,1000,10000")
     parser.add_argument("--connections", default="1000,5000,10000")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--max-open-segment-files", type=int)
     args = parser.parse_args()
+    if args.max_open_segment_files is not None:
+        BROKER_ENV["SLUICE_MAX_OPEN_SEGMENT_FILES"] = str(args.max_open_segment_files)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 

@@ -10,6 +10,7 @@
 //! - [`create_topic`] / [`create_topics`] go through rdkafka's AdminClient (CreateTopics).
 
 pub mod http_client;
+pub mod sluice_binary;
 pub mod wire;
 
 use std::collections::HashMap;

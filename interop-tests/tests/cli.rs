@@ -19,10 +19,9 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -43,94 +42,9 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 // The binary (found and built as tests/process.rs does)
 // ---------------------------------------------------------------------------------------
 
-/// `target/<profile>/sluice`, next to this test's `deps/` directory, built first when it is
-/// missing or older than the sources.
+/// `target/<profile>/sluice`, built first when it is missing or older than the sources.
 fn bin() -> &'static Path {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match BIN.get_or_init(locate_or_build_sluice) {
-        Ok(path) => path,
-        Err(why) => panic!("{why}"),
-    }
-}
-
-fn locate_or_build_sluice() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe()
-        .and_then(|exe| exe.canonicalize())
-        .map_err(|e| format!("cannot locate this test executable: {e}"))?;
-    let profile_dir = exe
-        .parent()
-        .filter(|dir| dir.file_name().is_some_and(|name| name == "deps"))
-        .and_then(Path::parent)
-        .ok_or_else(|| format!("{} is not in a `<profile>/deps/` directory", exe.display()))?;
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => "dev".to_string(),
-        Some(name) => name.to_string(),
-        None => return Err(format!("no profile name in {}", profile_dir.display())),
-    };
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .and_then(|dir| dir.canonicalize().ok())
-        .ok_or_else(|| "cannot open the target directory".to_string())?;
-    let above = profile_dir.parent();
-    let triple = if above == Some(target_dir.as_path()) {
-        None
-    } else {
-        above.and_then(Path::file_name)
-    };
-    let binary = profile_dir.join(format!("sluice{}", std::env::consts::EXE_SUFFIX));
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("interop-tests sits in the workspace root");
-    if is_newer_than_sources(&binary, workspace) {
-        return Ok(binary);
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let mut build = Command::new(cargo);
-    build
-        .args(["build", "--quiet", "-p", "sluice", "--bin", "sluice"])
-        .args(["--profile", &profile])
-        .arg("--manifest-path")
-        .arg(workspace.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target_dir);
-    if let Some(triple) = triple {
-        build.arg("--target").arg(triple);
-    }
-    let output = build
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {build:?}: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "{build:?} failed ({}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(binary)
-}
-
-fn is_newer_than_sources(binary: &Path, workspace: &Path) -> bool {
-    fn newest(path: &Path, seen: &mut SystemTime) -> std::io::Result<()> {
-        let meta = std::fs::metadata(path)?;
-        if meta.is_dir() {
-            for entry in std::fs::read_dir(path)? {
-                newest(&entry?.path(), seen)?;
-            }
-        } else {
-            *seen = (*seen).max(meta.modified()?);
-        }
-        Ok(())
-    }
-    let Ok(built) = std::fs::metadata(binary).and_then(|m| m.modified()) else {
-        return false;
-    };
-    let mut sources = UNIX_EPOCH;
-    ["Cargo.toml", "Cargo.lock", "src"]
-        .iter()
-        .try_for_each(|name| newest(&workspace.join(name), &mut sources))
-        .is_ok()
-        && built > sources
+    sluice_interop_tests::sluice_binary!()
 }
 
 /// A command with no `SLUICE_*` or `RUST_LOG` of the caller's environment.
