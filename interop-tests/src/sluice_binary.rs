@@ -142,4 +142,3 @@ pub fn is_newer_than_sources(binary: &Path, workspace: &Path) -> bool {
         .try_for_each(|name| newest(&workspace.join(name), &mut sources));
     scanned.is_ok() && built > sources
 }
-
