@@ -209,8 +209,34 @@ async fn create_ready(wire: &mut Wire, topic: &str, partitions: i32) {
     wait_for_leaders(wire, topic, partitions).await;
 }
 
-/// Waits until every partition of `topic` has a leader.
+/// Waits until every partition of `topic` has a leader, in Metadata and then for requests:
+/// Kafka's produce and fetch paths may answer NOT_LEADER_OR_FOLLOWER for a moment after
+/// Metadata names the leader (seen on a loaded machine), so each partition is fetched from
+/// until it is not.
 async fn wait_for_leaders(wire: &mut Wire, topic: &str, partitions: i32) {
+    wait_for_metadata_leaders(wire, topic, partitions).await;
+    const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+    for partition in 0..partitions {
+        let mut request = fetch_request(topic, 0);
+        request.topics[0].partitions[0].partition = partition;
+        let mut led = false;
+        for _ in 0..50 {
+            let r: FetchResponse = call(wire, ApiKey::Fetch, 12, &request).await;
+            if r.responses[0].partitions[0].error_code != NOT_LEADER_OR_FOLLOWER {
+                led = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            led,
+            "{topic}/{partition} has no leader for requests after 5 s"
+        );
+    }
+}
+
+/// Waits until Metadata names a leader for every partition of `topic`.
+async fn wait_for_metadata_leaders(wire: &mut Wire, topic: &str, partitions: i32) {
     for _ in 0..100 {
         let metadata: MetadataResponse =
             call(wire, ApiKey::Metadata, 12, &metadata_request(topic)).await;
