@@ -54,6 +54,27 @@ pub(super) async fn txn_coordinator_ready(wire: &mut Wire, id: &str) {
     panic!("no transaction coordinator for {id} after 15 s");
 }
 
+/// Waits until ListTransactions answers without COORDINATOR_LOAD_IN_PROGRESS: it asks every
+/// partition of Kafka's transaction log, which loads them one by one after the first
+/// FindCoordinator (a loaded machine answered 14 after the coordinator of one id was ready).
+async fn txn_log_loaded(wire: &mut Wire) {
+    const LOAD_IN_PROGRESS: i16 = 14;
+    for _ in 0..150 {
+        let r: ListTransactionsResponse = call(
+            wire,
+            ApiKey::ListTransactions,
+            0,
+            &ListTransactionsRequest::default(),
+        )
+        .await;
+        if r.error_code != LOAD_IN_PROGRESS {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the transaction log is still loading after 15 s");
+}
+
 /// Topics with the partitions a marker goes to.
 type Partitions<'a> = Vec<(&'a str, &'a [i32])>;
 
@@ -110,6 +131,7 @@ pub(super) async fn run(scenario: &str, w: &mut Wire, topic: &str) -> Option<Tra
             create_ready(w, topic, 1).await;
             let nobody = format!("{topic}-nobody");
             txn_coordinator_ready(w, &nobody).await;
+            txn_log_loaded(w).await;
             let ids = vec![TransactionalId(text(&nobody)), TransactionalId(text(""))];
             let r: DescribeTransactionsResponse = call(
                 w,
