@@ -304,6 +304,9 @@ fn produce_with_keys_and_headers_is_read_back_by_kcat() {
             "source=cli",
             "-H",
             "empty=",
+            // A repeated name keeps both values, in order, as Kafka's clients send them.
+            "-H",
+            "source=again",
         ],
         Some(input.as_bytes()),
     )
@@ -334,11 +337,11 @@ fn produce_with_keys_and_headers_is_read_back_by_kcat() {
     assert_eq!(
         lines,
         [
-            "alpha|one|source=cli,empty=|5",
-            "beta|two:with:colons|source=cli,empty=|4",
-            "gamma||source=cli,empty=|5",
-            "|empty-key|source=cli,empty=|0",
-            "|no-separator|source=cli,empty=|-1",
+            "alpha|one|source=cli,empty=,source=again|5",
+            "beta|two:with:colons|source=cli,empty=,source=again|4",
+            "gamma||source=cli,empty=,source=again|5",
+            "|empty-key|source=cli,empty=,source=again|0",
+            "|no-separator|source=cli,empty=,source=again|-1",
         ]
     );
 
@@ -414,17 +417,34 @@ fn kcat_records_are_read_back_by_consume_format() {
                 partition,
                 "-K",
                 ";",
+                // A repeated header name: the CLI's reader keeps both values, in order.
+                "-H",
+                "h=x",
+                "-H",
+                "h=y",
             ],
             Some(input.as_bytes()),
         )
         .ok("kcat -P");
     }
-    let read = sluice(&broker, &["consume", &topic, "-f", "%k %s %o %p\\n"], None).ok("consume");
+    let read = sluice(
+        &broker,
+        &["consume", &topic, "-f", "%k %s %o %p %h\\n"],
+        None,
+    )
+    .ok("consume");
     let mut lines: Vec<String> = read.text().lines().map(str::to_string).collect();
     lines.sort();
     assert_eq!(
         lines,
-        ["a 1 0 0", "a 1 0 1", "b 2 1 0", "b 2 1 1", "c 3 2 0", "c 3 2 1"]
+        [
+            "a 1 0 0 h=x,h=y",
+            "a 1 0 1 h=x,h=y",
+            "b 2 1 0 h=x,h=y",
+            "b 2 1 1 h=x,h=y",
+            "c 3 2 0 h=x,h=y",
+            "c 3 2 1 h=x,h=y"
+        ]
     );
 
     // -o -1: the last record of each partition; -n 1: one record; -p and @timestamp.

@@ -350,6 +350,7 @@ mod tests {
             .unwrap();
         for i in 0..records {
             let record = NewRecord {
+                timestamp: None,
                 key: Some(format!("key-{i}").into_bytes()),
                 value: Some(format!("{{\"n\":{i}}}").into_bytes()),
                 headers: vec![("h".into(), Some(format!("v{}", i % 5).into_bytes()))],

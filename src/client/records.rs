@@ -1,14 +1,18 @@
-//! Records as the command line sees them, and their v2 batches on the wire (through the
-//! `kafka-protocol` crate's encoder and decoder).
+//! Records as the command line sees them, and their v2 batches on the wire: built and read by
+//! the record module's own builder and bounded reader ([`crate::record::full`]), so a
+//! repeated header name keeps every value and a compressed batch is decompressed within
+//! [`MAX_DECOMPRESSED_BATCH_BYTES`], whatever the broker sends.
 
-use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record as WireRecord, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-    TimestampType,
-};
+use bytes::Bytes;
 
 use super::error::{ClientError, ClientResult};
+use crate::record::batch::BatchHeader;
+use crate::record::full::{build_batch, read_batch, NewRecord};
+
+/// The most one fetched batch may decompress to: far above any batch a broker accepts by
+/// default (`message.max.bytes` 1 MiB compressed), far below what would exhaust the
+/// command line's memory; a batch past it is refused as damaged.
+pub const MAX_DECOMPRESSED_BATCH_BYTES: u64 = 256 * 1024 * 1024;
 
 /// One record: what was produced, or what was read with its place in the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,49 +24,27 @@ pub struct Record {
     pub timestamp: Option<i64>,
     pub key: Option<Bytes>,
     pub value: Option<Bytes>,
-    /// In order. The crate's record keeps headers by name, so a repeated name keeps its last
-    /// value only.
+    /// In order, a repeated name included.
     pub headers: Vec<(String, Option<Bytes>)>,
 }
 
-/// One v2 batch (uncompressed, no producer id) holding `records`, offsets from 0.
+/// One v2 batch (uncompressed, no producer id) holding `records`, offsets from 0; a record
+/// without a timestamp is stamped `now_ms`.
 pub fn encode_batch(records: &[Record], now_ms: i64) -> ClientResult<Bytes> {
-    let wire: Vec<WireRecord> = records
+    let records: Vec<NewRecord> = records
         .iter()
-        .enumerate()
-        .map(|(i, record)| WireRecord {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // No producer id, so no sequence: the batch's base sequence is -1. The encoder
-            // keeps records in one batch while offset minus sequence stays the same.
-            sequence: (i as i32).wrapping_sub(1),
-            timestamp: record.timestamp.unwrap_or(now_ms),
-            key: record.key.clone(),
-            value: record.value.clone(),
+        .map(|record| NewRecord {
+            timestamp: record.timestamp,
+            key: record.key.as_ref().map(|k| k.to_vec()),
+            value: record.value.as_ref().map(|v| v.to_vec()),
             headers: record
                 .headers
                 .iter()
-                .map(|(name, value)| (StrBytes::from_string(name.clone()), value.clone()))
+                .map(|(name, value)| (name.clone(), value.as_ref().map(|v| v.to_vec())))
                 .collect(),
         })
         .collect();
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        wire.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| ClientError::Protocol(format!("cannot encode a record batch: {e}")))?;
-    Ok(out.freeze())
+    Ok(Bytes::from(build_batch(&records, now_ms)))
 }
 
 /// What one partition's fetched bytes held.
@@ -83,12 +65,14 @@ pub struct Aborted {
 
 /// Size of a batch's fixed header up to and including the last offset delta.
 const BATCH_PREFIX_BYTES: usize = 27;
+/// Where the magic byte lies.
+const MAGIC_AT: usize = 16;
 
 /// Decodes the whole batches of `data` (a trailing partial batch, which a broker may send when
-/// a fetch hits its size limit, is left for the next fetch). With `aborted` (read_committed),
-/// records of aborted transactions are dropped the way Kafka's consumer does
-/// (`CompletedFetch`): a producer is skipped from its aborted transaction's first offset until
-/// its abort marker.
+/// a fetch hits its size limit, is left for the next fetch), each checked against its CRC.
+/// With `aborted` (read_committed), records of aborted transactions are dropped the way
+/// Kafka's consumer does (`CompletedFetch`): a producer is skipped from its aborted
+/// transaction's first offset until its abort marker.
 pub fn decode_batches(
     partition: i32,
     mut data: Bytes,
@@ -103,107 +87,72 @@ pub fn decode_batches(
         let base_offset = i64::from_be_bytes(data[0..8].try_into().unwrap_or_default());
         let length = i32::from_be_bytes(data[8..12].try_into().unwrap_or_default());
         let last_delta = i32::from_be_bytes(data[23..27].try_into().unwrap_or_default());
+        let bad = |why: String| {
+            ClientError::Protocol(format!(
+                "partition {partition}: the batch at offset {base_offset} {why}"
+            ))
+        };
         let Ok(length) = usize::try_from(length) else {
-            return Err(ClientError::Protocol(format!(
-                "partition {partition}: a batch at offset {base_offset} has length {length}"
-            )));
+            return Err(bad(format!("has length {length}")));
         };
         let whole = 12 + length;
         if data.len() < whole {
             break;
         }
-        let mut batch = data.split_to(whole);
+        let batch = data.split_to(whole);
         let last_offset = base_offset + i64::from(last_delta);
         decoded.next_offset = Some(last_offset + 1);
-        if batch[16] != 2 {
+        if batch[MAGIC_AT] != 2 {
             // Message sets before v2: skip (no broker of today writes them).
             continue;
         }
-        check_record_count(partition, base_offset, &batch)?;
-        let set = RecordBatchDecoder::decode(&mut batch).map_err(|e| {
-            ClientError::Protocol(format!(
-                "partition {partition}: cannot decode the batch at offset {base_offset}: {e}"
-            ))
-        })?;
+        let header = BatchHeader::parse_checked(&batch).map_err(|e| bad(e.to_string()))?;
         if aborted.is_some() {
             while let Some(next) = pending.next_if(|a| a.first_offset <= last_offset) {
                 skipping.insert(next.producer_id);
             }
         }
-        for record in set.records {
-            if record.control {
-                // An abort marker ends its producer's aborted transaction; the key's second
-                // i16 is the marker type (0 abort, 1 commit).
-                let is_abort = record
-                    .key
-                    .as_ref()
-                    .filter(|k| k.len() >= 4)
-                    .is_some_and(|k| (&k[2..4]).get_i16() == 0);
-                if is_abort {
-                    skipping.remove(&record.producer_id);
-                }
-                continue;
+        let records = read_batch(&header, MAX_DECOMPRESSED_BATCH_BYTES)
+            .map_err(|e| bad(format!("cannot be read: {e}")))?;
+        if header.is_control() {
+            // An abort marker ends its producer's aborted transaction; the key's second
+            // i16 is the marker type (0 abort, 1 commit).
+            let is_abort = records.iter().any(|r| {
+                r.key
+                    .as_deref()
+                    .and_then(|k| k.get(2..4))
+                    .is_some_and(|kind| kind == [0, 0])
+            });
+            if is_abort {
+                skipping.remove(&header.producer_id());
             }
-            if record.transactional && skipping.contains(&record.producer_id) {
-                continue;
-            }
-            decoded.records.push(Record {
+            continue;
+        }
+        if header.is_transactional() && skipping.contains(&header.producer_id()) {
+            continue;
+        }
+        decoded.records.extend(records.into_iter().map(|record| {
+            Record {
                 partition,
                 offset: record.offset,
                 timestamp: Some(record.timestamp),
-                key: record.key,
-                value: record.value,
+                key: record.key.map(Bytes::from),
+                value: record.value.map(Bytes::from),
                 headers: record
                     .headers
                     .into_iter()
-                    .map(|(name, value)| (name.to_string(), value))
+                    .map(|(name, value)| (name, value.map(Bytes::from)))
                     .collect(),
-            });
-        }
+            }
+        }));
     }
     Ok(decoded)
-}
-
-/// The smallest a record can be in an uncompressed v2 batch: length, attributes, timestamp
-/// and offset deltas, key and value lengths and header count, one byte each at least.
-const MIN_RECORD_BYTES: usize = 7;
-/// The most records a compressed batch may claim: the decoder reserves room for them all
-/// before decompressing, so a confused broker must not be able to ask for gigabytes.
-const MAX_COMPRESSED_RECORDS: usize = 1_000_000;
-
-/// Refuses a batch whose record count cannot be true, before the crate's decoder reserves
-/// memory for it. `batch` is the whole batch, header included (61 bytes).
-fn check_record_count(partition: i32, base_offset: i64, batch: &[u8]) -> ClientResult<()> {
-    const HEADER_BYTES: usize = 61;
-    let bad = |why: String| {
-        Err(ClientError::Protocol(format!(
-            "partition {partition}: the batch at offset {base_offset} {why}"
-        )))
-    };
-    let Some(count) = batch.get(57..61) else {
-        return bad("is shorter than a batch header".to_string());
-    };
-    let count = i32::from_be_bytes([count[0], count[1], count[2], count[3]]);
-    let Ok(count) = usize::try_from(count) else {
-        return bad(format!("claims {count} records"));
-    };
-    let compressed = batch[22] & 0x07 != 0;
-    let most = if compressed {
-        MAX_COMPRESSED_RECORDS
-    } else {
-        (batch.len() - HEADER_BYTES.min(batch.len())) / MIN_RECORD_BYTES
-    };
-    if count > most {
-        return bad(format!(
-            "claims {count} records, more than its bytes can hold"
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
 
     fn record(key: Option<&[u8]>, value: Option<&[u8]>) -> Record {
         Record {
@@ -239,9 +188,54 @@ mod tests {
         let batch = encode_batch(&[record(None, Some(b"v"))], 0).unwrap();
         let mut lying = BytesMut::from(&batch[..]);
         lying[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+        crate::record::validate::refresh_crc(&mut lying);
         let error = decode_batches(3, lying.freeze(), None).unwrap_err();
         assert!(
-            error.to_string().contains("claims 2147483647 records"),
+            error
+                .to_string()
+                .contains("partition 3: the batch at offset 0 cannot be read"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_damaged_batch_is_refused_by_its_crc() {
+        let batch = encode_batch(&[record(None, Some(b"value"))], 0).unwrap();
+        let mut flipped = BytesMut::from(&batch[..]);
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x01;
+        let error = decode_batches(0, flipped.freeze(), None).unwrap_err();
+        assert!(error.to_string().contains("CRC32C"), "{error}");
+    }
+
+    #[test]
+    fn repeated_header_names_and_record_timestamps_round_trip() {
+        let mut first = record(Some(b"k"), Some(b"v"));
+        first.headers = vec![
+            ("trace".into(), Some(Bytes::from_static(b"a"))),
+            ("trace".into(), Some(Bytes::from_static(b"b"))),
+            ("trace".into(), None),
+        ];
+        let mut second = record(None, None);
+        second.timestamp = Some(1_600_000_000_000);
+        let batch = encode_batch(&[first.clone(), second.clone()], 0).unwrap();
+        let decoded = decode_batches(0, batch, None).unwrap();
+        assert_eq!(decoded.records[0].headers, first.headers);
+        assert_eq!(decoded.records[0].timestamp, first.timestamp);
+        assert_eq!(decoded.records[1].timestamp, second.timestamp);
+    }
+
+    #[test]
+    fn a_batch_that_decompresses_past_the_cap_is_refused() {
+        use crate::record::test_batches::{batch_over, compress, record as raw_record};
+        // 300 MiB of zeros in one value compress to a few hundred KiB with zstd.
+        let value = vec![0u8; 300 * 1024 * 1024];
+        let raw = raw_record(0, 0, None, Some(&value), &[]);
+        let batch = batch_over(&compress(4, &raw), 1, 4, 0);
+        drop((value, raw));
+        let error = decode_batches(0, Bytes::from(batch), None).unwrap_err();
+        assert!(
+            error.to_string().contains("inflates past 268435456 bytes"),
             "{error}"
         );
     }

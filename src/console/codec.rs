@@ -114,6 +114,7 @@ impl GivenRecord {
             .map(|h| Ok((h.name, h.value.map(GivenBytes::bytes).transpose()?)))
             .collect::<Result<Vec<_>, String>>()?;
         Ok(NewRecord {
+            timestamp: None,
             key: self.key.map(GivenBytes::bytes).transpose()?,
             value: self.value.map(GivenBytes::bytes).transpose()?,
             headers,

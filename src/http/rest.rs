@@ -206,6 +206,7 @@ async fn append_records(
         let entry = by_partition.entry(partition).or_default();
         entry.0.push(i);
         entry.1.push(NewRecord {
+            timestamp: None,
             key: outgoing.key.map(|k| k.to_vec()),
             value: outgoing.value.map(|v| v.to_vec()),
             // Kept in order, a repeated name included, as a Kafka producer sends them.

@@ -83,18 +83,24 @@ pub fn read_batch(batch: &BatchHeader<'_>, budget: u64) -> Result<Vec<FullRecord
 /// A record to produce: the fields a person gives.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewRecord {
+    /// CreateTime in milliseconds; `None`: the batch's.
+    pub timestamp: Option<i64>,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
     pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
-/// An uncompressed v2 batch of `records`, all stamped `timestamp_ms` (CreateTime), with no
-/// producer id (not idempotent) and a correct CRC: the batch a plain producer would send.
+/// An uncompressed v2 batch of `records`, each stamped with its own timestamp or else
+/// `timestamp_ms` (CreateTime), with no producer id (not idempotent) and a correct CRC: the
+/// batch a plain producer would send. Repeated header names are kept, in order.
 pub fn build_batch(records: &[NewRecord], timestamp_ms: i64) -> Vec<u8> {
+    let stamp = |record: &NewRecord| record.timestamp.unwrap_or(timestamp_ms);
+    let base_timestamp = records.iter().map(stamp).min().unwrap_or(timestamp_ms);
+    let max_timestamp = records.iter().map(stamp).max().unwrap_or(timestamp_ms);
     let mut out = vec![0u8; HEADER_BYTES];
     for (delta, record) in records.iter().enumerate() {
         let mut body = vec![0u8]; // attributes
-        put_varint(&mut body, 0); // timestamp delta
+        put_varint(&mut body, stamp(record).saturating_sub(base_timestamp));
         put_varint(&mut body, delta as i64);
         put_field(&mut body, record.key.as_deref());
         put_field(&mut body, record.value.as_deref());
@@ -113,8 +119,8 @@ pub fn build_batch(records: &[NewRecord], timestamp_ms: i64) -> Vec<u8> {
     out[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&0i16.to_be_bytes());
     let last_delta = records.len().saturating_sub(1) as i32;
     out[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4].copy_from_slice(&last_delta.to_be_bytes());
-    out[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8].copy_from_slice(&timestamp_ms.to_be_bytes());
-    out[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&timestamp_ms.to_be_bytes());
+    out[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8].copy_from_slice(&base_timestamp.to_be_bytes());
+    out[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&max_timestamp.to_be_bytes());
     out[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&(-1i64).to_be_bytes());
     out[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&(-1i16).to_be_bytes());
     out[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&(-1i32).to_be_bytes());
@@ -188,6 +194,7 @@ mod tests {
     fn sample() -> Vec<NewRecord> {
         vec![
             NewRecord {
+                timestamp: None,
                 key: Some(b"k1".to_vec()),
                 value: Some(br#"{"a":1}"#.to_vec()),
                 headers: vec![
@@ -196,6 +203,7 @@ mod tests {
                 ],
             },
             NewRecord {
+                timestamp: None,
                 key: None,
                 value: Some(vec![0xff, 0x00, 0x80]),
                 headers: vec![],
@@ -220,6 +228,35 @@ mod tests {
             assert_eq!(got.value, sent.value);
             assert_eq!(got.headers, sent.headers);
         }
+    }
+
+    #[test]
+    fn records_keep_their_own_timestamps_and_repeated_header_names() {
+        let records = [
+            NewRecord {
+                timestamp: Some(5_000),
+                headers: vec![
+                    ("h".into(), Some(b"1".to_vec())),
+                    ("h".into(), Some(b"2".to_vec())),
+                ],
+                ..NewRecord::default()
+            },
+            NewRecord {
+                timestamp: Some(2_000),
+                ..NewRecord::default()
+            },
+            NewRecord::default(),
+        ];
+        let bytes = build_batch(&records, 9_000);
+        let header = BatchHeader::parse_checked(&bytes).unwrap();
+        assert_eq!(
+            (header.base_timestamp(), header.max_timestamp()),
+            (2_000, 9_000)
+        );
+        let read = read_batch(&header, 1 << 20).unwrap();
+        let stamps: Vec<i64> = read.iter().map(|r| r.timestamp).collect();
+        assert_eq!(stamps, [5_000, 2_000, 9_000]);
+        assert_eq!(read[0].headers, records[0].headers);
     }
 
     #[test]
